@@ -1,0 +1,102 @@
+/** Small byte helpers shared by every parser. All integers on disk are big-endian. */
+
+export function readU32(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+
+/** A 64-bit big-endian value as a JS number (exact up to 2^53; larger values are rejected by callers). */
+export function readU64(b: Uint8Array, o: number): number {
+  return readU32(b, o) * 0x100000000 + readU32(b, o + 4);
+}
+
+export function writeU32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v >>> 24;
+  b[o + 1] = (v >>> 16) & 0xff;
+  b[o + 2] = (v >>> 8) & 0xff;
+  b[o + 3] = v & 0xff;
+}
+
+export function writeU64(b: Uint8Array, o: number, v: number): void {
+  writeU32(b, o, Math.floor(v / 0x100000000));
+  writeU32(b, o + 4, v >>> 0);
+}
+
+/** memcmp of `len` bytes: a[ao..] against b[bo..]. A byte loop beats Buffer.compare for ids. */
+export function compareBytes(a: Uint8Array, ao: number, b: Uint8Array, bo: number, len: number): number {
+  for (let i = 0; i < len; i++) {
+    const d = a[ao + i] - b[bo + i];
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+const HEX = '0123456789abcdef';
+const HEX_PAIRS: string[] = [];
+for (let i = 0; i < 256; i++) HEX_PAIRS.push(HEX[i >> 4] + HEX[i & 15]);
+
+export function toHex(b: Uint8Array, start = 0, end = b.length): string {
+  let s = '';
+  for (let i = start; i < end; i++) s += HEX_PAIRS[b[i]];
+  return s;
+}
+
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/** Parses exactly `size` bytes of hex from `s` (length must be 2·size); undefined when not hex. */
+export function fromHex(
+  s: string,
+  out: Uint8Array = new Uint8Array(s.length >> 1),
+  outOffset = 0,
+): Uint8Array | undefined {
+  if (s.length & 1) return undefined;
+  for (let i = 0; i < s.length; i += 2) {
+    const hi = hexVal(s.charCodeAt(i));
+    const lo = hexVal(s.charCodeAt(i + 1));
+    if (hi < 0 || lo < 0) return undefined;
+    out[outOffset + (i >> 1)] = (hi << 4) | lo;
+  }
+  return out;
+}
+
+export function isHex(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (hexVal(s.charCodeAt(i)) < 0) return false;
+  return true;
+}
+
+const textDecoder = new TextDecoder('utf-8', { fatal: false });
+const textEncoder = new TextEncoder();
+
+export function latin1OrUtf8(b: Uint8Array): string {
+  return textDecoder.decode(b);
+}
+
+export function utf8(s: string): Uint8Array {
+  return textEncoder.encode(s);
+}
+
+/** Byte-wise strcmp of two strings' UTF-8 encodings (Git sorts pack names with strcmp). */
+export function strcmpBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[i] - b[i];
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

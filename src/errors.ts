@@ -1,0 +1,70 @@
+/**
+ * One error class for everything git-midx reports. `code` is stable and closed (tests assert it);
+ * `message` names the file and the numbers; `data` carries the same facts for programs.
+ */
+export type ErrorCode =
+  // chunk-file table of contents (spec/midx-format.md §3)
+  | 'CHUNK_TOC_TRUNCATED'
+  | 'CHUNK_TERMINATOR_EARLY'
+  | 'CHUNK_UNALIGNED'
+  | 'CHUNK_BAD_OFFSETS'
+  | 'CHUNK_DUPLICATE'
+  | 'CHUNK_FINAL_NONZERO'
+  | 'CHUNK_MISSING'
+  | 'CHUNK_WRONG_SIZE'
+  // MIDX header and chunk contents (§2, §4, §9)
+  | 'MIDX_TOO_SMALL'
+  | 'MIDX_BAD_SIGNATURE'
+  | 'MIDX_BAD_VERSION'
+  | 'MIDX_BAD_HASH_VERSION'
+  | 'MIDX_PNAM_TOO_SHORT'
+  | 'MIDX_PNAM_ORDER'
+  | 'MIDX_FANOUT_ORDER'
+  | 'MIDX_BAD_PACK_ID'
+  | 'MIDX_LOFF_BOUNDS'
+  | 'MIDX_CHECKSUM'
+  | 'MIDX_CLOSED'
+  // pack index (.idx) (objects-format.md §1)
+  | 'IDX_TOO_SMALL'
+  | 'IDX_BAD_VERSION'
+  | 'IDX_NON_MONOTONIC'
+  | 'IDX_BAD_SIZE'
+  | 'IDX_LOFF_BOUNDS'
+  // writing
+  | 'NO_PACKS'
+  | 'LOCK_EXISTS'
+  | 'PREFERRED_PACK_EMPTY'
+  | 'PACK_NOT_FOUND'
+  // repository discovery and config (objects-format.md §6)
+  | 'NOT_A_REPOSITORY'
+  | 'BAD_GITFILE'
+  | 'REPO_FORMAT'
+  | 'BAD_CONFIG'
+  | 'OBJECT_DIR_NOT_FOUND'
+  // general
+  | 'INVALID_ARGUMENT'
+  | 'IO_ERROR'
+  | 'ABORTED';
+
+export class GitMidxError extends Error {
+  override readonly name = 'GitMidxError';
+  readonly code: ErrorCode;
+  /** The file the problem is in, when there is one. */
+  readonly file: string | undefined;
+  readonly data: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { file?: string; data?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.file = options.file;
+    this.data = options.data ?? {};
+  }
+}
+
+export function isGitMidxError(e: unknown, code?: ErrorCode): e is GitMidxError {
+  return e instanceof GitMidxError && (code === undefined || e.code === code);
+}
