@@ -35,6 +35,7 @@ export type ErrorCode =
   | 'LOCK_EXISTS'
   | 'PREFERRED_PACK_EMPTY'
   | 'PACK_NOT_FOUND'
+  | 'PACK_LOAD_FAILED'
   // repository discovery and config (objects-format.md §6)
   | 'NOT_A_REPOSITORY'
   | 'BAD_GITFILE'

@@ -1,0 +1,153 @@
+/**
+ * The I/O boundary of the portable core: positioned reads. A `RandomAccessReader` can be a file
+ * (src/node), an in-memory buffer, or anything that can serve byte ranges (an HTTP range client with
+ * a synchronous cache in front of it). Nothing in the core reads a whole file unless asked to.
+ */
+import { GitMidxError } from './errors.js';
+
+export interface RandomAccessReader {
+  /** Total size in bytes. */
+  readonly size: number;
+  /** Fills `into[offset, offset+length)` with the bytes at `position`; the range must lie within `size`. */
+  readInto(into: Uint8Array, offset: number, length: number, position: number): void;
+  /** Releases the underlying resource. Must be safe to call more than once. */
+  close(): void;
+}
+
+/** A reader over bytes already in memory. */
+export function bufferReader(bytes: Uint8Array): RandomAccessReader & { readonly bytes: Uint8Array } {
+  return {
+    bytes,
+    size: bytes.length,
+    readInto(into, offset, length, position) {
+      into.set(bytes.subarray(position, position + length), offset);
+    },
+    close() {},
+  };
+}
+
+export interface PagedReaderOptions {
+  /** Page size in bytes, a power of two (default 64 KiB). */
+  pageSize?: number;
+  /** Upper bound on the bytes of pages kept in memory (default 256 MiB). */
+  cacheBytes?: number;
+  /** Name used in error messages. */
+  file?: string;
+}
+
+/**
+ * Pages over a reader with a bounded cache. Hot loops call `page(i)` and index the returned bytes
+ * directly; `read()` is for the occasional range (a view when it lies in one page, else a copy).
+ */
+export class PagedReader {
+  readonly size: number;
+  readonly pageSize: number;
+  readonly file: string;
+  private readonly reader: RandomAccessReader;
+  private readonly memory: Uint8Array | undefined;
+  private readonly pages: (Uint8Array | undefined)[];
+  private readonly loaded: number[] = [];
+  private loadedHead = 0;
+  private readonly maxPages: number;
+  private closed = false;
+
+  constructor(reader: RandomAccessReader, options: PagedReaderOptions = {}) {
+    this.reader = reader;
+    this.size = reader.size;
+    this.file = options.file ?? '<memory>';
+    const memory = (reader as { bytes?: unknown }).bytes;
+    this.memory = memory instanceof Uint8Array && memory.length === reader.size ? memory : undefined;
+    // An in-memory reader is served as one page: no copies, no eviction.
+    this.pageSize = this.memory ? Math.max(1, this.size) : (options.pageSize ?? 65536);
+    this.pages = [];
+    this.maxPages = Math.max(4, Math.floor((options.cacheBytes ?? 256 * 1024 * 1024) / this.pageSize));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Page number `i` (the last page may be short). */
+  page(i: number): Uint8Array {
+    const p = this.pages[i];
+    if (p !== undefined) return p;
+    return this.load(i);
+  }
+
+  private load(i: number): Uint8Array {
+    if (this.closed)
+      throw new GitMidxError('MIDX_CLOSED', `${this.file}: read after close`, { file: this.file });
+    const start = i * this.pageSize;
+    if (start >= this.size || i < 0) {
+      throw new GitMidxError('IO_ERROR', `${this.file}: read at ${start} beyond end of file (${this.size})`, {
+        file: this.file,
+      });
+    }
+    let p: Uint8Array;
+    if (this.memory) {
+      p = this.memory;
+    } else {
+      const len = Math.min(this.pageSize, this.size - start);
+      p = new Uint8Array(len);
+      this.reader.readInto(p, 0, len, start);
+      if (this.loaded.length - this.loadedHead >= this.maxPages) {
+        const victim = this.loaded[this.loadedHead++];
+        this.pages[victim] = undefined;
+        if (this.loadedHead > 1024 && this.loadedHead * 2 > this.loaded.length) {
+          this.loaded.splice(0, this.loadedHead);
+          this.loadedHead = 0;
+        }
+      }
+      this.loaded.push(i);
+    }
+    this.pages[i] = p;
+    return p;
+  }
+
+  /** `length` bytes at `position`; throws a typed error for ranges outside the file. */
+  read(position: number, length: number): Uint8Array {
+    if (position < 0 || length < 0 || position + length > this.size) {
+      throw new GitMidxError(
+        'IO_ERROR',
+        `${this.file}: read of ${length} bytes at ${position} beyond end of file (${this.size})`,
+        { file: this.file },
+      );
+    }
+    if (this.memory) {
+      if (this.closed)
+        throw new GitMidxError('MIDX_CLOSED', `${this.file}: read after close`, { file: this.file });
+      return this.memory.subarray(position, position + length);
+    }
+    const ps = this.pageSize;
+    const first = Math.floor(position / ps);
+    const off = position - first * ps;
+    const p = this.page(first);
+    if (off + length <= p.length) return p.subarray(off, off + length);
+    const out = new Uint8Array(length);
+    let done = 0;
+    let pi = first;
+    let po = off;
+    while (done < length) {
+      const pg = this.page(pi);
+      const n = Math.min(length - done, pg.length - po);
+      out.set(pg.subarray(po, po + n), done);
+      done += n;
+      pi++;
+      po = 0;
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pages.length = 0;
+    this.loaded.length = 0;
+    this.reader.close();
+  }
+}
+
+/** Where writers put bytes. */
+export interface ByteSink {
+  write(bytes: Uint8Array): void;
+}

@@ -1,0 +1,394 @@
+/**
+ * MIDX reader (spec/midx-format.md §2–§5, §9). `open` reads the header, the table of contents, the
+ * pack names and the fanout, and validates what current Git validates at load (chunk sizes against
+ * counts, PNAM terminators and order, fanout order, alignment) plus bounds Git leaves unchecked.
+ * It does not hash the file or check the order of every id: that is `verify`'s job. Lookups then
+ * read OIDL/OOFF/LOFF through a bounded page cache.
+ */
+import { compareBytes, readU32, toHex } from '../bytes.js';
+import { type ChunkEntry, chunkIdName, findChunk, parseToc, TOC_ROW_SIZE } from '../chunkfile/chunkfile.js';
+import { GitMidxError } from '../errors.js';
+import { type HashAlgorithm, type HashFunction, hashByFormatId, SHA1 } from '../hash.js';
+import { bufferReader, PagedReader, type PagedReaderOptions, type RandomAccessReader } from '../io.js';
+import {
+  CHUNK_LOFF,
+  CHUNK_OIDF,
+  CHUNK_OIDL,
+  CHUNK_OOFF,
+  CHUNK_PNAM,
+  CHUNK_RIDX,
+  checkChunkSize,
+  decodeFanout,
+  decodePnam,
+  MIDX_CHUNK_ALIGNMENT,
+  MIDX_HEADER_SIZE,
+  MIDX_LARGE_OFFSET_NEEDED,
+  MIDX_SIGNATURE,
+} from './chunks.js';
+
+export interface MidxOpenOptions extends PagedReaderOptions {
+  /** Path used in messages. */
+  file?: string;
+  /** The repository's hash: a file written for another is rejected (MIDX_BAD_HASH_VERSION). */
+  hash?: HashAlgorithm;
+  /**
+   * Report rather than reject what Git 2.39 only finds in `verify` (fanout order). Used by verify,
+   * which lists it as a finding; lookups on such a file are still bounds-safe.
+   */
+  lenient?: boolean;
+}
+
+export interface MidxEntry {
+  /** Position in the MIDX (id order). */
+  readonly position: number;
+  readonly oid: Uint8Array;
+  /** pack-int-id: index into `packNames`. */
+  readonly packId: number;
+  readonly offset: number;
+}
+
+export interface MidxLookup {
+  readonly position: number;
+  readonly packId: number;
+  readonly packName: string;
+  readonly offset: number;
+}
+
+const REQUIRED: readonly [number, string][] = [
+  [CHUNK_PNAM, 'pack-name'],
+  [CHUNK_OIDF, 'OID fanout'],
+  [CHUNK_OIDL, 'OID lookup'],
+  [CHUNK_OOFF, 'object offsets'],
+];
+
+const decoder = new TextDecoder();
+
+export class MultiPackIndex {
+  readonly file: string;
+  readonly version: number;
+  readonly hash: HashAlgorithm;
+  readonly numObjects: number;
+  readonly numPacks: number;
+  /** Pack `.idx` basenames in pack-int-id order. */
+  readonly packNames: readonly string[];
+  readonly chunks: readonly ChunkEntry[];
+  readonly fanout: Uint32Array;
+  readonly fileSize: number;
+  /** Whether a LOFF chunk is present (then MSB-set OOFF words index it). */
+  readonly hasLargeOffsets: boolean;
+  readonly numLargeOffsets: number;
+  private readonly src: PagedReader;
+  private readonly H: number;
+  private readonly oidl: number;
+  private readonly ooff: number;
+  private readonly loff: number;
+  private packSet: Set<string> | undefined;
+
+  private constructor(src: PagedReader, options: MidxOpenOptions) {
+    const file = src.file;
+    this.file = file;
+    this.src = src;
+    const size = src.size;
+    this.fileSize = size;
+    const expected = options.hash;
+    // Git checks the size against the repository's hash first (§2).
+    if (size < MIDX_HEADER_SIZE + (expected ?? SHA1).size) throw tooSmall(file, size);
+    const header = src.read(0, MIDX_HEADER_SIZE);
+    const sig = readU32(header, 0);
+    if (sig !== MIDX_SIGNATURE) {
+      const git = `multi-pack-index signature 0x${hex8(sig)} does not match signature 0x${hex8(MIDX_SIGNATURE)}`;
+      throw new GitMidxError('MIDX_BAD_SIGNATURE', `${file}: ${git}`, {
+        file,
+        data: { git, signature: sig },
+      });
+    }
+    const version = header[4];
+    if (version !== 1 && version !== 2) {
+      const git = `multi-pack-index version ${version} not recognized`;
+      throw new GitMidxError('MIDX_BAD_VERSION', `${file}: ${git}`, { file, data: { git, version } });
+    }
+    this.version = version;
+    const hashId = header[5];
+    const hash = hashByFormatId(hashId);
+    if (!hash || (expected && hash !== expected)) {
+      const git = `multi-pack-index hash version ${hashId} does not match version ${(expected ?? SHA1).formatId}`;
+      throw new GitMidxError('MIDX_BAD_HASH_VERSION', `${file}: ${git}`, {
+        file,
+        data: { git, hashVersion: hashId },
+      });
+    }
+    this.hash = hash;
+    const H = hash.size;
+    this.H = H;
+    if (size < MIDX_HEADER_SIZE + H) throw tooSmall(file, size);
+    const numChunks = header[6];
+    this.numPacks = readU32(header, 8);
+
+    const tocLen = (numChunks + 1) * TOC_ROW_SIZE;
+    const tocAvail = Math.min(tocLen, size - MIDX_HEADER_SIZE);
+    const chunks = parseToc(src.read(MIDX_HEADER_SIZE, tocAvail), {
+      file,
+      tocOffset: MIDX_HEADER_SIZE,
+      count: numChunks,
+      fileSize: size,
+      trailerSize: H,
+      align: MIDX_CHUNK_ALIGNMENT,
+    });
+    this.chunks = chunks;
+
+    for (const [id, what] of REQUIRED) {
+      if (!findChunk(chunks, id)) {
+        const git = `multi-pack-index missing required ${what} chunk`;
+        throw new GitMidxError('CHUNK_MISSING', `${file}: ${git}`, {
+          file,
+          data: { git, chunk: chunkIdName(id) },
+        });
+      }
+    }
+    const oidf = findChunk(chunks, CHUNK_OIDF)!;
+    this.fanout = decodeFanout(src.read(oidf.offset, oidf.size), file, !options.lenient);
+    const n = this.fanout[255];
+    this.numObjects = n;
+    const oidl = findChunk(chunks, CHUNK_OIDL)!;
+    checkChunkSize(file, 'OIDL', oidl.size, n * H, n, H);
+    const ooff = findChunk(chunks, CHUNK_OOFF)!;
+    checkChunkSize(file, 'OOFF', ooff.size, n * 8, n, 8);
+    this.oidl = oidl.offset;
+    this.ooff = ooff.offset;
+    const loff = findChunk(chunks, CHUNK_LOFF);
+    this.hasLargeOffsets = loff !== undefined;
+    this.loff = loff ? loff.offset : 0;
+    this.numLargeOffsets = loff ? Math.floor(loff.size / 8) : 0;
+
+    const pnam = findChunk(chunks, CHUNK_PNAM)!;
+    const names = decodePnam(src.read(pnam.offset, pnam.size), this.numPacks, version, file);
+    this.packNames = names.map((b) => decoder.decode(b));
+  }
+
+  /** Opens a MIDX from any positioned reader. The reader is closed if opening fails. */
+  static open(reader: RandomAccessReader, options: MidxOpenOptions = {}): MultiPackIndex {
+    const src = new PagedReader(reader, { ...options, file: options.file ?? 'multi-pack-index' });
+    try {
+      return new MultiPackIndex(src, options);
+    } catch (e) {
+      src.close();
+      if (e instanceof GitMidxError) throw e;
+      throw new GitMidxError('IO_ERROR', `${src.file}: ${(e as Error).message}`, {
+        file: src.file,
+        cause: e,
+      });
+    }
+  }
+
+  static fromBytes(bytes: Uint8Array, options: MidxOpenOptions = {}): MultiPackIndex {
+    return MultiPackIndex.open(bufferReader(bytes), options);
+  }
+
+  get closed(): boolean {
+    return this.src.isClosed;
+  }
+
+  /** Releases the file. Safe to call more than once; lookups afterwards throw MIDX_CLOSED. */
+  close(): void {
+    this.src.close();
+  }
+
+  chunk(id: number): ChunkEntry | undefined {
+    return findChunk(this.chunks, id);
+  }
+
+  /** The bytes of a chunk (a view when cached in one page, else a copy). */
+  readChunk(id: number): Uint8Array | undefined {
+    const c = findChunk(this.chunks, id);
+    return c ? this.src.read(c.offset, c.size) : undefined;
+  }
+
+  get hasReverseIndex(): boolean {
+    return findChunk(this.chunks, CHUNK_RIDX) !== undefined;
+  }
+
+  /** The trailing checksum stored in the file. */
+  checksum(): Uint8Array {
+    return this.src.read(this.fileSize - this.H, this.H).slice();
+  }
+
+  /** Hashes everything before the trailer (for verify, and before a writer reuses this file). */
+  computeChecksum(hashFn: HashFunction): Uint8Array {
+    const h = hashFn(this.hash);
+    const end = this.fileSize - this.H;
+    const step = 1 << 20;
+    for (let o = 0; o < end; o += step) h.update(this.src.read(o, Math.min(step, end - o)));
+    return h.digest();
+  }
+
+  /** Position of `oid` (id order), or -1. Reads only the pages the binary search touches. */
+  findPosition(oid: Uint8Array, oidOffset = 0): number {
+    const f = this.fanout;
+    const b = oid[oidOffset];
+    let lo = b === 0 ? 0 : f[b - 1];
+    let hi = f[b];
+    if (hi > this.numObjects) hi = this.numObjects; // only possible on a lenient open
+    const H = this.H;
+    const base = this.oidl;
+    const src = this.src;
+    const ps = src.pageSize;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const pos = base + mid * H;
+      const pi = ps >= src.size ? 0 : Math.floor(pos / ps);
+      const page = src.page(pi);
+      const o = pos - pi * ps;
+      let c = 0;
+      if (o + H <= page.length) {
+        for (let i = 0; i < H; i++) {
+          c = page[o + i] - oid[oidOffset + i];
+          if (c !== 0) break;
+        }
+      } else {
+        c = compareBytes(src.read(pos, H), 0, oid, oidOffset, H);
+      }
+      if (c === 0) return mid;
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return -1;
+  }
+
+  has(oid: Uint8Array): boolean {
+    return this.findPosition(oid) >= 0;
+  }
+
+  lookup(oid: Uint8Array): MidxLookup | undefined {
+    const position = this.findPosition(oid);
+    if (position < 0) return undefined;
+    const packId = this.packIdAt(position);
+    return { position, packId, packName: this.packNames[packId], offset: this.offsetAt(position) };
+  }
+
+  private checkPosition(n: number): void {
+    if (!(n >= 0 && n < this.numObjects)) {
+      throw new GitMidxError(
+        'INVALID_ARGUMENT',
+        `${this.file}: object position ${n} out of range (${this.numObjects})`,
+        {
+          file: this.file,
+        },
+      );
+    }
+  }
+
+  /** A copy of the n-th id. */
+  oidAt(n: number): Uint8Array {
+    this.checkPosition(n);
+    return this.src.read(this.oidl + n * this.H, this.H).slice();
+  }
+
+  oidHexAt(n: number): string {
+    this.checkPosition(n);
+    return toHex(this.src.read(this.oidl + n * this.H, this.H));
+  }
+
+  /** The pack-int-id of the n-th object; MIDX_BAD_PACK_ID if it names no pack. */
+  packIdAt(n: number): number {
+    this.checkPosition(n);
+    const id = readU32(this.src.read(this.ooff + n * 8, 4), 0);
+    if (id >= this.numPacks) {
+      const git = `bad pack-int-id: ${id} (${this.numPacks} total packs)`;
+      throw new GitMidxError('MIDX_BAD_PACK_ID', `${this.file}: ${git}`, {
+        file: this.file,
+        data: { git, packId: id, packs: this.numPacks, position: n },
+      });
+    }
+    return id;
+  }
+
+  /** The raw OOFF offset word of the n-th object (for verify's messages). */
+  offsetWordAt(n: number): number {
+    this.checkPosition(n);
+    return readU32(this.src.read(this.ooff + n * 8 + 4, 4), 0);
+  }
+
+  /** The pack offset of the n-th object, through LOFF when the word says so (§4.5). */
+  offsetAt(n: number): number {
+    const w = this.offsetWordAt(n);
+    if (!this.hasLargeOffsets || (w & MIDX_LARGE_OFFSET_NEEDED) === 0) return w;
+    const k = w & 0x7fffffff;
+    if (k >= this.numLargeOffsets) {
+      const git = 'multi-pack-index large offset out of bounds';
+      throw new GitMidxError(
+        'MIDX_LOFF_BOUNDS',
+        `${this.file}: ${git} (entry ${k} of ${this.numLargeOffsets})`,
+        {
+          file: this.file,
+          data: { git, index: k, entries: this.numLargeOffsets, position: n },
+        },
+      );
+    }
+    const b = this.src.read(this.loff + k * 8, 8);
+    const hi = readU32(b, 0);
+    if (hi >= 0x200000) {
+      const git = 'multi-pack-index large offset out of bounds';
+      throw new GitMidxError('MIDX_LOFF_BOUNDS', `${this.file}: large offset ${k} is beyond 2^53`, {
+        file: this.file,
+        data: { git, index: k },
+      });
+    }
+    return hi * 0x100000000 + readU32(b, 4);
+  }
+
+  entryAt(n: number): MidxEntry {
+    return { position: n, oid: this.oidAt(n), packId: this.packIdAt(n), offset: this.offsetAt(n) };
+  }
+
+  /** Every object in id order. */
+  *entries(): IterableIterator<MidxEntry> {
+    for (let n = 0; n < this.numObjects; n++) yield this.entryAt(n);
+  }
+
+  /** Whether the MIDX lists this pack; `X.pack` and `X.idx` name the same pack (§8.3). */
+  containsPack(name: string): boolean {
+    if (!this.packSet) this.packSet = new Set(this.packNames.map(idxName));
+    return this.packSet.has(idxName(name));
+  }
+
+  /** The pack-int-id of a pack by name (`.idx` or `.pack`), or -1. */
+  packIdOf(name: string): number {
+    const want = idxName(name);
+    return this.packNames.findIndex((n) => idxName(n) === want);
+  }
+}
+
+/** `X.pack` → `X.idx`; other names unchanged. */
+export function idxName(name: string): string {
+  return name.endsWith('.pack') ? `${name.slice(0, -5)}.idx` : name;
+}
+
+function hex8(v: number): string {
+  return v.toString(16).padStart(8, '0');
+}
+
+function tooSmall(file: string, size: number): GitMidxError {
+  const git = `multi-pack-index file ${file} is too small`;
+  return new GitMidxError('MIDX_TOO_SMALL', git, { file, data: { git, size } });
+}
+
+/**
+ * Whether Git dies on this load failure (§9) rather than printing an error and ignoring the file.
+ * Git 2.39 dies on a bad signature or version, a missing required chunk and unordered pack names;
+ * the checks Git added in 2.43+ (chunk sizes, fanout order, PNAM terminators, LOFF bounds) die too.
+ */
+export function isFatalMidxError(code: string): boolean {
+  switch (code) {
+    case 'MIDX_TOO_SMALL':
+    case 'MIDX_BAD_HASH_VERSION':
+    case 'CHUNK_TOC_TRUNCATED':
+    case 'CHUNK_TERMINATOR_EARLY':
+    case 'CHUNK_UNALIGNED':
+    case 'CHUNK_BAD_OFFSETS':
+    case 'CHUNK_DUPLICATE':
+    case 'CHUNK_FINAL_NONZERO':
+      return false;
+    default:
+      return true;
+  }
+}

@@ -1,0 +1,394 @@
+/**
+ * MIDX writer core (spec/midx-format.md §8): given the packs in Git's pre-sort order (packs of the
+ * existing MIDX first, in their pack-int-id order, then new packs in directory order), select one
+ * copy of every object and serialise the file. Platform-free: the Node layer discovers packs,
+ * takes the lock and provides the sink.
+ *
+ * Selection is a k-way merge over the already-sorted sources (each `.idx`, and the existing MIDX)
+ * instead of Git's sort per fanout bucket; the order among copies of one id is Git's comparator
+ * (`midx_oid_compare`, §8.6): preferred pack first, then newer `.pack` mtime (whole seconds; 0 for
+ * entries reused from the existing MIDX), then lower pre-sort index. The first copy wins.
+ */
+import { compareBytes, readU32, strcmpBytes, utf8, writeU32 } from '../bytes.js';
+import { type ChunkWriter, writeChunkFile } from '../chunkfile/chunkfile.js';
+import type { HashAlgorithm, HashFunction } from '../hash.js';
+import type { ByteSink } from '../io.js';
+import type { PackIndex } from '../pack/idx.js';
+import {
+  CHUNK_LOFF,
+  CHUNK_OIDF,
+  CHUNK_OIDL,
+  CHUNK_OOFF,
+  CHUNK_PNAM,
+  encodeFanout,
+  encodePnam,
+  MIDX_HEADER_SIZE,
+  MIDX_LARGE_OFFSET_NEEDED,
+  MIDX_LARGE_THRESHOLD,
+  MIDX_MAX_32BIT_OFFSET,
+  MIDX_SIGNATURE,
+  OIDF_SIZE,
+} from './chunks.js';
+import type { MultiPackIndex } from './reader.js';
+
+export interface WriterPack {
+  /** The pack's `.idx` basename, as it will appear in PNAM. */
+  readonly name: string;
+  /** `.pack` mtime in whole seconds (Git's `st_mtime`). */
+  readonly mtime: number;
+  /** The pack's index, held in memory. Required for packs not taken from the existing MIDX. */
+  readonly idx?: PackIndex;
+  /** Set when this pack is listed in the existing MIDX: its pack-int-id there. */
+  readonly fromMidx?: number;
+}
+
+export interface MidxPlanInput {
+  readonly hash: HashAlgorithm;
+  /** Every pack, in Git's pre-sort order. */
+  readonly packs: readonly WriterPack[];
+  /** The existing MIDX whose entries are reused for the packs with `fromMidx`. */
+  readonly existing?: MultiPackIndex;
+  /** Index into `packs` of the preferred pack, or -1 / undefined. Its `idx` must be loaded. */
+  readonly preferred?: number;
+  /** Pre-sort indexes of packs to leave out (`expire`); none of their objects may be selected. */
+  readonly drop?: ReadonlySet<number>;
+}
+
+interface Source {
+  readonly oids: Uint8Array;
+  readonly base: number;
+  readonly stride: number;
+  readonly count: number;
+  readonly preferred: boolean;
+  readonly mtime: number;
+  /** Pre-sort pack index, for idx sources. */
+  readonly pack: number;
+  readonly idx: PackIndex | undefined;
+  /** For the existing-MIDX source. */
+  readonly ooff: Uint8Array | undefined;
+  readonly loff: Uint8Array | undefined;
+  /** Existing-MIDX entries of this old pack id are skipped (the preferred pack is read from its idx). */
+  readonly skipPack: number;
+}
+
+export interface MidxPlan {
+  readonly hash: HashAlgorithm;
+  readonly numObjects: number;
+  /** PNAM order (strcmp of names). */
+  readonly packNames: readonly string[];
+  readonly numLargeOffsets: number;
+  readonly largeOffsetsNeeded: boolean;
+  /** Chunk writers in Git's order: PNAM, OIDF, OIDL, OOFF[, LOFF]. */
+  readonly chunks: readonly ChunkWriter[];
+  readonly header: Uint8Array;
+  /** Final file size, trailer included. */
+  readonly fileSize: number;
+}
+
+const BLOCK_ENTRIES = 32768;
+
+export function planMidx(input: MidxPlanInput): MidxPlan {
+  const { hash, packs, existing } = input;
+  const H = hash.size;
+  const preferred = input.preferred ?? -1;
+  const drop = input.drop ?? new Set<number>();
+
+  // --- sources -------------------------------------------------------------------------------
+  const sources: Source[] = [];
+  let preferredOldId = -1;
+  if (preferred >= 0 && packs[preferred].fromMidx !== undefined) preferredOldId = packs[preferred].fromMidx!;
+  if (existing && existing.numObjects > 0 && packs.some((p) => p.fromMidx !== undefined)) {
+    // Old packs occupy pre-sort indexes 0..P_old-1 in pack-int-id order, so an entry's pack-int-id
+    // is also its pre-sort index.
+    for (let i = 0; i < packs.length; i++) {
+      const f = packs[i].fromMidx;
+      if (f !== undefined && f !== i)
+        throw new Error('BUG: packs of the existing MIDX must come first, in order');
+    }
+    const oidl = existing.readChunk(CHUNK_OIDL)!;
+    sources.push({
+      oids: oidl,
+      base: 0,
+      stride: H,
+      count: existing.numObjects,
+      preferred: false,
+      mtime: 0,
+      pack: -1,
+      idx: undefined,
+      ooff: existing.readChunk(CHUNK_OOFF)!.slice(),
+      loff: existing.hasLargeOffsets ? existing.readChunk(CHUNK_LOFF)!.slice() : undefined,
+      skipPack: preferredOldId,
+    });
+  }
+  for (let i = 0; i < packs.length; i++) {
+    const p = packs[i];
+    if (p.fromMidx !== undefined && i !== preferred) continue;
+    if (drop.has(i)) continue;
+    const idx = p.idx;
+    if (!idx) throw new Error(`BUG: pack ${p.name} has no index loaded`);
+    const bytes = idx.bytes;
+    if (!bytes) throw new Error(`BUG: index of ${p.name} is not in memory`);
+    if (idx.numObjects === 0) continue;
+    sources.push({
+      oids: bytes,
+      base: idx.oidBase,
+      stride: idx.oidStride,
+      count: idx.numObjects,
+      preferred: i === preferred,
+      mtime: p.mtime,
+      pack: i,
+      idx,
+      ooff: undefined,
+      loff: undefined,
+      skipPack: -1,
+    });
+  }
+
+  // --- k-way merge ---------------------------------------------------------------------------
+  let total = 0;
+  for (const s of sources) total += s.count;
+  const k = sources.length;
+  const selSrc = k <= 0xffff ? new Uint16Array(total) : new Uint32Array(total);
+  const selPos = new Uint32Array(total);
+  const fanout = new Uint32Array(256);
+  const cursor = new Uint32Array(k);
+  const headKey = new Float64Array(k); // first 4 bytes of the head id
+  const headPack = new Int32Array(k); // pre-sort pack index of the head entry
+  const heap = new Int32Array(k);
+  let heapSize = 0;
+
+  const packOfMidxEntry = (s: Source, i: number): number => readU32(s.ooff!, i * 8);
+
+  // Positions the cursor of source s on its next eligible entry; false when exhausted.
+  const settle = (si: number): boolean => {
+    const s = sources[si];
+    let c = cursor[si];
+    if (s.ooff) {
+      while (c < s.count && packOfMidxEntry(s, c) === s.skipPack) c++;
+    }
+    cursor[si] = c;
+    if (c >= s.count) return false;
+    const o = s.base + c * s.stride;
+    headKey[si] = readU32(s.oids, o);
+    headPack[si] = s.ooff ? packOfMidxEntry(s, c) : s.pack;
+    return true;
+  };
+
+  // a before b?
+  const less = (a: number, b: number): boolean => {
+    const ka = headKey[a];
+    const kb = headKey[b];
+    if (ka !== kb) return ka < kb;
+    const sa = sources[a];
+    const sb = sources[b];
+    const c = compareBytes(
+      sa.oids,
+      sa.base + cursor[a] * sa.stride + 4,
+      sb.oids,
+      sb.base + cursor[b] * sb.stride + 4,
+      H - 4,
+    );
+    if (c !== 0) return c < 0;
+    if (sa.preferred !== sb.preferred) return sa.preferred;
+    if (sa.mtime !== sb.mtime) return sa.mtime > sb.mtime;
+    return headPack[a] < headPack[b];
+  };
+
+  const siftDown = (start: number): void => {
+    let i = start;
+    const x = heap[i];
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= heapSize) break;
+      const r = l + 1;
+      const m = r < heapSize && less(heap[r], heap[l]) ? r : l;
+      if (!less(heap[m], x)) break;
+      heap[i] = heap[m];
+      i = m;
+    }
+    heap[i] = x;
+  };
+
+  for (let si = 0; si < k; si++) if (settle(si)) heap[heapSize++] = si;
+  for (let i = (heapSize >> 1) - 1; i >= 0; i--) siftDown(i);
+
+  let n = 0;
+  let lastSrc = -1;
+  let lastOff = 0;
+  let numLarge = 0;
+  let needLarge = false;
+  while (heapSize > 0) {
+    const si = heap[0];
+    const s = sources[si];
+    const pos = cursor[si];
+    const o = s.base + pos * s.stride;
+    let dup = false;
+    if (lastSrc >= 0) {
+      const ls = sources[lastSrc];
+      dup = compareBytes(ls.oids, lastOff, s.oids, o, H) === 0;
+    }
+    if (!dup) {
+      selSrc[n] = si;
+      selPos[n] = pos;
+      n++;
+      fanout[s.oids[o]]++;
+      const off = entryOffset(s, pos);
+      if (off > MIDX_LARGE_THRESHOLD) {
+        numLarge++;
+        if (off > MIDX_MAX_32BIT_OFFSET) needLarge = true;
+      }
+      lastSrc = si;
+      lastOff = o;
+    }
+    cursor[si] = pos + 1;
+    if (settle(si)) {
+      siftDown(0);
+    } else {
+      heap[0] = heap[--heapSize];
+      if (heapSize > 0) siftDown(0);
+    }
+  }
+  const numObjects = n;
+
+  // --- pack order: strcmp of names (§8.7) ----------------------------------------------------
+  const kept: number[] = [];
+  for (let i = 0; i < packs.length; i++) if (!drop.has(i)) kept.push(i);
+  const nameBytes = packs.map((p) => utf8(p.name));
+  kept.sort((a, b) => strcmpBytes(nameBytes[a], nameBytes[b]));
+  const perm = new Int32Array(packs.length).fill(-1);
+  kept.forEach((p, newId) => {
+    perm[p] = newId;
+  });
+  const sortedNames = kept.map((i) => nameBytes[i]);
+
+  // --- chunks --------------------------------------------------------------------------------
+  const chunks: ChunkWriter[] = [];
+  const pnam = encodePnam(sortedNames);
+  chunks.push({ id: CHUNK_PNAM, size: pnam.length, write: (sink) => sink.write(pnam) });
+  const oidf = encodeFanout(fanout);
+  chunks.push({ id: CHUNK_OIDF, size: OIDF_SIZE, write: (sink) => sink.write(oidf) });
+  chunks.push({
+    id: CHUNK_OIDL,
+    size: numObjects * H,
+    write(sink) {
+      const buf = new Uint8Array(Math.min(numObjects, BLOCK_ENTRIES) * H);
+      for (let start = 0; start < numObjects; start += BLOCK_ENTRIES) {
+        const end = Math.min(numObjects, start + BLOCK_ENTRIES);
+        let w = 0;
+        for (let i = start; i < end; i++) {
+          const s = sources[selSrc[i]];
+          const o = s.base + selPos[i] * s.stride;
+          buf.set(s.oids.subarray(o, o + H), w);
+          w += H;
+        }
+        sink.write(buf.subarray(0, w));
+      }
+    },
+  });
+  chunks.push({
+    id: CHUNK_OOFF,
+    size: numObjects * 8,
+    write(sink) {
+      const buf = new Uint8Array(Math.min(numObjects, BLOCK_ENTRIES) * 8);
+      let large = 0;
+      for (let start = 0; start < numObjects; start += BLOCK_ENTRIES) {
+        const end = Math.min(numObjects, start + BLOCK_ENTRIES);
+        let w = 0;
+        for (let i = start; i < end; i++) {
+          const s = sources[selSrc[i]];
+          const pos = selPos[i];
+          const pack = s.ooff ? readU32(s.ooff, pos * 8) : s.pack;
+          const id = perm[pack];
+          if (id < 0) throw new Error(`BUG: object selected from dropped pack ${packs[pack]?.name}`);
+          writeU32(buf, w, id);
+          const off = entryOffset(s, pos);
+          // §4.5: only when some offset needs more than 32 bits does every offset with bit 31 set
+          // move to LOFF; otherwise offsets up to 0xffffffff are stored as they are.
+          if (needLarge && off > MIDX_LARGE_THRESHOLD)
+            writeU32(buf, w + 4, MIDX_LARGE_OFFSET_NEEDED | large++);
+          else writeU32(buf, w + 4, off);
+          w += 8;
+        }
+        sink.write(buf.subarray(0, w));
+      }
+    },
+  });
+  if (needLarge) {
+    chunks.push({
+      id: CHUNK_LOFF,
+      size: numLarge * 8,
+      write(sink) {
+        const buf = new Uint8Array(8);
+        for (let i = 0; i < numObjects; i++) {
+          const s = sources[selSrc[i]];
+          const off = entryOffset(s, selPos[i]);
+          if (off > MIDX_LARGE_THRESHOLD) {
+            writeU32(buf, 0, Math.floor(off / 0x100000000));
+            writeU32(buf, 4, off >>> 0);
+            sink.write(buf);
+          }
+        }
+      },
+    });
+  }
+
+  const header = new Uint8Array(MIDX_HEADER_SIZE);
+  writeU32(header, 0, MIDX_SIGNATURE);
+  header[4] = 1; // version 1: sorted PNAM, readable by every Git (§2)
+  header[5] = hash.formatId;
+  header[6] = chunks.length;
+  header[7] = 0; // base MIDX count: always 0 (§2)
+  writeU32(header, 8, kept.length);
+  let size = MIDX_HEADER_SIZE + (chunks.length + 1) * 12;
+  for (const c of chunks) size += c.size;
+  return {
+    hash,
+    numObjects,
+    packNames: kept.map((i) => packs[i].name),
+    numLargeOffsets: needLarge ? numLarge : 0,
+    largeOffsetsNeeded: needLarge,
+    chunks,
+    header,
+    fileSize: size + H,
+  };
+}
+
+function entryOffset(s: Source, pos: number): number {
+  if (s.ooff) {
+    const w = readU32(s.ooff, pos * 8 + 4);
+    if (s.loff && (w & MIDX_LARGE_OFFSET_NEEDED) !== 0) {
+      const k = (w & 0x7fffffff) * 8;
+      return readU32(s.loff, k) * 0x100000000 + readU32(s.loff, k + 4);
+    }
+    return w;
+  }
+  return s.idx!.offsetAtIn(s.oids, pos);
+}
+
+/** A sink that hashes what passes through on its way to another sink. */
+export class HashingSink implements ByteSink {
+  private readonly hasher;
+  constructor(
+    private readonly inner: ByteSink,
+    hashFn: HashFunction,
+    algorithm: HashAlgorithm,
+  ) {
+    this.hasher = hashFn(algorithm);
+  }
+  write(bytes: Uint8Array): void {
+    this.hasher.update(bytes);
+    this.inner.write(bytes);
+  }
+  digest(): Uint8Array {
+    return this.hasher.digest();
+  }
+}
+
+/** Writes the planned file to `sink`, trailer included; returns the checksum. */
+export function writeMidx(sink: ByteSink, plan: MidxPlan, hashFn: HashFunction): Uint8Array {
+  const hs = new HashingSink(sink, hashFn, plan.hash);
+  writeChunkFile(hs, plan.header, plan.chunks);
+  const sum = hs.digest();
+  sink.write(sum);
+  return sum;
+}

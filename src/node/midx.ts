@@ -1,0 +1,323 @@
+/**
+ * The MIDX on disk: open `<objdir>/pack/multi-pack-index`, and `write` with Git's pack discovery,
+ * no-op rule, preferred-pack handling and lock protocol (spec/midx-format.md §8).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { toHex } from '../bytes.js';
+import { GitMidxError, isGitMidxError } from '../errors.js';
+import { type HashAlgorithm, SHA1 } from '../hash.js';
+import { idxName, isFatalMidxError, type MidxOpenOptions, MultiPackIndex } from '../midx/reader.js';
+import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
+import { PackIndex } from '../pack/idx.js';
+import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
+import { openFileReader, readdirRaw } from './fs.js';
+import { nodeHash } from './hash.js';
+import { LockFile } from './lockfile.js';
+
+export const MIDX_NAME = 'multi-pack-index';
+
+export function midxPath(objectDir: string): string {
+  return path.join(objectDir, 'pack', MIDX_NAME);
+}
+
+/** Opens a MIDX file. Throws GitMidxError for a damaged file; ENOENT passes through as Node's error. */
+export function openMidxFile(file: string, options: Omit<MidxOpenOptions, 'file'> = {}): MultiPackIndex {
+  return MultiPackIndex.open(openFileReader(file), { ...options, file });
+}
+
+/** Opens `<objectDir>/pack/multi-pack-index`, or returns undefined when there is none. */
+export function openMidx(
+  objectDir: string,
+  options: Omit<MidxOpenOptions, 'file'> = {},
+): MultiPackIndex | undefined {
+  const file = midxPath(objectDir);
+  try {
+    return openMidxFile(file, options);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+export interface WriteMidxOptions {
+  /** The object directory (`.git/objects`). */
+  objectDir: string;
+  /** The repository's hash algorithm (default SHA-1). */
+  hash?: HashAlgorithm;
+  /** `--preferred-pack`: a `.pack` or `.idx` basename. */
+  preferredPack?: string;
+  /** `--stdin-packs`: index only these `.idx` basenames; the existing MIDX is not reused. */
+  stdinPacks?: readonly string[];
+  /** `core.multiPackIndex`: when false the existing MIDX is not reused (default true). */
+  useExistingMidx?: boolean;
+  /** `.idx` names to leave out of the new file (for `expire`); disables the no-op short-cut. */
+  dropPacks?: readonly string[];
+  onProgress?: ProgressCallback;
+  onDiagnostic?: DiagnosticCallback;
+  signal?: AbortSignal;
+}
+
+export interface WriteMidxResult {
+  /** False when the existing MIDX was already up to date (no pack added). */
+  readonly written: boolean;
+  readonly path: string;
+  readonly packs: number;
+  readonly objects: number;
+  /** Lowercase hex of the new file's trailer. */
+  readonly checksum?: string;
+}
+
+interface Candidate {
+  name: string;
+  idxPath: string;
+  mtime: number;
+  idx?: PackIndex;
+  fromMidx?: number;
+}
+
+function mtimeSeconds(file: string): number {
+  // Git compares `st_mtime`: whole seconds, floored (§16.2).
+  const ns = fs.statSync(file, { bigint: true }).mtimeNs;
+  let s = ns / 1000000000n;
+  if (ns < 0n && s * 1000000000n !== ns) s -= 1n;
+  return Number(s);
+}
+
+function packPathOf(idxPath: string): string {
+  return `${idxPath.slice(0, -4)}.pack`;
+}
+
+function loadIndex(idxPath: string, hash: HashAlgorithm): PackIndex {
+  return PackIndex.fromBytes(fs.readFileSync(idxPath), { hash, file: idxPath });
+}
+
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new GitMidxError('ABORTED', 'multi-pack-index write aborted', {});
+}
+
+export function writeMidxFile(options: WriteMidxOptions): WriteMidxResult {
+  const hash = options.hash ?? SHA1;
+  const packDir = path.join(options.objectDir, 'pack');
+  const target = path.join(packDir, MIDX_NAME);
+  const diag = options.onDiagnostic ?? (() => {});
+  const progress = options.onProgress;
+  const stdin = options.stdinPacks ? new Set(options.stdinPacks) : undefined;
+
+  // Step 1: the existing MIDX (§8.2).
+  let existing: MultiPackIndex | undefined;
+  if (options.useExistingMidx !== false && !stdin) {
+    try {
+      existing = openMidxFile(target, { hash });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        if (!isGitMidxError(e) || isFatalMidxError(e.code)) throw e;
+        diag({ level: 'error', message: String(e.data.git ?? e.message) });
+      }
+    }
+    if (existing) {
+      const sum = existing.computeChecksum(nodeHash);
+      if (toHex(sum) !== toHex(existing.checksum())) {
+        diag({ level: 'warning', message: 'ignoring existing multi-pack-index; checksum mismatch' });
+        existing.close();
+        existing = undefined;
+      }
+    }
+  }
+  const opened: PackIndex[] = [];
+  try {
+    return writeWith(options, hash, packDir, target, existing, stdin, diag, progress, opened);
+  } finally {
+    existing?.close();
+    for (const idx of opened) idx.close();
+  }
+}
+
+function writeWith(
+  options: WriteMidxOptions,
+  hash: HashAlgorithm,
+  packDir: string,
+  target: string,
+  existing: MultiPackIndex | undefined,
+  stdin: Set<string> | undefined,
+  diag: DiagnosticCallback,
+  progress: ProgressCallback | undefined,
+  opened: PackIndex[],
+): WriteMidxResult {
+  const title = 'Adding packfiles to multi-pack-index';
+  const oldPacks: Candidate[] = (existing?.packNames ?? []).map((name, i) => ({
+    name,
+    idxPath: path.join(packDir, name),
+    mtime: 0,
+    fromMidx: i,
+  }));
+
+  // Step 2: discover packs in raw readdir order (§8.3).
+  const found: Candidate[] = [];
+  let seen = 0;
+  let names: string[] = [];
+  try {
+    names = readdirRaw(packDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  for (const name of names) {
+    if (!name.endsWith('.idx')) continue;
+    progress?.({ title, done: ++seen });
+    if (existing?.containsPack(name)) continue;
+    if (stdin && !stdin.has(name)) continue;
+    const idxPath = path.join(packDir, name);
+    const packPath = packPathOf(idxPath);
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(packPath);
+    } catch {
+      st = undefined;
+    }
+    if (!st?.isFile()) {
+      diag({ level: 'warning', message: `failed to add packfile '${idxPath}'` });
+      continue;
+    }
+    let idx: PackIndex;
+    try {
+      idx = loadIndex(idxPath, hash);
+    } catch (e) {
+      if (!isGitMidxError(e) && (e as NodeJS.ErrnoException).code === undefined) throw e;
+      diag({
+        level: 'error',
+        message: isGitMidxError(e) ? String(e.data.git ?? e.message) : (e as Error).message,
+      });
+      diag({ level: 'warning', message: `failed to open pack-index '${idxPath}'` });
+      continue;
+    }
+    opened.push(idx);
+    found.push({ name, idxPath, mtime: mtimeSeconds(packPath), idx });
+  }
+  progress?.({ title, done: seen, end: true });
+  checkAbort(options.signal);
+
+  const drop = options.dropPacks;
+  // Step 3: nothing to do when no pack was added (Git 2.39's rule, §8.4).
+  if (existing && found.length === 0 && !stdin && !drop) {
+    removeStaleCompanions(packDir, undefined, ['.bitmap']);
+    return { written: false, path: target, packs: existing.numPacks, objects: existing.numObjects };
+  }
+
+  const packs = [...oldPacks, ...found];
+
+  // Git 2.52+ loads every pack of the reused MIDX; 2.39 did not, and carried a deleted pack into
+  // the new file, which `verify` then rejects. We refuse as current Git does.
+  for (const p of oldPacks) {
+    const packPath = packPathOf(p.idxPath);
+    let ok = false;
+    try {
+      ok = fs.statSync(packPath).isFile();
+      if (ok) p.mtime = mtimeSeconds(packPath);
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      const git = `could not load pack ${p.fromMidx}`;
+      throw new GitMidxError('PACK_LOAD_FAILED', `${target}: ${git} (${p.name}: no such pack file)`, {
+        file: packPath,
+        data: { git, pack: p.name },
+      });
+    }
+  }
+
+  // Step 4: the preferred pack (§8.5).
+  let preferred = -1;
+  if (options.preferredPack !== undefined) {
+    const want = idxName(options.preferredPack);
+    preferred = packs.findIndex((p) => idxName(p.name) === want);
+    if (preferred < 0) {
+      // Git 2.39 silently preferred pack 0 here; since 2.41 an unknown name means no preferred pack.
+      diag({ level: 'warning', message: `unknown preferred pack: '${options.preferredPack}'` });
+    } else {
+      const p = packs[preferred];
+      if (!p.idx) {
+        // A pack of the reused MIDX: Git 2.39 crashed here; 2.46+ loads its index, as we do.
+        try {
+          p.idx = loadIndex(p.idxPath, hash);
+          opened.push(p.idx);
+        } catch (e) {
+          const git = `could not open index for ${packPathOf(p.idxPath)}`;
+          throw new GitMidxError('PACK_LOAD_FAILED', git, { file: p.idxPath, data: { git }, cause: e });
+        }
+      }
+      if (p.idx.numObjects === 0) {
+        const git = `cannot select preferred pack ${packPathOf(p.idxPath)} with no objects`;
+        throw new GitMidxError('PREFERRED_PACK_EMPTY', git, { file: p.idxPath, data: { git } });
+      }
+    }
+  }
+
+  const dropSet = new Set<number>();
+  if (drop) {
+    for (const d of drop) {
+      const i = packs.findIndex((p) => p.name === d);
+      if (i < 0) {
+        const git = `did not see pack-file ${d} to drop`;
+        throw new GitMidxError('PACK_NOT_FOUND', git, { file: target, data: { git } });
+      }
+      dropSet.add(i);
+    }
+  }
+  if (packs.length - dropSet.size === 0) {
+    const git = 'no pack files to index.';
+    throw new GitMidxError('NO_PACKS', `${packDir}: ${git}`, { file: packDir, data: { git } });
+  }
+
+  // Steps 5–7: select, order, plan.
+  const writerPacks: WriterPack[] = packs.map((p) => ({
+    name: p.name,
+    mtime: p.mtime,
+    idx: p.idx,
+    fromMidx: p.fromMidx,
+  }));
+  const plan = planMidx({ hash, packs: writerPacks, existing, preferred, drop: dropSet });
+  checkAbort(options.signal);
+
+  // Step 8: publish through the lock (§8.10).
+  const lock = LockFile.acquire(target);
+  let checksum: Uint8Array;
+  try {
+    checksum = writeMidx(lock, plan, nodeHash);
+    checkAbort(options.signal);
+    lock.commit();
+  } catch (e) {
+    lock.rollback();
+    throw e;
+  }
+  const hex = toHex(checksum);
+  removeStaleCompanions(packDir, hex, ['.bitmap', '.rev']);
+  return {
+    written: true,
+    path: target,
+    packs: plan.packNames.length,
+    objects: plan.numObjects,
+    checksum: hex,
+  };
+}
+
+/** Deletes `multi-pack-index-*.{bitmap,rev}` that do not belong to the current file (§6.3). */
+function removeStaleCompanions(packDir: string, keepChecksum: string | undefined, exts: string[]): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(packDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(`${MIDX_NAME}-`)) continue;
+    for (const ext of exts) {
+      if (!name.endsWith(ext)) continue;
+      if (keepChecksum && name === `${MIDX_NAME}-${keepChecksum}${ext}`) continue;
+      try {
+        fs.unlinkSync(path.join(packDir, name));
+      } catch {
+        // another process removed it
+      }
+    }
+  }
+}

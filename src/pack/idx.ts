@@ -1,0 +1,218 @@
+/**
+ * Pack index (`.idx`) reader, versions 1 and 2 (spec/objects-format.md §1). Validated at open the
+ * way Git validates (size, version, monotonic fanout, exact size for the object count); lookups then
+ * run without re-checking, except that every large-offset index is bounds-checked.
+ */
+import { compareBytes, readU32 } from '../bytes.js';
+import { GitMidxError } from '../errors.js';
+import type { HashAlgorithm } from '../hash.js';
+import { bufferReader, PagedReader, type PagedReaderOptions, type RandomAccessReader } from '../io.js';
+
+const IDX_MAGIC = 0xff744f63;
+
+export interface PackIndexOptions extends PagedReaderOptions {
+  hash: HashAlgorithm;
+  /** Path used in messages (Git prints the path it was given, e.g. `.git/objects/pack/pack-….idx`). */
+  file?: string;
+}
+
+export class PackIndex {
+  readonly version: 1 | 2;
+  readonly hash: HashAlgorithm;
+  readonly numObjects: number;
+  readonly file: string;
+  /** Fanout: `fanout[b]` objects have a first byte ≤ b. */
+  readonly fanout: Uint32Array;
+  /** Byte offset of the first id, and the distance between ids (v1 interleaves offsets). */
+  readonly oidBase: number;
+  readonly oidStride: number;
+  private readonly crcBase: number;
+  /** Byte offset of the 32-bit offset table (v2), or of the first entry (v1). */
+  readonly offBase: number;
+  private readonly largeBase: number;
+  /** Entries in the v2 64-bit offset table. */
+  readonly numLarge: number;
+  private readonly src: PagedReader;
+
+  private constructor(src: PagedReader, hash: HashAlgorithm, file: string) {
+    this.src = src;
+    this.hash = hash;
+    this.file = file;
+    const H = hash.size;
+    const size = src.size;
+    if (size < 1024 + 2 * H) {
+      throw idxError('IDX_TOO_SMALL', file, `index file ${file} is too small`, { size });
+    }
+    const head = src.read(0, 8);
+    let fanoutAt = 0;
+    if (readU32(head, 0) === IDX_MAGIC) {
+      const v = readU32(head, 4);
+      if (v !== 2) {
+        throw idxError(
+          'IDX_BAD_VERSION',
+          file,
+          `index file ${file} is version ${v} and is not supported by this binary (try upgrading GIT to a newer version)`,
+          { version: v },
+        );
+      }
+      this.version = 2;
+      fanoutAt = 8;
+    } else {
+      this.version = 1;
+    }
+    const fan = src.read(fanoutAt, 1024);
+    this.fanout = new Uint32Array(256);
+    let prev = 0;
+    for (let i = 0; i < 256; i++) {
+      const f = readU32(fan, i * 4);
+      if (f < prev) throw idxError('IDX_NON_MONOTONIC', file, `non-monotonic index ${file}`, { at: i });
+      this.fanout[i] = f;
+      prev = f;
+    }
+    const n = this.fanout[255];
+    this.numObjects = n;
+    if (this.version === 1) {
+      if (size !== 1024 + n * (H + 4) + 2 * H) {
+        throw idxError('IDX_BAD_SIZE', file, `wrong index v1 file size in ${file}`, { size, objects: n });
+      }
+      this.oidBase = 1024 + 4;
+      this.oidStride = H + 4;
+      this.offBase = 1024;
+      this.crcBase = -1;
+      this.largeBase = -1;
+      this.numLarge = 0;
+    } else {
+      const min = 1032 + n * (H + 8) + 2 * H;
+      const max = n > 0 ? min + 8 * (n - 1) : min;
+      if (size < min || size > max) {
+        throw idxError('IDX_BAD_SIZE', file, `wrong index v2 file size in ${file}`, { size, objects: n });
+      }
+      this.oidBase = 1032;
+      this.oidStride = H;
+      this.crcBase = 1032 + n * H;
+      this.offBase = 1032 + n * (H + 4);
+      this.largeBase = 1032 + n * (H + 8);
+      this.numLarge = Math.floor((size - min) / 8);
+    }
+  }
+
+  static open(reader: RandomAccessReader, options: PackIndexOptions): PackIndex {
+    const file = options.file ?? '<memory>';
+    const src = new PagedReader(reader, { ...options, file });
+    try {
+      return new PackIndex(src, options.hash, file);
+    } catch (e) {
+      src.close();
+      throw e;
+    }
+  }
+
+  static fromBytes(bytes: Uint8Array, options: PackIndexOptions): PackIndex {
+    return PackIndex.open(bufferReader(bytes), options);
+  }
+
+  get size(): number {
+    return this.src.size;
+  }
+
+  /** The whole file when it is held in memory (fast paths in the writer); otherwise undefined. */
+  get bytes(): Uint8Array | undefined {
+    return this.src.pageSize >= this.src.size ? this.src.page(0) : undefined;
+  }
+
+  oidAt(i: number): Uint8Array {
+    return this.src.read(this.oidBase + i * this.oidStride, this.hash.size);
+  }
+
+  /** The pack offset of the i-th object (OID order). */
+  offsetAt(i: number): number {
+    if (this.version === 1) return readU32(this.src.read(this.offBase + i * (this.hash.size + 4), 4), 0);
+    const w = readU32(this.src.read(this.offBase + i * 4, 4), 0);
+    if ((w & 0x80000000) === 0) return w;
+    return this.largeOffset(w & 0x7fffffff);
+  }
+
+  /**
+   * `offsetAt` for callers that hold the whole file (`bytes`): no range views, for hot loops.
+   */
+  offsetAtIn(bytes: Uint8Array, i: number): number {
+    if (this.version === 1) return readU32(bytes, 1024 + i * (this.hash.size + 4));
+    const w = readU32(bytes, this.offBase + i * 4);
+    return (w & 0x80000000) === 0 ? w : this.largeOffset(w & 0x7fffffff);
+  }
+
+  largeOffset(k: number): number {
+    if (k >= this.numLarge) {
+      throw idxError(
+        'IDX_LOFF_BOUNDS',
+        this.file,
+        `offset beyond end of pack index for ${this.file} (truncated index?)`,
+        { index: k, entries: this.numLarge },
+      );
+    }
+    const b = this.src.read(this.largeBase + k * 8, 8);
+    const hi = readU32(b, 0);
+    if (hi >= 0x200000) {
+      throw idxError(
+        'IDX_LOFF_BOUNDS',
+        this.file,
+        `${this.file}: 64-bit offset ${hi.toString(16)}… is too large`,
+        {
+          index: k,
+        },
+      );
+    }
+    return hi * 0x100000000 + readU32(b, 4);
+  }
+
+  /** CRC32 of the i-th object's raw pack entry (v2 only). */
+  crcAt(i: number): number | undefined {
+    if (this.version === 1) return undefined;
+    return readU32(this.src.read(this.crcBase + i * 4, 4), 0);
+  }
+
+  /** Position of `oid` in the index, or -1. */
+  findPosition(oid: Uint8Array, oidOffset = 0): number {
+    const b = oid[oidOffset];
+    let lo = b === 0 ? 0 : this.fanout[b - 1];
+    let hi = this.fanout[b];
+    const H = this.hash.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareBytes(this.src.read(this.oidBase + mid * this.oidStride, H), 0, oid, oidOffset, H);
+      if (c === 0) return mid;
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return -1;
+  }
+
+  /** The pack offset of `oid`, or undefined. */
+  lookup(oid: Uint8Array): number | undefined {
+    const i = this.findPosition(oid);
+    return i < 0 ? undefined : this.offsetAt(i);
+  }
+
+  /** Checksum of the `.pack` this index describes (copied from its trailer). */
+  packChecksum(): Uint8Array {
+    return this.src.read(this.src.size - 2 * this.hash.size, this.hash.size).slice();
+  }
+
+  /** The index file's own trailing checksum. */
+  idxChecksum(): Uint8Array {
+    return this.src.read(this.src.size - this.hash.size, this.hash.size).slice();
+  }
+
+  close(): void {
+    this.src.close();
+  }
+}
+
+function idxError(
+  code: 'IDX_TOO_SMALL' | 'IDX_BAD_VERSION' | 'IDX_NON_MONOTONIC' | 'IDX_BAD_SIZE' | 'IDX_LOFF_BOUNDS',
+  file: string,
+  git: string,
+  data: Record<string, unknown>,
+): GitMidxError {
+  return new GitMidxError(code, git, { file, data: { ...data, git } });
+}
