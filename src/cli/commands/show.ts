@@ -1,0 +1,83 @@
+import { toHex } from '../../bytes.js';
+import { chunkIdName } from '../../chunkfile/chunkfile.js';
+import { CHUNK_LOFF, CHUNK_OIDF, CHUNK_OIDL, CHUNK_OOFF, CHUNK_PNAM, CHUNK_RIDX } from '../../midx/chunks.js';
+import { midxPath, openMidxFile } from '../../node/midx.js';
+import { makeContext } from '../context.js';
+import type { Command } from '../main.js';
+import { parseCommon, UsageError } from '../options.js';
+
+const USAGE = 'show [--json]';
+
+const CHUNK_WORDS = new Map<number, string>([
+  [CHUNK_PNAM, 'pack-names'],
+  [CHUNK_OIDF, 'oid-fanout'],
+  [CHUNK_OIDL, 'oid-lookup'],
+  [CHUNK_OOFF, 'object-offsets'],
+  [CHUNK_LOFF, 'large-offsets'],
+  [CHUNK_RIDX, 'revindex'],
+]);
+
+/**
+ * The facts `test-tool read-midx` prints (header, chunks, object count, packs, object dir), then the
+ * table of contents with offsets and sizes; `--json` gives the same for scripts.
+ */
+export const showCommand: Command = {
+  name: 'show',
+  usage: USAGE,
+  run(io, global, args) {
+    const p = parseCommon(args, false, { json: { type: 'boolean' } }, USAGE, global);
+    if (p.help) {
+      io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
+      return 129;
+    }
+    if (p.rest.length > 0) throw new UsageError(`unexpected argument '${p.rest[0]}'`, USAGE);
+    const ctx = makeContext(io, p.global);
+    const file = midxPath(ctx.objectDir);
+    let m: ReturnType<typeof openMidxFile>;
+    try {
+      m = openMidxFile(file, { hash: ctx.hash });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        io.stderr(`error: no multi-pack-index at ${file}\n`);
+        return 1;
+      }
+      throw e;
+    }
+    try {
+      const chunks = m.chunks.map((c) => ({ id: chunkIdName(c.id), offset: c.offset, size: c.size }));
+      if (p.values.json) {
+        const out = {
+          path: file,
+          signature: 'MIDX',
+          version: m.version,
+          hashVersion: m.hash.formatId,
+          hash: m.hash.name,
+          numChunks: m.chunks.length,
+          numPacks: m.numPacks,
+          numObjects: m.numObjects,
+          chunks,
+          packs: m.packNames,
+          checksum: toHex(m.checksum()),
+          fileSize: m.fileSize,
+          objectDir: ctx.objectDir,
+        };
+        io.stdout(`${JSON.stringify(out, null, 2)}\n`);
+        return 0;
+      }
+      const words = m.chunks.map((c) => CHUNK_WORDS.get(c.id) ?? chunkIdName(c.id)).join(' ');
+      let s = `header: 4d494458 ${m.version} ${m.hash.formatId} ${m.chunks.length} ${m.numPacks}\n`;
+      s += `chunks: ${words}\n`;
+      s += `num_objects: ${m.numObjects}\n`;
+      s += 'packs:\n';
+      for (const n of m.packNames) s += `${n}\n`;
+      s += `object-dir: ${ctx.objectDir}\n`;
+      s += 'chunk-table:\n';
+      for (const c of chunks) s += `${c.id} ${c.offset} ${c.size}\n`;
+      s += `checksum: ${toHex(m.checksum())}\n`;
+      io.stdout(s);
+      return 0;
+    } finally {
+      m.close();
+    }
+  },
+};

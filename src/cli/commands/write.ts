@@ -1,0 +1,44 @@
+import { writeMidxFile } from '../../node/midx.js';
+import { makeContext } from '../context.js';
+import type { Command } from '../main.js';
+import { parseCommon, UsageError } from '../options.js';
+
+const USAGE = 'write [--preferred-pack=<pack>] [--stdin-packs]';
+
+export const writeCommand: Command = {
+  name: 'write',
+  usage: USAGE,
+  run(io, global, args) {
+    const p = parseCommon(
+      args,
+      false,
+      { 'preferred-pack': { type: 'string' }, 'stdin-packs': { type: 'boolean' } },
+      USAGE,
+      global,
+    );
+    if (p.help) {
+      io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
+      return 129;
+    }
+    if (p.rest.length > 0) throw new UsageError(`unexpected argument '${p.rest[0]}'`, USAGE);
+    const ctx = makeContext(io, p.global, new Set(['Adding packfiles to multi-pack-index']));
+    let stdinPacks: string[] | undefined;
+    if (p.values['stdin-packs']) {
+      stdinPacks = io
+        .readStdin()
+        .split('\n')
+        .map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l))
+        .filter((l) => l.length > 0);
+    }
+    writeMidxFile({
+      objectDir: ctx.objectDir,
+      hash: ctx.hash,
+      preferredPack: p.values['preferred-pack'] as string | undefined,
+      stdinPacks,
+      useExistingMidx: ctx.config.getBool('core.multipackindex', true),
+      onProgress: ctx.progress,
+      onDiagnostic: ctx.diag,
+    });
+    return 0;
+  },
+};

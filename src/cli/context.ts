@@ -1,0 +1,84 @@
+/** What every command needs: the object directory, its hash and config, output streams, progress. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { GitMidxError } from '../errors.js';
+import type { HashAlgorithm } from '../hash.js';
+import type { GitConfig } from '../node/config.js';
+import { discoverRepository, repositoryForObjectDir } from '../node/repo.js';
+import type { Diagnostic, ProgressCallback } from '../progress.js';
+import { progressRenderer } from './progress.js';
+
+export interface CliIO {
+  stdout: (s: string | Uint8Array) => void;
+  stderr: (s: string) => void;
+  readStdin: () => string;
+  stderrIsTTY: boolean;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export interface Context {
+  io: CliIO;
+  objectDir: string;
+  hash: HashAlgorithm;
+  config: GitConfig;
+  progress: ProgressCallback | undefined;
+  diag: (d: Diagnostic) => void;
+}
+
+/** Thrown to end the process with Git's exit code after the message has been printed. */
+export class Exit extends Error {
+  constructor(readonly status: number) {
+    super(`exit ${status}`);
+  }
+}
+
+export interface GlobalOptions {
+  objectDir?: string;
+  progress?: boolean;
+}
+
+export function makeContext(io: CliIO, g: GlobalOptions, delayed: ReadonlySet<string> = new Set()): Context {
+  let objectDir: string;
+  let hash: HashAlgorithm;
+  let config: GitConfig;
+  if (g.objectDir !== undefined) {
+    const dir = path.resolve(io.cwd, g.objectDir);
+    if (!isDir(dir)) {
+      throw new GitMidxError(
+        'OBJECT_DIR_NOT_FOUND',
+        `could not find object directory matching ${g.objectDir}`,
+        {
+          file: dir,
+        },
+      );
+    }
+    const repo = repositoryForObjectDir(dir, { cwd: io.cwd, env: io.env });
+    objectDir = g.objectDir;
+    hash = repo.hash;
+    config = repo.config;
+  } else {
+    const repo = discoverRepository({ cwd: io.cwd, env: io.env });
+    objectDir = path.relative(io.cwd, repo.objectDir) || '.';
+    if (objectDir.startsWith('..')) objectDir = repo.objectDir;
+    hash = repo.hash;
+    config = repo.config;
+  }
+  const enabled = g.progress ?? io.stderrIsTTY;
+  return {
+    io,
+    objectDir,
+    hash,
+    config,
+    progress: progressRenderer({ enabled, write: io.stderr, delayed }),
+    diag: (d) => io.stderr(`${d.level}: ${d.message}\n`),
+  };
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,95 @@
+/** Option parsing on node:util parseArgs, with Git's `--[no-]progress` and `--object-dir`. */
+import { parseArgs } from 'node:util';
+import type { GlobalOptions } from './context.js';
+
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage?: string,
+  ) {
+    super(message);
+  }
+}
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+
+const COMMON: OptionSpec = {
+  'object-dir': { type: 'string' },
+  progress: { type: 'boolean' },
+  'no-progress': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export interface Parsed {
+  global: GlobalOptions;
+  values: Record<string, string | boolean | undefined>;
+  rest: string[];
+  help: boolean;
+}
+
+/**
+ * Parses `argv` with the common options plus `extra`. With `stopAtCommand`, parsing stops at the
+ * first non-option (the subcommand), as Git's top-level parser does.
+ */
+export function parseCommon(
+  argv: string[],
+  stopAtCommand: boolean,
+  extra: OptionSpec = {},
+  usage?: string,
+  base: GlobalOptions = {},
+): Parsed {
+  let args = argv;
+  let tail: string[] = [];
+  if (stopAtCommand) {
+    const i = argv.findIndex((a) => !a.startsWith('-') || a === '-');
+    const dd = argv.indexOf('--');
+    const cut = i < 0 ? argv.length : i;
+    if (dd >= 0 && dd < cut) {
+      args = argv.slice(0, dd);
+      tail = argv.slice(dd + 1);
+    } else {
+      args = argv.slice(0, cut);
+      tail = argv.slice(cut);
+    }
+    // `--object-dir <dir>` takes the next word as its value.
+    if (cut > 0 && argv[cut - 1] === '--object-dir' && cut < argv.length) {
+      args = argv.slice(0, cut + 1);
+      tail = argv.slice(cut + 1);
+      const j = tail.findIndex((a) => !a.startsWith('-'));
+      if (j > 0) {
+        args = args.concat(tail.slice(0, j));
+        tail = tail.slice(j);
+      }
+    }
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...COMMON, ...extra },
+      allowPositionals: true,
+      strict: true,
+      tokens: true,
+    });
+  } catch (e) {
+    const m = /Unknown option '(-{1,2})([^']*)'/.exec((e as Error).message);
+    if (m)
+      throw new UsageError(m[1] === '--' ? `unknown option \`${m[2]}'` : `unknown switch \`${m[2]}'`, usage);
+    const v = /Option '(?:-\w, )?--([^ ']+)(?: <value>)?' argument missing/.exec((e as Error).message);
+    if (v) throw new UsageError(`option \`${v[1]}' requires a value`, usage);
+    throw new UsageError((e as Error).message, usage);
+  }
+  const global: GlobalOptions = { ...base };
+  for (const t of parsed.tokens ?? []) {
+    if (t.kind !== 'option') continue;
+    if (t.name === 'object-dir') global.objectDir = t.value as string;
+    else if (t.name === 'progress') global.progress = true;
+    else if (t.name === 'no-progress') global.progress = false;
+  }
+  return {
+    global,
+    values: parsed.values as Record<string, string | boolean | undefined>,
+    rest: [...parsed.positionals, ...tail],
+    help: parsed.values.help === true,
+  };
+}

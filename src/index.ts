@@ -1,0 +1,47 @@
+// The portable core: no `node:*` imports below this file. Node-specific entry points live in
+// `git-midx/node`.
+export { compareBytes, fromHex, toHex } from './bytes.js';
+export {
+  type ChunkEntry,
+  type ChunkWriter,
+  chunkId,
+  chunkIdName,
+  parseToc,
+  planChunks,
+  writeChunkFile,
+} from './chunkfile/chunkfile.js';
+export { type ErrorCode, GitMidxError, isGitMidxError } from './errors.js';
+export {
+  type HashAlgorithm,
+  type Hasher,
+  type HashFunction,
+  hashByFormatId,
+  hashByName,
+  SHA1,
+  SHA256,
+} from './hash.js';
+export {
+  type ByteSink,
+  bufferReader,
+  PagedReader,
+  type PagedReaderOptions,
+  type RandomAccessReader,
+} from './io.js';
+export {
+  idxName,
+  isFatalMidxError,
+  type MidxEntry,
+  type MidxLookup,
+  type MidxOpenOptions,
+  MultiPackIndex,
+} from './midx/reader.js';
+export {
+  HashingSink,
+  type MidxPlan,
+  type MidxPlanInput,
+  planMidx,
+  type WriterPack,
+  writeMidx,
+} from './midx/writer.js';
+export { PackIndex, type PackIndexOptions } from './pack/idx.js';
+export type { Diagnostic, DiagnosticCallback, ProgressCallback, ProgressEvent } from './progress.js';

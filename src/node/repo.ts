@@ -1,0 +1,585 @@
+/**
+ * Finding the repository (spec/objects-format.md §6.4), its format (§6.5) and its alternates
+ * (§6.3), with Git's own error messages (minus the `fatal: ` / `error: ` prefix).
+ *
+ * Deliberately not done, as the spec allows:
+ * - filesystem boundaries (GIT_DISCOVERY_ACROSS_FILESYSTEM): the walk up never stops at a mount point;
+ * - ownership checks (`safe.directory`, "detected dubious ownership"): every repository is trusted;
+ * - Windows paths and separators.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { GitMidxError } from '../errors.js';
+import { type HashAlgorithm, hashByName, SHA1 } from '../hash.js';
+import {
+  type ConfigEntry,
+  GitConfig,
+  loadProtectedConfig,
+  loadRepoConfig,
+  parseBool,
+  parseConfigInt,
+} from './config.js';
+
+export interface Repository {
+  /** Absolute path of the git directory (`.git`, a bare repository, or `.git/worktrees/<name>`). */
+  gitDir: string;
+  /** Where `objects/`, `refs/` and `config` live: gitDir, or the main repository's for a linked worktree. */
+  commonDir: string;
+  /** $GIT_OBJECT_DIRECTORY or `<commonDir>/objects`, absolute. */
+  objectDir: string;
+  /** What `git rev-parse --is-bare-repository` says. */
+  bare: boolean;
+  hash: HashAlgorithm;
+  /** System, global, repository (and worktree) config, then the command line (§6.5). */
+  config: GitConfig;
+}
+
+export interface RepositoryOptions {
+  /** Where discovery starts; default process.cwd(). Relative environment paths resolve against it. */
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Git refuses to read a `.git` file larger than this (§6.4). */
+const MAX_GITFILE_SIZE = 1 << 20;
+
+function notARepository(message: string, data: Record<string, unknown> = {}): GitMidxError {
+  return new GitMidxError('NOT_A_REPOSITORY', message, { data });
+}
+
+/** The physical current directory, like getcwd(): symlinks resolved, so the walk up is physical. */
+function realCwd(cwd: string | undefined): string {
+  const dir = path.resolve(cwd ?? process.cwd());
+  try {
+    return fs.realpathSync(dir);
+  } catch (err) {
+    throw new GitMidxError('IO_ERROR', `unable to get current working directory: ${dir}`, { cause: err });
+  }
+}
+
+function accessible(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function statOrUndefined(p: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `<dir>/<name>` the way Git glues paths (no normalisation of `..`; `/` is not doubled). */
+function joinRaw(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
+/** realpath, or the path as given when it cannot be resolved. */
+function realpathOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** Environment context shared by the checks below. */
+interface Ctx {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+function envPath(ctx: Ctx, name: string): string | undefined {
+  const v = ctx.env[name];
+  return v === undefined || v === '' ? undefined : path.resolve(ctx.cwd, v);
+}
+
+/**
+ * The common directory of a git directory: $GIT_COMMON_DIR, else the path in its `commondir`
+ * file (relative to the git directory; trailing CR/LF dropped), else the git directory itself.
+ */
+function commonDirOf(gitDir: string, ctx: Ctx): string {
+  const fromEnv = envPath(ctx, 'GIT_COMMON_DIR');
+  if (fromEnv !== undefined) return fromEnv;
+  let data: string;
+  try {
+    data = fs.readFileSync(path.join(gitDir, 'commondir'), 'utf8');
+  } catch {
+    return gitDir;
+  }
+  data = data.replace(/[\r\n]+$/, '');
+  return realpathOr(path.resolve(gitDir, data));
+}
+
+/**
+ * `HEAD` is a symlink whose target starts with `refs/`, or a file starting with `ref:`, optional
+ * whitespace and `refs/`, or with 40 hex digits (a detached HEAD) (§6.4 item 3).
+ */
+function validHead(file: string): boolean {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(file);
+  } catch {
+    return false;
+  }
+  if (st.isSymbolicLink()) {
+    try {
+      return fs.readlinkSync(file).startsWith('refs/');
+    } catch {
+      return false;
+    }
+  }
+  let text: string;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(256);
+      text = buf.toString('latin1', 0, fs.readSync(fd, buf, 0, 255, 0));
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  if (text.startsWith('ref:')) return /^ref:[ \t\n\r]*refs\//.test(text);
+  return /^[0-9a-fA-F]{40}/.test(text);
+}
+
+/** Git's "is a git directory" test (§6.4 item 3). */
+function isGitDirectory(dir: string, ctx: Ctx): boolean {
+  const common = commonDirOf(dir, ctx);
+  const objects = envPath(ctx, 'GIT_OBJECT_DIRECTORY') ?? path.join(common, 'objects');
+  return accessible(objects) && accessible(path.join(common, 'refs')) && validHead(path.join(dir, 'HEAD'));
+}
+
+/**
+ * Follows a `.git` file (`gitdir: <path>`, §6.4). Returns undefined when `file` is not a regular
+ * file (a directory, missing, a FIFO…); otherwise the real path of the git directory it names, or
+ * an error with Git's message. `shown` is `file` as the messages name it (GIT_DIR as written).
+ */
+function readGitfile(file: string, shown: string, ctx: Ctx): string | undefined {
+  const st = statOrUndefined(file);
+  if (!st?.isFile()) return undefined;
+  if (st.size > MAX_GITFILE_SIZE) {
+    throw new GitMidxError('BAD_GITFILE', `too large to be a .git file: '${shown}'`, { file });
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new GitMidxError('IO_ERROR', `error opening '${shown}': ${reason}`, { file, cause: err });
+  }
+  text = text.replace(/[\r\n]+$/, '');
+  if (!text.startsWith('gitdir: ')) {
+    throw new GitMidxError('BAD_GITFILE', `invalid gitfile format: ${shown}`, { file });
+  }
+  const target = text.slice('gitdir: '.length);
+  if (target === '') throw new GitMidxError('BAD_GITFILE', `no path in gitfile: ${shown}`, { file });
+  // Relative to the directory holding the file; Git names the unnormalised path in the message.
+  const slash = shown.lastIndexOf('/');
+  const dir = path.isAbsolute(target) || slash < 0 ? target : joinRaw(shown.slice(0, slash + 1), target);
+  if (!isGitDirectory(path.resolve(ctx.cwd, dir), ctx))
+    throw notARepository(`not a git repository: ${dir}`, { gitfile: file });
+  return realpathOr(path.resolve(ctx.cwd, dir));
+}
+
+/** How the git directory was found; decides `bare` (checked against git, see test/repo.test.ts). */
+type Found = 'explicit' | 'dotgit' | 'bare';
+
+/**
+ * Reads the repository format from `<commonDir>/config` only (§6.5): validates
+ * core.repositoryFormatVersion, core.bare and `extensions.*` in file order, as Git's callback
+ * does, then applies the version rules. Returns the hash and `core.bare` (undefined = unset).
+ */
+function checkRepositoryFormat(local: readonly ConfigEntry[]): {
+  hash: HashAlgorithm;
+  versionSet: boolean;
+  coreBare: boolean | undefined;
+} {
+  let version = 0;
+  let versionSet = false;
+  let coreBare: boolean | undefined;
+  let hash = SHA1;
+  const unknown: string[] = [];
+  const v1Only: string[] = [];
+  const missingValue = (e: ConfigEntry) =>
+    new GitMidxError('BAD_CONFIG', `missing value for '${e.key}'`, { file: e.file, data: { line: e.line } });
+  for (const e of local) {
+    if (e.key === 'core.repositoryformatversion') {
+      version = parseConfigInt(e.value, e.key, e.file);
+      versionSet = true;
+    } else if (e.key === 'core.bare') {
+      coreBare = parseBool(e.value, e.key);
+    } else if (e.key.startsWith('extensions.')) {
+      const ext = e.key.slice('extensions.'.length);
+      switch (ext) {
+        // Allowed with version 0 too.
+        case 'noop':
+          break;
+        case 'preciousobjects':
+        case 'worktreeconfig':
+          parseBool(e.value, e.key);
+          break;
+        case 'partialclone':
+          if (e.value === null) throw missingValue(e);
+          break;
+        // Version 1 only.
+        case 'noop-v1':
+          v1Only.push(ext);
+          break;
+        case 'objectformat': {
+          if (e.value === null) throw missingValue(e);
+          const h = hashByName(e.value); // lowercase only: `SHA256` is rejected
+          if (!h) {
+            throw new GitMidxError(
+              'BAD_CONFIG',
+              `invalid value for 'extensions.objectformat': '${e.value}'`,
+              {
+                file: e.file,
+                data: { line: e.line, value: e.value },
+              },
+            );
+          }
+          hash = h;
+          v1Only.push(ext);
+          break;
+        }
+        default:
+          unknown.push(ext);
+      }
+    }
+  }
+  if (version > 1) throw new GitMidxError('REPO_FORMAT', `Expected git repo version <= 1, found ${version}`);
+  const list = (names: string[]) => names.map((n) => `\n\t${n}`).join('');
+  const plural = (names: string[]) => (names.length > 1 ? 's' : '');
+  if (version >= 1 && unknown.length > 0) {
+    throw new GitMidxError(
+      'REPO_FORMAT',
+      `unknown repository extension${plural(unknown)} found:${list(unknown)}`,
+      {
+        data: { extensions: unknown },
+      },
+    );
+  }
+  if (version === 0 && v1Only.length > 0) {
+    throw new GitMidxError(
+      'REPO_FORMAT',
+      `repo version is 0, but v1-only extension${plural(v1Only)} found:${list(v1Only)}`,
+      { data: { extensions: v1Only } },
+    );
+  }
+  // Git applies extensions only from version 1 on; without the version key they are ignored.
+  return { hash: version >= 1 ? hash : SHA1, versionSet, coreBare };
+}
+
+/** Builds the Repository once the git directory is known. */
+function openRepository(gitDir: string, found: Found, ctx: Ctx): Repository {
+  const commonDir = commonDirOf(gitDir, ctx);
+  const objectDir = envPath(ctx, 'GIT_OBJECT_DIRECTORY') ?? path.join(commonDir, 'objects');
+  const config = loadRepoConfig(commonDir, ctx.env, gitDir);
+  const format = checkRepositoryFormat(config.entries.filter((e) => e.scope === 'local'));
+  // Observed on git 2.39: a work tree from GIT_WORK_TREE always means non-bare. A bare directory
+  // found by the walk is bare unless core.bare is false. For GIT_DIR and `.git`, Git sets up the
+  // work tree before it reads core.bare, except that core.bare = true counts when the file also
+  // has core.repositoryFormatVersion (the format check reads core.bare only then).
+  let bare: boolean;
+  if (ctx.env.GIT_WORK_TREE) bare = false;
+  else if (found === 'bare') bare = format.coreBare !== false;
+  else bare = format.versionSet && format.coreBare === true;
+  return { gitDir, commonDir, objectDir, bare, hash: format.hash, config };
+}
+
+/**
+ * GIT_CEILING_DIRECTORIES: absolute entries separated by `:`; relative ones are ignored. Entries
+ * are canonicalised with realpath, except those after an empty entry, which are taken as written
+ * (trailing slashes dropped). `/` means nothing.
+ */
+function ceilingDirectories(value: string | undefined): string[] {
+  if (!value) return [];
+  const out: string[] = [];
+  let resolve = true;
+  for (const entry of value.split(':')) {
+    if (entry === '') {
+      resolve = false;
+      continue;
+    }
+    if (!path.isAbsolute(entry)) continue;
+    const dir = resolve ? realpathOr(path.resolve(entry)) : entry.replace(/\/+$/, '');
+    if (dir === '' || dir === '/') continue;
+    out.push(dir);
+  }
+  return out;
+}
+
+/** `safe.bareRepository` from protected config: `all` (default) or `explicit` (§6.4). */
+function bareRepositoryPolicy(env: NodeJS.ProcessEnv): string {
+  const e = loadProtectedConfig(env).getEntry('safe.bareRepository');
+  if (e === undefined) return 'all';
+  if (e.value === 'all' || e.value === 'explicit') return e.value;
+  throw new GitMidxError(
+    'BAD_CONFIG',
+    e.file === undefined
+      ? `unable to parse '${e.key}' from command-line config`
+      : `bad config variable '${e.key}' in file '${e.file}' at line ${e.line}`,
+    { file: e.file, data: { key: e.key, value: e.value } },
+  );
+}
+
+/**
+ * Finds the repository like `git rev-parse --git-dir` (§6.4): $GIT_DIR when set (no walk), otherwise
+ * walking up from `cwd` for `.git` (directory or gitdir file) or a bare repository, stopping below
+ * the nearest GIT_CEILING_DIRECTORIES entry. Then checks the format (§6.5) and loads the config.
+ */
+export function discoverRepository(opts: RepositoryOptions = {}): Repository {
+  const env = opts.env ?? process.env;
+  const ctx: Ctx = { cwd: realCwd(opts.cwd), env };
+
+  const gitDirEnv = env.GIT_DIR;
+  if (gitDirEnv !== undefined) {
+    const given = path.resolve(ctx.cwd, gitDirEnv);
+    // A `.git` file named by GIT_DIR is followed; its errors name the path as given.
+    const target = gitDirEnv === '' ? undefined : readGitfile(given, gitDirEnv, ctx);
+    const gitDir = target ?? given;
+    if (gitDirEnv === '' || !isGitDirectory(gitDir, ctx)) {
+      throw notARepository(`not a git repository: '${gitDirEnv}'`, { gitDir: gitDirEnv });
+    }
+    return openRepository(gitDir, 'explicit', ctx);
+  }
+
+  // The walk checks cwd and its parents, but never a ceiling directory or anything above it. A
+  // ceiling equal to cwd itself does not count (it is not an ancestor).
+  const ceiling = ceilingDirectories(env.GIT_CEILING_DIRECTORIES)
+    .filter((c) => ctx.cwd.startsWith(`${c}/`))
+    .reduce((a, b) => (b.length > a.length ? b : a), '');
+  let dir = ctx.cwd;
+  for (;;) {
+    const dotGit = joinRaw(dir, '.git');
+    const target = readGitfile(dotGit, dotGit, ctx);
+    if (target !== undefined) return openRepository(target, 'dotgit', ctx);
+    if (isGitDirectory(dotGit, ctx)) return openRepository(dotGit, 'dotgit', ctx);
+    if (isGitDirectory(dir, ctx)) {
+      const policy = bareRepositoryPolicy(env);
+      if (policy === 'explicit') {
+        throw notARepository(`cannot use bare repository '${dir}' (safe.bareRepository is '${policy}')`, {
+          gitDir: dir,
+        });
+      }
+      return openRepository(dir, 'bare', ctx);
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir || (ceiling !== '' && parent.length <= ceiling.length)) break;
+    dir = parent;
+  }
+  throw notARepository('not a git repository (or any of the parent directories): .git');
+}
+
+/**
+ * The repository to use with an explicit object directory (`--object-dir`).
+ *
+ * Choice (git 2.39 differs): when `objectDir` is `<X>/objects` and X passes the "is a git
+ * directory" test, X's own config and hash are used, so `--object-dir` works on a SHA-256
+ * repository from anywhere. Git instead always uses the repository found from the current
+ * directory (a SHA-1 one then rejects a SHA-256 MIDX: "hash version 2 does not match version 1").
+ * Otherwise the repository discovered from `cwd` supplies hash and config. When there is none, this
+ * falls back to SHA-1 with an empty config where git 2.39 would die "not a git repository"; that
+ * leniency lets `verify` run on a bare object directory. The caller checks that `objectDir` exists.
+ * In every case `objectDir` is the one given (absolute).
+ */
+export function repositoryForObjectDir(objectDir: string, opts: RepositoryOptions = {}): Repository {
+  const env = opts.env ?? process.env;
+  const ctx: Ctx = { cwd: realCwd(opts.cwd), env };
+  const dir = path.resolve(ctx.cwd, objectDir);
+  const parent = path.dirname(dir);
+  // Judge X on its own, not through the caller's GIT_DIR/GIT_OBJECT_DIRECTORY/GIT_COMMON_DIR.
+  const own: NodeJS.ProcessEnv = { ...env };
+  delete own.GIT_OBJECT_DIRECTORY;
+  delete own.GIT_COMMON_DIR;
+  delete own.GIT_DIR;
+  const ownCtx: Ctx = { cwd: ctx.cwd, env: own };
+  if (
+    path.basename(dir) === 'objects' &&
+    isGitDirectory(parent, ownCtx) &&
+    commonDirOf(parent, ownCtx) === parent
+  ) {
+    return { ...openRepository(parent, 'bare', ownCtx), objectDir: dir };
+  }
+  try {
+    return { ...discoverRepository({ cwd: ctx.cwd, env }), objectDir: dir };
+  } catch (err) {
+    if (!(err instanceof GitMidxError) || err.code !== 'NOT_A_REPOSITORY') throw err;
+  }
+  return {
+    gitDir: parent,
+    commonDir: parent,
+    objectDir: dir,
+    bare: true,
+    hash: SHA1,
+    config: new GitConfig(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alternates (§6.3)
+
+export interface Alternates {
+  /** Real paths of the alternate object directories, in Git's order. */
+  dirs: string[];
+  /** Git's `error:` text for each entry it skips (message only, no prefix). */
+  warnings: string[];
+}
+
+/** Deepest alternates file Git reads: the main directory's is depth 0 (§6.3). */
+const MAX_ALTERNATE_DEPTH = 5;
+
+/**
+ * realpath as Git's alternates use it: every component must exist except the last one, which may
+ * be missing (then the path is the real parent plus that name). undefined when it cannot be done.
+ */
+function realpathAllowMissingLast(p: string): string | undefined {
+  try {
+    return fs.realpathSync(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') return undefined;
+  }
+  const trimmed = p.replace(/(.)\/+$/, '$1');
+  const slash = trimmed.lastIndexOf('/');
+  const last = trimmed.slice(slash + 1);
+  if (last === '' || last === '.' || last === '..') return undefined;
+  const parentPart = slash <= 0 ? '/' : trimmed.slice(0, slash);
+  try {
+    return path.join(fs.realpathSync(parentPart), last);
+  } catch {
+    return undefined;
+  }
+}
+
+/** C-style unquoting of `"…"` at s[i]: the text and the index of the closing quote, or undefined. */
+function unquoteC(s: string, i: number): { text: string; close: number } | undefined {
+  const simple: Record<string, string> = {
+    a: '\x07',
+    b: '\b',
+    f: '\f',
+    n: '\n',
+    r: '\r',
+    t: '\t',
+    v: '\v',
+    '\\': '\\',
+    '"': '"',
+  };
+  let text = '';
+  for (let j = i + 1; j < s.length; j++) {
+    const c = s[j];
+    if (c === '"') return { text, close: j };
+    if (c !== '\\') {
+      text += c;
+      continue;
+    }
+    const e = s[++j];
+    if (e !== undefined && e in simple) text += simple[e];
+    else if (e !== undefined && /[0-3]/.test(e) && /^[0-7]{2}$/.test(s.slice(j + 1, j + 3))) {
+      text += String.fromCharCode(Number.parseInt(s.slice(j, j + 3), 8));
+      j += 2;
+    } else return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Splits an alternates list (§6.3): entries separated by `sep`; empty entries are skipped; an
+ * entry *starting* with `#` is a comment up to the next separator; an entry starting with `"` is
+ * C-quoted (the quote may span separators), and when the quoting is bad the raw entry is used.
+ * Nothing is trimmed. Observed on git 2.39: after a closing quote exactly one character is
+ * skipped, whatever it is, and the next entry starts right after it (`"a" b` gives `a` and `b`).
+ */
+function splitAlternates(s: string, sep: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < s.length) {
+    if (s[i] === sep) {
+      i++;
+      continue;
+    }
+    let end = s.indexOf(sep, i);
+    if (end < 0) end = s.length;
+    if (s[i] === '#') {
+      i = end + 1;
+      continue;
+    }
+    if (s[i] === '"') {
+      const q = unquoteC(s, i);
+      if (q) {
+        if (q.text !== '') out.push(q.text);
+        i = q.close + 2;
+        continue;
+      }
+    }
+    out.push(s.slice(i, end));
+    i = end + 1;
+  }
+  return out;
+}
+
+/**
+ * The alternate object directories of `objectDir` (§6.3): $GIT_ALTERNATE_OBJECT_DIRECTORIES first
+ * (`:`-separated, relative to `cwd`), then `<objectDir>/info/alternates` (relative to the object
+ * directory holding the file), each accepted alternate's own file read right after it, one level
+ * deeper. Duplicates and the main directory are skipped in silence; missing ones and files nested
+ * too deep give a warning with Git's text. Paths are real paths.
+ */
+export function readAlternates(
+  objectDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+): Alternates {
+  const dirs: string[] = [];
+  const warnings: string[] = [];
+  const base = path.resolve(cwd, objectDir);
+  const main = realpathOr(base);
+  const seen = new Set<string>([main]);
+
+  // `relativeBase` undefined = environment entries, relative to cwd and named as written.
+  const link = (entry: string, relativeBase: string | undefined, depth: number): void => {
+    const joined =
+      relativeBase === undefined || path.isAbsolute(entry) ? entry : joinRaw(relativeBase, entry);
+    const real = realpathAllowMissingLast(path.resolve(cwd, joined));
+    if (real === undefined) {
+      warnings.push(`unable to normalize alternate object path: ${joined}`);
+      return;
+    }
+    if (!statOrUndefined(real)?.isDirectory()) {
+      warnings.push(`object directory ${real} does not exist; check .git/objects/info/alternates`);
+      return;
+    }
+    if (seen.has(real)) return;
+    seen.add(real);
+    dirs.push(real);
+    readFile(real, depth + 1);
+  };
+
+  const readFile = (dir: string, depth: number): void => {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(dir, 'info', 'alternates'), 'utf8');
+    } catch {
+      return;
+    }
+    if (text === '') return;
+    if (depth > MAX_ALTERNATE_DEPTH) {
+      warnings.push(`${dir}: ignoring alternate object stores, nesting too deep`);
+      return;
+    }
+    for (const entry of splitAlternates(text, '\n')) link(entry, dir, depth);
+  };
+
+  const fromEnv = env.GIT_ALTERNATE_OBJECT_DIRECTORIES;
+  if (fromEnv) for (const entry of splitAlternates(fromEnv, ':')) link(entry, undefined, 0);
+  readFile(base, 0);
+  return { dirs, warnings };
+}
