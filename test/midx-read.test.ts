@@ -1,0 +1,145 @@
+/**
+ * Reading: pack indexes v1 and v2 against `git show-index`, a MIDX version 2 (unsorted pack names,
+ * Git 2.54+), and the chunk-file writer's own guarantees.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { fromHex, readU32, toHex, writeU32 } from '../src/bytes.js';
+import { chunkId, parseToc, writeChunkFile } from '../src/chunkfile/chunkfile.js';
+import { isGitMidxError } from '../src/errors.js';
+import { SHA1, SHA256 } from '../src/hash.js';
+import type { ByteSink } from '../src/io.js';
+import { CHUNK_OIDF, CHUNK_OIDL, CHUNK_OOFF, CHUNK_PNAM, encodePnam } from '../src/midx/chunks.js';
+import { MultiPackIndex } from '../src/midx/reader.js';
+import { writeMidxFile } from '../src/node/midx.js';
+import { PackIndex } from '../src/pack/idx.js';
+import { makeManyPacks, TestRepo } from './helpers/git.js';
+
+const repos: TestRepo[] = [];
+after(() => {
+  for (const r of repos) r.cleanup();
+});
+
+function newRepo(format: 'sha1' | 'sha256'): TestRepo {
+  const r = TestRepo.create({ objectFormat: format, bare: true });
+  repos.push(r);
+  return r;
+}
+
+for (const format of ['sha1', 'sha256'] as const) {
+  test(`pack index v1 and v2, ${format}: ids, offsets and CRCs equal git show-index`, () => {
+    const r = newRepo(format);
+    const hash = format === 'sha1' ? SHA1 : SHA256;
+    const blobs = r.writeBlobs(Array.from({ length: 40 }, (_, i) => `idx test ${i}\n`.repeat(i * 7 + 1)));
+    const v1 = r.packObjects(blobs.slice(0, 25), { indexVersion: '1' });
+    const v2 = r.packObjects(blobs.slice(10), { indexVersion: '2,0x100' }); // some offsets in the 64-bit table
+    for (const [stem, version] of [
+      [v1, 1],
+      [v2, 2],
+    ] as const) {
+      const bytes = fs.readFileSync(path.join(r.packDir, `${stem}.idx`));
+      const idx = PackIndex.fromBytes(bytes, { hash, file: `${stem}.idx` });
+      assert.equal(idx.version, version);
+      const shown = r
+        .git(['show-index', `--object-format=${format}`], { input: bytes })
+        .stdout.toString()
+        .trim()
+        .split('\n');
+      assert.equal(idx.numObjects, shown.length);
+      shown.forEach((line, i) => {
+        const [off, oid, crc] = line.split(' ');
+        assert.equal(toHex(idx.oidAt(i)), oid);
+        assert.equal(idx.offsetAt(i), Number(off));
+        assert.equal(idx.findPosition(fromHex(oid)!), i);
+        assert.equal(idx.lookup(fromHex(oid)!), Number(off));
+        if (version === 2) assert.equal(`(${idx.crcAt(i)!.toString(16).padStart(8, '0')})`, crc);
+        else assert.equal(idx.crcAt(i), undefined);
+      });
+      assert.equal(idx.lookup(new Uint8Array(hash.size).fill(0xfe)), undefined);
+      const packBytes = fs.readFileSync(path.join(r.packDir, `${stem}.pack`));
+      assert.equal(toHex(idx.packChecksum()), toHex(packBytes.subarray(packBytes.length - hash.size)));
+      idx.close();
+    }
+    // A MIDX over a v1 and a v2 index is still git's, byte for byte.
+    r.git(['multi-pack-index', 'write']);
+    const gitBytes = r.readMidx()!;
+    fs.rmSync(r.midxPath);
+    writeMidxFile({ objectDir: r.objectDir, hash });
+    assert.ok(r.readMidx()!.equals(gitBytes));
+  });
+}
+
+test('MIDX version 2: pack names in any order are read (Git 2.54+); version 1 must be sorted', () => {
+  const r = newRepo('sha1');
+  makeManyPacks(r, 3, 6, { duplicateEvery: 2 });
+  r.git(['multi-pack-index', 'write']);
+  const v1 = MultiPackIndex.fromBytes(r.readMidx()!, { hash: SHA1 });
+  const P = v1.numPacks;
+  // Rebuild the file with the names reversed, the pack ids remapped and version 2.
+  const names = [...v1.packNames].reverse().map((n) => Buffer.from(n));
+  const ooff = Buffer.from(v1.readChunk(CHUNK_OOFF)!);
+  for (let i = 0; i < v1.numObjects; i++) writeU32(ooff, i * 8, P - 1 - readU32(ooff, i * 8));
+  const pnam = encodePnam(names);
+  const chunks = [
+    { id: CHUNK_PNAM, size: pnam.length, write: (s: ByteSink) => s.write(pnam) },
+    { id: CHUNK_OIDF, size: 1024, write: (s: ByteSink) => s.write(v1.readChunk(CHUNK_OIDF)!) },
+    { id: CHUNK_OIDL, size: v1.numObjects * 20, write: (s: ByteSink) => s.write(v1.readChunk(CHUNK_OIDL)!) },
+    { id: CHUNK_OOFF, size: ooff.length, write: (s: ByteSink) => s.write(ooff) },
+  ];
+  const build = (version: number) => {
+    const parts: Uint8Array[] = [];
+    const header = Buffer.from([0x4d, 0x49, 0x44, 0x58, version, 1, 4, 0, 0, 0, 0, P]);
+    writeChunkFile({ write: (b) => parts.push(Buffer.from(b)) }, header, chunks);
+    const body = Buffer.concat(parts);
+    return Buffer.concat([body, createHash('sha1').update(body).digest()]);
+  };
+  const v2 = MultiPackIndex.fromBytes(build(2), { hash: SHA1 });
+  assert.equal(v2.version, 2);
+  for (let i = 0; i < v1.numObjects; i++) {
+    const a = v1.lookup(v1.oidAt(i))!;
+    const b = v2.lookup(v1.oidAt(i))!;
+    assert.equal(b.packName, a.packName);
+    assert.equal(b.offset, a.offset);
+  }
+  for (const n of v1.packNames)
+    assert.ok(v2.containsPack(n) && v2.containsPack(n.replace(/\.idx$/, '.pack')));
+  assert.throws(
+    () => MultiPackIndex.fromBytes(build(1), { hash: SHA1 }),
+    (e) => isGitMidxError(e, 'MIDX_PNAM_ORDER') && /pack names out of order/.test(String(e.data.git)),
+  );
+});
+
+test('chunk-file writer plans offsets from sizes, writes a TOC the reader accepts, refuses a lying chunk', () => {
+  const parts: Uint8Array[] = [];
+  const sink: ByteSink = { write: (b) => parts.push(Buffer.from(b)) };
+  const header = new Uint8Array(8);
+  const a = chunkId('AAAA');
+  const b = chunkId('BBBB');
+  const end = writeChunkFile(sink, header, [
+    { id: a, size: 8, write: (s) => s.write(new Uint8Array(8).fill(1)) },
+    { id: b, size: 4, write: (s) => s.write(new Uint8Array(4).fill(2)) },
+  ]);
+  const file = Buffer.concat([...parts, Buffer.alloc(20)]);
+  assert.equal(end, 8 + 3 * 12 + 12);
+  const toc = parseToc(file.subarray(8), {
+    file: 't',
+    tocOffset: 8,
+    count: 2,
+    fileSize: file.length,
+    trailerSize: 20,
+  });
+  assert.deepEqual(
+    toc.map((c) => [c.id, c.offset, c.size]),
+    [
+      [a, 44, 8],
+      [b, 52, 4],
+    ],
+  );
+  assert.throws(
+    () => writeChunkFile(sink, header, [{ id: a, size: 8, write: (s) => s.write(new Uint8Array(7)) }]),
+    /BUG: chunk AAAA wrote 7 bytes, declared 8/,
+  );
+});
