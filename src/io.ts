@@ -138,6 +138,26 @@ export class PagedReader {
     return out;
   }
 
+  /**
+   * `length` bytes at `position`, read around the cache (a fresh copy, or a view of an in-memory
+   * reader): for whole chunks and checksums, which would otherwise evict the lookup pages.
+   */
+  readUncached(position: number, length: number): Uint8Array {
+    if (position < 0 || length < 0 || position + length > this.size) {
+      throw new GitMidxError(
+        'IO_ERROR',
+        `${this.file}: read of ${length} bytes at ${position} beyond end of file (${this.size})`,
+        { file: this.file },
+      );
+    }
+    if (this.closed)
+      throw new GitMidxError('MIDX_CLOSED', `${this.file}: read after close`, { file: this.file });
+    if (this.memory) return this.memory.subarray(position, position + length);
+    const out = new Uint8Array(length);
+    this.reader.readInto(out, 0, length, position);
+    return out;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -197,10 +197,10 @@ export class MultiPackIndex {
     return findChunk(this.chunks, id);
   }
 
-  /** The bytes of a chunk (a view when cached in one page, else a copy). */
+  /** The bytes of a chunk: a view of an in-memory file, else a fresh copy (not cached). */
   readChunk(id: number): Uint8Array | undefined {
     const c = findChunk(this.chunks, id);
-    return c ? this.src.read(c.offset, c.size) : undefined;
+    return c ? this.src.readUncached(c.offset, c.size) : undefined;
   }
 
   get hasReverseIndex(): boolean {
@@ -217,7 +217,7 @@ export class MultiPackIndex {
     const h = hashFn(this.hash);
     const end = this.fileSize - this.H;
     const step = 1 << 20;
-    for (let o = 0; o < end; o += step) h.update(this.src.read(o, Math.min(step, end - o)));
+    for (let o = 0; o < end; o += step) h.update(this.src.readUncached(o, Math.min(step, end - o)));
     return h.digest();
   }
 

@@ -115,8 +115,8 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       mtime: 0,
       pack: -1,
       idx: undefined,
-      ooff: existing.readChunk(CHUNK_OOFF)!.slice(),
-      loff: existing.hasLargeOffsets ? existing.readChunk(CHUNK_LOFF)!.slice() : undefined,
+      ooff: existing.readChunk(CHUNK_OOFF)!,
+      loff: existing.hasLargeOffsets ? existing.readChunk(CHUNK_LOFF) : undefined,
       skipPack: preferredOldId,
     });
   }

@@ -477,8 +477,8 @@ const isSpaceChar = (c: string | undefined): boolean => c !== undefined && isCSp
 
 /**
  * GIT_CONFIG_PARAMETERS: space-separated entries, each `'key'='value'` (newer git), `'key'` or
- * `'key'=` (no value: a bare key), or the older `'key=value'`, where the old form lowercases
- * the whole key. No leading whitespace is allowed; anything malformed is
+ * `'key'=` (no value: a bare key), or the older `'key=value'` (split at the first `=`). No leading
+ * whitespace is allowed; anything malformed is
  * `bogus format in GIT_CONFIG_PARAMETERS`.
  */
 function parseConfigParameters(s: string): ConfigEntry[] {
@@ -509,8 +509,7 @@ function parseConfigParameters(s: string): ConfigEntry[] {
       } else {
         key = keyWord.text;
       }
-      canonicalConfigKey(key); // validates
-      key = key.toLowerCase();
+      key = canonicalConfigKey(key);
     }
     out.push({ key, value, scope: 'command' });
     if (i < s.length && !isSpaceChar(s[i])) throw bogus();

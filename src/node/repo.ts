@@ -202,8 +202,8 @@ function checkRepositoryFormat(local: readonly ConfigEntry[]): {
   versionSet: boolean;
   coreBare: boolean | undefined;
 } {
-  let version = 0;
-  let versionSet = false;
+  // -1 = no core.repositoryFormatVersion: then Git checks no extension at all (and uses SHA-1).
+  let version = -1;
   let coreBare: boolean | undefined;
   let hash = SHA1;
   const unknown: string[] = [];
@@ -213,7 +213,6 @@ function checkRepositoryFormat(local: readonly ConfigEntry[]): {
   for (const e of local) {
     if (e.key === 'core.repositoryformatversion') {
       version = parseConfigInt(e.value, e.key, e.file);
-      versionSet = true;
     } else if (e.key === 'core.bare') {
       coreBare = parseBool(e.value, e.key);
     } else if (e.key.startsWith('extensions.')) {
@@ -275,7 +274,7 @@ function checkRepositoryFormat(local: readonly ConfigEntry[]): {
     );
   }
   // Git applies extensions only from version 1 on; without the version key they are ignored.
-  return { hash: version >= 1 ? hash : SHA1, versionSet, coreBare };
+  return { hash: version >= 1 ? hash : SHA1, versionSet: version >= 0, coreBare };
 }
 
 /** Builds the Repository once the git directory is known. */
@@ -284,21 +283,22 @@ function openRepository(gitDir: string, found: Found, ctx: Ctx): Repository {
   const objectDir = envPath(ctx, 'GIT_OBJECT_DIRECTORY') ?? path.join(commonDir, 'objects');
   const config = loadRepoConfig(commonDir, ctx.env, gitDir);
   const format = checkRepositoryFormat(config.entries.filter((e) => e.scope === 'local'));
-  // Observed on git 2.39: a work tree from GIT_WORK_TREE always means non-bare. A bare directory
-  // found by the walk is bare unless core.bare is false. For GIT_DIR and `.git`, Git sets up the
-  // work tree before it reads core.bare, except that core.bare = true counts when the file also
-  // has core.repositoryFormatVersion (the format check reads core.bare only then).
+  // Observed on git 2.39 (`rev-parse --is-bare-repository`): GIT_WORK_TREE always means non-bare.
+  // A directory found as a bare repository by the walk is bare unless core.bare (any layer) is
+  // false. For GIT_DIR and `.git`, Git sets up a work tree unless the repository file says
+  // core.bare = true, and it only looks there when the file has core.repositoryFormatVersion and
+  // the git directory is its own common directory (not a linked worktree, no GIT_COMMON_DIR).
   let bare: boolean;
   if (ctx.env.GIT_WORK_TREE) bare = false;
-  else if (found === 'bare') bare = format.coreBare !== false;
-  else bare = format.versionSet && format.coreBare === true;
+  else if (found === 'bare') bare = config.getBool('core.bare', true);
+  else bare = format.versionSet && commonDir === gitDir && format.coreBare === true;
   return { gitDir, commonDir, objectDir, bare, hash: format.hash, config };
 }
 
 /**
  * GIT_CEILING_DIRECTORIES: absolute entries separated by `:`; relative ones are ignored. Entries
  * are canonicalised with realpath, except those after an empty entry, which are taken as written
- * (trailing slashes dropped). `/` means nothing.
+ * (minus one trailing slash). `/` means nothing.
  */
 function ceilingDirectories(value: string | undefined): string[] {
   if (!value) return [];
@@ -310,7 +310,7 @@ function ceilingDirectories(value: string | undefined): string[] {
       continue;
     }
     if (!path.isAbsolute(entry)) continue;
-    const dir = resolve ? realpathOr(path.resolve(entry)) : entry.replace(/\/+$/, '');
+    const dir = resolve ? realpathOr(path.resolve(entry)) : entry.replace(/\/$/, '');
     if (dir === '' || dir === '/') continue;
     out.push(dir);
   }
