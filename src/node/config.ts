@@ -88,6 +88,7 @@ export class GitConfig {
 // Booleans and integers (§6.6)
 
 const INT32_MAX = 2 ** 31 - 1;
+const INT64_MAX = 2n ** 63n - 1n;
 
 /** C `isspace()` as strtol uses it: leading whitespace before a number is skipped. */
 function isCSpace(c: string): boolean {
@@ -137,7 +138,6 @@ function parseSigned(value: string, max: bigint): bigint | 'invalid unit' | 'out
   const factor = UNIT_FACTORS[value.slice(i)];
   if (factor === undefined) return 'invalid unit';
   // strtoimax itself saturates at 64 bits; then Git's own check against max / factor.
-  const INT64_MAX = 2n ** 63n - 1n;
   if (n > INT64_MAX || n < -INT64_MAX - 1n) return 'out of range';
   const limit = max / factor;
   if (n > limit || n < -limit) return 'out of range';
@@ -152,7 +152,7 @@ function parseSigned(value: string, max: bigint): bigint | 'invalid unit' | 'out
  */
 export function parseConfigInt(value: string | null, key: string, file?: string, bits: 32 | 64 = 32): number {
   const text = value ?? '';
-  const max = bits === 32 ? BigInt(INT32_MAX) : 2n ** 63n - 1n;
+  const max = bits === 32 ? BigInt(INT32_MAX) : INT64_MAX;
   const n = parseSigned(text, max);
   if (
     typeof n === 'bigint' &&

@@ -388,7 +388,8 @@ export function discoverRepository(opts: RepositoryOptions = {}): Repository {
  * directory (a SHA-1 one then rejects a SHA-256 MIDX: "hash version 2 does not match version 1").
  * Otherwise the repository discovered from `cwd` supplies hash and config. When there is none, this
  * falls back to SHA-1 with an empty config where git 2.39 would die "not a git repository"; that
- * leniency lets `verify` run on a bare object directory. The caller checks that `objectDir` exists.
+ * leniency lets `verify` run on a bare object directory. Only NOT_A_REPOSITORY falls back: a
+ * broken repository around cwd (bad gitfile, format, config) is still an error. The caller checks that `objectDir` exists.
  * In every case `objectDir` is the one given (absolute).
  */
 export function repositoryForObjectDir(objectDir: string, opts: RepositoryOptions = {}): Repository {
