@@ -81,7 +81,17 @@ try {
 
   step('git-midx write --progress');
   const w = run(bin, ['write', '--progress'], { cwd: repo, env: { ...env, GIT_PROGRESS_DELAY: '0' } });
-  process.stdout.write(w.stderr);
+  process.stdout.write(w.stderr.replace(/[^\n]*\r/g, ''));
+  const midx = path.join(packDir, 'multi-pack-index');
+  const ours = fs.readFileSync(midx);
+
+  step('git multi-pack-index write, for comparison');
+  fs.rmSync(midx);
+  run('git', ['-C', repo, 'multi-pack-index', 'write']);
+  const same = fs.readFileSync(midx).equals(ours);
+  console.log(same ? `byte-identical: both files are ${ours.length} bytes, equal` : 'DIFFERENT from git!');
+  if (!same) process.exitCode = 1;
+  fs.writeFileSync(midx, ours);
 
   step('git multi-pack-index verify (the real git checks our file)');
   const v = run('git', ['-C', repo, 'multi-pack-index', 'verify'], { allowFail: true });
