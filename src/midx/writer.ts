@@ -69,6 +69,10 @@ interface Source {
   readonly loff: Uint8Array | undefined;
   /** Existing-MIDX entries of this old pack id are skipped (the preferred pack is read from its idx). */
   readonly skipPack: number;
+  /** False when no entry can exceed 0x7fffffff (a v2 index without a 64-bit table). */
+  readonly mayBeLarge: boolean;
+  /** Byte offset of a v2 index's 32-bit offset table within `oids`, else -1. */
+  readonly offBase: number;
 }
 
 export interface MidxPlan {
@@ -118,6 +122,8 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       ooff: existing.readChunk(CHUNK_OOFF)!,
       loff: existing.hasLargeOffsets ? existing.readChunk(CHUNK_LOFF) : undefined,
       skipPack: preferredOldId,
+      mayBeLarge: true,
+      offBase: -1,
     });
   }
   for (let i = 0; i < packs.length; i++) {
@@ -141,10 +147,15 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       ooff: undefined,
       loff: undefined,
       skipPack: -1,
+      mayBeLarge: idx.version === 1 || idx.numLarge > 0,
+      offBase: idx.version === 2 ? idx.offBase : -1,
     });
   }
 
   // --- k-way merge ---------------------------------------------------------------------------
+  // A binary heap of sources keyed by the first 6 bytes of their head id as an exact 48-bit number,
+  // kept beside the heap so that almost every comparison is one number against another; equal keys
+  // (duplicates, rare prefix collisions) fall back to the full comparator.
   let total = 0;
   for (const s of sources) total += s.count;
   const k = sources.length;
@@ -152,41 +163,39 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   const selPos = new Uint32Array(total);
   const fanout = new Uint32Array(256);
   const cursor = new Uint32Array(k);
-  const headKey = new Float64Array(k); // first 4 bytes of the head id
   const headPack = new Int32Array(k); // pre-sort pack index of the head entry
   const heap = new Int32Array(k);
+  const heapKey = new Float64Array(k);
   let heapSize = 0;
 
-  const packOfMidxEntry = (s: Source, i: number): number => readU32(s.ooff!, i * 8);
+  const keyAt = (oids: Uint8Array, o: number): number =>
+    readU32(oids, o) * 65536 + ((oids[o + 4] << 8) | oids[o + 5]);
 
-  // Positions the cursor of source s on its next eligible entry; false when exhausted.
-  const settle = (si: number): boolean => {
+  // Moves the cursor of source si to its next eligible entry; returns its key, or -1 when exhausted.
+  const settle = (si: number): number => {
     const s = sources[si];
     let c = cursor[si];
     if (s.ooff) {
-      while (c < s.count && packOfMidxEntry(s, c) === s.skipPack) c++;
+      while (c < s.count && readU32(s.ooff, c * 8) === s.skipPack) c++;
+      cursor[si] = c;
+      if (c >= s.count) return -1;
+      headPack[si] = readU32(s.ooff, c * 8);
+    } else if (c >= s.count) {
+      return -1;
     }
-    cursor[si] = c;
-    if (c >= s.count) return false;
-    const o = s.base + c * s.stride;
-    headKey[si] = readU32(s.oids, o);
-    headPack[si] = s.ooff ? packOfMidxEntry(s, c) : s.pack;
-    return true;
+    return keyAt(s.oids, s.base + c * s.stride);
   };
 
-  // a before b?
-  const less = (a: number, b: number): boolean => {
-    const ka = headKey[a];
-    const kb = headKey[b];
-    if (ka !== kb) return ka < kb;
+  // Full comparator for heads with equal keys: a before b?
+  const tieLess = (a: number, b: number): boolean => {
     const sa = sources[a];
     const sb = sources[b];
     const c = compareBytes(
       sa.oids,
-      sa.base + cursor[a] * sa.stride + 4,
+      sa.base + cursor[a] * sa.stride + 6,
       sb.oids,
-      sb.base + cursor[b] * sb.stride + 4,
-      H - 4,
+      sb.base + cursor[b] * sb.stride + 6,
+      H - 6,
     );
     if (c !== 0) return c < 0;
     if (sa.preferred !== sb.preferred) return sa.preferred;
@@ -194,58 +203,77 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     return headPack[a] < headPack[b];
   };
 
-  const siftDown = (start: number): void => {
-    let i = start;
-    const x = heap[i];
+  const siftDown = (i: number, x: number, xk: number): void => {
     for (;;) {
       const l = 2 * i + 1;
       if (l >= heapSize) break;
+      let m = l;
+      let mk = heapKey[l];
       const r = l + 1;
-      const m = r < heapSize && less(heap[r], heap[l]) ? r : l;
-      if (!less(heap[m], x)) break;
+      if (r < heapSize) {
+        const rk = heapKey[r];
+        if (rk < mk || (rk === mk && tieLess(heap[r], heap[l]))) {
+          m = r;
+          mk = rk;
+        }
+      }
+      if (mk > xk || (mk === xk && !tieLess(heap[m], x))) break;
       heap[i] = heap[m];
+      heapKey[i] = mk;
       i = m;
     }
     heap[i] = x;
+    heapKey[i] = xk;
   };
 
-  for (let si = 0; si < k; si++) if (settle(si)) heap[heapSize++] = si;
-  for (let i = (heapSize >> 1) - 1; i >= 0; i--) siftDown(i);
+  for (let si = 0; si < k; si++) {
+    headPack[si] = sources[si].pack;
+    const key = settle(si);
+    if (key >= 0) {
+      heap[heapSize] = si;
+      heapKey[heapSize] = key;
+      heapSize++;
+    }
+  }
+  for (let i = (heapSize >> 1) - 1; i >= 0; i--) siftDown(i, heap[i], heapKey[i]);
 
   let n = 0;
   let lastSrc = -1;
   let lastOff = 0;
+  let lastKey = -1;
   let numLarge = 0;
   let needLarge = false;
   while (heapSize > 0) {
     const si = heap[0];
+    const key = heapKey[0];
     const s = sources[si];
     const pos = cursor[si];
     const o = s.base + pos * s.stride;
-    let dup = false;
-    if (lastSrc >= 0) {
-      const ls = sources[lastSrc];
-      dup = compareBytes(ls.oids, lastOff, s.oids, o, H) === 0;
-    }
+    // The heap yields copies of one id in the comparator's order: the first one wins.
+    const dup =
+      key === lastKey && compareBytes(sources[lastSrc].oids, lastOff + 6, s.oids, o + 6, H - 6) === 0;
     if (!dup) {
       selSrc[n] = si;
       selPos[n] = pos;
       n++;
       fanout[s.oids[o]]++;
-      const off = entryOffset(s, pos);
-      if (off > MIDX_LARGE_THRESHOLD) {
-        numLarge++;
-        if (off > MIDX_MAX_32BIT_OFFSET) needLarge = true;
+      if (s.mayBeLarge) {
+        const off = entryOffset(s, pos);
+        if (off > MIDX_LARGE_THRESHOLD) {
+          numLarge++;
+          if (off > MIDX_MAX_32BIT_OFFSET) needLarge = true;
+        }
       }
       lastSrc = si;
       lastOff = o;
+      lastKey = key;
     }
     cursor[si] = pos + 1;
-    if (settle(si)) {
-      siftDown(0);
-    } else {
-      heap[0] = heap[--heapSize];
-      if (heapSize > 0) siftDown(0);
+    const next = settle(si);
+    if (next >= 0) {
+      siftDown(0, si, next);
+    } else if (--heapSize > 0) {
+      siftDown(0, heap[heapSize], heapKey[heapSize]);
     }
   }
   const numObjects = n;
@@ -267,18 +295,36 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   chunks.push({ id: CHUNK_PNAM, size: pnam.length, write: (sink) => sink.write(pnam) });
   const oidf = encodeFanout(fanout);
   chunks.push({ id: CHUNK_OIDF, size: OIDF_SIZE, write: (sink) => sink.write(oidf) });
+  // Ids are copied as 32-bit words where the source allows it (every `.idx` id is 4-byte aligned
+  // when the file's buffer is), which is about four times faster than a byte loop.
+  const words = sources.map((s) =>
+    s.oids.byteOffset % 4 === 0 && s.base % 4 === 0 && s.stride % 4 === 0
+      ? new Uint32Array(s.oids.buffer, s.oids.byteOffset, s.oids.length >>> 2)
+      : undefined,
+  );
   chunks.push({
     id: CHUNK_OIDL,
     size: numObjects * H,
     write(sink) {
       const buf = new Uint8Array(Math.min(numObjects, BLOCK_ENTRIES) * H);
+      const buf32 = new Uint32Array(buf.buffer, 0, buf.length >>> 2);
+      const W = H >>> 2;
       for (let start = 0; start < numObjects; start += BLOCK_ENTRIES) {
         const end = Math.min(numObjects, start + BLOCK_ENTRIES);
         let w = 0;
         for (let i = start; i < end; i++) {
-          const s = sources[selSrc[i]];
+          const si = selSrc[i];
+          const s = sources[si];
           const o = s.base + selPos[i] * s.stride;
-          buf.set(s.oids.subarray(o, o + H), w);
+          const sw = words[si];
+          if (sw !== undefined) {
+            const o32 = (s.oids.byteOffset + o) >>> 2;
+            const w32 = w >>> 2;
+            for (let j = 0; j < W; j++) buf32[w32 + j] = sw[o32 + j];
+          } else {
+            const oids = s.oids;
+            for (let j = 0; j < H; j++) buf[w + j] = oids[o + j];
+          }
           w += H;
         }
         sink.write(buf.subarray(0, w));
@@ -301,7 +347,13 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
           const id = perm[pack];
           if (id < 0) throw new Error(`BUG: object selected from dropped pack ${packs[pack]?.name}`);
           writeU32(buf, w, id);
-          const off = entryOffset(s, pos);
+          let off: number;
+          if (s.offBase >= 0) {
+            off = readU32(s.oids, s.offBase + pos * 4);
+            if (off > MIDX_LARGE_THRESHOLD) off = entryOffset(s, pos);
+          } else {
+            off = entryOffset(s, pos);
+          }
           // §4.5: only when some offset needs more than 32 bits does every offset with bit 31 set
           // move to LOFF; otherwise offsets up to 0xffffffff are stored as they are.
           if (needLarge && off > MIDX_LARGE_THRESHOLD)
