@@ -318,7 +318,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
           const o = s.base + selPos[i] * s.stride;
           const sw = words[si];
           if (sw !== undefined) {
-            const o32 = (s.oids.byteOffset + o) >>> 2;
+            const o32 = o >>> 2;
             const w32 = w >>> 2;
             for (let j = 0; j < W; j++) buf32[w32 + j] = sw[o32 + j];
           } else {
