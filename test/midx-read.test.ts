@@ -143,3 +143,65 @@ test('chunk-file writer plans offsets from sizes, writes a TOC the reader accept
     /BUG: chunk AAAA wrote 7 bytes, declared 8/,
   );
 });
+
+test('lookups on a large MIDX with skewed ids: every hit found, every miss missing, before and after sampling', () => {
+  // A synthetic file (the reader does not require ids to be hashes): uniform ids, plus clusters
+  // sharing their first 5 bytes, plus runs with equal bytes 1–4 across a whole bucket.
+  let seed = 12345;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed >>> 8;
+  };
+  const ids: Buffer[] = [];
+  for (let i = 0; i < 30000; i++) ids.push(Buffer.from(Array.from({ length: 20 }, () => rnd() & 0xff)));
+  for (let c = 0; c < 20; c++) {
+    const prefix = Buffer.from(Array.from({ length: 5 }, () => rnd() & 0xff));
+    for (let i = 0; i < 300; i++) {
+      ids.push(Buffer.concat([prefix, Buffer.from(Array.from({ length: 15 }, () => rnd() & 0xff))]));
+    }
+  }
+  for (let i = 0; i < 2000; i++) {
+    const id = Buffer.alloc(20, 0x77);
+    id.writeUInt32BE(i, 16);
+    ids.push(id);
+  }
+  ids.sort(Buffer.compare);
+  const unique = ids.filter((id, i) => i === 0 || !id.equals(ids[i - 1]));
+  const n = unique.length;
+  const fanout = Buffer.alloc(1024);
+  for (const id of unique)
+    for (let b = id[0]; b < 256; b++) fanout.writeUInt32BE(fanout.readUInt32BE(b * 4) + 1, b * 4);
+  const oidl = Buffer.concat(unique);
+  const ooff = Buffer.alloc(n * 8);
+  for (let i = 0; i < n; i++) ooff.writeUInt32BE(12 + i, i * 8 + 4);
+  const pnam = encodePnam([Buffer.from('pack-a.idx')]);
+  const parts: Uint8Array[] = [];
+  writeChunkFile(
+    { write: (b) => parts.push(Buffer.from(b)) },
+    Buffer.from([0x4d, 0x49, 0x44, 0x58, 1, 1, 4, 0, 0, 0, 0, 1]),
+    [
+      { id: CHUNK_PNAM, size: pnam.length, write: (s) => s.write(pnam) },
+      { id: CHUNK_OIDF, size: 1024, write: (s) => s.write(fanout) },
+      { id: CHUNK_OIDL, size: oidl.length, write: (s) => s.write(oidl) },
+      { id: CHUNK_OOFF, size: ooff.length, write: (s) => s.write(ooff) },
+    ],
+  );
+  const body = Buffer.concat(parts);
+  const m = MultiPackIndex.fromBytes(Buffer.concat([body, createHash('sha1').update(body).digest()]), {
+    hash: SHA1,
+  });
+  const misses: Buffer[] = [];
+  for (const id of unique.slice(0, 5000)) {
+    const x = Buffer.from(id);
+    x[19] ^= 0x01;
+    if (!unique.some((u) => u.equals(x))) misses.push(x);
+  }
+  for (let round = 0; round < 2; round++) {
+    // round 0 crosses the sampling threshold part-way; round 1 runs entirely on the sample
+    for (let i = 0; i < n; i++) assert.equal(m.findPosition(unique[i]), i);
+    for (const x of misses) assert.equal(m.findPosition(x), -1);
+    assert.equal(m.findPosition(Buffer.alloc(20, 0)), -1);
+    assert.equal(m.findPosition(Buffer.alloc(20, 0xff)), -1);
+  }
+  assert.equal(m.lookup(unique[100])!.offset, 112);
+});

@@ -63,6 +63,10 @@ const REQUIRED: readonly [number, string][] = [
 
 const decoder = new TextDecoder();
 
+/** One sampled key per SAMPLE ids (N/2 bytes for SHA-1 ids), built after SAMPLE_AFTER lookups. */
+const SAMPLE = 8;
+const SAMPLE_AFTER = 4096;
+
 export class MultiPackIndex {
   readonly file: string;
   readonly version: number;
@@ -83,6 +87,9 @@ export class MultiPackIndex {
   private readonly ooff: number;
   private readonly loff: number;
   private packSet: Set<string> | undefined;
+  /** Bytes 1–4 of every SAMPLE-th id, built once lookups are frequent enough to pay for it. */
+  private sample: Uint32Array | undefined;
+  private lookups = 0;
 
   private constructor(src: PagedReader, options: MidxOpenOptions) {
     const file = src.file;
@@ -221,7 +228,14 @@ export class MultiPackIndex {
     return h.digest();
   }
 
-  /** Position of `oid` (id order), or -1. Reads only the pages the binary search touches. */
+  /**
+   * Position of `oid` (id order), or -1. Reads only the pages the search touches.
+   *
+   * Ids are hashes, uniformly spread within a fanout bucket, so the search interpolates on bytes
+   * 1–4 of the id: two or three probes instead of ~log2(n), each probe being a likely cache miss.
+   * After a few interpolation steps (skewed data) it falls back to bisection, so the worst case
+   * stays logarithmic.
+   */
   findPosition(oid: Uint8Array, oidOffset = 0): number {
     const f = this.fanout;
     const b = oid[oidOffset];
@@ -232,26 +246,115 @@ export class MultiPackIndex {
     const base = this.oidl;
     const src = this.src;
     const ps = src.pageSize;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const pos = base + mid * H;
-      const pi = ps >= src.size ? 0 : Math.floor(pos / ps);
-      const page = src.page(pi);
-      const o = pos - pi * ps;
-      let c = 0;
-      if (o + H <= page.length) {
-        for (let i = 0; i < H; i++) {
-          c = page[o + i] - oid[oidOffset + i];
-          if (c !== 0) break;
+    const single = ps >= src.size;
+    const t =
+      ((oid[oidOffset + 1] << 24) |
+        (oid[oidOffset + 2] << 16) |
+        (oid[oidOffset + 3] << 8) |
+        oid[oidOffset + 4]) >>>
+      0;
+    // Keys (bytes 1–4) of the ids in [lo, hi) lie in [kLo, kHi).
+    let kLo = 0;
+    let kHi = 4294967296;
+    let steps = 0;
+    const sample = this.sample ?? (++this.lookups === SAMPLE_AFTER ? this.buildSample() : undefined);
+    if (sample !== undefined && hi - lo > SAMPLE) {
+      // Narrow [lo, hi) with the sampled keys, which stay in the CPU cache: sample j is the key of
+      // id j·SAMPLE. Find the first sample in the bucket whose key is ≥ t (interpolating, then
+      // bisecting); ids before the one below it are smaller than the target.
+      const a = Math.ceil(lo / SAMPLE);
+      const z = Math.floor((hi - 1) / SAMPLE) + 1;
+      let l = a;
+      let r = z;
+      let kl = 0;
+      let kr = 4294967296;
+      while (l < r) {
+        let m: number;
+        if (r - l > 8 && kr > kl) {
+          m = l + Math.floor(((t - kl) / (kr - kl)) * (r - l));
+          if (m >= r) m = r - 1;
+        } else {
+          m = (l + r) >>> 1;
         }
+        const km = sample[m];
+        if (km < t) {
+          l = m + 1;
+          kl = km;
+        } else {
+          r = m;
+          kr = km + 1;
+        }
+      }
+      if (l > a) {
+        lo = (l - 1) * SAMPLE + 1;
+        kLo = sample[l - 1];
+      }
+      // The first sample with a key above t bounds the range from above (keys equal to t are rare).
+      while (l < z && sample[l] <= t) l++;
+      if (l < z) {
+        hi = l * SAMPLE;
+        kHi = sample[l] + 1;
+      }
+      steps = 6; // what is left is a few ids: bisect
+    }
+    while (lo < hi) {
+      let mid: number;
+      if (steps < 6 && hi - lo > 8 && kHi > kLo) {
+        mid = lo + Math.floor(((t - kLo) / (kHi - kLo)) * (hi - lo));
+        if (mid < lo) mid = lo;
+        else if (mid >= hi) mid = hi - 1;
+        steps++;
       } else {
-        c = compareBytes(src.read(pos, H), 0, oid, oidOffset, H);
+        mid = (lo + hi) >>> 1;
+      }
+      const pos = base + mid * H;
+      const pi = single ? 0 : Math.floor(pos / ps);
+      let page = src.page(pi);
+      let o = pos - pi * ps;
+      if (o + H > page.length) {
+        page = src.read(pos, H);
+        o = 0;
+      }
+      let c = 0;
+      for (let i = 0; i < H; i++) {
+        c = page[o + i] - oid[oidOffset + i];
+        if (c !== 0) break;
       }
       if (c === 0) return mid;
-      if (c < 0) lo = mid + 1;
-      else hi = mid;
+      const key = ((page[o + 1] << 24) | (page[o + 2] << 16) | (page[o + 3] << 8) | page[o + 4]) >>> 0;
+      if (c < 0) {
+        lo = mid + 1;
+        kLo = key;
+      } else {
+        hi = mid;
+        kHi = key + 1;
+      }
     }
     return -1;
+  }
+
+  private buildSample(): Uint32Array | undefined {
+    const n = this.numObjects;
+    if (n < SAMPLE * 1024 || this.closed) return undefined;
+    const count = Math.ceil(n / SAMPLE);
+    const out = new Uint32Array(count);
+    const H = this.H;
+    const src = this.src;
+    const ps = src.pageSize;
+    const single = ps >= src.size;
+    for (let j = 0; j < count; j++) {
+      const pos = this.oidl + j * SAMPLE * H + 1;
+      const pi = single ? 0 : Math.floor(pos / ps);
+      let page = src.page(pi);
+      let o = pos - pi * ps;
+      if (o + 4 > page.length) {
+        page = src.read(pos, 4);
+        o = 0;
+      }
+      out[j] = ((page[o] << 24) | (page[o + 1] << 16) | (page[o + 2] << 8) | page[o + 3]) >>> 0;
+    }
+    this.sample = out;
+    return out;
   }
 
   has(oid: Uint8Array): boolean {
