@@ -5,7 +5,7 @@
  * It does not hash the file or check the order of every id: that is `verify`'s job. Lookups then
  * read OIDL/OOFF/LOFF through a bounded page cache.
  */
-import { compareBytes, readU32, toHex } from '../bytes.js';
+import { readU32, toHex } from '../bytes.js';
 import { type ChunkEntry, chunkIdName, findChunk, parseToc, TOC_ROW_SIZE } from '../chunkfile/chunkfile.js';
 import { GitMidxError } from '../errors.js';
 import { type HashAlgorithm, type HashFunction, hashByFormatId, SHA1 } from '../hash.js';
