@@ -45,7 +45,17 @@ export type ErrorCode =
   // general
   | 'INVALID_ARGUMENT'
   | 'IO_ERROR'
-  | 'ABORTED';
+  | 'ABORTED'
+  // packfile (.pack) and deltas (objects-format.md §2, §3)
+  | 'PACK_TOO_SHORT'
+  | 'PACK_BAD_SIGNATURE'
+  | 'PACK_BAD_VERSION'
+  | 'PACK_MISMATCH'
+  | 'PACK_BAD_OBJECT'
+  | 'PACK_BAD_DELTA'
+  | 'PACK_DELTA_CYCLE'
+  | 'PACK_INFLATE'
+  | 'PACK_HASH_MISMATCH';
 
 export class GitMidxError extends Error {
   override readonly name = 'GitMidxError';

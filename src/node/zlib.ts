@@ -1,0 +1,98 @@
+/**
+ * node:zlib behind the portable `Inflater` interface, and a convenience opener for `.pack` files.
+ *
+ * `inflateSync(input, { info: true })` stops at the end of the zlib stream and reports the input
+ * bytes it used in `engine.bytesWritten` (style.md), which is how one entry's stream is found inside
+ * a larger window of the pack (objects-format.md §2.3).
+ */
+import { constants as bufferConstants } from 'node:buffer';
+import * as zlib from 'node:zlib';
+import type { PackIndex } from '../pack/idx.js';
+import { InflateError, type Inflater, PackFile, type PackFileOptions } from '../pack/pack.js';
+import { openFileReader } from './fs.js';
+import { nodeHash } from './hash.js';
+
+interface InfoResult {
+  buffer: Buffer;
+  engine: { bytesWritten: number };
+}
+
+/** A plain Uint8Array over a Buffer's bytes (so that `.slice()` copies, as it does for Uint8Array). */
+function plain(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
+function toInflateError(e: unknown, expectedSize: number): InflateError {
+  const code = (e as { code?: unknown }).code;
+  if (code === 'ERR_BUFFER_TOO_LARGE') {
+    return new InflateError(`stream inflates to more than ${expectedSize} bytes`, false, { cause: e });
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  // Z_BUF_ERROR from inflateSync: the input ended before the stream did.
+  return new InflateError(message, code === 'Z_BUF_ERROR', { cause: e });
+}
+
+/** Input tried first by `inflatePrefix`; it grows ×4 while too little comes out. */
+const PREFIX_START = 64;
+
+export const nodeInflater: Inflater = {
+  inflate(input: Uint8Array, expectedSize: number) {
+    // The output may exceed the expected size by one byte before zlib stops us; that is enough
+    // to tell "too long" and keeps a lying stream from allocating more.
+    const limit = Math.min(Math.max(1, expectedSize + 1), bufferConstants.MAX_LENGTH);
+    const chunkSize = Math.min(Math.max(64, expectedSize + 64), 1 << 20);
+    let r: InfoResult;
+    try {
+      r = zlib.inflateSync(input, { info: true, maxOutputLength: limit, chunkSize }) as unknown as InfoResult;
+    } catch (e) {
+      throw toInflateError(e, expectedSize);
+    }
+    return { data: plain(r.buffer), consumed: r.engine.bytesWritten };
+  },
+
+  inflatePrefix(input: Uint8Array, want: number) {
+    let w = Math.min(input.length, PREFIX_START);
+    for (;;) {
+      let r: InfoResult;
+      try {
+        // Z_SYNC_FLUSH: a stream cut short by the window end gives what it has, without an error.
+        r = zlib.inflateSync(input.subarray(0, w), {
+          info: true,
+          finishFlush: zlib.constants.Z_SYNC_FLUSH,
+        }) as unknown as InfoResult;
+      } catch (e) {
+        throw toInflateError(e, want);
+      }
+      // Enough bytes, the whole input tried, or the stream ended inside the window.
+      if (r.buffer.length >= want || w >= input.length || r.engine.bytesWritten < w) return plain(r.buffer);
+      w = Math.min(input.length, w * 4);
+    }
+  },
+};
+
+export interface OpenPackFileOptions extends Partial<PackFileOptions> {
+  /** Run Git's open-time checks (default true). */
+  validate?: boolean;
+}
+
+/**
+ * Opens `<pack>.pack` for positioned reads with node:zlib and node:crypto, and (by default) runs
+ * Git's validity checks against its index. The file is closed again if they fail.
+ */
+export function openPackFile(packPath: string, idx: PackIndex, opts: OpenPackFileOptions = {}): PackFile {
+  const { validate = true, ...rest } = opts;
+  const reader = openFileReader(packPath);
+  try {
+    const pack = new PackFile(reader, idx, {
+      file: packPath,
+      hashFn: nodeHash,
+      ...rest,
+      inflate: rest.inflate ?? nodeInflater,
+    });
+    if (validate) pack.validate();
+    return pack;
+  } catch (e) {
+    reader.close();
+    throw e;
+  }
+}
