@@ -43,5 +43,18 @@ export {
   type WriterPack,
   writeMidx,
 } from './midx/writer.js';
+export { type ApplyDeltaOptions, applyDelta, type DeltaHeader, deltaHeader } from './pack/delta.js';
 export { PackIndex, type PackIndexOptions } from './pack/idx.js';
+export {
+  InflateError,
+  type InflateResult,
+  type Inflater,
+  type ObjectType,
+  objectTypeName,
+  type PackEntry,
+  PackFile,
+  type PackFileOptions,
+  type PackObject,
+  type PackObjectInfo,
+} from './pack/pack.js';
 export type { Diagnostic, DiagnosticCallback, ProgressCallback, ProgressEvent } from './progress.js';

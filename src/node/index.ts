@@ -1,0 +1,32 @@
+// The Node adapter: files, hashing, zlib, the lock protocol, repository discovery and config.
+export {
+  type ConfigEntry,
+  type ConfigScope,
+  GitConfig,
+  loadRepoConfig,
+  parseBool,
+  parseConfig,
+  parseConfigInt,
+  readConfigFiles,
+} from './config.js';
+export { openFileReader, readdirRaw } from './fs.js';
+export { nodeHash } from './hash.js';
+export { LockFile, rollbackAllLocks } from './lockfile.js';
+export {
+  MIDX_NAME,
+  midxPath,
+  openMidx,
+  openMidxFile,
+  type WriteMidxOptions,
+  type WriteMidxResult,
+  writeMidxFile,
+} from './midx.js';
+export {
+  type Alternates,
+  discoverRepository,
+  type Repository,
+  type RepositoryOptions,
+  readAlternates,
+  repositoryForObjectDir,
+} from './repo.js';
+export { nodeInflater, type OpenPackFileOptions, openPackFile } from './zlib.js';
