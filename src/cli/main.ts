@@ -9,13 +9,13 @@ import { rollbackAllLocks } from '../node/lockfile.js';
 import { lookupCommand } from './commands/lookup.js';
 import { showCommand } from './commands/show.js';
 import { writeCommand } from './commands/write.js';
-import { type CliIO, Exit, type GlobalOptions } from './context.js';
+import { type CliIO, Exit, type GlobalOptions, interrupt } from './context.js';
 import { parseCommon, UsageError } from './options.js';
 
 export interface Command {
   name: string;
   usage: string;
-  run(io: CliIO, global: GlobalOptions, args: string[]): number;
+  run(io: CliIO, global: GlobalOptions, args: string[]): number | Promise<number>;
 }
 
 const COMMANDS: Command[] = [writeCommand, showCommand, lookupCommand];
@@ -25,7 +25,7 @@ function usageText(): string {
   return `${lines.join('\n')}\n\n    --object-dir <directory>\n                          object directory containing set of packfile and pack-index pairs\n    --[no-]progress       force progress reporting\n\n`;
 }
 
-export function main(argv: string[], io: CliIO): number {
+export async function main(argv: string[], io: CliIO): Promise<number> {
   try {
     const { global, rest, help } = parseCommon(argv, true);
     if (help) {
@@ -41,7 +41,7 @@ export function main(argv: string[], io: CliIO): number {
       io.stderr(`error: unknown subcommand: \`${rest[0]}'\n${usageText()}`);
       return 129;
     }
-    return cmd.run(io, global, rest.slice(1));
+    return await cmd.run(io, global, rest.slice(1));
   } catch (e) {
     return report(e, io);
   }
@@ -64,8 +64,8 @@ export function report(e: unknown, io: CliIO): number {
         io.stderr(`error: ${text}\n`);
         return 1;
       case 'ABORTED':
-        io.stderr(`error: ${text}\n`);
-        return 130;
+        // Interrupted by a signal: like Git, say nothing and exit as the signal asks.
+        return typeof e.data.reason === 'number' ? e.data.reason : 130;
       default:
         if (e.code.startsWith('MIDX_') || e.code.startsWith('CHUNK_')) {
           if (!isFatalMidxError(e.code)) {
@@ -120,16 +120,20 @@ function writeFully(fd: number, b: Uint8Array): void {
 }
 
 /** Entry point for bin/git-midx. */
-export function run(): void {
+export async function run(): Promise<void> {
   const onSignal = (sig: NodeJS.Signals, status: number) => {
     process.on(sig, () => {
-      rollbackAllLocks();
-      process.exit(status);
+      // A write in progress notices the abort at its next step, removes its lock and keeps the
+      // old file; anything else simply stops.
+      if (!interrupt.signal.aborted) interrupt.abort(status);
+      setTimeout(() => {
+        rollbackAllLocks();
+        process.exit(status);
+      }, 2000).unref();
     });
   };
   onSignal('SIGINT', 130);
   onSignal('SIGTERM', 143);
   onSignal('SIGHUP', 129);
-  const status = main(process.argv.slice(2), nodeIO());
-  process.exitCode = status;
+  process.exitCode = await main(process.argv.slice(2), nodeIO());
 }

@@ -67,7 +67,8 @@ export class LockFile implements ByteSink {
     this.used += bytes.length;
   }
 
-  private flush(): void {
+  /** Writes out what is buffered (commit does this too). */
+  flush(): void {
     if (this.used > 0 && this.fd !== undefined) {
       writeAll(this.fd, this.buf.subarray(0, this.used));
       this.used = 0;

@@ -93,10 +93,36 @@ function loadIndex(idxPath: string, hash: HashAlgorithm): PackIndex {
 }
 
 function checkAbort(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new GitMidxError('ABORTED', 'multi-pack-index write aborted', {});
+  if (signal?.aborted) {
+    throw new GitMidxError('ABORTED', 'multi-pack-index write aborted', { data: { reason: signal.reason } });
+  }
 }
 
+/** Writes the MIDX synchronously (see `writeMidxFileAsync` for a write that signals can interrupt). */
 export function writeMidxFile(options: WriteMidxOptions): WriteMidxResult {
+  const steps = writeMidxSteps(options);
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  return r.value;
+}
+
+/**
+ * The same write, giving the event loop a turn between its phases and once more just before the
+ * new file is renamed into place, so that an abort (a signal handler calling `AbortController.abort`)
+ * is seen in time: the lock is removed and the old MIDX stays.
+ */
+export async function writeMidxFileAsync(options: WriteMidxOptions): Promise<WriteMidxResult> {
+  const steps = writeMidxSteps(options);
+  let r = steps.next();
+  while (!r.done) {
+    await new Promise((resolve) => setImmediate(resolve));
+    r = steps.next();
+  }
+  return r.value;
+}
+
+/** The write as a sequence of phases; each `yield` is a point where an abort can be noticed. */
+function* writeMidxSteps(options: WriteMidxOptions): Generator<undefined, WriteMidxResult, undefined> {
   const hash = options.hash ?? SHA1;
   const packDir = path.join(options.objectDir, 'pack');
   const target = path.join(packDir, MIDX_NAME);
@@ -126,14 +152,16 @@ export function writeMidxFile(options: WriteMidxOptions): WriteMidxResult {
   }
   const opened: PackIndex[] = [];
   try {
-    return writeWith(options, hash, packDir, target, existing, stdin, diag, progress, opened);
+    yield;
+    checkAbort(options.signal);
+    return yield* writeWith(options, hash, packDir, target, existing, stdin, diag, progress, opened);
   } finally {
     existing?.close();
     for (const idx of opened) idx.close();
   }
 }
 
-function writeWith(
+function* writeWith(
   options: WriteMidxOptions,
   hash: HashAlgorithm,
   packDir: string,
@@ -143,7 +171,7 @@ function writeWith(
   diag: DiagnosticCallback,
   progress: ProgressCallback | undefined,
   opened: PackIndex[],
-): WriteMidxResult {
+): Generator<undefined, WriteMidxResult, undefined> {
   const title = 'Adding packfiles to multi-pack-index';
   const oldPacks: Candidate[] = (existing?.packNames ?? []).map((name, i) => ({
     name,
@@ -194,6 +222,7 @@ function writeWith(
     found.push({ name, idxPath, mtime: mtimeSeconds(packPath), idx });
   }
   progress?.({ title, done: seen, end: true });
+  yield;
   checkAbort(options.signal);
 
   const drop = options.dropPacks;
@@ -276,6 +305,7 @@ function writeWith(
     fromMidx: p.fromMidx,
   }));
   const plan = planMidx({ hash, packs: writerPacks, existing, preferred, drop: dropSet });
+  yield;
   checkAbort(options.signal);
 
   // Step 8: publish through the lock (§8.10).
@@ -283,6 +313,9 @@ function writeWith(
   let checksum: Uint8Array;
   try {
     checksum = writeMidx(lock, plan, nodeHash);
+    lock.flush();
+    // The last moment to give up: until the rename, readers still see the old file.
+    yield;
     checkAbort(options.signal);
     lock.commit();
   } catch (e) {

@@ -1,5 +1,5 @@
-import { writeMidxFile } from '../../node/midx.js';
-import { makeContext } from '../context.js';
+import { writeMidxFileAsync } from '../../node/midx.js';
+import { interrupt, makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommon, UsageError } from '../options.js';
 
@@ -8,7 +8,7 @@ const USAGE = 'write [--preferred-pack=<pack>] [--stdin-packs]';
 export const writeCommand: Command = {
   name: 'write',
   usage: USAGE,
-  run(io, global, args) {
+  async run(io, global, args) {
     const p = parseCommon(
       args,
       false,
@@ -30,7 +30,7 @@ export const writeCommand: Command = {
         .map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l))
         .filter((l) => l.length > 0);
     }
-    writeMidxFile({
+    await writeMidxFileAsync({
       objectDir: ctx.objectDir,
       hash: ctx.hash,
       preferredPack: p.values['preferred-pack'] as string | undefined,
@@ -38,6 +38,7 @@ export const writeCommand: Command = {
       useExistingMidx: ctx.config.getBool('core.multipackindex', true),
       onProgress: ctx.progress,
       onDiagnostic: ctx.diag,
+      signal: interrupt.signal,
     });
     return 0;
   },
