@@ -98,14 +98,12 @@ export function parseToc(toc: Uint8Array, opts: ReadTocOptions): ChunkEntry[] {
         data: { git, id, offset: start },
       });
     }
-    if (end < start || end > limit || start < tocEnd) {
+    if (end < start || end > limit) {
       const git = `improper chunk offset(s) ${hex64(toc, r + 4)} and ${hex64(toc, r + 4 + TOC_ROW_SIZE)}`;
       const why =
-        start < tocEnd
-          ? `chunk ${chunkIdName(id)} starts inside the header or table of contents`
-          : end < start
-            ? `chunk ${chunkIdName(id)} ends before it starts`
-            : `chunk ${chunkIdName(id)} ends past the data (${limit} bytes before the trailer)`;
+        end < start
+          ? `chunk ${chunkIdName(id)} ends before it starts`
+          : `chunk ${chunkIdName(id)} ends past the data (${limit} bytes before the trailer)`;
       throw new GitMidxError('CHUNK_BAD_OFFSETS', `${file}: ${git}: ${why}`, {
         file,
         data: { git, id, start, end },
@@ -125,6 +123,20 @@ export function parseToc(toc: Uint8Array, opts: ReadTocOptions): ChunkEntry[] {
   if (finalId !== 0) {
     const git = `final chunk has non-zero id ${finalId.toString(16)}`;
     throw new GitMidxError('CHUNK_FINAL_NONZERO', `${file}: ${git}`, { file, data: { git, id: finalId } });
+  }
+  // Beyond Git, after its checks (so that Git's findings come first): no chunk may start inside
+  // the header or the table of contents.
+  for (let i = 0; i < chunks.length; i++) {
+    const c = chunks[i];
+    if (c.offset < tocEnd) {
+      const r = i * TOC_ROW_SIZE;
+      const git = `improper chunk offset(s) ${hex64(toc, r + 4)} and ${hex64(toc, r + 4 + TOC_ROW_SIZE)}`;
+      throw new GitMidxError(
+        'CHUNK_BAD_OFFSETS',
+        `${file}: ${git}: chunk ${chunkIdName(c.id)} starts inside the header or table of contents`,
+        { file, data: { git, id: c.id, start: c.offset, end: c.offset + c.size } },
+      );
+    }
   }
   return chunks;
 }

@@ -237,6 +237,7 @@ export class MultiPackIndex {
    * stays logarithmic.
    */
   findPosition(oid: Uint8Array, oidOffset = 0): number {
+    if (this.src.isClosed) throw closedError(this.file);
     const f = this.fanout;
     const b = oid[oidOffset];
     let lo = b === 0 ? 0 : f[b - 1];
@@ -468,6 +469,10 @@ export function idxName(name: string): string {
 
 function hex8(v: number): string {
   return v.toString(16).padStart(8, '0');
+}
+
+function closedError(file: string): GitMidxError {
+  return new GitMidxError('MIDX_CLOSED', `${file}: read after close`, { file });
 }
 
 function tooSmall(file: string, size: number): GitMidxError {
