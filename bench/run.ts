@@ -1,0 +1,515 @@
+/**
+ * `npm run bench`: git-midx against the real git, side by side, on the cached benchmark corpus
+ * (bench/corpus.ts: a bare SHA-1 repository with 2,000,000 small blobs in 200 packs).
+ *
+ * 1. write: `git multi-pack-index write` vs `bin/git-midx write`, whole processes, each from the same
+ *    state (no MIDX, so both do a full write), interleaved; our file is compared with git's bytes.
+ * 2. CLI lookups: 100,000 present ids through `bin/git-midx lookup --stdin` vs
+ *    `git cat-file --batch-check='%(objectname)'` (the MIDX present), stdin and stdout being files;
+ *    `git cat-file --buffer` (no flush per object) is shown beside it for information.
+ * 3. In-process `findPosition` rate, hits and misses separately, in this process.
+ * 4. Peak RSS of our write (GNU time `%M`, or a Node wrapper printing `maxRSS`).
+ *
+ * Options: `--quick` (fewer runs), `--runs N` (timed runs per side; default 5, quick 3).
+ * Prints one table at the end and writes everything to `.bench-cache/results.json`.
+ * A correctness check failing (bytes differ, wrong lookup output) sets exit status 1; missed
+ * performance targets are only reported.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { fromHex } from '../src/bytes.js';
+import { SHA1 } from '../src/hash.js';
+import type { MultiPackIndex } from '../src/midx/reader.js';
+import { openMidx } from '../src/node/midx.js';
+import { gitEnv } from '../test/helpers/git.js';
+import { ensureCorpus, randomMissingOids, sampleOids } from './corpus.js';
+import { median, peakRssGnuTime, peakRssNodeWrapper, rssMethod, type Timed, timeSpawn } from './measure.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const CACHE = join(ROOT, '.bench-cache');
+const BIN = join(ROOT, 'bin', 'git-midx');
+const MAIN_JS = join(ROOT, 'dist', 'cli', 'main.js');
+
+const CLI_LOOKUPS = 100_000;
+const INPROC_IDS = 1_000_000;
+const INPROC_TARGET_RATE = 2_000_000;
+/** In-process timing: at least this long in total per case, and at least MIN_REPS full passes. */
+const INPROC_MIN_MS = 1000;
+const INPROC_MIN_REPS = 3;
+const INPROC_MAX_REPS = 15;
+
+const USAGE = 'usage: npm run bench [-- [--quick] [--runs N]]';
+let quick = false;
+let runs = 5;
+try {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+    },
+  });
+  quick = values.quick === true;
+  runs = values.runs === undefined ? (quick ? 3 : 5) : Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be a whole number ≥ 1`);
+} catch (err) {
+  console.error(`${(err as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
+
+const log = (s: string) => console.error(`[bench] ${s}`);
+
+interface Row {
+  name: string;
+  unit: string;
+  git?: number;
+  ours: number;
+  /** ours / git (for times: lower is better). */
+  ratio?: number;
+  target: string;
+  /** Undefined for informational rows. */
+  pass: boolean | undefined;
+  runs?: { git?: number[]; ours: number[] };
+  /** Child CPU time (user + system), medians and runs: a cross-check when the machine is busy. */
+  cpu?: { git?: number; ours: number; ratio?: number; runs: { git?: number[]; ours: number[] } };
+  note?: string;
+}
+
+/** Wall and CPU milliseconds of a series of runs. */
+class Series {
+  readonly ms: number[] = [];
+  readonly cpuMs: number[] = [];
+  add(t: Timed): Timed {
+    this.ms.push(t.ms);
+    if (t.cpuMs !== undefined) this.cpuMs.push(t.cpuMs);
+    return t;
+  }
+}
+
+interface Machine {
+  node: string;
+  git: string;
+  cores: number;
+  cpu: string;
+  memoryGiB: number;
+  platform: string;
+  loadAvg: { start: number; end: number };
+  corpus: string;
+  runs: number;
+  quick: boolean;
+}
+
+const rows: Row[] = [];
+let correctnessFailed = false;
+/** Puts the corpus's MIDX back as it was (set while the bench may have replaced or removed it). */
+let restoreMidx: (() => void) | undefined;
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const corpus = await ensureCorpus({ log });
+  const objectDir = corpus.objectDir;
+  const midxFile = join(corpus.packDir, 'multi-pack-index');
+  const hadMidx = existsSync(midxFile);
+  restoreMidx = () => {
+    rmSync(midxFile, { force: true });
+    if (hadMidx) spawnSync('git', ['multi-pack-index', `--object-dir=${objectDir}`, 'write'], spawnOpts);
+  };
+  const env = gitEnv(join(CACHE, 'bench-home'));
+  const spawnOpts = { cwd: corpus.dir, env };
+
+  const gitVersion = timeSpawn('git', ['version'], spawnOpts).stdout.toString().trim();
+  const machine: Machine = {
+    node: process.version,
+    git: gitVersion,
+    cores: availableParallelism(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    platform: `${process.platform} ${process.arch}`,
+    /** 1-minute load average when the bench started and when it ended: other work skews timings. */
+    loadAvg: { start: round2(loadavg()[0]), end: 0 },
+    corpus: `${corpus.objects} objects in ${corpus.packs} packs`,
+    runs,
+    quick,
+  };
+  log(`${machine.node}, ${machine.git}, ${machine.cores} cores, ${machine.cpu}`);
+  if (machine.loadAvg.start > 0.5) {
+    log(`warning: load average ${machine.loadAvg.start} before starting; timings will be noisy`);
+  }
+
+  const gitWrite = ['multi-pack-index', `--object-dir=${objectDir}`, 'write', '--no-progress'];
+  const ourWrite = [BIN, `--object-dir=${objectDir}`, 'write', '--no-progress'];
+
+  // ------------------------------------------------------------------------------------------
+  // 1. write
+  log(`write: ${runs} runs each, interleaved (plus one warm-up each)`);
+  const removeMidx = () => rmSync(midxFile, { force: true });
+  const runGitWrite = () => {
+    removeMidx();
+    return timeSpawn('git', gitWrite, spawnOpts);
+  };
+  const runOurWrite = () => {
+    removeMidx();
+    const r = timeSpawn(process.execPath, ourWrite, spawnOpts);
+    if (r.stderr !== '') log(`our write printed on stderr: ${r.stderr.trim()}`);
+    return r;
+  };
+  runGitWrite();
+  const gitBytes = readFileSync(midxFile);
+  runOurWrite();
+  const gitW = new Series();
+  const ourW = new Series();
+  let identical = 0;
+  let gitStable = true;
+  for (let i = 0; i < runs; i++) {
+    // alternate which side goes first, so neither always runs right after the other
+    for (const side of i % 2 === 0 ? ['git', 'ours'] : ['ours', 'git']) {
+      if (side === 'git') {
+        gitW.add(runGitWrite());
+        if (!readFileSync(midxFile).equals(gitBytes)) gitStable = false;
+      } else {
+        ourW.add(runOurWrite());
+        if (readFileSync(midxFile).equals(gitBytes)) identical++;
+      }
+    }
+  }
+  const midxSize = gitBytes.length;
+  addTimeRow(`write (${fmtInt(corpus.objects)} objects, ${corpus.packs} packs)`, gitW, ourW);
+  const allSame = identical === runs && gitStable;
+  if (!allSame) correctnessFailed = true;
+  rows.push({
+    name: 'write: our file byte-identical to git’s',
+    unit: 'runs',
+    ours: identical,
+    target: `${runs}/${runs}`,
+    pass: allSame,
+    note: `${identical}/${runs} identical (${fmtInt(midxSize)} bytes)${gitStable ? '' : '; git’s own output varied'}`,
+  });
+
+  // ------------------------------------------------------------------------------------------
+  // 2. CLI lookups (git's MIDX in place)
+  removeMidx();
+  timeSpawn('git', gitWrite, spawnOpts);
+  log(`CLI lookups: sampling ${fmtInt(CLI_LOOKUPS)} present ids`);
+  const ids = sampleOids(objectDir, CLI_LOOKUPS, 1);
+  // stdin and stdout are files for both sides (as with `< ids > out`): reading a pipe from this
+  // process would charge git's per-object flushes (100,000 small writes) to the harness.
+  const scratch = mkdtempSync(join(tmpdir(), 'git-midx-bench-'));
+  const idsFile = join(scratch, 'ids');
+  const outFile = join(scratch, 'out');
+  writeFileSync(idsFile, `${ids.join('\n')}\n`);
+  const lookupRun = (cmd: string, args: readonly string[]): { t: Timed; out: string } => {
+    const inFd = openSync(idsFile, 'r');
+    const outFd = openSync(outFile, 'w');
+    try {
+      const t = timeSpawn(cmd, args, { ...spawnOpts, stdio: [inFd, outFd, 'pipe'] });
+      return { t, out: readFileSync(outFile, 'utf8') };
+    } finally {
+      closeSync(inFd);
+      closeSync(outFd);
+    }
+  };
+  const gitLookup = ['cat-file', '--batch-check=%(objectname)'];
+  const gitLookupBuffered = ['cat-file', '--buffer', '--batch-check=%(objectname)'];
+  const ourLookup = [BIN, `--object-dir=${objectDir}`, 'lookup', '--stdin'];
+  const checkGit = (out: string) => {
+    const lines = out.split('\n');
+    lines.pop();
+    if (lines.length !== ids.length || lines.some((l, i) => l !== ids[i])) {
+      throw new Error(`git cat-file answered ${lines.length} lines, not the ${ids.length} ids given`);
+    }
+  };
+  let ourLookupOk = true;
+  let ourLookupNote = '';
+  const checkOurs = (out: string) => {
+    const lines = out.split('\n');
+    lines.pop();
+    const missing = lines.filter((l) => l.endsWith(' missing')).length;
+    const misfit = lines.filter(
+      (l, i) => !/^[0-9a-f]{40} pack-[0-9a-f]{40}\.idx \d+$/.test(l) || !l.startsWith(ids[i]),
+    ).length;
+    if (lines.length !== ids.length || missing > 0 || misfit > 0) {
+      ourLookupOk = false;
+      ourLookupNote = `${lines.length} lines, ${missing} missing, ${misfit} not of the form <id> <pack>.idx <offset>`;
+    }
+  };
+  const gitLk = new Series();
+  const gitLkBuf = new Series();
+  const ourLk = new Series();
+  try {
+    checkGit(lookupRun('git', gitLookup).out); // warm-up
+    checkGit(lookupRun('git', gitLookupBuffered).out);
+    checkOurs(lookupRun(process.execPath, ourLookup).out);
+    for (let i = 0; i < runs; i++) {
+      for (const side of i % 2 === 0 ? ['git', 'ours', 'buf'] : ['ours', 'buf', 'git']) {
+        if (side === 'ours') {
+          const r = lookupRun(process.execPath, ourLookup);
+          checkOurs(r.out);
+          ourLk.add(r.t);
+        } else {
+          const r = lookupRun('git', side === 'git' ? gitLookup : gitLookupBuffered);
+          checkGit(r.out);
+          (side === 'git' ? gitLk : gitLkBuf).add(r.t);
+        }
+      }
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  addTimeRow(`CLI lookup --stdin, ${fmtInt(CLI_LOOKUPS)} present ids`, gitLk, ourLk);
+  addTimeRow(`  same, against git cat-file --buffer`, gitLkBuf, ourLk, false);
+  if (!ourLookupOk) correctnessFailed = true;
+  rows.push({
+    name: 'CLI lookup: output checked',
+    unit: 'ok',
+    ours: ourLookupOk ? 1 : 0,
+    target: `${fmtInt(CLI_LOOKUPS)} lines, 0 missing`,
+    pass: ourLookupOk,
+    note: ourLookupOk ? `${fmtInt(CLI_LOOKUPS)} lines, 0 missing` : ourLookupNote,
+  });
+  // Context for the CLI figure: what starting Node alone costs.
+  const nodeStart: number[] = [];
+  for (let i = 0; i < runs; i++) nodeStart.push(timeSpawn(process.execPath, ['-e', '0'], spawnOpts).ms);
+
+  // ------------------------------------------------------------------------------------------
+  // 3. peak memory of our write
+  const method = rssMethod();
+  const memRuns = quick ? 1 : 2;
+  log(`peak RSS of write via ${method}, ${memRuns} run(s)`);
+  const ourKb: number[] = [];
+  const gitKb: number[] = [];
+  for (let i = 0; i < memRuns; i++) {
+    removeMidx();
+    if (method === 'gnu-time') {
+      ourKb.push(peakRssGnuTime(process.execPath, ourWrite, spawnOpts));
+      removeMidx();
+      gitKb.push(peakRssGnuTime('git', gitWrite, spawnOpts));
+    } else {
+      ourKb.push(peakRssNodeWrapper(MAIN_JS, ourWrite.slice(1), spawnOpts));
+    }
+  }
+  const MiB = 1024 * 1024;
+  const memTarget = (1.5 * midxSize) / MiB + 100;
+  const ourMem = Math.max(...ourKb) / 1024;
+  const gitMem = gitKb.length > 0 ? Math.max(...gitKb) / 1024 : undefined;
+  rows.push({
+    name: `write peak RSS (${method})`,
+    unit: 'MiB',
+    git: gitMem,
+    ours: ourMem,
+    ratio: gitMem === undefined ? undefined : ourMem / gitMem,
+    target: `≤ ${memTarget.toFixed(0)} MiB (1.5×${(midxSize / MiB).toFixed(1)}+100)`,
+    pass: ourMem <= memTarget,
+    runs: {
+      git: gitKb.length > 0 ? gitKb.map((k) => k / 1024) : undefined,
+      ours: ourKb.map((k) => k / 1024),
+    },
+  });
+
+  // The in-process lookups read git's file.
+  removeMidx();
+  timeSpawn('git', gitWrite, spawnOpts);
+
+  // ------------------------------------------------------------------------------------------
+  // 4. in-process findPosition
+  log(`in-process: preparing ${fmtInt(INPROC_IDS)} hits and ${fmtInt(INPROC_IDS)} misses`);
+  const H = SHA1.size;
+  const hits = toBytes(sampleOids(objectDir, INPROC_IDS, 2), H);
+  const misses = toBytes(randomMissingOids(INPROC_IDS, 3), H);
+  const m = openMidx(objectDir, { hash: SHA1 });
+  if (!m) throw new Error(`no MIDX at ${midxFile}`);
+  try {
+    // warm-up: JIT, the sampled key table (built after 4096 lookups), the reader's page cache
+    for (let w = 0; w < 2; w++) {
+      countFound(m, hits, INPROC_IDS);
+      countFound(m, misses, INPROC_IDS);
+    }
+    for (const [label, buf, expect] of [
+      ['hits', hits, INPROC_IDS],
+      ['misses', misses, 0],
+    ] as const) {
+      const rates: number[] = [];
+      const cpuRates: number[] = [];
+      let total = 0;
+      let found = -1;
+      while (rates.length < INPROC_MAX_REPS && (rates.length < INPROC_MIN_REPS || total < INPROC_MIN_MS)) {
+        const cpu0 = process.cpuUsage();
+        const start = process.hrtime.bigint();
+        found = countFound(m, buf, INPROC_IDS);
+        const ms = Number(process.hrtime.bigint() - start) / 1e6;
+        const cpu = process.cpuUsage(cpu0);
+        total += ms;
+        rates.push(INPROC_IDS / (ms / 1000));
+        cpuRates.push(INPROC_IDS / ((cpu.user + cpu.system) / 1e6));
+      }
+      const ok = found === expect;
+      if (!ok) correctnessFailed = true;
+      const rate = median(rates);
+      rows.push({
+        name: `in-process findPosition, ${label}`,
+        unit: 'lookups/s',
+        ours: rate,
+        target: `≥ ${fmtInt(INPROC_TARGET_RATE)}/s`,
+        pass: ok && rate >= INPROC_TARGET_RATE,
+        runs: { ours: rates },
+        cpu: { ours: median(cpuRates), runs: { ours: cpuRates } },
+        note: `${rates.length} passes of ${fmtInt(INPROC_IDS)}; found ${fmtInt(found)} (expected ${fmtInt(expect)})`,
+      });
+    }
+  } finally {
+    m.close();
+  }
+  // Leave the MIDX as we found it: git's file when there was one, none otherwise.
+  if (!hadMidx) removeMidx();
+  restoreMidx = undefined;
+
+  // ------------------------------------------------------------------------------------------
+  const seconds = (performance.now() - t0) / 1000;
+  machine.loadAvg.end = round2(loadavg()[0]);
+  printTable(machine, median(nodeStart), seconds);
+  mkdirSync(CACHE, { recursive: true });
+  const resultsPath = join(CACHE, 'results.json');
+  writeFileSync(
+    resultsPath,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        machine,
+        midxBytes: midxSize,
+        nodeStartupMs: { median: median(nodeStart), runs: nodeStart },
+        seconds: Math.round(seconds * 10) / 10,
+        rows,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`results: ${resultsPath} (bench took ${seconds.toFixed(1)} s)`);
+  if (correctnessFailed) process.exitCode = 1;
+}
+
+/** A row comparing two series of whole-process times; `graded: false` makes it informational. */
+function addTimeRow(name: string, git: Series, ours: Series, graded = true): void {
+  const g = median(git.ms);
+  const o = median(ours.ms);
+  const haveCpu = git.cpuMs.length > 0 && ours.cpuMs.length > 0;
+  const gc = median(git.cpuMs);
+  const oc = median(ours.cpuMs);
+  rows.push({
+    name,
+    unit: 'ms',
+    git: g,
+    ours: o,
+    ratio: o / g,
+    target: graded ? 'ratio ≤ 1.00' : 'info',
+    pass: graded ? o / g <= 1 : undefined,
+    runs: { git: git.ms, ours: ours.ms },
+    cpu: haveCpu
+      ? { git: gc, ours: oc, ratio: oc / gc, runs: { git: git.cpuMs, ours: ours.cpuMs } }
+      : undefined,
+  });
+}
+
+/** Hex ids → one flat buffer of `count × H` bytes. */
+function toBytes(hex: readonly string[], H: number): Uint8Array {
+  const out = new Uint8Array(hex.length * H);
+  for (let i = 0; i < hex.length; i++) {
+    if (!fromHex(hex[i], out, i * H)) throw new Error(`bad hex id ${hex[i]}`);
+  }
+  return out;
+}
+
+/** Looks up `count` ids laid out back to back in `buf`; returns how many were found. */
+function countFound(m: MultiPackIndex, buf: Uint8Array, count: number): number {
+  const H = m.hash.size;
+  let found = 0;
+  for (let i = 0, o = 0; i < count; i++, o += H) {
+    if (m.findPosition(buf, o) >= 0) found++;
+  }
+  return found;
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function fmtValue(v: number | undefined, unit: string): string {
+  if (v === undefined) return '–';
+  if (unit === 'ms') return `${v.toFixed(1)} ms`;
+  if (unit === 'MiB') return `${v.toFixed(1)} MiB`;
+  if (unit === 'lookups/s') return `${fmtInt(v)}/s`;
+  return String(v);
+}
+
+function printTable(machine: Machine, nodeStartMs: number, seconds: number): void {
+  const head = ['benchmark', 'git (median)', 'ours (median)', 'ratio', 'CPU ratio', 'target', 'result'];
+  const textRow = (r: Row) => r.unit === 'runs' || r.unit === 'ok';
+  const body = rows.map((r) => [
+    r.name,
+    textRow(r) ? '' : fmtValue(r.git, r.unit),
+    textRow(r) ? (r.note ?? '') : fmtValue(r.ours, r.unit),
+    r.ratio === undefined ? '' : r.ratio.toFixed(2),
+    r.cpu?.ratio === undefined ? '' : r.cpu.ratio.toFixed(2),
+    r.target,
+    r.pass === undefined ? '' : r.pass ? 'PASS' : 'FAIL',
+  ]);
+  const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c].length)));
+  const line = (cells: string[]) =>
+    cells.map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c]))).join('  ');
+  const out: string[] = [''];
+  out.push(
+    `machine: node ${machine.node}, ${machine.git}, ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.platform}`,
+  );
+  out.push(
+    `corpus: ${machine.corpus}; ${machine.runs} timed runs per side${machine.quick ? ' (--quick)' : ''}; ` +
+      `load average ${machine.loadAvg.start} at start, ${machine.loadAvg.end} at end`,
+  );
+  out.push('');
+  out.push(line(head));
+  out.push(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const b of body) out.push(line(b));
+  out.push('');
+  out.push(
+    'ratio: ours/git of the wall-time medians (pass/fail); CPU ratio: the same for child user+sys time',
+  );
+  for (const r of rows) {
+    if (r.runs === undefined) continue;
+    const f = (xs: number[]) => xs.map((x) => (r.unit === 'lookups/s' ? fmtInt(x) : x.toFixed(1))).join(', ');
+    const series = (label: string, runs: { git?: number[]; ours: number[] }) =>
+      [runs.git ? `git [${f(runs.git)}]` : '', `ours [${f(runs.ours)}]`].filter(Boolean).join(' ') +
+      (label ? ` ${label}` : '');
+    out.push(`  ${r.name}`);
+    out.push(
+      `    ${r.unit === 'lookups/s' ? 'wall rate' : r.unit === 'MiB' ? 'peak RSS MiB' : 'wall ms'}: ${series('', r.runs)}`,
+    );
+    if (r.cpu) {
+      const med = r.unit === 'lookups/s' ? ` median ${fmtInt(r.cpu.ours)}/s` : '';
+      out.push(`    ${r.unit === 'lookups/s' ? 'CPU-time rate' : 'CPU ms'}: ${series('', r.cpu.runs)}${med}`);
+    }
+    if (r.note) out.push(`    ${r.note}`);
+  }
+  out.push(`  node startup alone (node -e 0), median: ${nodeStartMs.toFixed(1)} ms`);
+  out.push(`  bench wall time: ${seconds.toFixed(1)} s`);
+  console.log(out.join('\n'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exitCode = 1;
+  restoreMidx?.();
+});
