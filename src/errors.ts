@@ -55,7 +55,10 @@ export type ErrorCode =
   | 'PACK_BAD_DELTA'
   | 'PACK_DELTA_CYCLE'
   | 'PACK_INFLATE'
-  | 'PACK_HASH_MISMATCH';
+  | 'PACK_HASH_MISMATCH'
+  // object store (objects-format.md §5, §6.1)
+  | 'OBJECT_AMBIGUOUS'
+  | 'LOOSE_CORRUPT';
 
 export class GitMidxError extends Error {
   override readonly name = 'GitMidxError';

@@ -204,4 +204,29 @@ test('lookups on a large MIDX with skewed ids: every hit found, every miss missi
     assert.equal(m.findPosition(Buffer.alloc(20, 0xff)), -1);
   }
   assert.equal(m.lookup(unique[100])!.offset, 112);
+
+  // Batch lookups: a dense batch (merge join over the file in memory), a sparse one (one search
+  // per id), and the same through a paged reader; answers in input order, duplicates included.
+  const file = Buffer.concat([body, createHash('sha1').update(body).digest()]);
+  const paged = MultiPackIndex.open(
+    {
+      size: file.length,
+      readInto: (into, off, len, pos) => into.set(file.subarray(pos, pos + len), off),
+      close() {},
+    },
+    { hash: SHA1, pageSize: 4096 },
+  );
+  const queries = [...misses, ...unique, unique[7], ...misses.slice(0, 3)].reverse();
+  const sparse = [unique[5], misses[0], unique[n - 1], unique[5], ...misses.slice(1, 250), unique[1234]];
+  for (const reader of [m, paged]) {
+    for (const q of [queries, sparse]) {
+      const got = reader.lookupMany(Buffer.concat(q), q.length);
+      q.forEach((id, i) => {
+        const want = reader.findPosition(id);
+        assert.equal(got.positions[i], want);
+        assert.equal(got.offsets[i], want < 0 ? -1 : 12 + want);
+        assert.equal(got.packIds[i], want < 0 ? -1 : 0);
+      });
+    }
+  }
 });

@@ -12,6 +12,7 @@ export interface CliIO {
   stdout: (s: string | Uint8Array) => void;
   stderr: (s: string) => void;
   readStdin: () => string;
+  readStdinBytes: () => Buffer;
   stderrIsTTY: boolean;
   env: NodeJS.ProcessEnv;
   cwd: string;

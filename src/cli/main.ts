@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { isGitMidxError } from '../errors.js';
 import { isFatalMidxError } from '../midx/reader.js';
 import { rollbackAllLocks } from '../node/lockfile.js';
+import { catFileCommand } from './commands/cat-file.js';
 import { lookupCommand } from './commands/lookup.js';
 import { showCommand } from './commands/show.js';
 import { writeCommand } from './commands/write.js';
@@ -18,7 +19,7 @@ export interface Command {
   run(io: CliIO, global: GlobalOptions, args: string[]): number | Promise<number>;
 }
 
-const COMMANDS: Command[] = [writeCommand, showCommand, lookupCommand];
+const COMMANDS: Command[] = [writeCommand, showCommand, lookupCommand, catFileCommand];
 
 function usageText(): string {
   const lines = COMMANDS.map((c, i) => `${i === 0 ? 'usage: ' : '   or: '}git-midx [<options>] ${c.usage}`);
@@ -91,18 +92,21 @@ export function nodeIO(): CliIO {
     stderr: (s) => {
       writeFully(2, Buffer.from(s));
     },
-    readStdin: () => {
-      try {
-        return fs.readFileSync(0, 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return '';
-        throw e;
-      }
-    },
+    readStdin: () => readStdinBytes().toString('utf8'),
+    readStdinBytes,
     stderrIsTTY: process.stderr.isTTY === true,
     env: process.env,
     cwd: process.cwd(),
   };
+}
+
+function readStdinBytes(): Buffer {
+  try {
+    return fs.readFileSync(0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return Buffer.alloc(0);
+    throw e;
+  }
 }
 
 function writeFully(fd: number, b: Uint8Array): void {

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { toHex } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import { type HashAlgorithm, SHA1 } from '../hash.js';
+import { bufferReader } from '../io.js';
 import { idxName, isFatalMidxError, type MidxOpenOptions, MultiPackIndex } from '../midx/reader.js';
 import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
 import { PackIndex } from '../pack/idx.js';
@@ -21,9 +22,18 @@ export function midxPath(objectDir: string): string {
   return path.join(objectDir, 'pack', MIDX_NAME);
 }
 
-/** Opens a MIDX file. Throws GitMidxError for a damaged file; ENOENT passes through as Node's error. */
-export function openMidxFile(file: string, options: Omit<MidxOpenOptions, 'file'> = {}): MultiPackIndex {
-  return MultiPackIndex.open(openFileReader(file), { ...options, file });
+/**
+ * Opens a MIDX file. Throws GitMidxError for a damaged file; ENOENT passes through as Node's error.
+ * With `wholeFile`, the file is read into memory at once (for large batches of lookups, where every
+ * page would be read anyway); otherwise pages are read on demand.
+ */
+export function openMidxFile(
+  file: string,
+  options: Omit<MidxOpenOptions, 'file'> & { wholeFile?: boolean } = {},
+): MultiPackIndex {
+  const { wholeFile, ...rest } = options;
+  const reader = wholeFile ? bufferReader(fs.readFileSync(file)) : openFileReader(file);
+  return MultiPackIndex.open(reader, { ...rest, file });
 }
 
 /** Opens `<objectDir>/pack/multi-pack-index`, or returns undefined when there is none. */

@@ -1,4 +1,4 @@
-import { fromHex } from '../../bytes.js';
+import * as fs from 'node:fs';
 import { midxPath, openMidxFile } from '../../node/midx.js';
 import { makeContext } from '../context.js';
 import type { Command } from '../main.js';
@@ -6,7 +6,40 @@ import { parseCommon, UsageError } from '../options.js';
 
 const USAGE = 'lookup (--stdin | <oid>...)';
 
-/** One line per id: `<oid> <pack-name> <offset>`, or `<oid> missing` (the input echoed as given). */
+/** Batches this large read the whole file at once (if it is not huge): every page is needed. */
+const WHOLE_FILE_BATCH = 1024;
+const WHOLE_FILE_MAX = 1 << 30;
+
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
+for (let i = 0; i < 6; i++) {
+  HEX_VALUE[97 + i] = 10 + i;
+  HEX_VALUE[65 + i] = 10 + i;
+}
+
+const MISSING = Buffer.from(' missing\n');
+
+/** Writes `v` (a non-negative integer) in decimal at `at`; returns the end. */
+function writeDecimal(out: Buffer, at: number, v: number): number {
+  if (v < 10) {
+    out[at] = 48 + v;
+    return at + 1;
+  }
+  let digits = 0;
+  for (let x = v; x >= 1; x = Math.floor(x / 10)) digits++;
+  let x = v;
+  for (let i = at + digits - 1; i >= at; i--) {
+    out[i] = 48 + (x % 10);
+    x = Math.floor(x / 10);
+  }
+  return at + digits;
+}
+
+/**
+ * One line per id: `<oid> <pack-name> <offset>`, or `<oid> missing` (the input echoed as given).
+ * Works on bytes end to end: ids are parsed from stdin's bytes and lines are assembled in a reused
+ * output buffer.
+ */
 export const lookupCommand: Command = {
   name: 'lookup',
   usage: USAGE,
@@ -19,10 +52,19 @@ export const lookupCommand: Command = {
     const fromStdin = p.values.stdin === true;
     if (fromStdin === p.rest.length > 0) throw new UsageError('give object ids or --stdin, not both', USAGE);
     const ctx = makeContext(io, p.global);
+    const input = fromStdin ? io.readStdinBytes() : Buffer.from(p.rest.map((a) => `${a}\n`).join(''));
+    let lines = 0;
+    for (let i = 0; i < input.length; i++) if (input[i] === 10) lines++;
+    if (input.length > 0 && input[input.length - 1] !== 10) lines++;
     const file = midxPath(ctx.objectDir);
     let m: ReturnType<typeof openMidxFile>;
     try {
-      m = openMidxFile(file, { hash: ctx.hash });
+      let wholeFile = false;
+      if (lines >= WHOLE_FILE_BATCH) {
+        const st = fs.statSync(file);
+        wholeFile = st.size <= WHOLE_FILE_MAX;
+      }
+      m = openMidxFile(file, { hash: ctx.hash, wholeFile });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         io.stderr(`error: no multi-pack-index at ${file}\n`);
@@ -31,30 +73,62 @@ export const lookupCommand: Command = {
       throw e;
     }
     try {
-      let ids: string[];
-      if (fromStdin) {
-        ids = io.readStdin().split('\n');
-        if (ids.length > 0 && ids[ids.length - 1] === '') ids.pop();
-      } else {
-        ids = p.rest;
-      }
       const H = m.hash.size;
       const hexLen = m.hash.hexSize;
-      const oid = new Uint8Array(H);
-      const names = m.packNames;
-      let out = '';
-      for (let line of ids) {
-        if (line.endsWith('\r')) line = line.slice(0, -1);
-        let hit = -1;
-        if (line.length === hexLen && fromHex(line, oid)) hit = m.findPosition(oid);
-        if (hit < 0) out += `${line} missing\n`;
-        else out += `${line} ${names[m.packIdAt(hit)]} ${m.offsetAt(hit)}\n`;
-        if (out.length > 65536) {
-          io.stdout(out);
-          out = '';
+      const names = m.packNames.map((n) => Buffer.from(` ${n} `));
+      const maxName = names.reduce((a, b) => Math.max(a, b.length), 0);
+      // Pass 1: split lines and parse ids into one packed buffer.
+      const starts = new Int32Array(lines);
+      const ends = new Int32Array(lines);
+      const ids = new Uint8Array(lines * H);
+      const valid = new Uint8Array(lines);
+      let nl = 0;
+      for (let start = 0; start < input.length; nl++) {
+        let end = input.indexOf(10, start);
+        if (end < 0) end = input.length;
+        let lineEnd = end;
+        if (lineEnd > start && input[lineEnd - 1] === 13) lineEnd--;
+        starts[nl] = start;
+        ends[nl] = lineEnd;
+        if (lineEnd - start === hexLen) {
+          let ok = 1;
+          const o = nl * H;
+          for (let i = 0; i < H; i++) {
+            const hi = HEX_VALUE[input[start + 2 * i]];
+            const lo = HEX_VALUE[input[start + 2 * i + 1]];
+            if (hi < 0 || lo < 0) {
+              ok = 0;
+              break;
+            }
+            ids[o + i] = (hi << 4) | lo;
+          }
+          valid[nl] = ok;
+        }
+        start = end + 1;
+      }
+      // Pass 2: look them all up at once (in id order internally).
+      const found = m.lookupMany(ids, nl);
+      // Pass 3: answer in input order.
+      let out = Buffer.allocUnsafe(1 << 20);
+      let w = 0;
+      for (let k = 0; k < nl; k++) {
+        const start = starts[k];
+        const lineEnd = ends[k];
+        const hit = valid[k] ? found.positions[k] : -1;
+        const need = lineEnd - start + maxName + 24;
+        if (w + need > out.length) {
+          io.stdout(out.subarray(0, w));
+          w = 0;
+          if (need > out.length) out = Buffer.allocUnsafe(need);
+        }
+        w += input.copy(out, w, start, lineEnd);
+        w += (hit < 0 ? MISSING : names[found.packIds[k]]).copy(out, w);
+        if (hit >= 0) {
+          w = writeDecimal(out, w, found.offsets[k]);
+          out[w++] = 10;
         }
       }
-      io.stdout(out);
+      if (w > 0) io.stdout(out.subarray(0, w));
       return 0;
     } finally {
       m.close();

@@ -1,0 +1,314 @@
+/**
+ * Loose objects (spec/objects-format.md §5): `<objdir>/<2 hex>/<rest>`, one zlib stream of
+ * `"<type> <size>\0" + body`.
+ *
+ * Git's reader rules and wording are kept: a header that cannot be read makes the object count as
+ * missing after an `error:` (`object file … is empty`, `unable to unpack … header`,
+ * `header for … too long, exceeds 32 bytes`, `unable to parse … header`); an unknown type word and a
+ * size past 64 bits are fatal. Unlike git 2.39 (which streams blobs and pads or cuts other objects
+ * silently), a body whose length differs from the header, a truncated or corrupt stream, and bytes
+ * after the stream are all reported as corruption, never returned.
+ */
+import * as fs from 'node:fs';
+import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
+import { GitMidxError } from '../errors.js';
+import type { HashAlgorithm } from '../hash.js';
+import type { ObjectType } from '../pack/pack.js';
+import { nodeHash } from './hash.js';
+import { nodeInflater } from './zlib.js';
+
+/** The header must end (NUL) within this many inflated bytes (§5). */
+export const LOOSE_HEADER_MAX = 32;
+/** Compressed bytes read first for a header-only query; a header never needs more in practice. */
+const HEADER_READ = 4096;
+/** deflate's best ratio is about 1032:1; a header size beyond this for the file's length is a lie. */
+const MAX_INFLATE_RATIO = 1032;
+
+export interface LooseHeader {
+  type: ObjectType;
+  size: number;
+  /** Bytes of `"<type> <size>\0"`. */
+  headerLength: number;
+}
+
+export interface LooseObject {
+  type: ObjectType;
+  size: number;
+  data: Uint8Array;
+}
+
+export interface LooseReadOptions {
+  /** Largest body we agree to inflate (default 2^32 − 1). */
+  maxObjectSize?: number;
+  /** Check that `"<type> <size>\0" + body` hashes to the id (what `fsck` does; plain reads do not). */
+  verifyHash?: boolean;
+  /** Called with the number of bytes read from disk. */
+  onRead?: (bytes: number) => void;
+  /** The path as messages should name it (default: the path read), e.g. relative to the user's cwd. */
+  shownAs?: string;
+}
+
+/**
+ * `<objectDir>/<xx>/<rest>` for a lowercase hex id, glued the way Git prints it (no normalisation,
+ * so a relative object directory stays relative in messages).
+ */
+export function loosePath(objectDir: string, hex: string): string {
+  const dir = objectDir.endsWith('/') ? objectDir : `${objectDir}/`;
+  return `${dir}${hex.slice(0, 2)}/${hex.slice(2)}`;
+}
+
+const TYPES: ReadonlySet<string> = new Set(['commit', 'tree', 'blob', 'tag']);
+
+/**
+ * An error for this loose object. `missing: true` is what Git treats as "print the error, then the
+ * object is missing"; otherwise Git dies.
+ */
+function looseError(
+  message: string,
+  file: string,
+  hex: string,
+  missing: boolean,
+  extra: Record<string, unknown> = {},
+  cause?: unknown,
+): GitMidxError {
+  return new GitMidxError('LOOSE_CORRUPT', `${file}: ${message}`, {
+    file,
+    data: { git: message, oid: hex, missing, ...extra },
+    cause,
+  });
+}
+
+/**
+ * Parses the start of an inflated loose object (§5). Throws LOOSE_CORRUPT: `data.missing` true for
+ * `header … too long` and `unable to parse … header`, false for `invalid object type` and sizes
+ * beyond 2^53 (Git dies on both; on sizes beyond 2^64 with `size_t overflow`).
+ */
+export function parseLooseHeader(inflated: Uint8Array, hex: string, file = hex): LooseHeader {
+  const limit = Math.min(inflated.length, LOOSE_HEADER_MAX);
+  let nul = -1;
+  for (let i = 0; i < limit; i++) {
+    if (inflated[i] === 0) {
+      nul = i;
+      break;
+    }
+  }
+  if (nul < 0) {
+    throw looseError(`header for ${hex} too long, exceeds ${LOOSE_HEADER_MAX} bytes`, file, hex, true);
+  }
+  let sp = -1;
+  for (let i = 0; i < nul; i++) {
+    if (inflated[i] === 0x20) {
+      sp = i;
+      break;
+    }
+  }
+  const unparsable = () => looseError(`unable to parse ${hex} header`, file, hex, true);
+  if (sp < 0) throw unparsable();
+  let type = '';
+  for (let i = 0; i < sp; i++) type += String.fromCharCode(inflated[i]);
+  if (!TYPES.has(type)) throw looseError('invalid object type', file, hex, false, { type });
+  // ASCII decimal, no sign, no leading zero except a bare `0`, nothing after it.
+  const first = sp + 1;
+  if (first >= nul) throw unparsable();
+  if (inflated[first] === 0x30 && nul - first > 1) throw unparsable();
+  let size = 0;
+  for (let i = first; i < nul; i++) {
+    const c = inflated[i];
+    if (c < 0x30 || c > 0x39) throw unparsable();
+    size = size * 10 + (c - 0x30);
+  }
+  if (!Number.isSafeInteger(size)) {
+    throw looseError(`object size in the header of ${hex} is too large`, file, hex, false);
+  }
+  return { type: type as ObjectType, size, headerLength: nul + 1 };
+}
+
+function readHead(fd: number, want: number): Uint8Array {
+  const buf = new Uint8Array(want);
+  let done = 0;
+  while (done < want) {
+    const n = fs.readSync(fd, buf, done, want - done, done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done === want ? buf : buf.subarray(0, done);
+}
+
+/**
+ * Type and size from the header only (the body is not inflated). Returns undefined when there is
+ * no such file; throws LOOSE_CORRUPT as `parseLooseHeader` does, plus `object file … is empty` and
+ * `unable to unpack … header` (both `missing: true`).
+ */
+export function readLooseHeader(
+  file: string,
+  hex: string,
+  opts: LooseReadOptions = {},
+): LooseHeader | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      return undefined;
+    }
+    throw e;
+  }
+  let head: Uint8Array;
+  try {
+    head = readHead(fd, HEADER_READ);
+  } finally {
+    fs.closeSync(fd);
+  }
+  opts.onRead?.(head.length);
+  return headerOf(head, hex, opts.shownAs ?? file);
+}
+
+/** Inflates just enough of the stream for the header and parses it. */
+function headerOf(input: Uint8Array, hex: string, shown: string): LooseHeader {
+  if (input.length === 0) throw looseError(`object file ${shown} is empty`, shown, hex, true);
+  let prefix: Uint8Array;
+  try {
+    prefix = nodeInflater.inflatePrefix!(input.subarray(0, HEADER_READ), LOOSE_HEADER_MAX);
+  } catch (cause) {
+    // Git prints zlib's complaint first, then this.
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw looseError(
+      `unable to unpack ${hex} header`,
+      shown,
+      hex,
+      true,
+      { inflate: `inflate: data stream error (${why})` },
+      cause,
+    );
+  }
+  return parseLooseHeader(prefix, hex, shown);
+}
+
+/**
+ * The whole object. Returns undefined when there is no such file. Header problems throw as in
+ * `readLooseHeader`; a body that is not exactly the header's size, a corrupt or truncated stream
+ * and bytes after the stream throw LOOSE_CORRUPT with `missing: false` and Git's die message
+ * `loose object <oid> (stored in <file>) is corrupt` (`data.detail` says what was wrong, in Git's
+ * words where it has some). The size is checked against the file's length before inflating.
+ */
+export function readLooseObject(
+  file: string,
+  hex: string,
+  hash: HashAlgorithm,
+  opts: LooseReadOptions = {},
+): LooseObject | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      return undefined;
+    }
+    throw e;
+  }
+  opts.onRead?.(bytes.length);
+  const input = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  const shown = opts.shownAs ?? file;
+  const h = headerOf(input, hex, shown);
+  const corrupt = (detail: string, cause?: unknown) =>
+    looseError(`loose object ${hex} (stored in ${shown}) is corrupt`, shown, hex, false, { detail }, cause);
+  const max = opts.maxObjectSize ?? 0xffffffff;
+  if (h.size > max) throw corrupt(`object of ${h.size} bytes is larger than the limit of ${max}`);
+  if (h.size > input.length * MAX_INFLATE_RATIO + 64) {
+    throw corrupt(`corrupt loose object '${hex}'`);
+  }
+  const total = h.headerLength + h.size;
+  let out: { data: Uint8Array; consumed: number };
+  try {
+    out = nodeInflater.inflate(input, total);
+  } catch (cause) {
+    throw corrupt(`corrupt loose object '${hex}'`, cause);
+  }
+  if (out.data.length !== total) {
+    throw corrupt(`corrupt loose object '${hex}'`);
+  }
+  if (out.consumed !== input.length) {
+    throw corrupt(`garbage at end of loose object '${hex}'`);
+  }
+  const data = out.data.subarray(h.headerLength);
+  if (opts.verifyHash) {
+    const hasher = nodeHash(hash);
+    hasher.update(utf8(`${h.type} ${h.size}\0`));
+    hasher.update(data);
+    const got = hasher.digest();
+    const want = fromHex(hex);
+    if (want === undefined || compareBytes(got, 0, want, 0, hash.size) !== 0) {
+      throw looseError(`hash mismatch for ${shown} (expected ${hex})`, shown, hex, false, {
+        actual: toHex(got),
+      });
+    }
+  }
+  return { type: h.type, size: h.size, data };
+}
+
+/** Size of the loose file in bytes (`%(objectsize:disk)`), or undefined when there is none. */
+export function looseFileSize(file: string): number | undefined {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the loose file exists (Git's `-e` and name-only queries look no further). */
+export function hasLooseFile(file: string): boolean {
+  try {
+    fs.statSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The ids of the loose objects under `objectDir`: names in `<2 hex>/` directories made of
+ * `hexSize − 2` lowercase hex digits (others are not objects). Unsorted.
+ */
+export function listLooseObjects(objectDir: string, hash: HashAlgorithm): string[] {
+  const out: string[] = [];
+  let top: string[];
+  try {
+    top = fs.readdirSync(objectDir);
+  } catch {
+    return out;
+  }
+  const restLen = hash.hexSize - 2;
+  for (const d of top) {
+    if (d.length !== 2 || !isLowerHex(d)) continue;
+    let names: string[];
+    try {
+      names = fs.readdirSync(`${objectDir}/${d}`);
+    } catch {
+      continue;
+    }
+    for (const n of names) if (n.length === restLen && isLowerHex(n)) out.push(d + n);
+  }
+  return out;
+}
+
+/** Loose ids starting with `prefix` (lowercase hex, at least 2 digits). */
+export function looseIdsWithPrefix(objectDir: string, hash: HashAlgorithm, prefix: string): string[] {
+  const d = prefix.slice(0, 2);
+  const rest = prefix.slice(2);
+  const restLen = hash.hexSize - 2;
+  let names: string[];
+  try {
+    names = fs.readdirSync(`${objectDir}/${d}`);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.length === restLen && n.startsWith(rest) && isLowerHex(n)).map((n) => d + n);
+}
+
+function isLowerHex(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}

@@ -1,0 +1,1088 @@
+/**
+ * The object store of one repository, answering like `git cat-file` (spec/objects-format.md §6.1):
+ * the virtual empty tree, then every MIDX (local first; each alternate's own), then the packs no
+ * MIDX covers in most-recently-used order (local before alternate, newer `.pack` first), then loose
+ * objects (local, then each alternate), and on a miss one re-scan of the pack directories and the
+ * MIDX files before the object is reported missing.
+ *
+ * Where Git gives up, this store goes on, so that a stale or damaged MIDX never makes it wrong or
+ * stuck (midx-format.md §9–§10):
+ * - A MIDX that cannot be loaded (a newer version, a bad signature, a damaged table…) gives one
+ *   warning and its directory is served from the packs alone. Git 2.39 dies on some of these.
+ * - A MIDX whose lookups fail (a bad pack id, a large offset out of bounds) or whose offset for an
+ *   object disagrees with the pack's own `.idx` is dropped the same way, with one warning.
+ * - When the pack a MIDX names for an object is gone or fails Git's validity checks
+ *   (`is_pack_valid()`: the `.idx` opens, the `.pack` is a regular file whose header and trailer
+ *   agree with it), the other packs of that MIDX are searched for another copy (Git reports "not
+ *   found" there), then the other sources.
+ * - A re-scan reloads a MIDX file that changed on disk (Git 2.39 keeps the first one it loaded).
+ * - A packed copy that cannot be read is marked bad in its pack and the lookup starts again, so
+ *   another copy wins (as Git does).
+ *
+ * Packs are opened lazily and validated when opened; failures are remembered (a pack that was bad
+ * or gone is not tried again). At most `maxOpenPacks` packs keep their files open (two descriptors
+ * each); the least recently used are closed beyond that and reopened (and re-validated) on demand.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
+import { GitMidxError, isGitMidxError } from '../errors.js';
+import type { HashAlgorithm } from '../hash.js';
+import type { RandomAccessReader } from '../io.js';
+import { idxName, MultiPackIndex } from '../midx/reader.js';
+import { PackIndex } from '../pack/idx.js';
+import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type ObjectType, PackFile } from '../pack/pack.js';
+import type { DiagnosticCallback } from '../progress.js';
+import { openFileReader, readdirRaw } from './fs.js';
+import { nodeHash } from './hash.js';
+import {
+  hasLooseFile,
+  listLooseObjects,
+  looseFileSize,
+  looseIdsWithPrefix,
+  loosePath,
+  readLooseHeader,
+  readLooseObject,
+} from './loose.js';
+import { MIDX_NAME } from './midx.js';
+import { type Repository, readAlternates } from './repo.js';
+import { nodeInflater } from './zlib.js';
+
+export interface ObjectStoreOptions {
+  /** The object directory (`.git/objects`). A relative path is kept as given in messages, as Git does. */
+  objectDir: string;
+  hash: HashAlgorithm;
+  /** `core.multiPackIndex` (default true): false ignores every MIDX and serves all packs directly. */
+  useMidx?: boolean;
+  /** Read `GIT_ALTERNATE_OBJECT_DIRECTORIES` and `info/alternates` (default true). */
+  alternates?: boolean;
+  /** Environment for `GIT_ALTERNATE_OBJECT_DIRECTORIES` (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Directory relative paths are resolved against (default process.cwd()). */
+  cwd?: string;
+  /** Warnings and errors Git would print while carrying on (`error: packfile … does not match index`). */
+  onDiagnostic?: DiagnosticCallback;
+  /** Hash every object read by `readObject` and reject one whose bytes are not its id (default false). */
+  verifyHashes?: boolean;
+  /** Delta-base cache budget of each open pack, in bytes (default 16 MiB). */
+  cacheBytes?: number;
+  /** Packs whose files stay open at once (default 64; each holds its `.idx` and `.pack`). */
+  maxOpenPacks?: number;
+  /** Largest object we agree to inflate or build (default 2^32 − 1). */
+  maxObjectSize?: number;
+}
+
+export interface ObjectInfo {
+  type: ObjectType;
+  size: number;
+}
+
+export interface StoredObject extends ObjectInfo {
+  data: Uint8Array;
+}
+
+/** What `%(objectsize:disk)` and `%(deltabase)` need, and where the answer came from. */
+export interface ObjectDetails extends ObjectInfo {
+  source: 'virtual' | 'midx' | 'pack' | 'loose';
+  /** The packed extent (up to the next entry or the trailer), or the loose file's size; 0 for the virtual empty tree. */
+  diskSize: number;
+  /** The delta base's id when the copy used is stored as a delta, else undefined. */
+  deltaBase: Uint8Array | undefined;
+  /** The `.pack` or loose file that answered. */
+  file?: string;
+  /** The entry's offset in that pack. */
+  offset?: number;
+}
+
+/** Lookup counters; they only grow (reset by assigning zeros if you need to). */
+export interface ObjectStoreCounters {
+  /** Objects answered through a MIDX (the pack it names). */
+  midxHits: number;
+  /** Objects answered by another pack of a MIDX after the one it names was gone or invalid. */
+  midxFallbackHits: number;
+  /** Objects answered by a pack no MIDX covers. */
+  packHits: number;
+  looseHits: number;
+  /** The empty tree answered without being stored. */
+  virtualHits: number;
+  /** Lookups that ended in "missing". */
+  misses: number;
+  /** Times a pack that would have answered was skipped because it was gone or failed validation. */
+  stalePackSkips: number;
+  /** Re-reads of the pack directories and MIDX files after a miss. */
+  rescans: number;
+  /** MIDX files loaded (including reloads after they changed). */
+  midxLoads: number;
+  /** MIDX files ignored (could not be loaded, or failed later), each counted once. */
+  midxRejected: number;
+  /** Packed copies found unreadable (then marked bad in their pack). */
+  badObjects: number;
+  /** `.pack` files opened (and validated), and packs closed again to bound open files. */
+  packsOpened: number;
+  packsClosed: number;
+  /** Bytes read from disk: MIDX, `.idx`, `.pack` and loose files. */
+  bytesRead: number;
+}
+
+/** The empty tree, which every lookup finds even when it is not stored (§5). */
+export const EMPTY_TREE_HEX: Readonly<Record<HashAlgorithm['name'], string>> = {
+  sha1: '4b825dc642cb6eb9a060e54bf8d69288fbee4904',
+  sha256: '6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321',
+};
+
+/** Shortest hex prefix Git takes as an abbreviated id (`MINIMUM_ABBREV`). */
+export const MIN_ABBREV = 4;
+
+// ---------------------------------------------------------------------------------------------
+
+interface Source {
+  /** Object directory as used in paths and messages. */
+  dir: string;
+  local: boolean;
+  /** Every pack seen in this directory, by `.idx` basename. */
+  packs: Map<string, PackSlot>;
+  midx: MidxState | undefined;
+  /** Identity (dev, inode, size, mtime) of the MIDX file last looked at; '' when there was none. */
+  midxId: string | undefined;
+}
+
+interface MidxState {
+  midx: MultiPackIndex;
+  source: Source;
+  /** By pack-int-id. */
+  slots: PackSlot[];
+  disabled: boolean;
+}
+
+interface Extents {
+  /** Entry offsets, ascending. */
+  offsets: Float64Array;
+  /** `.idx` position of each offset above. */
+  positions: Uint32Array;
+}
+
+class PackSlot {
+  idx: PackIndex | undefined;
+  pack: PackFile | undefined;
+  /** Why the pack is unusable ('gone' when its files are missing); undefined while it is fine. */
+  failed: string | undefined;
+  /** Whether a directory scan registered it (an `.idx` with a regular `.pack`); MIDX packs need not be. */
+  listed = false;
+  mtime = 0;
+  /** The MIDX that covers it, if any. */
+  midx: MidxState | undefined;
+  /** Ids whose copy here turned out unreadable (hex). */
+  bad: Set<string> | undefined;
+  extents: Extents | undefined;
+  constructor(
+    readonly source: Source,
+    readonly name: string,
+    readonly idxPath: string,
+    readonly packPath: string,
+  ) {}
+
+  get plain(): boolean {
+    return this.midx === undefined || this.midx.disabled;
+  }
+}
+
+interface PackHit {
+  slot: PackSlot;
+  offset: number;
+  via: 'midx' | 'pack';
+}
+
+function joinRaw(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
+function errno(e: unknown): string | undefined {
+  const c = (e as { code?: unknown })?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
+function gitText(e: unknown): string {
+  if (isGitMidxError(e)) return String(e.data.git ?? e.message);
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Errors that mean "this copy cannot be read" rather than a bug: ours, and the file system's. */
+function isReadFailure(e: unknown): boolean {
+  return isGitMidxError(e) || (e instanceof Error && errno(e) !== undefined);
+}
+
+function fileIdentity(file: string): string {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return '';
+  }
+}
+
+function hashObject(hash: HashAlgorithm, type: string, data: Uint8Array): Uint8Array {
+  const h = nodeHash(hash);
+  h.update(utf8(`${type} ${data.length}\0`));
+  h.update(data);
+  return h.digest();
+}
+
+/** Positions [lo, hi) of a sorted id table whose ids start with `prefixHex`, appended to `out`. */
+function collectPrefix(
+  fanout: Uint32Array,
+  oidAt: (i: number) => Uint8Array,
+  H: number,
+  low: Uint8Array,
+  prefixHex: string,
+  out: Set<string>,
+  accept: (i: number) => boolean = () => true,
+): void {
+  const b = low[0];
+  let lo = b === 0 ? 0 : fanout[b - 1];
+  const end = fanout[b];
+  let hi = end;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareBytes(oidAt(mid), 0, low, 0, H) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < end; i++) {
+    const hex = toHex(oidAt(i), 0, H);
+    if (!hex.startsWith(prefixHex)) break;
+    if (accept(i)) out.add(hex);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export class ObjectStore {
+  readonly hash: HashAlgorithm;
+  /** Counters of what lookups did (see ObjectStoreCounters). */
+  readonly counters: ObjectStoreCounters = {
+    midxHits: 0,
+    midxFallbackHits: 0,
+    packHits: 0,
+    looseHits: 0,
+    virtualHits: 0,
+    misses: 0,
+    stalePackSkips: 0,
+    rescans: 0,
+    midxLoads: 0,
+    midxRejected: 0,
+    badObjects: 0,
+    packsOpened: 0,
+    packsClosed: 0,
+    bytesRead: 0,
+  };
+  private readonly sources: Source[] = [];
+  private readonly useMidx: boolean;
+  private readonly verify: boolean;
+  private readonly cacheBytes: number;
+  private readonly maxOpen: number;
+  private readonly maxObjectSize: number;
+  private readonly onDiagnostic: DiagnosticCallback;
+  private readonly emptyTree: Uint8Array;
+  /** Plain packs (no active MIDX covers them) in most-recently-used order. */
+  private mru: PackSlot[] = [];
+  /** Active MIDXs in lookup order. */
+  private midxOrder: MidxState[] = [];
+  /** Packs with open files, least recently used first. */
+  private readonly lru = new Map<PackSlot, true>();
+  private closed = false;
+  private readonly countRead = (n: number): void => {
+    this.counters.bytesRead += n;
+  };
+
+  private constructor(opts: ObjectStoreOptions) {
+    this.hash = opts.hash;
+    this.useMidx = opts.useMidx ?? true;
+    this.verify = opts.verifyHashes ?? false;
+    this.cacheBytes = opts.cacheBytes ?? 16 * 1024 * 1024;
+    this.maxOpen = Math.max(1, opts.maxOpenPacks ?? 64);
+    this.maxObjectSize = opts.maxObjectSize ?? 0xffffffff;
+    this.onDiagnostic = opts.onDiagnostic ?? (() => {});
+    this.emptyTree = fromHex(EMPTY_TREE_HEX[opts.hash.name])!;
+  }
+
+  /** Opens the store: reads the alternates, loads each MIDX and lists each pack directory. */
+  static open(opts: ObjectStoreOptions): ObjectStore {
+    const store = new ObjectStore(opts);
+    const cwd = opts.cwd ?? process.cwd();
+    // Keep a relative directory as given (messages name it so) unless it is relative to another cwd.
+    const dir =
+      path.isAbsolute(opts.objectDir) || path.resolve(cwd) === process.cwd()
+        ? opts.objectDir
+        : path.resolve(cwd, opts.objectDir);
+    store.addSource(dir, true);
+    if (opts.alternates !== false) {
+      const alt = readAlternates(dir, opts.env ?? process.env, cwd);
+      for (const w of alt.warnings) store.diag('error', w);
+      for (const d of alt.dirs) store.addSource(d, false);
+    }
+    for (const s of store.sources) store.scanSource(s);
+    store.rebuildOrder();
+    return store;
+  }
+
+  /** A store for a discovered repository: its object directory, hash and `core.multiPackIndex`. */
+  static forRepository(repo: Repository, opts: Partial<Omit<ObjectStoreOptions, 'hash'>> = {}): ObjectStore {
+    return ObjectStore.open({
+      useMidx: repo.config.getBool('core.multipackindex', true),
+      ...opts,
+      objectDir: opts.objectDir ?? repo.objectDir,
+      hash: repo.hash,
+    });
+  }
+
+  /** The object directories searched: the local one first, then the alternates in Git's order. */
+  get objectDirs(): readonly string[] {
+    return this.sources.map((s) => s.dir);
+  }
+
+  /** Releases every open file. The store cannot be used afterwards. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of [...this.lru.keys()]) this.closeSlot(s, false);
+    for (const src of this.sources) {
+      src.midx?.midx.close();
+      src.midx = undefined;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Public lookups
+
+  /**
+   * The object's type, size and bytes, or undefined when it is missing. Throws LOOSE_CORRUPT for a
+   * loose copy that cannot be read, and a PACK_* error when every packed copy turned out unreadable
+   * (`data.git`: `packed object <oid> (stored in <pack>) is corrupt`).
+   */
+  readObject(oid: Uint8Array): StoredObject | undefined {
+    this.checkOid(oid);
+    if (this.isEmptyTree(oid)) {
+      this.counters.virtualHits++;
+      return { type: 'tree', size: 0, data: new Uint8Array(0) };
+    }
+    const hex = toHex(oid, 0, this.hash.size);
+    return this.find(
+      oid,
+      hex,
+      true,
+      (pack, hit) => {
+        const o = pack.readAt(hit.offset);
+        if (this.verify) this.checkHash(hex, o.type, o.data, hit.slot.packPath);
+        return { type: o.type, size: o.data.length, data: o.data };
+      },
+      (file) =>
+        readLooseObject(file, hex, this.hash, {
+          maxObjectSize: this.maxObjectSize,
+          verifyHash: this.verify,
+          onRead: this.countRead,
+        }),
+    );
+  }
+
+  /**
+   * Type and size, from headers only where they suffice (a delta's target size is in its header),
+   * or undefined when the object is missing or no copy can be read (the reasons go to onDiagnostic).
+   */
+  objectInfo(oid: Uint8Array): ObjectInfo | undefined {
+    this.checkOid(oid);
+    if (this.isEmptyTree(oid)) {
+      this.counters.virtualHits++;
+      return { type: 'tree', size: 0 };
+    }
+    const hex = toHex(oid, 0, this.hash.size);
+    return this.find(
+      oid,
+      hex,
+      false,
+      (pack, hit) => pack.infoAt(hit.offset),
+      (file) => {
+        const h = readLooseHeader(file, hex, { onRead: this.countRead });
+        return h && { type: h.type, size: h.size };
+      },
+    );
+  }
+
+  /** `objectInfo` plus where the copy lives: `%(objectsize:disk)`, `%(deltabase)`. */
+  objectDetails(oid: Uint8Array): ObjectDetails | undefined {
+    this.checkOid(oid);
+    if (this.isEmptyTree(oid)) {
+      this.counters.virtualHits++;
+      return { type: 'tree', size: 0, source: 'virtual', diskSize: 0, deltaBase: undefined };
+    }
+    const hex = toHex(oid, 0, this.hash.size);
+    return this.find(
+      oid,
+      hex,
+      false,
+      (pack, hit): ObjectDetails => {
+        const info = pack.infoAt(hit.offset);
+        const e = pack.entryAt(hit.offset);
+        const idx = this.idxOf(hit.slot)!;
+        const ext = this.extentsOf(hit.slot, idx);
+        let deltaBase: Uint8Array | undefined;
+        if (e.type === OBJ_OFS_DELTA) deltaBase = this.oidAtOffset(hit.slot, idx, ext, e.baseOffset!);
+        else if (e.type === OBJ_REF_DELTA) deltaBase = e.baseOid;
+        return {
+          ...info,
+          source: hit.via === 'midx' ? 'midx' : 'pack',
+          diskSize: this.extentAt(hit.slot, pack, ext, hit.offset),
+          deltaBase,
+          file: hit.slot.packPath,
+          offset: hit.offset,
+        };
+      },
+      (file) => {
+        const h = readLooseHeader(file, hex, { onRead: this.countRead });
+        if (h === undefined) return undefined;
+        return {
+          type: h.type,
+          size: h.size,
+          source: 'loose',
+          diskSize: looseFileSize(file) ?? 0,
+          deltaBase: undefined,
+          file,
+        };
+      },
+    );
+  }
+
+  /**
+   * Whether the object exists: found in a valid pack, or a loose file by that name exists (Git's
+   * `cat-file -e`; the loose file is not opened), or the empty tree.
+   */
+  hasObject(oid: Uint8Array): boolean {
+    this.checkOid(oid);
+    if (this.isEmptyTree(oid)) return true;
+    const hex = toHex(oid, 0, this.hash.size);
+    return (
+      this.find(
+        oid,
+        hex,
+        false,
+        () => true,
+        (file) => (hasLooseFile(file) ? true : undefined),
+      ) ?? false
+    );
+  }
+
+  /** `readObject` for many ids; results in input order (undefined = missing). */
+  readObjects(oids: readonly Uint8Array[]): (StoredObject | undefined)[] {
+    return oids.map((oid) => this.readObject(oid));
+  }
+
+  /** `objectInfo` for many ids; results in input order (undefined = missing). */
+  objectInfos(oids: readonly Uint8Array[]): (ObjectInfo | undefined)[] {
+    return oids.map((oid) => this.objectInfo(oid));
+  }
+
+  /** `hasObject` for many ids, in input order. */
+  hasObjects(oids: readonly Uint8Array[]): boolean[] {
+    return oids.map((oid) => this.hasObject(oid));
+  }
+
+  /**
+   * The full id of the one object whose hex id starts with `hexPrefix` (at least 4 hex digits, any
+   * case), or undefined when none does. Throws OBJECT_AMBIGUOUS (`data.candidates`: the full ids,
+   * sorted) when several do. Candidates are looked for in every MIDX, pack and loose directory,
+   * local and alternates, and only those that can actually be read count. A full-length id is
+   * returned when the object exists (the empty tree included). Anything else (too short, not hex,
+   * too long) gives undefined.
+   */
+  resolvePrefix(hexPrefix: string): Uint8Array | undefined {
+    const hexSize = this.hash.hexSize;
+    if (hexPrefix.length < MIN_ABBREV || hexPrefix.length > hexSize || !/^[0-9a-fA-F]+$/.test(hexPrefix)) {
+      return undefined;
+    }
+    const p = hexPrefix.toLowerCase();
+    if (p.length === hexSize) {
+      const oid = fromHex(p)!;
+      return this.hasObject(oid) ? oid : undefined;
+    }
+    let found = this.prefixCandidates(p);
+    if (found.length === 0) {
+      this.rescan();
+      found = this.prefixCandidates(p);
+    }
+    // A MIDX may still list an object whose pack is gone: count only what is really there.
+    const real = found.filter((hex) => this.hasObject(fromHex(hex)!));
+    if (real.length === 0) return undefined;
+    if (real.length === 1) return fromHex(real[0])!;
+    const git = `short object ID ${hexPrefix} is ambiguous`;
+    throw new GitMidxError('OBJECT_AMBIGUOUS', git, { data: { git, prefix: hexPrefix, candidates: real } });
+  }
+
+  /**
+   * Every object id, local and in alternates, loose and packed (through each MIDX and each pack it
+   * does not cover), sorted and each listed once, as `cat-file --batch-all-objects` lists them. The
+   * empty tree is listed only when it is stored. Objects whose only pack is gone or invalid are not
+   * listed.
+   */
+  allObjectIds(): Uint8Array[] {
+    return this.allObjectIdsHex().map((h) => fromHex(h)!);
+  }
+
+  /** `allObjectIds` as lowercase hex. */
+  allObjectIdsHex(): string[] {
+    this.checkOpen();
+    const out: string[] = [];
+    for (const m of this.midxOrder) {
+      const usable: (boolean | undefined)[] = new Array(m.slots.length);
+      const midx = m.midx;
+      try {
+        for (let n = 0; n < midx.numObjects; n++) {
+          const id = midx.packIdAt(n);
+          let ok = usable[id];
+          if (ok === undefined) {
+            ok = this.packOf(m.slots[id]) !== undefined;
+            usable[id] = ok;
+          }
+          if (ok) out.push(midx.oidHexAt(n));
+        }
+      } catch (e) {
+        if (!isGitMidxError(e)) throw e;
+        this.disableMidx(m, e);
+        return this.allObjectIdsHex();
+      }
+    }
+    for (const slot of this.mru) {
+      const idx = this.idxOf(slot);
+      if (idx === undefined || this.packOf(slot) === undefined) continue;
+      const H = this.hash.size;
+      for (let i = 0; i < idx.numObjects; i++) out.push(toHex(idx.oidAt(i), 0, H));
+    }
+    for (const src of this.sources) {
+      for (const hex of listLooseObjects(src.dir, this.hash)) out.push(hex);
+    }
+    out.sort();
+    let w = 0;
+    for (let i = 0; i < out.length; i++) {
+      if (w === 0 || out[i] !== out[w - 1]) out[w++] = out[i];
+    }
+    out.length = w;
+    return out;
+  }
+
+  /**
+   * Objects in the store as Git approximates them for abbreviation lengths: the objects of every
+   * MIDX and plain pack (loose objects not counted).
+   */
+  approximateObjectCount(): number {
+    let n = 0;
+    for (const m of this.midxOrder) n += m.midx.numObjects;
+    for (const slot of this.mru) {
+      const idx = this.idxOf(slot);
+      if (idx) n += idx.numObjects;
+    }
+    return n;
+  }
+
+  /** Re-reads every pack directory and reloads MIDX files that changed (done by itself on a miss). */
+  rescan(): void {
+    this.checkOpen();
+    this.counters.rescans++;
+    for (const s of this.sources) this.scanSource(s);
+    this.rebuildOrder();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The lookup (§6.1)
+
+  private find<T>(
+    oid: Uint8Array,
+    hex: string,
+    throwIfCorrupt: boolean,
+    fromPack: (pack: PackFile, hit: PackHit) => T,
+    fromLoose: (file: string) => T | undefined,
+  ): T | undefined {
+    this.checkOpen();
+    let looseDone = false;
+    let rescanned = false;
+    let lastError: { error: unknown; hit: PackHit } | undefined;
+    for (;;) {
+      const hit = this.findInPacks(oid, hex);
+      if (hit !== undefined) {
+        const pack = this.packOf(hit.slot);
+        if (pack === undefined) {
+          // Closed to bound open files, and could not be reopened: it is gone now.
+          this.counters.stalePackSkips++;
+          continue;
+        }
+        try {
+          return fromPack(pack, hit);
+        } catch (e) {
+          if (!isReadFailure(e)) throw e;
+          this.markBad(hit, hex, e);
+          lastError = { error: e, hit };
+          continue;
+        }
+      }
+      if (!looseDone) {
+        looseDone = true;
+        const r = this.findLoose(hex, fromLoose);
+        if (r !== undefined) return r;
+      }
+      if (rescanned) break;
+      rescanned = true;
+      this.rescan();
+    }
+    this.counters.misses++;
+    if (lastError !== undefined && throwIfCorrupt) {
+      const e = lastError.error;
+      const git = `packed object ${hex} (stored in ${lastError.hit.slot.packPath}) is corrupt`;
+      throw new GitMidxError(isGitMidxError(e) ? e.code : 'IO_ERROR', git, {
+        file: lastError.hit.slot.packPath,
+        data: { git, oid: hex, offset: lastError.hit.offset, detail: gitText(e) },
+        cause: e,
+      });
+    }
+    return undefined;
+  }
+
+  private findInPacks(oid: Uint8Array, hex: string): PackHit | undefined {
+    for (const m of this.midxOrder) {
+      if (m.disabled) continue;
+      let packId: number;
+      let offset: number;
+      try {
+        const pos = m.midx.findPosition(oid);
+        if (pos < 0) continue;
+        packId = m.midx.packIdAt(pos);
+        offset = m.midx.offsetAt(pos);
+      } catch (e) {
+        if (!isGitMidxError(e)) throw e;
+        this.disableMidx(m, e);
+        return this.findInPacks(oid, hex);
+      }
+      const slot = m.slots[packId];
+      if (slot.bad?.has(hex) !== true) {
+        const pack = this.packOf(slot);
+        if (pack !== undefined) {
+          // The pack's own index must agree: a damaged offset table never yields another object.
+          const own = slot.idx!.lookup(oid);
+          if (own !== offset) {
+            const git = `multi-pack-index ${m.midx.file} places ${hex} at offset ${offset} in ${slot.name}, its index at ${own ?? 'none'}`;
+            this.disableMidx(m, new GitMidxError('MIDX_BAD_PACK_ID', git, { data: { git } }));
+            return this.findInPacks(oid, hex);
+          }
+          this.counters.midxHits++;
+          return { slot, offset, via: 'midx' };
+        }
+        this.counters.stalePackSkips++;
+      }
+      // Another copy in the packs this MIDX covers (Git stops here).
+      for (const other of m.slots) {
+        if (other === slot || other.failed !== undefined || other.bad?.has(hex) === true) continue;
+        const idx = this.idxOf(other);
+        const off = idx?.lookup(oid);
+        if (off === undefined || off === 0) continue;
+        if (this.packOf(other) === undefined) {
+          this.counters.stalePackSkips++;
+          continue;
+        }
+        this.counters.midxFallbackHits++;
+        return { slot: other, offset: off, via: 'pack' };
+      }
+    }
+    for (let i = 0; i < this.mru.length; i++) {
+      const slot = this.mru[i];
+      if (slot.failed !== undefined) continue;
+      const idx = this.idxOf(slot);
+      const off = idx?.lookup(oid);
+      if (off === undefined || off === 0 || slot.bad?.has(hex) === true) continue;
+      if (this.packOf(slot) === undefined) {
+        this.counters.stalePackSkips++;
+        continue;
+      }
+      if (i > 0) {
+        this.mru.splice(i, 1);
+        this.mru.unshift(slot);
+      }
+      this.counters.packHits++;
+      return { slot, offset: off, via: 'pack' };
+    }
+    return undefined;
+  }
+
+  /** The first loose file by that name (local, then alternates), as Git looks no further. */
+  private findLoose<T>(hex: string, fromLoose: (file: string) => T | undefined): T | undefined {
+    for (const src of this.sources) {
+      const file = loosePath(src.dir, hex);
+      try {
+        const r = fromLoose(file);
+        if (r === undefined) continue;
+        this.counters.looseHits++;
+        return r;
+      } catch (e) {
+        if (isGitMidxError(e, 'LOOSE_CORRUPT') && e.data.missing === true) {
+          this.diag('error', gitText(e));
+          return undefined;
+        }
+        throw e;
+      }
+    }
+    return undefined;
+  }
+
+  private markBad(hit: PackHit, hex: string, e: unknown): void {
+    if (hit.slot.bad === undefined) hit.slot.bad = new Set();
+    hit.slot.bad.add(hex);
+    this.counters.badObjects++;
+    this.diag('error', gitText(e));
+    this.diag('error', `failed to read object ${hex} at offset ${hit.offset} from ${hit.slot.packPath}`);
+  }
+
+  private checkHash(hex: string, type: string, data: Uint8Array, file: string): void {
+    const got = toHex(hashObject(this.hash, type, data));
+    if (got !== hex) {
+      const git = `hash mismatch for ${hex} in ${file} (got ${got})`;
+      throw new GitMidxError('PACK_HASH_MISMATCH', git, { file, data: { git, oid: hex, actual: got } });
+    }
+  }
+
+  private prefixCandidates(p: string): string[] {
+    const H = this.hash.size;
+    const low = fromHex(p.padEnd(this.hash.hexSize, '0'))!;
+    const out = new Set<string>();
+    for (const m of this.midxOrder) {
+      try {
+        collectPrefix(m.midx.fanout, (i) => m.midx.oidAt(i), H, low, p, out);
+      } catch (e) {
+        if (!isGitMidxError(e)) throw e;
+        this.disableMidx(m, e);
+        return this.prefixCandidates(p);
+      }
+    }
+    for (const slot of this.mru) {
+      const idx = this.idxOf(slot);
+      if (idx !== undefined) collectPrefix(idx.fanout, (i) => idx.oidAt(i), H, low, p, out);
+    }
+    for (const src of this.sources) {
+      for (const hex of looseIdsWithPrefix(src.dir, this.hash, p)) out.add(hex);
+    }
+    return [...out].sort();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Pack directories and MIDX files
+
+  private addSource(dir: string, local: boolean): void {
+    this.sources.push({ dir, local, packs: new Map(), midx: undefined, midxId: undefined });
+  }
+
+  private slotFor(src: Source, name: string): PackSlot {
+    const key = idxName(name);
+    let slot = src.packs.get(key);
+    if (slot === undefined) {
+      const packDir = joinRaw(src.dir, 'pack');
+      const idxPath = joinRaw(packDir, key);
+      const packPath = `${idxPath.endsWith('.idx') ? idxPath.slice(0, -4) : idxPath}.pack`;
+      slot = new PackSlot(src, key, idxPath, packPath);
+      src.packs.set(key, slot);
+    }
+    return slot;
+  }
+
+  /** Loads (or reloads, when the file changed) the directory's MIDX, then lists its pack directory. */
+  private scanSource(src: Source): void {
+    const packDir = joinRaw(src.dir, 'pack');
+    if (this.useMidx) {
+      const file = joinRaw(packDir, MIDX_NAME);
+      const id = fileIdentity(file);
+      if (id !== src.midxId) {
+        src.midxId = id;
+        const old = src.midx;
+        src.midx = undefined;
+        if (old !== undefined) {
+          old.midx.close();
+          old.disabled = true;
+          for (const s of old.slots) if (s.midx === old) s.midx = undefined;
+        }
+        if (id !== '') this.loadMidx(src, file);
+      }
+    }
+    let names: string[];
+    try {
+      names = readdirRaw(packDir);
+    } catch {
+      names = [];
+    }
+    for (const name of names) {
+      if (!name.endsWith('.idx')) continue;
+      const known = src.packs.get(name);
+      if (known !== undefined && (known.listed || !known.plain)) continue;
+      if (src.midx !== undefined && !src.midx.disabled && src.midx.midx.containsPack(name)) continue;
+      const slot = known ?? this.slotFor(src, name);
+      this.list(slot);
+    }
+  }
+
+  /** Registers a plain pack if its `.pack` is a regular file (Git ignores an `.idx` without one). */
+  private list(slot: PackSlot): void {
+    if (slot.listed) return;
+    try {
+      const st = fs.statSync(slot.packPath);
+      if (!st.isFile()) return;
+      slot.mtime = st.mtimeMs;
+      slot.listed = true;
+    } catch {
+      // no .pack (yet, or any more)
+    }
+  }
+
+  private loadMidx(src: Source, file: string): void {
+    let reader: RandomAccessReader | undefined;
+    try {
+      reader = this.counted(openFileReader(file));
+    } catch (e) {
+      if (errno(e) === 'ENOENT') return;
+      this.rejectMidx(file, e);
+      return;
+    }
+    let midx: MultiPackIndex;
+    try {
+      midx = MultiPackIndex.open(reader, { file, hash: this.hash });
+    } catch (e) {
+      this.rejectMidx(file, e);
+      return;
+    }
+    this.counters.midxLoads++;
+    const state: MidxState = { midx, source: src, slots: [], disabled: false };
+    for (const name of midx.packNames) {
+      const slot = this.slotFor(src, name);
+      slot.midx = state;
+      state.slots.push(slot);
+    }
+    src.midx = state;
+  }
+
+  private rejectMidx(file: string, e: unknown): void {
+    this.counters.midxRejected++;
+    this.diag('warning', `${gitText(e)}; ignoring multi-pack-index ${file}`);
+  }
+
+  /** A MIDX whose lookups fail: warn once, serve its packs directly from now on. */
+  private disableMidx(m: MidxState, e: unknown): void {
+    if (m.disabled) return;
+    m.disabled = true;
+    this.rejectMidx(m.midx.file, e);
+    for (const s of m.slots) {
+      if (s.midx === m) s.midx = undefined;
+      this.list(s);
+    }
+    m.midx.close();
+    if (m.source.midx === m) m.source.midx = undefined;
+    this.rebuildOrder();
+  }
+
+  /**
+   * MIDX order: local first, then alternates' (each inserted right after the first, as git 2.39
+   * does); plain packs: local before alternate, newer `.pack` mtime first (`sort_pack()`), which
+   * also resets the most-recently-used order, as a re-scan does in Git.
+   */
+  private rebuildOrder(): void {
+    const order: MidxState[] = [];
+    for (const src of this.sources) {
+      const m = src.midx;
+      if (m === undefined || m.disabled) continue;
+      if (order.length === 0) order.push(m);
+      else order.splice(1, 0, m);
+    }
+    this.midxOrder = order;
+    const plain: PackSlot[] = [];
+    for (const src of this.sources) {
+      for (const slot of src.packs.values()) if (slot.plain && slot.listed) plain.push(slot);
+    }
+    plain.sort((a, b) => {
+      if (a.source.local !== b.source.local) return a.source.local ? -1 : 1;
+      return b.mtime - a.mtime;
+    });
+    this.mru = plain;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Opening packs (bounded), is_pack_valid
+
+  private counted(r: RandomAccessReader): RandomAccessReader {
+    const c = this.counters;
+    return {
+      size: r.size,
+      readInto(into, offset, length, position) {
+        r.readInto(into, offset, length, position);
+        c.bytesRead += length;
+      },
+      close() {
+        r.close();
+      },
+    };
+  }
+
+  private touch(slot: PackSlot): void {
+    this.lru.delete(slot);
+    this.lru.set(slot, true);
+    if (this.lru.size > this.maxOpen) {
+      for (const s of this.lru.keys()) {
+        if (this.lru.size <= this.maxOpen) break;
+        if (s !== slot) this.closeSlot(s, true);
+      }
+    }
+  }
+
+  private closeSlot(slot: PackSlot, count: boolean): void {
+    if (slot.pack !== undefined) {
+      slot.pack.close();
+      slot.pack = undefined;
+      if (count) this.counters.packsClosed++;
+    }
+    slot.idx?.close();
+    slot.idx = undefined;
+    this.lru.delete(slot);
+  }
+
+  private fail(slot: PackSlot, e: unknown, what: 'index' | 'pack'): void {
+    this.closeSlot(slot, false);
+    const code = errno(e);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      // Gone (a concurrent repack deleted it): Git says nothing either.
+      slot.failed = 'gone';
+      return;
+    }
+    slot.failed = gitText(e);
+    this.diag('error', gitText(e));
+    if (what === 'index') this.diag('error', `packfile ${slot.packPath} index unavailable`);
+  }
+
+  private idxOf(slot: PackSlot): PackIndex | undefined {
+    if (slot.failed !== undefined) return undefined;
+    if (slot.idx !== undefined) {
+      this.touch(slot);
+      return slot.idx;
+    }
+    let reader: RandomAccessReader;
+    try {
+      reader = this.counted(openFileReader(slot.idxPath));
+    } catch (e) {
+      this.fail(slot, e, 'index');
+      return undefined;
+    }
+    try {
+      slot.idx = PackIndex.open(reader, {
+        hash: this.hash,
+        file: slot.idxPath,
+        pageSize: 4096,
+        cacheBytes: 1024 * 1024,
+      });
+    } catch (e) {
+      this.fail(slot, e, 'index');
+      return undefined;
+    }
+    this.touch(slot);
+    return slot.idx;
+  }
+
+  /** The pack, opened and checked as Git's `is_pack_valid()` does; undefined when it is unusable. */
+  private packOf(slot: PackSlot): PackFile | undefined {
+    const idx = this.idxOf(slot);
+    if (idx === undefined) return undefined;
+    if (slot.pack !== undefined) return slot.pack;
+    let reader: RandomAccessReader | undefined;
+    try {
+      const st = fs.statSync(slot.packPath);
+      if (!st.isFile()) {
+        const git = `packfile ${slot.packPath} is not a regular file`;
+        throw new GitMidxError('PACK_LOAD_FAILED', git, { file: slot.packPath, data: { git } });
+      }
+      reader = this.counted(openFileReader(slot.packPath));
+      const pack = new PackFile(reader, idx, {
+        file: slot.packPath,
+        hash: this.hash,
+        inflate: nodeInflater,
+        hashFn: nodeHash,
+        cacheBytes: this.cacheBytes,
+        maxObjectSize: this.maxObjectSize,
+        pageCacheBytes: 1024 * 1024,
+      });
+      pack.validate();
+      slot.pack = pack;
+    } catch (e) {
+      reader?.close();
+      if (!isReadFailure(e)) throw e;
+      this.fail(slot, e, 'pack');
+      return undefined;
+    }
+    this.counters.packsOpened++;
+    return slot.pack;
+  }
+
+  /** Entry offsets of a pack in ascending order, with their `.idx` positions (built once per pack). */
+  private extentsOf(slot: PackSlot, idx: PackIndex): Extents {
+    if (slot.extents !== undefined) return slot.extents;
+    const n = idx.numObjects;
+    const raw = new Float64Array(n);
+    for (let i = 0; i < n; i++) raw[i] = idx.offsetAt(i);
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => raw[a] - raw[b]);
+    const offsets = new Float64Array(n);
+    for (let i = 0; i < n; i++) offsets[i] = raw[order[i]];
+    slot.extents = { offsets, positions: order };
+    return slot.extents;
+  }
+
+  private static findOffset(ext: Extents, offset: number): number {
+    let lo = 0;
+    let hi = ext.offsets.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ext.offsets[mid] < offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < ext.offsets.length && ext.offsets[lo] === offset ? lo : -1;
+  }
+
+  /** Bytes from the entry at `offset` to the next entry or the trailer (§2.4). */
+  private extentAt(slot: PackSlot, pack: PackFile, ext: Extents, offset: number): number {
+    const i = ObjectStore.findOffset(ext, offset);
+    if (i < 0) {
+      const git = `offset ${offset} is not an entry of ${slot.packPath}`;
+      throw new GitMidxError('PACK_BAD_OBJECT', git, { file: slot.packPath, data: { git, offset } });
+    }
+    const next = i + 1 < ext.offsets.length ? ext.offsets[i + 1] : pack.size - this.hash.size;
+    return next - offset;
+  }
+
+  private oidAtOffset(slot: PackSlot, idx: PackIndex, ext: Extents, offset: number): Uint8Array {
+    const i = ObjectStore.findOffset(ext, offset);
+    if (i < 0) {
+      const git = `delta base offset ${offset} is not an entry of ${slot.packPath}`;
+      throw new GitMidxError('PACK_BAD_OBJECT', git, { file: slot.packPath, data: { git, offset } });
+    }
+    return idx.oidAt(ext.positions[i]).slice();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private isEmptyTree(oid: Uint8Array): boolean {
+    return compareBytes(oid, 0, this.emptyTree, 0, this.hash.size) === 0;
+  }
+
+  private checkOid(oid: Uint8Array): void {
+    if (oid.length !== this.hash.size) {
+      throw new GitMidxError(
+        'INVALID_ARGUMENT',
+        `object id of ${oid.length} bytes, expected ${this.hash.size} (${this.hash.name})`,
+      );
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new GitMidxError('INVALID_ARGUMENT', 'object store used after close()');
+  }
+
+  private diag(level: 'warning' | 'error', message: string): void {
+    this.onDiagnostic({ level, message });
+  }
+}
