@@ -22,6 +22,16 @@ export {
   writeMidxFile,
 } from './midx.js';
 export {
+  EMPTY_TREE_HEX,
+  MIN_ABBREV,
+  type ObjectDetails,
+  type ObjectInfo,
+  ObjectStore,
+  type ObjectStoreCounters,
+  type ObjectStoreOptions,
+  type StoredObject,
+} from './odb.js';
+export {
   type Alternates,
   discoverRepository,
   type Repository,

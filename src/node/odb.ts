@@ -136,8 +136,10 @@ export const MIN_ABBREV = 4;
 // ---------------------------------------------------------------------------------------------
 
 interface Source {
-  /** Object directory as used in paths and messages. */
+  /** Object directory for file access (absolute). */
   dir: string;
+  /** The same as messages name it (the path as given for the local one; alternates are real paths). */
+  shown: string;
   local: boolean;
   /** Every pack seen in this directory, by `.idx` basename. */
   packs: Map<string, PackSlot>;
@@ -179,6 +181,9 @@ class PackSlot {
     readonly name: string,
     readonly idxPath: string,
     readonly packPath: string,
+    /** The paths as messages name them. */
+    readonly shownIdx: string,
+    readonly shownPack: string,
   ) {}
 
   get plain(): boolean {
@@ -308,16 +313,13 @@ export class ObjectStore {
   static open(opts: ObjectStoreOptions): ObjectStore {
     const store = new ObjectStore(opts);
     const cwd = opts.cwd ?? process.cwd();
-    // Keep a relative directory as given (messages name it so) unless it is relative to another cwd.
-    const dir =
-      path.isAbsolute(opts.objectDir) || path.resolve(cwd) === process.cwd()
-        ? opts.objectDir
-        : path.resolve(cwd, opts.objectDir);
-    store.addSource(dir, true);
+    // Files are reached through the absolute path; messages name the directory as it was given.
+    const dir = path.resolve(cwd, opts.objectDir);
+    store.addSource(dir, opts.objectDir, true);
     if (opts.alternates !== false) {
       const alt = readAlternates(dir, opts.env ?? process.env, cwd);
       for (const w of alt.warnings) store.diag('error', w);
-      for (const d of alt.dirs) store.addSource(d, false);
+      for (const d of alt.dirs) store.addSource(d, d, false);
     }
     for (const s of store.sources) store.scanSource(s);
     store.rebuildOrder();
@@ -334,9 +336,9 @@ export class ObjectStore {
     });
   }
 
-  /** The object directories searched: the local one first, then the alternates in Git's order. */
+  /** The object directories searched: the local one first (as given), then the alternates in Git's order. */
   get objectDirs(): readonly string[] {
-    return this.sources.map((s) => s.dir);
+    return this.sources.map((s) => s.shown);
   }
 
   /** Releases every open file. The store cannot be used afterwards. */
@@ -371,14 +373,15 @@ export class ObjectStore {
       true,
       (pack, hit) => {
         const o = pack.readAt(hit.offset);
-        if (this.verify) this.checkHash(hex, o.type, o.data, hit.slot.packPath);
+        if (this.verify) this.checkHash(hex, o.type, o.data, hit.slot.shownPack);
         return { type: o.type, size: o.data.length, data: o.data };
       },
-      (file) =>
+      (file, shownAs) =>
         readLooseObject(file, hex, this.hash, {
           maxObjectSize: this.maxObjectSize,
           verifyHash: this.verify,
           onRead: this.countRead,
+          shownAs,
         }),
     );
   }
@@ -399,8 +402,8 @@ export class ObjectStore {
       hex,
       false,
       (pack, hit) => pack.infoAt(hit.offset),
-      (file) => {
-        const h = readLooseHeader(file, hex, { onRead: this.countRead });
+      (file, shownAs) => {
+        const h = readLooseHeader(file, hex, { onRead: this.countRead, shownAs });
         return h && { type: h.type, size: h.size };
       },
     );
@@ -431,12 +434,12 @@ export class ObjectStore {
           source: hit.via === 'midx' ? 'midx' : 'pack',
           diskSize: this.extentAt(hit.slot, pack, ext, hit.offset),
           deltaBase,
-          file: hit.slot.packPath,
+          file: hit.slot.shownPack,
           offset: hit.offset,
         };
       },
-      (file) => {
-        const h = readLooseHeader(file, hex, { onRead: this.countRead });
+      (file, shownAs) => {
+        const h = readLooseHeader(file, hex, { onRead: this.countRead, shownAs });
         if (h === undefined) return undefined;
         return {
           type: h.type,
@@ -444,7 +447,7 @@ export class ObjectStore {
           source: 'loose',
           diskSize: looseFileSize(file) ?? 0,
           deltaBase: undefined,
-          file,
+          file: shownAs,
         };
       },
     );
@@ -540,7 +543,14 @@ export class ObjectStore {
             ok = this.packOf(m.slots[id]) !== undefined;
             usable[id] = ok;
           }
-          if (ok) out.push(midx.oidHexAt(n));
+          if (ok) {
+            out.push(midx.oidHexAt(n));
+          } else {
+            // Its pack is gone: listed only if another pack of this MIDX has it (other sources list their own).
+            const oid = midx.oidAt(n);
+            const hex = toHex(oid);
+            if (this.otherMidxCopy(m, m.slots[id], oid, hex, false) !== undefined) out.push(hex);
+          }
         }
       } catch (e) {
         if (!isGitMidxError(e)) throw e;
@@ -596,7 +606,7 @@ export class ObjectStore {
     hex: string,
     throwIfCorrupt: boolean,
     fromPack: (pack: PackFile, hit: PackHit) => T,
-    fromLoose: (file: string) => T | undefined,
+    fromLoose: (file: string, shownAs: string) => T | undefined,
   ): T | undefined {
     this.checkOpen();
     let looseDone = false;
@@ -632,9 +642,9 @@ export class ObjectStore {
     this.counters.misses++;
     if (lastError !== undefined && throwIfCorrupt) {
       const e = lastError.error;
-      const git = `packed object ${hex} (stored in ${lastError.hit.slot.packPath}) is corrupt`;
+      const git = `packed object ${hex} (stored in ${lastError.hit.slot.shownPack}) is corrupt`;
       throw new GitMidxError(isGitMidxError(e) ? e.code : 'IO_ERROR', git, {
-        file: lastError.hit.slot.packPath,
+        file: lastError.hit.slot.shownPack,
         data: { git, oid: hex, offset: lastError.hit.offset, detail: gitText(e) },
         cause: e,
       });
@@ -674,17 +684,10 @@ export class ObjectStore {
         this.counters.stalePackSkips++;
       }
       // Another copy in the packs this MIDX covers (Git stops here).
-      for (const other of m.slots) {
-        if (other === slot || other.failed !== undefined || other.bad?.has(hex) === true) continue;
-        const idx = this.idxOf(other);
-        const off = idx?.lookup(oid);
-        if (off === undefined || off === 0) continue;
-        if (this.packOf(other) === undefined) {
-          this.counters.stalePackSkips++;
-          continue;
-        }
+      const other = this.otherMidxCopy(m, slot, oid, hex, true);
+      if (other !== undefined) {
         this.counters.midxFallbackHits++;
-        return { slot: other, offset: off, via: 'pack' };
+        return other;
       }
     }
     for (let i = 0; i < this.mru.length; i++) {
@@ -707,17 +710,42 @@ export class ObjectStore {
     return undefined;
   }
 
+  /** A copy of `oid` in a pack of MIDX `m` other than `slot` (whose copy is gone, invalid or bad). */
+  private otherMidxCopy(
+    m: MidxState,
+    slot: PackSlot,
+    oid: Uint8Array,
+    hex: string,
+    countSkips: boolean,
+  ): PackHit | undefined {
+    for (const other of m.slots) {
+      if (other === slot || other.failed !== undefined || other.bad?.has(hex) === true) continue;
+      const off = this.idxOf(other)?.lookup(oid);
+      if (off === undefined || off === 0) continue;
+      if (this.packOf(other) === undefined) {
+        if (countSkips) this.counters.stalePackSkips++;
+        continue;
+      }
+      return { slot: other, offset: off, via: 'pack' };
+    }
+    return undefined;
+  }
+
   /** The first loose file by that name (local, then alternates), as Git looks no further. */
-  private findLoose<T>(hex: string, fromLoose: (file: string) => T | undefined): T | undefined {
+  private findLoose<T>(
+    hex: string,
+    fromLoose: (file: string, shownAs: string) => T | undefined,
+  ): T | undefined {
     for (const src of this.sources) {
       const file = loosePath(src.dir, hex);
       try {
-        const r = fromLoose(file);
+        const r = fromLoose(file, loosePath(src.shown, hex));
         if (r === undefined) continue;
         this.counters.looseHits++;
         return r;
       } catch (e) {
         if (isGitMidxError(e, 'LOOSE_CORRUPT') && e.data.missing === true) {
+          if (typeof e.data.inflate === 'string') this.diag('error', e.data.inflate);
           this.diag('error', gitText(e));
           return undefined;
         }
@@ -732,7 +760,7 @@ export class ObjectStore {
     hit.slot.bad.add(hex);
     this.counters.badObjects++;
     this.diag('error', gitText(e));
-    this.diag('error', `failed to read object ${hex} at offset ${hit.offset} from ${hit.slot.packPath}`);
+    this.diag('error', `failed to read object ${hex} at offset ${hit.offset} from ${hit.slot.shownPack}`);
   }
 
   private checkHash(hex: string, type: string, data: Uint8Array, file: string): void {
@@ -769,18 +797,24 @@ export class ObjectStore {
   // -------------------------------------------------------------------------------------------
   // Pack directories and MIDX files
 
-  private addSource(dir: string, local: boolean): void {
-    this.sources.push({ dir, local, packs: new Map(), midx: undefined, midxId: undefined });
+  private addSource(dir: string, shown: string, local: boolean): void {
+    this.sources.push({ dir, shown, local, packs: new Map(), midx: undefined, midxId: undefined });
   }
 
   private slotFor(src: Source, name: string): PackSlot {
     const key = idxName(name);
     let slot = src.packs.get(key);
     if (slot === undefined) {
-      const packDir = joinRaw(src.dir, 'pack');
-      const idxPath = joinRaw(packDir, key);
-      const packPath = `${idxPath.endsWith('.idx') ? idxPath.slice(0, -4) : idxPath}.pack`;
-      slot = new PackSlot(src, key, idxPath, packPath);
+      const stem = key.endsWith('.idx') ? key.slice(0, -4) : key;
+      const at = (dir: string) => joinRaw(joinRaw(dir, 'pack'), '');
+      slot = new PackSlot(
+        src,
+        key,
+        `${at(src.dir)}${key}`,
+        `${at(src.dir)}${stem}.pack`,
+        `${at(src.shown)}${key}`,
+        `${at(src.shown)}${stem}.pack`,
+      );
       src.packs.set(key, slot);
     }
     return slot;
@@ -791,6 +825,7 @@ export class ObjectStore {
     const packDir = joinRaw(src.dir, 'pack');
     if (this.useMidx) {
       const file = joinRaw(packDir, MIDX_NAME);
+      const shown = joinRaw(joinRaw(src.shown, 'pack'), MIDX_NAME);
       const id = fileIdentity(file);
       if (id !== src.midxId) {
         src.midxId = id;
@@ -801,7 +836,7 @@ export class ObjectStore {
           old.disabled = true;
           for (const s of old.slots) if (s.midx === old) s.midx = undefined;
         }
-        if (id !== '') this.loadMidx(src, file);
+        if (id !== '') this.loadMidx(src, file, shown);
       }
     }
     let names: string[];
@@ -833,20 +868,20 @@ export class ObjectStore {
     }
   }
 
-  private loadMidx(src: Source, file: string): void {
+  private loadMidx(src: Source, file: string, shown: string): void {
     let reader: RandomAccessReader | undefined;
     try {
       reader = this.counted(openFileReader(file));
     } catch (e) {
       if (errno(e) === 'ENOENT') return;
-      this.rejectMidx(file, e);
+      this.rejectMidx(shown, e);
       return;
     }
     let midx: MultiPackIndex;
     try {
-      midx = MultiPackIndex.open(reader, { file, hash: this.hash });
+      midx = MultiPackIndex.open(reader, { file: shown, hash: this.hash });
     } catch (e) {
-      this.rejectMidx(file, e);
+      this.rejectMidx(shown, e);
       return;
     }
     this.counters.midxLoads++;
@@ -952,7 +987,7 @@ export class ObjectStore {
     }
     slot.failed = gitText(e);
     this.diag('error', gitText(e));
-    if (what === 'index') this.diag('error', `packfile ${slot.packPath} index unavailable`);
+    if (what === 'index') this.diag('error', `packfile ${slot.shownPack} index unavailable`);
   }
 
   private idxOf(slot: PackSlot): PackIndex | undefined {
@@ -971,7 +1006,7 @@ export class ObjectStore {
     try {
       slot.idx = PackIndex.open(reader, {
         hash: this.hash,
-        file: slot.idxPath,
+        file: slot.shownIdx,
         pageSize: 4096,
         cacheBytes: 1024 * 1024,
       });
@@ -992,12 +1027,12 @@ export class ObjectStore {
     try {
       const st = fs.statSync(slot.packPath);
       if (!st.isFile()) {
-        const git = `packfile ${slot.packPath} is not a regular file`;
-        throw new GitMidxError('PACK_LOAD_FAILED', git, { file: slot.packPath, data: { git } });
+        const git = `packfile ${slot.shownPack} is not a regular file`;
+        throw new GitMidxError('PACK_LOAD_FAILED', git, { file: slot.shownPack, data: { git } });
       }
       reader = this.counted(openFileReader(slot.packPath));
       const pack = new PackFile(reader, idx, {
-        file: slot.packPath,
+        file: slot.shownPack,
         hash: this.hash,
         inflate: nodeInflater,
         hashFn: nodeHash,
@@ -1047,8 +1082,8 @@ export class ObjectStore {
   private extentAt(slot: PackSlot, pack: PackFile, ext: Extents, offset: number): number {
     const i = ObjectStore.findOffset(ext, offset);
     if (i < 0) {
-      const git = `offset ${offset} is not an entry of ${slot.packPath}`;
-      throw new GitMidxError('PACK_BAD_OBJECT', git, { file: slot.packPath, data: { git, offset } });
+      const git = `offset ${offset} is not an entry of ${slot.shownPack}`;
+      throw new GitMidxError('PACK_BAD_OBJECT', git, { file: slot.shownPack, data: { git, offset } });
     }
     const next = i + 1 < ext.offsets.length ? ext.offsets[i + 1] : pack.size - this.hash.size;
     return next - offset;
@@ -1057,8 +1092,8 @@ export class ObjectStore {
   private oidAtOffset(slot: PackSlot, idx: PackIndex, ext: Extents, offset: number): Uint8Array {
     const i = ObjectStore.findOffset(ext, offset);
     if (i < 0) {
-      const git = `delta base offset ${offset} is not an entry of ${slot.packPath}`;
-      throw new GitMidxError('PACK_BAD_OBJECT', git, { file: slot.packPath, data: { git, offset } });
+      const git = `delta base offset ${offset} is not an entry of ${slot.shownPack}`;
+      throw new GitMidxError('PACK_BAD_OBJECT', git, { file: slot.shownPack, data: { git, offset } });
     }
     return idx.oidAt(ext.positions[i]).slice();
   }

@@ -17,7 +17,10 @@
  * `--unordered`, `--follow-symlinks`, `--textconv`, `--filters`, `--allow-unknown-type`, `--use-mailmap`.
  *
  * Stricter than git 2.39: a loose object whose body does not match its header, or with bytes after
- * its zlib stream, is an error (git streams such blobs as they are).
+ * its zlib stream, is an error (git streams such blobs as they are). Ambiguity hints list the
+ * candidates as Git does (tags, commits, trees, blobs; commits and tags with date and subject); the
+ * abbreviation length follows Git's automatic rule on the packed object count, which can differ from
+ * Git's in edge cases.
  */
 import { fromHex, isHex, toHex } from '../../bytes.js';
 import { isGitMidxError } from '../../errors.js';
@@ -426,22 +429,38 @@ function parseFormat(format: string): Atom[] {
   return atoms;
 }
 
-/** Output collected into large writes. */
+/**
+ * Output collected into large writes (a fresh buffer each time, so no write can see it change).
+ * Strings are latin1: names come from stdin decoded as latin1, so they go back out byte for byte.
+ */
 class Output {
-  private parts: (string | Uint8Array)[] = [];
-  private bytes = 0;
+  private static readonly SIZE = 1 << 20;
+  private buf = Buffer.allocUnsafe(Output.SIZE);
+  private pos = 0;
   constructor(private readonly io: CliIO) {}
   push(s: string | Uint8Array): void {
-    this.parts.push(s);
-    this.bytes += s.length;
-    if (this.bytes >= 1 << 20) this.flush();
+    if (typeof s === 'string') {
+      if (this.pos + s.length > this.buf.length) this.flush();
+      if (s.length > this.buf.length) {
+        this.io.stdout(Buffer.from(s, 'latin1'));
+        return;
+      }
+      this.pos += this.buf.write(s, this.pos, 'latin1');
+      return;
+    }
+    if (this.pos + s.length > this.buf.length) this.flush();
+    if (s.length > this.buf.length / 2) {
+      this.io.stdout(s);
+      return;
+    }
+    this.buf.set(s, this.pos);
+    this.pos += s.length;
   }
   flush(): void {
-    if (this.parts.length === 0) return;
-    const enc = new TextEncoder();
-    this.io.stdout(concat(this.parts.map((p) => (typeof p === 'string' ? enc.encode(p) : p))));
-    this.parts = [];
-    this.bytes = 0;
+    if (this.pos === 0) return;
+    this.io.stdout(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(Output.SIZE);
+    this.pos = 0;
   }
 }
 
@@ -547,7 +566,8 @@ function runBatch(
     if (opts.allObjects) {
       for (const hex of store.allObjectIdsHex()) one(hex, '', { oid: fromHex(hex)! });
     } else {
-      const input = io.readStdin();
+      // Bytes as latin1: any name, valid UTF-8 or not, is echoed exactly as it came.
+      const input = io.readStdinBytes().toString('latin1');
       const lines = input.split(opts.nul ? '\0' : '\n');
       if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
       for (let line of lines) {
