@@ -84,7 +84,11 @@ export const lookupCommand: Command = {
       const valid = new Uint8Array(lines);
       let nl = 0;
       for (let start = 0; start < input.length; nl++) {
-        let end = input.indexOf(10, start);
+        // Well-formed lines are exactly one id and a newline: skip the search for the newline.
+        let end =
+          start + hexLen < input.length && input[start + hexLen] === 10
+            ? start + hexLen
+            : input.indexOf(10, start);
         if (end < 0) end = input.length;
         let lineEnd = end;
         if (lineEnd > start && input[lineEnd - 1] === 13) lineEnd--;
