@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { MultiPackIndex } from '../../midx/reader.js';
 import { midxPath, openMidxFile } from '../../node/midx.js';
 import { makeContext } from '../context.js';
 import type { Command } from '../main.js';
@@ -43,7 +44,7 @@ function writeDecimal(out: Buffer, at: number, v: number): number {
 export const lookupCommand: Command = {
   name: 'lookup',
   usage: USAGE,
-  run(io, global, args) {
+  async run(io, global, args) {
     const p = parseCommon(args, false, { stdin: { type: 'boolean' } }, USAGE, global);
     if (p.help) {
       io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
@@ -57,14 +58,57 @@ export const lookupCommand: Command = {
     for (let i = 0; i < input.length; i++) if (input[i] === 10) lines++;
     if (input.length > 0 && input[input.length - 1] !== 10) lines++;
     const file = midxPath(ctx.objectDir);
-    let m: ReturnType<typeof openMidxFile>;
-    try {
-      let wholeFile = false;
-      if (lines >= WHOLE_FILE_BATCH) {
-        const st = fs.statSync(file);
-        wholeFile = st.size <= WHOLE_FILE_MAX;
+    // A large batch reads the whole file, on libuv's thread pool while this thread parses the ids.
+    let whole: Promise<Buffer> | undefined;
+    if (lines >= WHOLE_FILE_BATCH) {
+      try {
+        if (fs.statSync(file).size <= WHOLE_FILE_MAX) whole = fs.promises.readFile(file);
+      } catch {
+        // reported by the open below
       }
-      m = openMidxFile(file, { hash: ctx.hash, wholeFile });
+      whole?.catch(() => {});
+    }
+    const H = ctx.hash.size;
+    const hexLen = ctx.hash.hexSize;
+    // Pass 1: split lines and parse ids into one packed buffer.
+    const starts = new Int32Array(lines);
+    const ends = new Int32Array(lines);
+    const ids = new Uint8Array(lines * H);
+    const valid = new Uint8Array(lines);
+    let nl = 0;
+    for (let start = 0; start < input.length; nl++) {
+      // Well-formed lines are exactly one id and a newline: skip the search for the newline.
+      let end =
+        start + hexLen < input.length && input[start + hexLen] === 10
+          ? start + hexLen
+          : input.indexOf(10, start);
+      if (end < 0) end = input.length;
+      let lineEnd = end;
+      if (lineEnd > start && input[lineEnd - 1] === 13) lineEnd--;
+      starts[nl] = start;
+      ends[nl] = lineEnd;
+      if (lineEnd - start === hexLen) {
+        let ok = 1;
+        const o = nl * H;
+        for (let i = 0; i < H; i++) {
+          const hi = HEX_VALUE[input[start + 2 * i]];
+          const lo = HEX_VALUE[input[start + 2 * i + 1]];
+          if (hi < 0 || lo < 0) {
+            ok = 0;
+            break;
+          }
+          ids[o + i] = (hi << 4) | lo;
+        }
+        valid[nl] = ok;
+      }
+      start = end + 1;
+    }
+    let m: MultiPackIndex;
+    try {
+      const bytes = whole ? await whole.catch(() => undefined) : undefined;
+      m = bytes
+        ? MultiPackIndex.fromBytes(bytes, { hash: ctx.hash, file })
+        : openMidxFile(file, { hash: ctx.hash });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
         io.stderr(`error: no multi-pack-index at ${file}\n`);
@@ -73,43 +117,8 @@ export const lookupCommand: Command = {
       throw e;
     }
     try {
-      const H = m.hash.size;
-      const hexLen = m.hash.hexSize;
       const names = m.packNames.map((n) => Buffer.from(` ${n} `));
       const maxName = names.reduce((a, b) => Math.max(a, b.length), 0);
-      // Pass 1: split lines and parse ids into one packed buffer.
-      const starts = new Int32Array(lines);
-      const ends = new Int32Array(lines);
-      const ids = new Uint8Array(lines * H);
-      const valid = new Uint8Array(lines);
-      let nl = 0;
-      for (let start = 0; start < input.length; nl++) {
-        // Well-formed lines are exactly one id and a newline: skip the search for the newline.
-        let end =
-          start + hexLen < input.length && input[start + hexLen] === 10
-            ? start + hexLen
-            : input.indexOf(10, start);
-        if (end < 0) end = input.length;
-        let lineEnd = end;
-        if (lineEnd > start && input[lineEnd - 1] === 13) lineEnd--;
-        starts[nl] = start;
-        ends[nl] = lineEnd;
-        if (lineEnd - start === hexLen) {
-          let ok = 1;
-          const o = nl * H;
-          for (let i = 0; i < H; i++) {
-            const hi = HEX_VALUE[input[start + 2 * i]];
-            const lo = HEX_VALUE[input[start + 2 * i + 1]];
-            if (hi < 0 || lo < 0) {
-              ok = 0;
-              break;
-            }
-            ids[o + i] = (hi << 4) | lo;
-          }
-          valid[nl] = ok;
-        }
-        start = end + 1;
-      }
       // Pass 2: look them all up at once (in id order internally).
       const found = m.lookupMany(ids, nl);
       // Pass 3: answer in input order.
