@@ -79,6 +79,24 @@ export function makeContext(io: CliIO, g: GlobalOptions, delayed: ReadonlySet<st
   };
 }
 
+/**
+ * Runs `open` for the MIDX at `file`; when there is none, says so (`error: no multi-pack-index at …`)
+ * and returns undefined, for the caller to exit 1.
+ */
+export async function openMidxOrSay<T>(
+  io: CliIO,
+  file: string,
+  open: () => T | Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await open();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    io.stderr(`error: no multi-pack-index at ${file}\n`);
+    return undefined;
+  }
+}
+
 function isDir(p: string): boolean {
   try {
     return fs.statSync(p).isDirectory();

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { MultiPackIndex } from '../../midx/reader.js';
 import { midxPath, openMidxFile } from '../../node/midx.js';
-import { makeContext } from '../context.js';
+import { makeContext, openMidxOrSay } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommon, UsageError } from '../options.js';
 
@@ -103,19 +103,13 @@ export const lookupCommand: Command = {
       }
       start = end + 1;
     }
-    let m: MultiPackIndex;
-    try {
+    const m = await openMidxOrSay(io, file, async () => {
       const bytes = whole ? await whole.catch(() => undefined) : undefined;
-      m = bytes
+      return bytes
         ? MultiPackIndex.fromBytes(bytes, { hash: ctx.hash, file })
         : openMidxFile(file, { hash: ctx.hash });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        io.stderr(`error: no multi-pack-index at ${file}\n`);
-        return 1;
-      }
-      throw e;
-    }
+    });
+    if (!m) return 1;
     try {
       const names = m.packNames.map((n) => Buffer.from(` ${n} `));
       const maxName = names.reduce((a, b) => Math.max(a, b.length), 0);

@@ -2,7 +2,7 @@ import { toHex } from '../../bytes.js';
 import { chunkIdName } from '../../chunkfile/chunkfile.js';
 import { CHUNK_LOFF, CHUNK_OIDF, CHUNK_OIDL, CHUNK_OOFF, CHUNK_PNAM, CHUNK_RIDX } from '../../midx/chunks.js';
 import { midxPath, openMidxFile } from '../../node/midx.js';
-import { makeContext } from '../context.js';
+import { makeContext, openMidxOrSay } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommon, UsageError } from '../options.js';
 
@@ -24,7 +24,7 @@ const CHUNK_WORDS = new Map<number, string>([
 export const showCommand: Command = {
   name: 'show',
   usage: USAGE,
-  run(io, global, args) {
+  async run(io, global, args) {
     const p = parseCommon(args, false, { json: { type: 'boolean' } }, USAGE, global);
     if (p.help) {
       io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
@@ -33,16 +33,8 @@ export const showCommand: Command = {
     if (p.rest.length > 0) throw new UsageError(`unexpected argument '${p.rest[0]}'`, USAGE);
     const ctx = makeContext(io, p.global);
     const file = midxPath(ctx.objectDir);
-    let m: ReturnType<typeof openMidxFile>;
-    try {
-      m = openMidxFile(file, { hash: ctx.hash });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        io.stderr(`error: no multi-pack-index at ${file}\n`);
-        return 1;
-      }
-      throw e;
-    }
+    const m = await openMidxOrSay(io, file, () => openMidxFile(file, { hash: ctx.hash }));
+    if (!m) return 1;
     try {
       const chunks = m.chunks.map((c) => ({ id: chunkIdName(c.id), offset: c.offset, size: c.size }));
       if (p.values.json) {
