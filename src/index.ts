@@ -36,6 +36,13 @@ export {
   MultiPackIndex,
 } from './midx/reader.js';
 export {
+  type PackIndexLoad,
+  VERIFY_TITLES,
+  type VerifyMidxOptions,
+  type VerifyMidxResult,
+  verifyMidx,
+} from './midx/verify.js';
+export {
   HashingSink,
   type MidxPlan,
   type MidxPlanInput,

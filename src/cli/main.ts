@@ -9,6 +9,7 @@ import { rollbackAllLocks } from '../node/lockfile.js';
 import { catFileCommand } from './commands/cat-file.js';
 import { lookupCommand } from './commands/lookup.js';
 import { showCommand } from './commands/show.js';
+import { verifyCommand } from './commands/verify.js';
 import { writeCommand } from './commands/write.js';
 import { type CliIO, Exit, type GlobalOptions, interrupt } from './context.js';
 import { parseCommon, UsageError } from './options.js';
@@ -19,7 +20,7 @@ export interface Command {
   run(io: CliIO, global: GlobalOptions, args: string[]): number | Promise<number>;
 }
 
-const COMMANDS: Command[] = [writeCommand, showCommand, lookupCommand, catFileCommand];
+const COMMANDS: Command[] = [writeCommand, verifyCommand, showCommand, lookupCommand, catFileCommand];
 
 function usageText(): string {
   const lines = COMMANDS.map((c, i) => `${i === 0 ? 'usage: ' : '   or: '}git-midx [<options>] ${c.usage}`);

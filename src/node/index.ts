@@ -39,4 +39,5 @@ export {
   readAlternates,
   repositoryForObjectDir,
 } from './repo.js';
+export { type VerifyMidxFileOptions, type VerifyMidxFileResult, verifyMidxFile } from './verify.js';
 export { nodeInflater, type OpenPackFileOptions, openPackFile } from './zlib.js';

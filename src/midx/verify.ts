@@ -1,0 +1,236 @@
+/**
+ * `git multi-pack-index verify` (spec/midx-format.md §11), portable: the caller says which packs
+ * exist and opens their indexes. Checks, in Git's order: the trailer checksum, that every pack can
+ * be loaded, fanout order (Git 2.39 reports it here rather than at load), that there are objects,
+ * OID order, then every object looked up again through the MIDX and its offset compared with the
+ * pack's `.idx` — visiting objects grouped by pack (descending pack-int-id, ascending position), so
+ * at most one `.idx` is open at a time.
+ */
+import { compareBytes, toHex } from '../bytes.js';
+import { isGitMidxError } from '../errors.js';
+import type { HashFunction } from '../hash.js';
+import type { PackIndex } from '../pack/idx.js';
+import type { ProgressCallback } from '../progress.js';
+import { fanoutOrderMessage } from './chunks.js';
+import type { MultiPackIndex } from './reader.js';
+
+/**
+ * What opening a pack for the per-object step gave: its index (the pack passed Git's
+ * `is_pack_valid()`), or the messages Git prints (as `error: …`) before giving up on it, or nothing.
+ */
+export type PackIndexLoad = PackIndex | { readonly errors: readonly string[] } | undefined;
+
+export interface VerifyMidxOptions {
+  hashFn: HashFunction;
+  /** Whether pack `name` (its `.idx` basename, from PNAM) can be registered: its `.pack` exists. */
+  packExists(name: string): boolean;
+  /**
+   * Opens the index of pack `name` and checks the pack against it (`is_pack_valid()`). Called at
+   * most once per run of objects of the same pack; verify closes the index when done with it.
+   */
+  openPackIndex(name: string): PackIndexLoad;
+  onProgress?: ProgressCallback;
+  /** Called with each line of `findings` as soon as it is found (to interleave with progress). */
+  onLine?: (line: string) => void;
+}
+
+export interface VerifyMidxResult {
+  /**
+   * Everything Git prints on stderr, in its order: findings without a prefix, and the `error: …`
+   * lines Git prints while failing to open a pack. Does not include `fatal`.
+   */
+  readonly findings: string[];
+  /** How many of `findings` are verify findings proper (any makes the exit status 1). */
+  readonly problems: number;
+  /** Set when Git would die (exit 128): the message, without `fatal: `. */
+  readonly fatal?: string;
+}
+
+/** Progress events are sent every this many items (and at the end). */
+const STEP = 1024;
+
+export const VERIFY_TITLES = {
+  packs: 'Looking for referenced packfiles',
+  oidOrder: 'Verifying OID order in multi-pack-index',
+  sort: 'Sorting objects by packfile',
+  offsets: 'Verifying object offsets',
+} as const;
+
+export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): VerifyMidxResult {
+  const findings: string[] = [];
+  let problems = 0;
+  const print = (line: string) => {
+    findings.push(line);
+    opts.onLine?.(line);
+  };
+  const report = (line: string) => {
+    print(line);
+    problems++;
+  };
+  const progress = opts.onProgress;
+  const meter = (title: string, total: number) => {
+    return {
+      tick(done: number) {
+        if (progress && done % STEP === 0) progress({ title, done, total });
+      },
+      /** Git prints the final line only if the meter was ever shown. */
+      end(done: number) {
+        if (progress && done > 0) progress({ title, done, total, end: true });
+      },
+    };
+  };
+  try {
+    // 1. The trailer.
+    const sum = midx.computeChecksum(opts.hashFn);
+    if (compareBytes(sum, 0, midx.checksum(), 0, sum.length) !== 0) report('incorrect checksum');
+
+    // 2. Every pack loads (the `.pack` exists; the index is not opened here).
+    const P = midx.numPacks;
+    const loaded: boolean[] = [];
+    const m1 = meter(VERIFY_TITLES.packs, P);
+    for (let i = 0; i < P; i++) {
+      const ok = opts.packExists(midx.packNames[i]);
+      loaded.push(ok);
+      if (!ok) report(`failed to load pack in position ${i}`);
+      if (progress) progress({ title: VERIFY_TITLES.packs, done: i + 1, total: P });
+    }
+    m1.end(P);
+
+    // 3. Fanout order (Git 2.39 checks it only here; every inversion is reported).
+    const f = midx.fanout;
+    for (let i = 0; i < 255; i++) if (f[i] > f[i + 1]) report(fanoutOrderMessage(f, i));
+
+    // 4. No objects: reported, and nothing else to check.
+    const N = midx.numObjects;
+    if (N === 0) {
+      report('the midx contains no oid');
+      return { findings, problems };
+    }
+
+    // 5. OID order.
+    let disordered = false;
+    const m2 = meter(VERIFY_TITLES.oidOrder, N - 1);
+    let prev = midx.oidAt(0);
+    for (let i = 0; i < N - 1; i++) {
+      const next = midx.oidAt(i + 1);
+      if (compareBytes(prev, 0, next, 0, prev.length) >= 0) {
+        disordered = true;
+        report(`oid lookup out of order: oid[${i}] = ${toHex(prev)} >= ${toHex(next)} = oid[${i + 1}]`);
+      }
+      prev = next;
+      m2.tick(i + 1);
+    }
+    m2.end(N - 1);
+
+    // 6. Objects grouped by pack-int-id, descending; ascending positions within a pack. Ids that
+    // name no pack sort first (they are the largest) and make the lookup below die.
+    const m3 = meter(VERIFY_TITLES.sort, N);
+    const ids = new Uint32Array(N);
+    const counts = new Uint32Array(P + 1);
+    const bad: { pos: number; id: number }[] = [];
+    for (let i = 0; i < N; i++) {
+      let id: number;
+      try {
+        id = midx.packIdAt(i);
+      } catch (e) {
+        if (!isGitMidxError(e, 'MIDX_BAD_PACK_ID')) throw e;
+        bad.push({ pos: i, id: Number(e.data.packId) });
+        id = P;
+      }
+      ids[i] = id;
+      counts[id]++;
+      m3.tick(i + 1);
+    }
+    // Start of each pack's run in `order`: pack P−1 first, the bad ids before all.
+    const start = new Uint32Array(P + 1);
+    let at = bad.length;
+    for (let p = P - 1; p >= 0; p--) {
+      start[p] = at;
+      at += counts[p];
+    }
+    bad.sort((a, b) => b.id - a.id || a.pos - b.pos);
+    const order = new Uint32Array(N);
+    for (let j = 0; j < bad.length; j++) order[j] = bad[j].pos;
+    for (let i = 0; i < N; i++) {
+      const id = ids[i];
+      if (id < P) order[start[id]++] = i;
+    }
+    m3.end(N);
+
+    // 7–9. Look every object up again, open its pack, compare the offsets.
+    const find = disordered
+      ? (oid: Uint8Array) => bisect(midx, oid)
+      : (oid: Uint8Array) => midx.findPosition(oid);
+    const m4 = meter(VERIFY_TITLES.offsets, N);
+    let curId = -1;
+    let cur: PackIndexLoad;
+    const release = () => {
+      if (cur !== undefined && !('errors' in cur)) cur.close();
+      cur = undefined;
+      curId = -1;
+    };
+    try {
+      for (let j = 0; j < N; j++) {
+        const i = order[j];
+        // Git closes a pack's files once its run of objects is over.
+        if (j > 0 && ids[order[j - 1]] !== ids[i]) release();
+        const oid = midx.oidAt(i);
+        const entryFailed = () => report(`failed to load pack entry for oid[${i}] = ${toHex(oid)}`);
+        m4.tick(j + 1);
+        const pos = find(oid);
+        if (pos < 0) {
+          entryFailed();
+          continue;
+        }
+        const pid = midx.packIdAt(pos); // dies on an id that names no pack
+        if (!loaded[pid]) {
+          entryFailed();
+          continue;
+        }
+        if (pid !== curId) {
+          release();
+          curId = pid;
+          cur = opts.openPackIndex(midx.packNames[pid]);
+        }
+        if (cur === undefined || 'errors' in cur) {
+          for (const e of cur?.errors ?? []) print(`error: ${e}`);
+          entryFailed();
+          continue;
+        }
+        const mOff = midx.offsetAt(pos);
+        const pOff = cur.lookup(oid) ?? 0;
+        if (mOff !== pOff) {
+          report(
+            `incorrect object offset for oid[${i}] = ${toHex(oid)}: ${mOff.toString(16)} != ${pOff.toString(16)}`,
+          );
+        }
+      }
+    } finally {
+      release();
+    }
+    m4.end(N);
+    return { findings, problems };
+  } catch (e) {
+    if (isGitMidxError(e)) return { findings, problems, fatal: String(e.data.git ?? e.message) };
+    throw e;
+  }
+}
+
+/**
+ * Plain bisection within the fanout bucket, probing exactly where Git's search probes: with ids out
+ * of order, which ids are still found depends on the probe sequence.
+ */
+function bisect(midx: MultiPackIndex, oid: Uint8Array): number {
+  const f = midx.fanout;
+  const b = oid[0];
+  let lo = b === 0 ? 0 : f[b - 1];
+  let hi = Math.min(f[b], midx.numObjects);
+  while (lo < hi) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    const c = compareBytes(midx.oidAt(mid), 0, oid, 0, oid.length);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return -1;
+}

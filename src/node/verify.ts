@@ -1,0 +1,188 @@
+/**
+ * `git multi-pack-index verify` on disk (spec/midx-format.md §9, §11): loads
+ * `<objectDir>/pack/multi-pack-index` whatever `core.multiPackIndex` says, reports load failures as
+ * Git does (error-level: the error, then `multi-pack-index file exists, but failed to parse`, exit 1;
+ * die-level: `fatal: …`, exit 128), then runs the portable checks with the real pack files.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readU32 } from '../bytes.js';
+import { type GitMidxError, isGitMidxError } from '../errors.js';
+import { type HashAlgorithm, SHA1 } from '../hash.js';
+import { isFatalMidxError, MultiPackIndex } from '../midx/reader.js';
+import { type PackIndexLoad, verifyMidx } from '../midx/verify.js';
+import { PackIndex } from '../pack/idx.js';
+import { type Inflater, PackFile } from '../pack/pack.js';
+import type { ProgressCallback } from '../progress.js';
+import { openFileReader } from './fs.js';
+import { nodeHash } from './hash.js';
+import { MIDX_NAME, midxPath } from './midx.js';
+
+export interface VerifyMidxFileOptions {
+  /** The object directory (absolute, or relative to the process's working directory). */
+  objectDir: string;
+  /**
+   * The object directory as Git names it in messages (e.g. `.git/objects` from anywhere in the work
+   * tree, `./objects` in a bare repository); default `objectDir`.
+   */
+  displayDir?: string;
+  hash?: HashAlgorithm;
+  onProgress?: ProgressCallback;
+  /** Called with each stderr line as soon as it is known (the lines are returned as well). */
+  onLine?: (line: string) => void;
+}
+
+export interface VerifyMidxFileResult {
+  /** 0 clean or no MIDX, 1 findings or an unparsable file, 128 Git would die. */
+  readonly status: 0 | 1 | 128;
+  /** Git's stderr lines, prefixes (`error: `, `fatal: `) included where Git prints them. */
+  readonly lines: string[];
+}
+
+const PARSE_FAILED = 'multi-pack-index file exists, but failed to parse';
+
+/** `is_pack_valid()` reads only the header and trailer: nothing is inflated. */
+const noInflate: Inflater = {
+  inflate() {
+    throw new Error('verify does not inflate objects');
+  },
+};
+
+export function verifyMidxFile(options: VerifyMidxFileOptions): VerifyMidxFileResult {
+  const hash = options.hash ?? SHA1;
+  const lines: string[] = [];
+  const emit = (line: string) => {
+    lines.push(line);
+    options.onLine?.(line);
+  };
+  const file = midxPath(options.objectDir);
+  const packDir = path.join(options.objectDir, 'pack');
+  // Git joins with `/` and does not normalize (`./objects/pack/…`).
+  const shownPackDir = `${options.displayDir ?? options.objectDir}/pack`;
+  const shownFile = `${shownPackDir}/${MIDX_NAME}`;
+
+  let midx: MultiPackIndex;
+  try {
+    midx = MultiPackIndex.open(openFileReader(file), { hash, lenient: true, file: shownFile });
+  } catch (e) {
+    if (isGitMidxError(e)) {
+      if (isFatalMidxError(e.code)) {
+        emit(`fatal: ${String(e.data.git ?? e.message)}`);
+        return { status: 128, lines };
+      }
+      emit(`error: ${loadErrorText(e, file, hash)}`);
+      emit(`error: ${PARSE_FAILED}`);
+      return { status: 1, lines };
+    }
+    // Git loads the file silently or not at all; a file it cannot map still "exists".
+    if (fs.existsSync(file)) {
+      emit(`error: ${PARSE_FAILED}`);
+      return { status: 1, lines };
+    }
+    return { status: 0, lines };
+  }
+
+  try {
+    const r = verifyMidx(midx, {
+      hashFn: nodeHash,
+      onProgress: options.onProgress,
+      onLine: emit,
+      packExists: (name) => isRegularFile(path.join(packDir, packFileName(name))),
+      openPackIndex: (name) => openPack(packDir, shownPackDir, name, hash),
+    });
+    if (r.fatal !== undefined) {
+      emit(`fatal: ${r.fatal}`);
+      return { status: 128, lines };
+    }
+    return { status: r.problems > 0 ? 1 : 0, lines };
+  } finally {
+    midx.close();
+  }
+}
+
+/** PNAM holds `.idx` names; Git registers the pack by replacing `.idx` with `.pack`. */
+function packFileName(name: string): string {
+  return name.endsWith('.idx') ? `${name.slice(0, -4)}.pack` : `${name}.pack`;
+}
+
+function isRegularFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Git's `is_pack_valid()`: the index opens, and the pack's header and trailer agree with it. */
+function openPack(packDir: string, shownDir: string, name: string, hash: HashAlgorithm): PackIndexLoad {
+  const idxPath = path.join(packDir, name);
+  const packPath = path.join(packDir, packFileName(name));
+  const shownPack = `${shownDir}/${packFileName(name)}`;
+  let idx: PackIndex;
+  try {
+    idx = PackIndex.open(openFileReader(idxPath), { hash, file: `${shownDir}/${name}` });
+  } catch (e) {
+    const errors: string[] = [];
+    if (isGitMidxError(e)) errors.push(String(e.data.git ?? e.message));
+    errors.push(`packfile ${shownPack} index unavailable`);
+    return { errors };
+  }
+  let reader: ReturnType<typeof openFileReader> | undefined;
+  try {
+    reader = openFileReader(packPath);
+    new PackFile(reader, idx, { inflate: noInflate, file: shownPack }).validate();
+    return idx;
+  } catch (e) {
+    idx.close();
+    if (isGitMidxError(e)) return { errors: [String(e.data.git ?? e.message)] };
+    return { errors: [] };
+  } finally {
+    reader?.close();
+  }
+}
+
+/**
+ * The message of an error-level load failure. A table of contents that runs past the end of the
+ * file is rejected by our reader before reading it; Git reads on into zeros (the rest of the mapped
+ * page) and reports the first row that then fails its checks, which we reproduce here.
+ */
+function loadErrorText(e: GitMidxError, file: string, hash: HashAlgorithm): string {
+  if (e.code === 'CHUNK_TOC_TRUNCATED') {
+    const msg = gitTocMessage(file, hash);
+    if (msg !== undefined) return msg;
+  }
+  return String(e.data.git ?? e.message);
+}
+
+function gitTocMessage(file: string, hash: HashAlgorithm): string | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch {
+    return undefined;
+  }
+  const count = bytes[6];
+  const rows = new Uint8Array(12 * (count + 1));
+  rows.set(bytes.subarray(12, Math.min(bytes.length, 12 + rows.length)));
+  const limit = bytes.length - hash.size;
+  const u64 = (o: number) => readU32(rows, o) * 0x100000000 + readU32(rows, o + 4);
+  const hex64 = (o: number) => {
+    const hi = readU32(rows, o);
+    const lo = readU32(rows, o + 4);
+    return hi === 0 ? lo.toString(16) : hi.toString(16) + lo.toString(16).padStart(8, '0');
+  };
+  const seen = new Set<number>();
+  for (let i = 0; i < count; i++) {
+    const r = i * 12;
+    const id = readU32(rows, r);
+    if (id === 0) return 'terminating chunk id appears earlier than expected';
+    const start = u64(r + 4);
+    const end = u64(r + 16);
+    if (end < start || end > limit) return `improper chunk offset(s) ${hex64(r + 4)} and ${hex64(r + 16)}`;
+    if (seen.has(id)) return `duplicate chunk ID ${id.toString(16)} found`;
+    seen.add(id);
+  }
+  const last = readU32(rows, count * 12);
+  if (last !== 0) return `final chunk has non-zero id ${last.toString(16)}`;
+  return undefined;
+}
