@@ -7,6 +7,7 @@ import { isGitMidxError } from '../errors.js';
 import { isFatalMidxError } from '../midx/reader.js';
 import { rollbackAllLocks } from '../node/lockfile.js';
 import { catFileCommand } from './commands/cat-file.js';
+import { expireCommand } from './commands/expire.js';
 import { lookupCommand } from './commands/lookup.js';
 import { showCommand } from './commands/show.js';
 import { verifyCommand } from './commands/verify.js';
@@ -20,7 +21,14 @@ export interface Command {
   run(io: CliIO, global: GlobalOptions, args: string[]): number | Promise<number>;
 }
 
-const COMMANDS: Command[] = [writeCommand, verifyCommand, showCommand, lookupCommand, catFileCommand];
+const COMMANDS: Command[] = [
+  writeCommand,
+  verifyCommand,
+  expireCommand,
+  showCommand,
+  lookupCommand,
+  catFileCommand,
+];
 
 function usageText(): string {
   const lines = COMMANDS.map((c, i) => `${i === 0 ? 'usage: ' : '   or: '}git-midx [<options>] ${c.usage}`);

@@ -9,6 +9,14 @@ export {
   parseConfigInt,
   readConfigFiles,
 } from './config.js';
+export {
+  type ExpireOptions,
+  type ExpirePlan,
+  type ExpireResult,
+  expireMidx,
+  PACK_EXTENSIONS,
+  planExpire,
+} from './expire.js';
 export { openFileReader, readdirRaw } from './fs.js';
 export { nodeHash } from './hash.js';
 export { LockFile, rollbackAllLocks } from './lockfile.js';

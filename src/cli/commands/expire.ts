@@ -1,0 +1,46 @@
+import { expireMidx, planExpire } from '../../node/expire.js';
+import { interrupt, makeContext } from '../context.js';
+import type { Command } from '../main.js';
+import { parseCommon, UsageError } from '../options.js';
+
+const USAGE = 'expire [--dry-run]';
+
+/**
+ * Drops the packs no MIDX object points to. `--dry-run` lists what would go (and what stays
+ * unreferenced, with the reason) and the bytes it would free, touching nothing.
+ */
+export const expireCommand: Command = {
+  name: 'expire',
+  usage: USAGE,
+  run(io, global, args) {
+    const p = parseCommon(args, false, { 'dry-run': { type: 'boolean' } }, USAGE, global);
+    if (p.help) {
+      io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
+      return 129;
+    }
+    if (p.rest.length > 0) throw new UsageError(`unexpected argument '${p.rest[0]}'`, USAGE);
+    const ctx = makeContext(io, p.global, new Set(['Counting referenced objects']));
+    const options = {
+      objectDir: ctx.objectDir,
+      hash: ctx.hash,
+      onProgress: ctx.progress,
+      onDiagnostic: ctx.diag,
+      signal: interrupt.signal,
+    };
+    if (p.values['dry-run']) {
+      const plan = planExpire(options);
+      let out = '';
+      let total = 0;
+      for (const d of plan.drop) {
+        out += `would drop ${d.name}: ${d.files.join(' ')} (${d.bytes} bytes)\n`;
+        total += d.bytes;
+      }
+      for (const k of plan.kept) out += `would keep ${k.name}: unreferenced but ${k.reason}\n`;
+      if (plan.hasMidx) out += `${plan.drop.length} pack(s) to drop, ${total} bytes to free\n`;
+      io.stdout(out);
+      return 0;
+    }
+    expireMidx(options);
+    return 0;
+  },
+};
