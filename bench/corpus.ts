@@ -332,6 +332,228 @@ function blobCommands(from: number, to: number): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// History corpus
+
+export interface HistoryCorpus extends Corpus {
+  commits: number;
+}
+
+const HISTORY_FORMAT = 2;
+const HISTORY_COMMITS = 3000;
+const HISTORY_FILES = 300;
+const HISTORY_PACKS = 100;
+
+/**
+ * A repository with a real-looking history, split into packs the way fetches and repacks leave
+ * them: `git fast-import` writes 3,000 commits editing a few hundred text files in nested
+ * directories (a few small line edits per commit, a new file now and then), so that commits,
+ * trees and blob deltas all exist; then `git rev-list --objects` over 100 consecutive ranges of
+ * commits is fed to `git pack-objects` (deltas and all), one pack per range; fast-import's own
+ * pack is dropped and git writes the MIDX. Deterministic; cached in `.bench-cache/`.
+ */
+export function ensureHistoryCorpus(
+  opts: { log?: (s: string) => void; cacheDir?: string } = {},
+): HistoryCorpus {
+  const log = opts.log ?? (() => {});
+  const cacheDir = resolve(opts.cacheDir ?? join(REPO_ROOT, '.bench-cache'));
+  const name = `history-sha1-${HISTORY_COMMITS}-${HISTORY_PACKS}`;
+  const dir = join(cacheDir, name);
+  const markerPath = join(cacheDir, `${name}.json`);
+  const packDir = join(dir, 'objects', 'pack');
+  const result = (objects: number): HistoryCorpus => ({
+    dir,
+    objectDir: join(dir, 'objects'),
+    packDir,
+    objects,
+    packs: HISTORY_PACKS,
+    commits: HISTORY_COMMITS,
+  });
+  try {
+    const m = JSON.parse(readFileSync(markerPath, 'utf8')) as {
+      format: number;
+      objects: number;
+      stems: string[];
+    };
+    const present = readdirSync(packDir).filter((n) => n.endsWith('.pack'));
+    if (
+      m.format === HISTORY_FORMAT &&
+      present.length === HISTORY_PACKS &&
+      m.stems.every((s) => present.includes(`${s}.pack`)) &&
+      readdirSync(packDir).includes('multi-pack-index')
+    ) {
+      return result(m.objects);
+    }
+  } catch {
+    // no valid cache: build
+  }
+  const start = performance.now();
+  log(
+    `history corpus: ${HISTORY_COMMITS} commits over ${HISTORY_FILES} files, split into ${HISTORY_PACKS} packs`,
+  );
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(markerPath, { force: true });
+  mkdirSync(cacheDir, { recursive: true });
+  const env = gitEnv(join(cacheDir, 'bench-home'));
+  git(['init', '-q', '--bare', '--object-format=sha1', dir], { cwd: cacheDir, env });
+  const marks = join(dir, 'marks');
+  git(['fast-import', '--quiet', '--done', `--export-marks=${marks}`], {
+    cwd: dir,
+    env,
+    input: historyStream(HISTORY_COMMITS, HISTORY_FILES),
+  });
+  const commitOid = new Map<number, string>();
+  for (const line of readFileSync(marks, 'utf8').split('\n')) {
+    const m = /^:(\d+) ([0-9a-f]{40})$/.exec(line);
+    if (m) commitOid.set(Number(m[1]), m[2]);
+  }
+  rmSync(marks);
+  const imported = readdirSync(packDir).filter((n) => n.endsWith('.pack') || n.endsWith('.idx'));
+  // Moved aside so that the range packs below cannot take their deltas from it.
+  const aside = join(dir, 'fast-import-pack');
+  mkdirSync(aside);
+  for (const n of imported) renameSync(join(packDir, n), join(aside, n));
+  const altDir = join(dir, 'objects', 'info');
+  mkdirSync(altDir, { recursive: true });
+  writeFileSync(join(altDir, 'alternates'), `${join(dir, 'fast-import-objects')}\n`);
+  mkdirSync(join(dir, 'fast-import-objects', 'pack'), { recursive: true });
+  for (const n of imported) renameSync(join(aside, n), join(dir, 'fast-import-objects', 'pack', n));
+  rmSync(aside, { recursive: true });
+  const stems: string[] = [];
+  const per = HISTORY_COMMITS / HISTORY_PACKS;
+  for (let k = 0; k < HISTORY_PACKS; k++) {
+    const hi = commitOid.get((k + 1) * per);
+    const lo = k === 0 ? undefined : commitOid.get(k * per);
+    if (hi === undefined || (k > 0 && lo === undefined)) throw new Error(`fast-import lost commit marks`);
+    const revs = git(['rev-list', '--objects', hi, ...(lo ? [`^${lo}`] : [])], { cwd: dir, env }).stdout;
+    const out = git(['pack-objects', '-q', '--delta-base-offset', join(packDir, 'pack')], {
+      cwd: dir,
+      env,
+      input: revs,
+    });
+    const stem = `pack-${out.stdout.toString().trim()}`;
+    // Pack i gets mtime BASE_MTIME + i days: distinct and deterministic (MIDX duplicate order).
+    for (const ext of ['.pack', '.idx']) {
+      utimesSync(join(packDir, stem + ext), BASE_MTIME + k * DAY, BASE_MTIME + k * DAY);
+    }
+    stems.push(stem);
+  }
+  rmSync(join(altDir, 'alternates'));
+  rmSync(join(dir, 'fast-import-objects'), { recursive: true });
+  git(['update-ref', 'refs/heads/main', commitOid.get(HISTORY_COMMITS)!], { cwd: dir, env });
+  git(['symbolic-ref', 'HEAD', 'refs/heads/main'], { cwd: dir, env });
+  git(['multi-pack-index', 'write', '--no-progress'], { cwd: dir, env });
+  const counts = git(['count-objects', '-v'], { cwd: dir, env }).stdout.toString();
+  const get = (key: string) => Number(new RegExp(`^${key}: (\\d+)$`, 'm').exec(counts)?.[1]);
+  if (get('count') !== 0 || get('packs') !== HISTORY_PACKS) {
+    throw new Error(`history corpus check failed: git count-objects -v says\n${counts}`);
+  }
+  const objects = get('in-pack');
+  const seconds = (performance.now() - start) / 1000;
+  writeFileSync(
+    markerPath,
+    `${JSON.stringify({ format: HISTORY_FORMAT, objects, stems, buildSeconds: seconds }, null, 2)}\n`,
+  );
+  log(`history corpus: ${objects} objects in ${HISTORY_PACKS} packs, built in ${seconds.toFixed(1)} s`);
+  return result(objects);
+}
+
+/** The fast-import stream of the history corpus; commit i (1-based) has mark :i. */
+function historyStream(commits: number, files: number): string {
+  const rand = mulberry32(0x51ed);
+  const r = (n: number) => rand() % n;
+  const words = [
+    'const',
+    'let',
+    'return',
+    'if',
+    'else',
+    'for',
+    'value',
+    'count',
+    'buffer',
+    'offset',
+    'length',
+    'index',
+    'result',
+    'error',
+    'pack',
+    'object',
+    'reader',
+    'write',
+    'read',
+    'hash',
+    'table',
+    'entry',
+  ];
+  const line = () => {
+    const n = 2 + r(8);
+    let s = '  '.repeat(r(4));
+    for (let i = 0; i < n; i++)
+      s += `${i ? ' ' : ''}${words[r(words.length)]}${r(4) === 0 ? `(${r(1000)})` : ''}`;
+    return `${s};`;
+  };
+  const dirs = [
+    'src',
+    'src/core',
+    'src/io',
+    'src/cli',
+    'src/net',
+    'lib',
+    'lib/util',
+    'test',
+    'test/unit',
+    'docs',
+  ];
+  const contents: string[][] = [];
+  const paths: string[] = [];
+  const newFile = () => {
+    const lines: string[] = [];
+    const n = 20 + r(150);
+    for (let i = 0; i < n; i++) lines.push(line());
+    contents.push(lines);
+    paths.push(`${dirs[r(dirs.length)]}/file${paths.length}.ts`);
+  };
+  const initial = Math.floor(files * 0.6);
+  for (let i = 0; i < initial; i++) newFile();
+  const parts: string[] = [];
+  const blob = (path: string, lines: readonly string[]) => {
+    const data = `${lines.join('\n')}\n`;
+    parts.push(`M 100644 inline ${path}\ndata ${Buffer.byteLength(data)}\n${data}\n`);
+  };
+  for (let c = 1; c <= commits; c++) {
+    const when = 1_100_000_000 + c * 3600;
+    const msg = `change ${c}: ${words[r(words.length)]} ${words[r(words.length)]}\n`;
+    parts.push(`commit refs/heads/main\nmark :${c}\nauthor A U Thor <author@example.com> ${when} +0000\n`);
+    parts.push(`committer C O Mitter <committer@example.com> ${when} +0000\ndata ${msg.length}\n${msg}`);
+    if (c === 1) {
+      for (let f = 0; f < paths.length; f++) blob(paths[f], contents[f]);
+      continue;
+    }
+    if (paths.length < files && r(8) === 0) {
+      newFile();
+      blob(paths[paths.length - 1], contents[contents.length - 1]);
+    }
+    const edits = 1 + r(4);
+    for (let e = 0; e < edits; e++) {
+      // Most edits go to a set of hot files, as in real projects (and so blobs get deltas too).
+      const f = r(3) === 0 ? r(paths.length) : r(24);
+      const lines = contents[f];
+      const ops = 1 + r(3);
+      for (let o = 0; o < ops; o++) {
+        const at = r(lines.length);
+        const kind = r(3);
+        if (kind === 0) lines[at] = line();
+        else if (kind === 1) lines.splice(at, 0, line());
+        else if (lines.length > 5) lines.splice(at, 1);
+      }
+      blob(paths[f], lines);
+    }
+  }
+  parts.push('done\n');
+  return parts.join('');
+}
+
+// ---------------------------------------------------------------------------------------------
 // Ids for lookups
 
 /**

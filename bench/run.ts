@@ -9,6 +9,14 @@
  *    `git cat-file --buffer` (no flush per object) is shown beside it for information.
  * 3. In-process `findPosition` rate, hits and misses separately, in this process.
  * 4. Peak RSS of our write (GNU time `%M`, or a Node wrapper printing `maxRSS`).
+ * 5. `cat-file --batch-check` and `--batch` on 100,000 random ids vs `git cat-file` (same ids,
+ *    stdin and stdout files, outputs compared byte for byte), on this corpus and on the history
+ *    corpus (ensureHistoryCorpus: 3,000 commits split into 100 packs, MIDX written by git).
+ *    Targets: ≤ 1.5× and ≤ 2.0× git's wall time.
+ * 6. In-process `ObjectStore.readObject` on 10,000 random ids of the history corpus vs
+ *    isomorphic-git's `readObject` (format 'content': the inflated, delta-resolved object, as ours
+ *    returns it), both warm (a warm-up pass, then timed passes with the same store / cache
+ *    object); target ≥ 20× isomorphic-git's throughput.
  *
  * Options: `--quick` (fewer runs), `--runs N` (timed runs per side; default 5, quick 3).
  * Prints one table at the end and writes everything to `.bench-cache/results.json`.
@@ -16,6 +24,8 @@
  * performance targets are only reported.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as nodeFs from 'node:fs';
 import {
   closeSync,
   existsSync,
@@ -30,12 +40,14 @@ import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import * as isoGit from 'isomorphic-git';
 import { fromHex } from '../src/bytes.js';
 import { SHA1 } from '../src/hash.js';
 import type { MultiPackIndex } from '../src/midx/reader.js';
 import { openMidx } from '../src/node/midx.js';
+import { ObjectStore } from '../src/node/odb.js';
 import { gitEnv } from '../test/helpers/git.js';
-import { ensureCorpus, randomMissingOids, sampleOids } from './corpus.js';
+import { type Corpus, ensureCorpus, ensureHistoryCorpus, randomMissingOids, sampleOids } from './corpus.js';
 import { median, peakRssGnuTime, peakRssNodeWrapper, rssMethod, type Timed, timeSpawn } from './measure.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -50,6 +62,10 @@ const INPROC_TARGET_RATE = 2_000_000;
 const INPROC_MIN_MS = 1000;
 const INPROC_MIN_REPS = 3;
 const INPROC_MAX_REPS = 15;
+const CAT_FILE_IDS = 100_000;
+const CAT_FILE_TARGETS = { '--batch-check': 1.5, '--batch': 2.0 } as const;
+const READ_OBJECT_IDS = 10_000;
+const READ_OBJECT_TARGET = 20;
 
 const USAGE = 'usage: npm run bench [-- [--quick] [--runs N]]';
 let quick = false;
@@ -139,7 +155,7 @@ async function main(): Promise<void> {
     platform: `${process.platform} ${process.arch}`,
     /** 1-minute load average when the bench started and when it ended: other work skews timings. */
     loadAvg: { start: round2(loadavg()[0]), end: 0 },
-    corpus: `${corpus.objects} objects in ${corpus.packs} packs`,
+    corpus: `${corpus.objects} objects in ${corpus.packs} packs (history corpus for cat-file and readObject rows too)`,
     runs,
     quick,
   };
@@ -370,6 +386,21 @@ async function main(): Promise<void> {
   } finally {
     m.close();
   }
+  // ------------------------------------------------------------------------------------------
+  // 5. cat-file --batch-check / --batch, on this corpus (git's MIDX in place) and the history corpus
+  const history = ensureHistoryCorpus({ log });
+  const historyEnv = { cwd: history.dir, env };
+  catFileRows(`${fmtInt(corpus.objects)}/${corpus.packs}`, sampleOids(objectDir, CAT_FILE_IDS, 4), spawnOpts);
+  catFileRows(
+    `history ${fmtInt(history.objects)}/${history.packs}`,
+    idsWithRepeats(history.objectDir, history.objects, CAT_FILE_IDS, 5),
+    historyEnv,
+  );
+
+  // ------------------------------------------------------------------------------------------
+  // 6. readObject in process, against isomorphic-git
+  await readObjectRows(history);
+
   // Leave the MIDX as we found it: git's file when there was one, none otherwise.
   if (!hadMidx) removeMidx();
   restoreMidx = undefined;
@@ -400,7 +431,7 @@ async function main(): Promise<void> {
 }
 
 /** A row comparing two series of whole-process times; `graded: false` makes it informational. */
-function addTimeRow(name: string, git: Series, ours: Series, graded = true): void {
+function addTimeRow(name: string, git: Series, ours: Series, graded = true, limit = 1): void {
   const g = median(git.ms);
   const o = median(ours.ms);
   const haveCpu = git.cpuMs.length > 0 && ours.cpuMs.length > 0;
@@ -412,13 +443,169 @@ function addTimeRow(name: string, git: Series, ours: Series, graded = true): voi
     git: g,
     ours: o,
     ratio: o / g,
-    target: graded ? 'ratio ≤ 1.00' : 'info',
-    pass: graded ? o / g <= 1 : undefined,
+    target: graded ? `ratio ≤ ${limit.toFixed(2)}` : 'info',
+    pass: graded ? o / g <= limit : undefined,
     runs: { git: git.ms, ours: ours.ms },
     cpu: haveCpu
       ? { git: gc, ours: oc, ratio: oc / gc, runs: { git: git.cpuMs, ours: ours.cpuMs } }
       : undefined,
   });
+}
+
+/**
+ * `count` ids of a repository with fewer objects than that: every object once in a random order
+ * (fixed by `seed`), repeated in that order until there are `count`.
+ */
+function idsWithRepeats(objectDir: string, objects: number, count: number, seed: number): string[] {
+  const all = sampleOids(objectDir, Math.min(objects, count), seed);
+  return Array.from({ length: count }, (_, i) => all[i % all.length]);
+}
+
+/** `cat-file --batch-check` and `--batch` rows: ours vs git on the same ids, outputs compared. */
+function catFileRows(
+  label: string,
+  ids: readonly string[],
+  opts: { cwd: string; env: NodeJS.ProcessEnv },
+): void {
+  const scratch = mkdtempSync(join(tmpdir(), 'git-midx-bench-'));
+  const idsFile = join(scratch, 'ids');
+  const outFile = join(scratch, 'out');
+  writeFileSync(idsFile, `${ids.join('\n')}\n`);
+  const distinct = new Set(ids).size;
+  try {
+    for (const mode of ['--batch-check', '--batch'] as const) {
+      log(`cat-file ${mode}, ${label}: ${runs} runs each, interleaved`);
+      const run = (cmd: string, args: readonly string[]): { t: Timed; digest: string; bytes: number } => {
+        const inFd = openSync(idsFile, 'r');
+        const outFd = openSync(outFile, 'w');
+        try {
+          const t = timeSpawn(cmd, args, { ...opts, stdio: [inFd, outFd, 'pipe'] });
+          const out = readFileSync(outFile);
+          return { t, digest: createHash('sha1').update(out).digest('hex'), bytes: out.length };
+        } finally {
+          closeSync(inFd);
+          closeSync(outFd);
+        }
+      };
+      const gitArgs = ['cat-file', mode];
+      const ourArgs = [BIN, 'cat-file', mode];
+      const want = run('git', gitArgs); // warm-up, and the reference output
+      let same = 0;
+      let checked = 0;
+      const check = (r: { digest: string }) => {
+        checked++;
+        if (r.digest === want.digest) same++;
+      };
+      check(run(process.execPath, ourArgs));
+      const g = new Series();
+      const o = new Series();
+      for (let i = 0; i < runs; i++) {
+        for (const side of i % 2 === 0 ? ['git', 'ours'] : ['ours', 'git']) {
+          if (side === 'git') {
+            const r = run('git', gitArgs);
+            if (r.digest !== want.digest) throw new Error(`git cat-file ${mode} output varied between runs`);
+            g.add(r.t);
+          } else {
+            const r = run(process.execPath, ourArgs);
+            check(r);
+            o.add(r.t);
+          }
+        }
+      }
+      const limit = CAT_FILE_TARGETS[mode];
+      addTimeRow(`cat-file ${mode}, ${fmtInt(ids.length)} ids (${label})`, g, o, true, limit);
+      const ok = same === checked;
+      if (!ok) correctnessFailed = true;
+      rows.push({
+        name: `  cat-file ${mode} (${label}): output = git’s`,
+        unit: 'ok',
+        ours: ok ? 1 : 0,
+        target: `${checked}/${checked} identical`,
+        pass: ok,
+        note: `${same}/${checked} runs byte-identical to git’s (${fmtInt(want.bytes)} bytes; ${fmtInt(distinct)} distinct ids)`,
+      });
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Our `ObjectStore.readObject` vs isomorphic-git's `readObject` on the same random ids, in process. */
+async function readObjectRows(c: Corpus): Promise<void> {
+  const hexIds = sampleOids(c.objectDir, Math.min(READ_OBJECT_IDS, c.objects), 6);
+  const oids = hexIds.map((h) => fromHex(h)!);
+  log(`readObject: ${fmtInt(hexIds.length)} ids of the history corpus, ours vs isomorphic-git`);
+  const store = ObjectStore.open({ objectDir: c.objectDir, hash: SHA1 });
+  const cache = {};
+  const iso = async (hex: string) =>
+    isoGit.readObject({ fs: nodeFs, gitdir: c.dir, oid: hex, format: 'content', cache });
+  let mismatches = 0;
+  try {
+    // warm-up, and the check: the same type and bytes for every id
+    for (let i = 0; i < hexIds.length; i++) {
+      const ours = store.readObject(oids[i]);
+      const theirs = await iso(hexIds[i]);
+      const data = theirs.object as Uint8Array;
+      if (
+        ours === undefined ||
+        ours.type !== theirs.type ||
+        !Buffer.from(ours.data.buffer, ours.data.byteOffset, ours.data.length).equals(data)
+      ) {
+        mismatches++;
+      }
+    }
+    const time = async (
+      fn: () => Promise<void> | void,
+      minReps: number,
+    ): Promise<{ rates: number[]; cpu: number[] }> => {
+      const rates: number[] = [];
+      const cpu: number[] = [];
+      let total = 0;
+      while (rates.length < INPROC_MAX_REPS && (rates.length < minReps || total < INPROC_MIN_MS)) {
+        const cpu0 = process.cpuUsage();
+        const start = process.hrtime.bigint();
+        await fn();
+        const ms = Number(process.hrtime.bigint() - start) / 1e6;
+        const u = process.cpuUsage(cpu0);
+        total += ms;
+        rates.push(hexIds.length / (ms / 1000));
+        cpu.push(hexIds.length / ((u.user + u.system) / 1e6));
+      }
+      return { rates, cpu };
+    };
+    const ours = await time(() => {
+      for (const oid of oids) store.readObject(oid);
+    }, INPROC_MIN_REPS);
+    const theirs = await time(async () => {
+      for (const hex of hexIds) await iso(hex);
+    }, 1);
+    const o = median(ours.rates);
+    const t = median(theirs.rates);
+    const ok = mismatches === 0;
+    if (!ok) correctnessFailed = true;
+    rows.push({
+      name: `readObject, ${fmtInt(hexIds.length)} random ids (history), vs isomorphic-git`,
+      unit: 'objects/s',
+      git: t,
+      ours: o,
+      ratio: o / t,
+      target: `ours/iso ≥ ${READ_OBJECT_TARGET}×`,
+      pass: ok && o / t >= READ_OBJECT_TARGET,
+      runs: { git: theirs.rates, ours: ours.rates },
+      cpu: {
+        git: median(theirs.cpu),
+        ours: median(ours.cpu),
+        ratio: median(ours.cpu) / median(theirs.cpu),
+        runs: { git: theirs.cpu, ours: ours.cpu },
+      },
+      note:
+        `isomorphic-git ${isoGit.version()} readObject format 'content' (shared cache object); ` +
+        `the "git" column is isomorphic-git, ratio = ours/iso throughput (higher is better); ` +
+        `${mismatches} of ${fmtInt(hexIds.length)} objects differ`,
+    });
+  } finally {
+    store.close();
+  }
 }
 
 /** Hex ids → one flat buffer of `count × H` bytes. */
@@ -452,7 +639,7 @@ function fmtValue(v: number | undefined, unit: string): string {
   if (v === undefined) return '–';
   if (unit === 'ms') return `${v.toFixed(1)} ms`;
   if (unit === 'MiB') return `${v.toFixed(1)} MiB`;
-  if (unit === 'lookups/s') return `${fmtInt(v)}/s`;
+  if (unit === 'lookups/s' || unit === 'objects/s') return `${fmtInt(v)}/s`;
   return String(v);
 }
 
@@ -489,17 +676,18 @@ function printTable(machine: Machine, nodeStartMs: number, seconds: number): voi
   );
   for (const r of rows) {
     if (r.runs === undefined) continue;
-    const f = (xs: number[]) => xs.map((x) => (r.unit === 'lookups/s' ? fmtInt(x) : x.toFixed(1))).join(', ');
+    const rate = r.unit === 'lookups/s' || r.unit === 'objects/s';
+    const f = (xs: number[]) => xs.map((x) => (rate ? fmtInt(x) : x.toFixed(1))).join(', ');
     const series = (label: string, runs: { git?: number[]; ours: number[] }) =>
       [runs.git ? `git [${f(runs.git)}]` : '', `ours [${f(runs.ours)}]`].filter(Boolean).join(' ') +
       (label ? ` ${label}` : '');
     out.push(`  ${r.name}`);
     out.push(
-      `    ${r.unit === 'lookups/s' ? 'wall rate' : r.unit === 'MiB' ? 'peak RSS MiB' : 'wall ms'}: ${series('', r.runs)}`,
+      `    ${rate ? 'wall rate' : r.unit === 'MiB' ? 'peak RSS MiB' : 'wall ms'}: ${series('', r.runs)}`,
     );
     if (r.cpu) {
       const med = r.unit === 'lookups/s' ? ` median ${fmtInt(r.cpu.ours)}/s` : '';
-      out.push(`    ${r.unit === 'lookups/s' ? 'CPU-time rate' : 'CPU ms'}: ${series('', r.cpu.runs)}${med}`);
+      out.push(`    ${rate ? 'CPU-time rate' : 'CPU ms'}: ${series('', r.cpu.runs)}${med}`);
     }
     if (r.note) out.push(`    ${r.note}`);
   }

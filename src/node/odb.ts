@@ -64,12 +64,24 @@ export interface ObjectStoreOptions {
   onDiagnostic?: DiagnosticCallback;
   /** Hash every object read by `readObject` and reject one whose bytes are not its id (default false). */
   verifyHashes?: boolean;
-  /** Delta-base cache budget of each open pack, in bytes (default 16 MiB). */
+  /**
+   * Delta-base cache budget of the whole store, in bytes (default 256 MiB): split evenly over the
+   * packs that can be open at once (at least 1 MiB each), so memory stays bounded with many packs.
+   */
   cacheBytes?: number;
-  /** Packs whose files stay open at once (default 64; each holds its `.idx` and `.pack`). */
+  /**
+   * Packs whose files stay open at once (default 400; each holds its `.idx` and `.pack`, so the
+   * default stays under the usual 1024-descriptor soft limit). Too low a bound for the repository
+   * makes random lookups reopen and re-validate packs over and over.
+   */
   maxOpenPacks?: number;
   /** Largest object we agree to inflate or build (default 2^32 − 1). */
   maxObjectSize?: number;
+  /**
+   * Read each MIDX file whole into memory when loading it (default false: page by page, as
+   * needed). Worth it before many lookups (a batch), wasteful for a few.
+   */
+  readMidxWhole?: boolean;
 }
 
 export interface ObjectInfo {
@@ -130,6 +142,9 @@ export const EMPTY_TREE_HEX: Readonly<Record<HashAlgorithm['name'], string>> = {
   sha256: '6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321',
 };
 
+/** `.idx` files up to this size are read whole when opened rather than page by page. */
+const WHOLE_IDX_BYTES = 1024 * 1024;
+
 /** Shortest hex prefix Git takes as an abbreviated id (`MINIMUM_ABBREV`). */
 export const MIN_ABBREV = 4;
 
@@ -176,6 +191,8 @@ class PackSlot {
   /** Ids whose copy here turned out unreadable (hex). */
   bad: Set<string> | undefined;
   extents: Extents | undefined;
+  /** When it was last used (the store's use counter), for closing the least recently used. */
+  lastUse = 0;
   constructor(
     readonly source: Source,
     readonly name: string,
@@ -223,6 +240,42 @@ function fileIdentity(file: string): string {
   } catch {
     return '';
   }
+}
+
+/** Lowercase hex as one flat string (Buffer's encoder; no string built piece by piece). */
+function flatHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+}
+
+/**
+ * `idx.lookup(oid)`, searched straight over the file's bytes when the index is held whole (no view
+ * allocated per step of the binary search).
+ */
+function idxOffsetOf(idx: PackIndex, oid: Uint8Array): number | undefined {
+  const bytes = idx.bytes;
+  if (bytes === undefined) return idx.lookup(oid);
+  const H = idx.hash.size;
+  const b = oid[0];
+  let lo = b === 0 ? 0 : idx.fanout[b - 1];
+  let hi = idx.fanout[b];
+  const base = idx.oidBase;
+  const stride = idx.oidStride;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const at = base + mid * stride;
+    let c = 0;
+    for (let k = 0; k < H; k++) {
+      const d = bytes[at + k] - oid[k];
+      if (d !== 0) {
+        c = d;
+        break;
+      }
+    }
+    if (c === 0) return idx.offsetAt(mid);
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return undefined;
 }
 
 function hashObject(hash: HashAlgorithm, type: string, data: Uint8Array): Uint8Array {
@@ -285,14 +338,16 @@ export class ObjectStore {
   private readonly cacheBytes: number;
   private readonly maxOpen: number;
   private readonly maxObjectSize: number;
+  private readonly readMidxWhole: boolean;
   private readonly onDiagnostic: DiagnosticCallback;
   private readonly emptyTree: Uint8Array;
   /** Plain packs (no active MIDX covers them) in most-recently-used order. */
   private mru: PackSlot[] = [];
   /** Active MIDXs in lookup order. */
   private midxOrder: MidxState[] = [];
-  /** Packs with open files, least recently used first. */
+  /** Packs with open files (each slot's `lastUse` says how recently it was used). */
   private readonly lru = new Map<PackSlot, true>();
+  private useTick = 0;
   private closed = false;
   private readonly countRead = (n: number): void => {
     this.counters.bytesRead += n;
@@ -302,9 +357,10 @@ export class ObjectStore {
     this.hash = opts.hash;
     this.useMidx = opts.useMidx ?? true;
     this.verify = opts.verifyHashes ?? false;
-    this.cacheBytes = opts.cacheBytes ?? 16 * 1024 * 1024;
-    this.maxOpen = Math.max(1, opts.maxOpenPacks ?? 64);
+    this.cacheBytes = opts.cacheBytes ?? 256 * 1024 * 1024;
+    this.maxOpen = Math.max(1, opts.maxOpenPacks ?? 400);
     this.maxObjectSize = opts.maxObjectSize ?? 0xffffffff;
+    this.readMidxWhole = opts.readMidxWhole ?? false;
     this.onDiagnostic = opts.onDiagnostic ?? (() => {});
     this.emptyTree = fromHex(EMPTY_TREE_HEX[opts.hash.name])!;
   }
@@ -532,7 +588,10 @@ export class ObjectStore {
   allObjectIdsHex(): string[] {
     this.checkOpen();
     const out: string[] = [];
+    // Each MIDX and `.idx` lists its ids sorted and once: one list alone needs no sort.
+    let lists = 0;
     for (const m of this.midxOrder) {
+      if (m.midx.numObjects > 0) lists++;
       const usable: (boolean | undefined)[] = new Array(m.slots.length);
       const midx = m.midx;
       try {
@@ -544,7 +603,7 @@ export class ObjectStore {
             usable[id] = ok;
           }
           if (ok) {
-            out.push(midx.oidHexAt(n));
+            out.push(flatHex(midx.oidAt(n)));
           } else {
             // Its pack is gone: listed only if another pack of this MIDX has it (other sources list their own).
             const oid = midx.oidAt(n);
@@ -562,11 +621,15 @@ export class ObjectStore {
       const idx = this.idxOf(slot);
       if (idx === undefined || this.packOf(slot) === undefined) continue;
       const H = this.hash.size;
-      for (let i = 0; i < idx.numObjects; i++) out.push(toHex(idx.oidAt(i), 0, H));
+      if (idx.numObjects > 0) lists++;
+      for (let i = 0; i < idx.numObjects; i++) out.push(flatHex(idx.oidAt(i).subarray(0, H)));
     }
     for (const src of this.sources) {
-      for (const hex of listLooseObjects(src.dir, this.hash)) out.push(hex);
+      const loose = listLooseObjects(src.dir, this.hash);
+      if (loose.length > 0) lists += 2;
+      for (const hex of loose) out.push(hex);
     }
+    if (lists <= 1) return out;
     out.sort();
     let w = 0;
     for (let i = 0; i < out.length; i++) {
@@ -672,7 +735,7 @@ export class ObjectStore {
         const pack = this.packOf(slot);
         if (pack !== undefined) {
           // The pack's own index must agree: a damaged offset table never yields another object.
-          const own = slot.idx!.lookup(oid);
+          const own = idxOffsetOf(slot.idx!, oid);
           if (own !== offset) {
             const git = `multi-pack-index ${m.midx.file} places ${hex} at offset ${offset} in ${slot.name}, its index at ${own ?? 'none'}`;
             this.disableMidx(m, new GitMidxError('MIDX_BAD_PACK_ID', git, { data: { git } }));
@@ -694,7 +757,7 @@ export class ObjectStore {
       const slot = this.mru[i];
       if (slot.failed !== undefined) continue;
       const idx = this.idxOf(slot);
-      const off = idx?.lookup(oid);
+      const off = idx === undefined ? undefined : idxOffsetOf(idx, oid);
       if (off === undefined || off === 0 || slot.bad?.has(hex) === true) continue;
       if (this.packOf(slot) === undefined) {
         this.counters.stalePackSkips++;
@@ -720,7 +783,8 @@ export class ObjectStore {
   ): PackHit | undefined {
     for (const other of m.slots) {
       if (other === slot || other.failed !== undefined || other.bad?.has(hex) === true) continue;
-      const off = this.idxOf(other)?.lookup(oid);
+      const otherIdx = this.idxOf(other);
+      const off = otherIdx === undefined ? undefined : idxOffsetOf(otherIdx, oid);
       if (off === undefined || off === 0) continue;
       if (this.packOf(other) === undefined) {
         if (countSkips) this.counters.stalePackSkips++;
@@ -870,8 +934,14 @@ export class ObjectStore {
 
   private loadMidx(src: Source, file: string, shown: string): void {
     let reader: RandomAccessReader | undefined;
+    let bytes: Uint8Array | undefined;
     try {
-      reader = this.counted(openFileReader(file));
+      if (this.readMidxWhole) {
+        bytes = fs.readFileSync(file);
+        this.counters.bytesRead += bytes.length;
+      } else {
+        reader = this.counted(openFileReader(file));
+      }
     } catch (e) {
       if (errno(e) === 'ENOENT') return;
       this.rejectMidx(shown, e);
@@ -879,7 +949,10 @@ export class ObjectStore {
     }
     let midx: MultiPackIndex;
     try {
-      midx = MultiPackIndex.open(reader, { file: shown, hash: this.hash });
+      midx =
+        bytes !== undefined
+          ? MultiPackIndex.fromBytes(bytes, { file: shown, hash: this.hash })
+          : MultiPackIndex.open(reader!, { file: shown, hash: this.hash });
     } catch (e) {
       this.rejectMidx(shown, e);
       return;
@@ -955,14 +1028,21 @@ export class ObjectStore {
     };
   }
 
+  /**
+   * Marks the slot used now (a stamp, so that the common case, a pack already open, is one store);
+   * beyond `maxOpen` open packs, the least recently used others are closed.
+   */
   private touch(slot: PackSlot): void {
-    this.lru.delete(slot);
+    slot.lastUse = ++this.useTick;
+    if (this.lru.has(slot)) return;
     this.lru.set(slot, true);
-    if (this.lru.size > this.maxOpen) {
+    while (this.lru.size > this.maxOpen) {
+      let victim: PackSlot | undefined;
       for (const s of this.lru.keys()) {
-        if (this.lru.size <= this.maxOpen) break;
-        if (s !== slot) this.closeSlot(s, true);
+        if (s !== slot && (victim === undefined || s.lastUse < victim.lastUse)) victim = s;
       }
+      if (victim === undefined) break;
+      this.closeSlot(victim, true);
     }
   }
 
@@ -1004,11 +1084,14 @@ export class ObjectStore {
       return undefined;
     }
     try {
+      // A small index is read whole, once (random lookups would touch most of its pages anyway);
+      // a large one goes through a bounded page cache.
+      const whole = reader.size <= WHOLE_IDX_BYTES;
       slot.idx = PackIndex.open(reader, {
         hash: this.hash,
         file: slot.shownIdx,
-        pageSize: 4096,
-        cacheBytes: 1024 * 1024,
+        pageSize: whole ? Math.max(1, reader.size) : 4096,
+        cacheBytes: whole ? Math.max(1, reader.size) : 1024 * 1024,
       });
     } catch (e) {
       this.fail(slot, e, 'index');
@@ -1016,6 +1099,14 @@ export class ObjectStore {
     }
     this.touch(slot);
     return slot.idx;
+  }
+
+  /** One open pack's share of the delta-base cache budget. */
+  private packCacheBytes(): number {
+    let known = 0;
+    for (const src of this.sources) known += src.packs.size;
+    const sharing = Math.max(1, Math.min(this.maxOpen, known));
+    return Math.max(1 << 20, Math.floor(this.cacheBytes / sharing));
   }
 
   /** The pack, opened and checked as Git's `is_pack_valid()` does; undefined when it is unusable. */
@@ -1036,7 +1127,7 @@ export class ObjectStore {
         hash: this.hash,
         inflate: nodeInflater,
         hashFn: nodeHash,
-        cacheBytes: this.cacheBytes,
+        cacheBytes: this.packCacheBytes(),
         maxObjectSize: this.maxObjectSize,
         pageCacheBytes: 1024 * 1024,
       });

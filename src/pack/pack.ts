@@ -179,6 +179,9 @@ function copyOf(b: Uint8Array): Uint8Array {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Delta target sizes remembered per open pack before the memo starts again. */
+const DELTA_SIZES_MAX = 1 << 16;
+
 export class PackFile {
   readonly file: string;
   readonly hash: HashAlgorithm;
@@ -189,6 +192,8 @@ export class PackFile {
   private readonly inflater: Inflater;
   private readonly hashFn: HashFunction | undefined;
   private readonly cache: BaseCache;
+  /** Target sizes of deltas already asked about, by entry offset (see deltaResultSize). */
+  private readonly deltaSizes = new Map<number, number>();
   private readonly maxObjectSize: number;
   /** End of the entry area: the trailer starts here. */
   private readonly end: number;
@@ -305,11 +310,7 @@ export class PackFile {
     const H = this.hash.size;
     const avail = this.end - offset;
     const b = this.src.read(offset, Math.min(avail, 24 + H));
-    const short = () =>
-      this.err('PACK_BAD_OBJECT', `${f}: entry header at offset ${offset} runs into the trailer`, {
-        offset,
-        git: 'bad object header',
-      });
+    const short = () => this.shortHeader(offset);
     let p = 0;
     let c = b[p++];
     const type = (c >> 4) & 7;
@@ -354,12 +355,29 @@ export class PackFile {
           },
         );
       }
-      return { offset, type, size, headerLength, dataOffset: offset + p, baseOffset: offset - d };
+      // One object shape for every entry (fields in the same order), so callers stay monomorphic.
+      return {
+        offset,
+        type,
+        size,
+        headerLength,
+        dataOffset: offset + p,
+        baseOffset: offset - d,
+        baseOid: undefined,
+      };
     }
     if (type === OBJ_REF_DELTA) {
       if (p + H > b.length) throw short();
       const baseOid = b.slice(p, p + H);
-      return { offset, type, size, headerLength, dataOffset: offset + p + H, baseOid };
+      return {
+        offset,
+        type,
+        size,
+        headerLength,
+        dataOffset: offset + p + H,
+        baseOffset: undefined,
+        baseOid,
+      };
     }
     if (type === 0 || type === 5) {
       throw this.err('PACK_BAD_OBJECT', `${f}: entry at offset ${offset} has unknown type ${type}`, {
@@ -368,7 +386,26 @@ export class PackFile {
         git: `unknown object type ${type} at offset ${offset} in ${f}`,
       });
     }
-    return { offset, type: type as PackEntryType, size, headerLength, dataOffset: offset + p };
+    return {
+      offset,
+      type: type as PackEntryType,
+      size,
+      headerLength,
+      dataOffset: offset + p,
+      baseOffset: undefined,
+      baseOid: undefined,
+    };
+  }
+
+  private shortHeader(offset: number): GitMidxError {
+    return this.err(
+      'PACK_BAD_OBJECT',
+      `${this.file}: entry header at offset ${offset} runs into the trailer`,
+      {
+        offset,
+        git: 'bad object header',
+      },
+    );
   }
 
   /** Reads and resolves the object whose entry starts at `offset`. */
@@ -481,11 +518,13 @@ export class PackFile {
   /** Drops the delta-base cache. */
   clearCache(): void {
     this.cache.clear();
+    this.deltaSizes.clear();
   }
 
   /** Closes the pack reader (not the index). */
   close(): void {
     this.cache.clear();
+    this.deltaSizes.clear();
     this.src.close();
   }
 
@@ -627,8 +666,21 @@ export class PackFile {
     );
   }
 
-  /** Target size of a delta entry from its header, inflating only the start of its stream. */
+  /**
+   * Target size of a delta entry from its header, inflating only the start of its stream. Each
+   * answer is remembered by offset (a pack's bytes do not change under an open reader), so asking
+   * about the same delta again costs no inflate.
+   */
   private deltaResultSize(e: PackEntry): number {
+    const known = this.deltaSizes.get(e.offset);
+    if (known !== undefined) return known;
+    const size = this.deltaResultSizeUncached(e);
+    if (this.deltaSizes.size >= DELTA_SIZES_MAX) this.deltaSizes.clear();
+    this.deltaSizes.set(e.offset, size);
+    return size;
+  }
+
+  private deltaResultSizeUncached(e: PackEntry): number {
     const want = Math.min(e.size, DELTA_HEADER_MAX);
     let prefix: Uint8Array | undefined;
     if (this.inflater.inflatePrefix !== undefined) {

@@ -22,7 +22,7 @@
  * abbreviation length follows Git's automatic rule on the packed object count, which can differ from
  * Git's in edge cases.
  */
-import { fromHex, isHex, toHex } from '../../bytes.js';
+import { concatBytes, fromHex, isHex, toHex } from '../../bytes.js';
 import { isGitMidxError } from '../../errors.js';
 import { type ObjectStore, ObjectStore as Store, type StoredObject } from '../../node/odb.js';
 import type { ObjectType } from '../../pack/pack.js';
@@ -134,8 +134,12 @@ function modeOrder(args: readonly string[]): Mode[] {
   return out;
 }
 
-function openStore(ctx: Context): ObjectStore {
+/** Lookups from which a batch reads each MIDX whole rather than page by page. */
+const WHOLE_MIDX_BATCH = 1024;
+
+function openStore(ctx: Context, readMidxWhole = false): ObjectStore {
   return Store.open({
+    readMidxWhole,
     objectDir: ctx.objectDir,
     hash: ctx.hash,
     useMidx: ctx.config.getBool('core.multipackindex', true),
@@ -148,7 +152,8 @@ function openStore(ctx: Context): ObjectStore {
 // ---------------------------------------------------------------------------------------------
 // Names
 
-type Resolved = { oid: Uint8Array } | { missing: true } | { ambiguous: string[] };
+/** `fromFullHex`: the name was the full hex id itself. */
+type Resolved = { oid: Uint8Array; fromFullHex?: boolean } | { missing: true } | { ambiguous: string[] };
 
 /**
  * A full hex id is taken as it is (existence is checked by the caller, as Git does); 4 or more hex
@@ -157,7 +162,7 @@ type Resolved = { oid: Uint8Array } | { missing: true } | { ambiguous: string[] 
 function resolveName(store: ObjectStore, name: string): Resolved {
   const hexSize = store.hash.hexSize;
   if (!isHex(name)) return { missing: true };
-  if (name.length === hexSize) return { oid: fromHex(name)! };
+  if (name.length === hexSize) return { oid: fromHex(name)!, fromFullHex: true };
   if (name.length > hexSize) return { missing: true };
   try {
     const oid = store.resolvePrefix(name);
@@ -330,7 +335,7 @@ function prettyTree(data: Uint8Array, H: number, quotePath: boolean): Uint8Array
     parts.push(NEWLINE);
     pos = nul + 1 + H;
   }
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 const NEWLINE = new Uint8Array([0x0a]);
@@ -363,18 +368,6 @@ function quoteC(name: Uint8Array, quoteHigh: boolean): Uint8Array {
   }
   out.push(0x22);
   return new Uint8Array(out);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,7 +476,15 @@ function runBatch(
   const needsInfo = has('objecttype') || has('objectsize');
   const needsDetails = has('objectsize:disk') || has('deltabase');
   const nullOid = '0'.repeat(ctx.hash.hexSize);
-  const store = openStore(ctx);
+  const hexSize = ctx.hash.hexSize;
+  // Bytes as latin1: any name, valid UTF-8 or not, is echoed exactly as it came.
+  const input = opts.allObjects ? '' : io.readStdinBytes().toString('latin1');
+  const sep = opts.nul ? '\0' : '\n';
+  let batchSize = 0;
+  for (let i = input.indexOf(sep); i >= 0 && batchSize < WHOLE_MIDX_BATCH; i = input.indexOf(sep, i + 1)) {
+    batchSize++;
+  }
+  const store = openStore(ctx, opts.allObjects || batchSize >= WHOLE_MIDX_BATCH);
   const out = new Output(io);
   try {
     const one = (name: string, rest: string, resolved: Resolved) => {
@@ -537,7 +538,9 @@ function runBatch(
             line += a.text;
             break;
           case 'objectname':
-            line += toHex(oid);
+            // A full-length name is the id already (lowercased, as Git prints it).
+            line +=
+              name.length === hexSize && resolved.fromFullHex === true ? name.toLowerCase() : toHex(oid);
             break;
           case 'objecttype':
             line += type;
@@ -564,10 +567,8 @@ function runBatch(
     };
 
     if (opts.allObjects) {
-      for (const hex of store.allObjectIdsHex()) one(hex, '', { oid: fromHex(hex)! });
+      for (const hex of store.allObjectIdsHex()) one(hex, '', { oid: fromHex(hex)!, fromFullHex: true });
     } else {
-      // Bytes as latin1: any name, valid UTF-8 or not, is echoed exactly as it came.
-      const input = io.readStdinBytes().toString('latin1');
       const lines = input.split(opts.nul ? '\0' : '\n');
       if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
       for (let line of lines) {
