@@ -243,27 +243,31 @@ function shortDate(ident: string | undefined): string {
 // ---------------------------------------------------------------------------------------------
 // -t, -s, -e, -p and <type> <object>
 
+/** The id `name` stands for, or Git's fatal exit status after saying why it stands for none. */
+function resolveOrDie(io: CliIO, store: ObjectStore, name: string): Uint8Array | number {
+  const r = resolveName(store, name);
+  if ('ambiguous' in r) reportAmbiguous(io, store, name, r.ambiguous);
+  if ('ambiguous' in r || 'missing' in r) return fatal(io, `Not a valid object name ${name}`);
+  return r.oid;
+}
+
 function runSingle(io: CliIO, ctx: Context, mode: Mode, name: string): number {
   const store = openStore(ctx);
   try {
-    const r = resolveName(store, name);
-    if ('ambiguous' in r) {
-      reportAmbiguous(io, store, name, r.ambiguous);
-      return fatal(io, `Not a valid object name ${name}`);
-    }
-    if ('missing' in r) return fatal(io, `Not a valid object name ${name}`);
+    const r = resolveOrDie(io, store, name);
+    if (typeof r === 'number') return r;
     switch (mode) {
       case 'e':
-        return store.hasObject(r.oid) ? 0 : 1;
+        return store.hasObject(r) ? 0 : 1;
       case 't':
       case 's': {
-        const info = store.objectInfo(r.oid);
+        const info = store.objectInfo(r);
         if (!info) return fatal(io, 'git cat-file: could not get object info');
         io.stdout(`${mode === 't' ? info.type : info.size}\n`);
         return 0;
       }
       case 'p': {
-        const obj = store.readObject(r.oid);
+        const obj = store.readObject(r);
         if (!obj) return fatal(io, `Not a valid object name ${name}`);
         if (obj.type === 'tree') {
           io.stdout(prettyTree(obj.data, store.hash.size, ctx.config.getBool('core.quotepath', true)));
@@ -285,13 +289,9 @@ function runTyped(io: CliIO, ctx: Context, type: string, name: string): number {
   if (!TYPES.has(type)) return fatal(io, `invalid object type "${type}"`);
   const store = openStore(ctx);
   try {
-    const r = resolveName(store, name);
-    if ('ambiguous' in r) {
-      reportAmbiguous(io, store, name, r.ambiguous);
-      return fatal(io, `Not a valid object name ${name}`);
-    }
-    if ('missing' in r) return fatal(io, `Not a valid object name ${name}`);
-    let obj = store.readObject(r.oid);
+    const r = resolveOrDie(io, store, name);
+    if (typeof r === 'number') return r;
+    let obj = store.readObject(r);
     for (let hops = 0; obj && obj.type !== type && hops < 64; hops++) {
       const text = latin1.decode(obj.data.subarray(0, Math.min(obj.data.length, 200)));
       let next: RegExpExecArray | null = null;
