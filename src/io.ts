@@ -33,6 +33,32 @@ export interface PagedReaderOptions {
   cacheBytes?: number;
   /** Name used in error messages. */
   file?: string;
+  /**
+   * Where page buffers come from and go back to on `releasePages()`/`close()` (its page size
+   * wins). Fresh memory costs a page fault per 4 KiB on first touch; a pool reuses warm buffers.
+   */
+  pool?: PagePool;
+}
+
+/**
+ * Spare page buffers shared by several readers. A reader returns its pages only when told that no
+ * view of them is held any more (`releasePages()`, `close()`), never on eviction.
+ */
+export class PagePool {
+  private readonly free: ArrayBuffer[] = [];
+  constructor(
+    readonly pageSize: number,
+    /** Spare buffers kept at most; more go to the garbage collector. */
+    readonly maxFree = 256,
+  ) {}
+
+  take(): ArrayBuffer {
+    return this.free.pop() ?? new ArrayBuffer(this.pageSize);
+  }
+
+  give(b: ArrayBuffer): void {
+    if (b.byteLength === this.pageSize && this.free.length < this.maxFree) this.free.push(b);
+  }
 }
 
 /**
@@ -49,6 +75,7 @@ export class PagedReader {
   private readonly loaded: number[] = [];
   private loadedHead = 0;
   private readonly maxPages: number;
+  private readonly pool: PagePool | undefined;
   private closed = false;
 
   constructor(reader: RandomAccessReader, options: PagedReaderOptions = {}) {
@@ -58,7 +85,8 @@ export class PagedReader {
     const memory = (reader as { bytes?: unknown }).bytes;
     this.memory = memory instanceof Uint8Array && memory.length === reader.size ? memory : undefined;
     // An in-memory reader is served as one page: no copies, no eviction.
-    this.pageSize = this.memory ? Math.max(1, this.size) : (options.pageSize ?? 65536);
+    this.pool = this.memory ? undefined : options.pool;
+    this.pageSize = this.memory ? Math.max(1, this.size) : (this.pool?.pageSize ?? options.pageSize ?? 65536);
     this.pages = [];
     this.maxPages = Math.max(4, Math.floor((options.cacheBytes ?? 256 * 1024 * 1024) / this.pageSize));
   }
@@ -88,7 +116,7 @@ export class PagedReader {
       p = this.memory;
     } else {
       const len = Math.min(this.pageSize, this.size - start);
-      p = new Uint8Array(len);
+      p = this.pool ? new Uint8Array(this.pool.take(), 0, len) : new Uint8Array(len);
       this.reader.readInto(p, 0, len, start);
       if (this.loaded.length - this.loadedHead >= this.maxPages) {
         const victim = this.loaded[this.loadedHead++];
@@ -158,12 +186,97 @@ export class PagedReader {
     return out;
   }
 
+  /**
+   * Reads `length` bytes at `position` into `dst` around the cache (for forward scans that reuse
+   * one buffer instead of filling the cache, and the process's memory, with pages used once).
+   */
+  readInto(dst: Uint8Array, dstOffset: number, length: number, position: number): void {
+    if (position < 0 || length < 0 || position + length > this.size) {
+      throw new GitMidxError(
+        'IO_ERROR',
+        `${this.file}: read of ${length} bytes at ${position} beyond end of file (${this.size})`,
+        { file: this.file },
+      );
+    }
+    if (this.closed)
+      throw new GitMidxError('MIDX_CLOSED', `${this.file}: read after close`, { file: this.file });
+    if (this.memory) dst.set(this.memory.subarray(position, position + length), dstOffset);
+    else this.reader.readInto(dst, dstOffset, length, position);
+  }
+
+  /** Whether the whole file is in memory as page 0. */
+  get inMemory(): boolean {
+    return this.memory !== undefined;
+  }
+
+  /**
+   * Drops every cached page; with a pool, their buffers go back to it. The caller promises that no
+   * view returned by `page()`/`read()` is used afterwards.
+   */
+  releasePages(): void {
+    if (this.memory) return;
+    for (let k = this.loadedHead; k < this.loaded.length; k++) {
+      const i = this.loaded[k];
+      const p = this.pages[i];
+      if (p !== undefined && this.pool) this.pool.give(p.buffer as ArrayBuffer);
+      this.pages[i] = undefined;
+    }
+    this.loaded.length = 0;
+    this.loadedHead = 0;
+  }
+
   close(): void {
     if (this.closed) return;
+    this.releasePages();
     this.closed = true;
     this.pages.length = 0;
     this.loaded.length = 0;
     this.reader.close();
+  }
+}
+
+/**
+ * A forward-only window over a file through one reused buffer: `at(pos, len)` makes bytes
+ * `[pos, pos + len)` available in `buf` from `buf`-offset `pos - start`. Positions asked for must
+ * not go backwards by more than what the window still holds. For merge-joins over sorted tables.
+ */
+export class ForwardWindow {
+  readonly buf: Uint8Array;
+  start = 0;
+  end = 0;
+  constructor(
+    private readonly src: PagedReader,
+    size = 1 << 20,
+  ) {
+    if (src.inMemory) {
+      // The file is one page already: the window is all of it.
+      this.buf = src.page(0);
+      this.end = src.size;
+    } else {
+      this.buf = new Uint8Array(Math.min(size, Math.max(1, src.size)));
+    }
+  }
+
+  /** Makes `[pos, pos + len)` resident; returns the offset of `pos` in `buf`. */
+  at(pos: number, len: number): number {
+    if (pos >= this.start && pos + len <= this.end) return pos - this.start;
+    const n = Math.max(len, Math.min(this.buf.length, this.src.size - pos));
+    if (n > this.buf.length) {
+      throw new GitMidxError('IO_ERROR', `${this.src.file}: window of ${len} bytes too large`, {
+        file: this.src.file,
+      });
+    }
+    this.src.readInto(this.buf, 0, n, pos);
+    this.start = pos;
+    this.end = pos + n;
+    return 0;
+  }
+
+  /** The big-endian 32-bit word at `pos`. */
+  u32(pos: number): number {
+    const o = this.at(pos, 4);
+    const b = this.buf;
+    return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
   }
 }
 

@@ -9,7 +9,13 @@ import { readU32, toHex } from '../bytes.js';
 import { type ChunkEntry, chunkIdName, findChunk, parseToc, TOC_ROW_SIZE } from '../chunkfile/chunkfile.js';
 import { GitMidxError } from '../errors.js';
 import { type HashAlgorithm, type HashFunction, hashByFormatId, SHA1 } from '../hash.js';
-import { bufferReader, PagedReader, type PagedReaderOptions, type RandomAccessReader } from '../io.js';
+import {
+  bufferReader,
+  ForwardWindow,
+  PagedReader,
+  type PagedReaderOptions,
+  type RandomAccessReader,
+} from '../io.js';
 import {
   CHUNK_LOFF,
   CHUNK_OIDF,
@@ -364,30 +370,44 @@ export class MultiPackIndex {
       order.sort();
       const N = this.numObjects;
       const src = this.src;
-      if (src.pageSize >= src.size && N > 0 && n * 64 >= N) {
-        // A dense batch over a file in memory: merge-join the sorted queries with the sorted ids,
-        // comparing 4-byte keys while walking forwards; equal keys get a full comparison.
-        const page = src.page(0);
+      if (N > 0 && n * 64 >= N) {
+        // A dense batch: merge-join the sorted queries with the sorted ids, walking the OIDL chunk
+        // forwards through one reused buffer (no page cache filled, no memory touched once per
+        // page), comparing 4-byte keys first and full ids on equal keys.
+        const win = new ForwardWindow(src);
         const base = this.oidl;
         let c = 0;
         for (let j = 0; j < n; j++) {
           const i = first + (order[j] % CHUNK);
           const qo = i * H;
           const key = readU32(ids, qo);
-          let o = base + c * H;
-          while (
-            c < N &&
-            ((page[o] << 24) | (page[o + 1] << 16) | (page[o + 2] << 8) | page[o + 3]) >>> 0 < key
-          ) {
-            c++;
-            o += H;
+          // Gallop forwards from the last match (1, 2, 4, … entries), then bisect the last step:
+          // a gap of g entries costs about 2·log2(g) key reads instead of g.
+          if (c < N && win.u32(base + c * H) < key) {
+            let lo = c;
+            let step = 1;
+            let hi = c + 1;
+            while (hi < N && win.u32(base + hi * H) < key) {
+              lo = hi;
+              step *= 2;
+              hi = lo + step;
+            }
+            if (hi > N) hi = N;
+            // Invariant: key(lo) < key; key(hi) >= key or hi = N.
+            while (hi - lo > 1) {
+              const mid = (lo + hi) >>> 1;
+              if (win.u32(base + mid * H) < key) lo = mid;
+              else hi = mid;
+            }
+            c = hi;
           }
           let pos = -1;
-          for (let e = c; e < N && readU32(page, base + e * H) === key; e++) {
+          for (let e = c; e < N && win.u32(base + e * H) === key; e++) {
+            const eo = win.at(base + e * H, H);
+            const buf = win.buf;
             let d = 0;
-            const eo = base + e * H;
             for (let b = 4; b < H; b++) {
-              d = page[eo + b] - ids[qo + b];
+              d = buf[eo + b] - ids[qo + b];
               if (d !== 0) break;
             }
             if (d === 0) {
@@ -398,11 +418,25 @@ export class MultiPackIndex {
           }
           positions[i] = pos;
         }
-      } else {
+        // The hits' OOFF entries, in increasing position order: another forward walk.
+        const owin = new ForwardWindow(src);
+        const P = this.numPacks;
+        const large = this.hasLargeOffsets;
         for (let j = 0; j < n; j++) {
           const i = first + (order[j] % CHUNK);
-          positions[i] = this.findPosition(ids, i * H);
+          const pos = positions[i];
+          if (pos < 0) continue;
+          const at = this.ooff + pos * 8;
+          const id = owin.u32(at);
+          const w = owin.u32(at + 4);
+          packIds[i] = id < P ? id : this.packIdAt(pos);
+          offsets[i] = large && (w & MIDX_LARGE_OFFSET_NEEDED) !== 0 ? this.offsetAt(pos) : w;
         }
+        continue;
+      }
+      for (let j = 0; j < n; j++) {
+        const i = first + (order[j] % CHUNK);
+        positions[i] = this.findPosition(ids, i * H);
       }
       for (let j = 0; j < n; j++) {
         const i = first + (order[j] % CHUNK);

@@ -28,7 +28,7 @@ import * as path from 'node:path';
 import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
-import type { RandomAccessReader } from '../io.js';
+import { PagePool, type RandomAccessReader } from '../io.js';
 import { idxName, MultiPackIndex } from '../midx/reader.js';
 import { PackIndex } from '../pack/idx.js';
 import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type ObjectType, PackFile } from '../pack/pack.js';
@@ -144,6 +144,14 @@ export const EMPTY_TREE_HEX: Readonly<Record<HashAlgorithm['name'], string>> = {
 
 /** `.idx` files up to this size are read whole when opened rather than page by page. */
 const WHOLE_IDX_BYTES = 1024 * 1024;
+/** Git's type numbers by name. */
+const TYPE_NUMBER: Readonly<Record<ObjectType, number>> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+
+/** Batches of at least this many ids release each pack's pages when done with it. */
+const RELEASE_MIN = 8192;
+
+/** Below this many ids a batch goes id by id. */
+const BATCH_MIN = 64;
 
 /** Shortest hex prefix Git takes as an abbreviated id (`MINIMUM_ABBREV`). */
 export const MIN_ABBREV = 4;
@@ -208,6 +216,16 @@ class PackSlot {
   }
 }
 
+/** Where `planBatch` found each id: the MIDX (index into `states`, <0: none), pack and offset. */
+interface BatchPlan {
+  states: MidxState[];
+  midxOf: Int32Array;
+  packIds: Int32Array;
+  offsets: Float64Array;
+  /** First global pack-group number of each MIDX in `states` (prefix sums of their pack counts). */
+  slotBase: Int32Array;
+}
+
 interface PackHit {
   slot: PackSlot;
   offset: number;
@@ -240,6 +258,27 @@ function fileIdentity(file: string): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * Sorts `group` (indexes into `offsets`) by offset: as one numeric sort of keys `offset·2^19 + j`
+ * while offsets stay below 2^34 (exact in a double), else with a comparator.
+ */
+function sortByOffset(group: Int32Array, offsets: Float64Array): void {
+  const n = group.length;
+  if (n < 2) return;
+  const SPAN = 1 << 19;
+  let fits = n <= SPAN;
+  for (let j = 0; fits && j < n; j++) if (offsets[group[j]] >= 2 ** 34) fits = false;
+  if (!fits) {
+    group.sort((a, b) => offsets[a] - offsets[b]);
+    return;
+  }
+  const keys = new Float64Array(n);
+  for (let j = 0; j < n; j++) keys[j] = offsets[group[j]] * SPAN + j;
+  keys.sort();
+  const copy = group.slice();
+  for (let j = 0; j < n; j++) group[j] = copy[keys[j] % SPAN];
 }
 
 /** Lowercase hex as one flat string (Buffer's encoder; no string built piece by piece). */
@@ -343,6 +382,8 @@ export class ObjectStore {
   private readonly emptyTree: Uint8Array;
   /** Plain packs (no active MIDX covers them) in most-recently-used order. */
   private mru: PackSlot[] = [];
+  /** Spare pack page buffers, shared by every pack (see PagePool). */
+  private readonly pagePool = new PagePool(16384, 256);
   /** Active MIDXs in lookup order. */
   private midxOrder: MidxState[] = [];
   /** Packs with open files (each slot's `lastUse` says how recently it was used). */
@@ -427,11 +468,7 @@ export class ObjectStore {
       oid,
       hex,
       true,
-      (pack, hit) => {
-        const o = pack.readAt(hit.offset);
-        if (this.verify) this.checkHash(hex, o.type, o.data, hit.slot.shownPack);
-        return { type: o.type, size: o.data.length, data: o.data };
-      },
+      (pack, hit) => this.readPacked(pack, hit, oid, 0, hex),
       (file, shownAs) =>
         readLooseObject(file, hex, this.hash, {
           maxObjectSize: this.maxObjectSize,
@@ -477,23 +514,7 @@ export class ObjectStore {
       oid,
       hex,
       false,
-      (pack, hit): ObjectDetails => {
-        const info = pack.infoAt(hit.offset);
-        const e = pack.entryAt(hit.offset);
-        const idx = this.idxOf(hit.slot)!;
-        const ext = this.extentsOf(hit.slot, idx);
-        let deltaBase: Uint8Array | undefined;
-        if (e.type === OBJ_OFS_DELTA) deltaBase = this.oidAtOffset(hit.slot, idx, ext, e.baseOffset!);
-        else if (e.type === OBJ_REF_DELTA) deltaBase = e.baseOid;
-        return {
-          ...info,
-          source: hit.via === 'midx' ? 'midx' : 'pack',
-          diskSize: this.extentAt(hit.slot, pack, ext, hit.offset),
-          deltaBase,
-          file: hit.slot.shownPack,
-          offset: hit.offset,
-        };
-      },
+      (pack, hit) => this.detailsPacked(pack, hit),
       (file, shownAs) => {
         const h = readLooseHeader(file, hex, { onRead: this.countRead, shownAs });
         if (h === undefined) return undefined;
@@ -528,19 +549,73 @@ export class ObjectStore {
     );
   }
 
-  /** `readObject` for many ids; results in input order (undefined = missing). */
+  /**
+   * `readObject` for many ids; results in input order (undefined = missing). The answers are those
+   * of `readObject`; a large batch is read pack by pack in offset order (see `batchFromMidx`).
+   */
   readObjects(oids: readonly Uint8Array[]): (StoredObject | undefined)[] {
-    return oids.map((oid) => this.readObject(oid));
+    const out = new Array<StoredObject | undefined>(oids.length);
+    const done = this.batchFromMidx(this.packIds(oids), oids.length, (k, pack, hit, ids, at) => {
+      out[k] = this.readPacked(pack, hit, ids, at);
+    });
+    for (let i = 0; i < oids.length; i++) if (done[i] === 0) out[i] = this.readObject(oids[i]);
+    return out;
   }
 
   /** `objectInfo` for many ids; results in input order (undefined = missing). */
   objectInfos(oids: readonly Uint8Array[]): (ObjectInfo | undefined)[] {
-    return oids.map((oid) => this.objectInfo(oid));
+    const out = new Array<ObjectInfo | undefined>(oids.length);
+    const done = this.batchFromMidx(this.packIds(oids), oids.length, (k, pack, hit) => {
+      out[k] = pack.infoAt(hit.offset);
+    });
+    for (let i = 0; i < oids.length; i++) if (done[i] === 0) out[i] = this.objectInfo(oids[i]);
+    return out;
+  }
+
+  /**
+   * `objectInfo` for `count` ids packed back to back in `ids` (H bytes each), as arrays: for id i,
+   * `types[i]` is Git's type number (1 commit, 2 tree, 3 blob, 4 tag; 0 when missing) and
+   * `sizes[i]` its size. The same answers as `objectInfo`, without an object per id.
+   */
+  objectInfoPacked(ids: Uint8Array, count: number): { types: Uint8Array; sizes: Float64Array } {
+    const H = this.hash.size;
+    if (ids.length < count * H) {
+      throw new GitMidxError('INVALID_ARGUMENT', `${count} ids need ${count * H} bytes, got ${ids.length}`);
+    }
+    const types = new Uint8Array(count);
+    const sizes = new Float64Array(count);
+    const done = this.batchFromMidx(ids, count, (k, pack, hit) => {
+      const info = pack.infoAt(hit.offset);
+      types[k] = TYPE_NUMBER[info.type];
+      sizes[k] = info.size;
+    });
+    for (let k = 0; k < count; k++) {
+      if (done[k] !== 0) continue;
+      const info = this.objectInfo(ids.subarray(k * H, k * H + H));
+      if (info !== undefined) {
+        types[k] = TYPE_NUMBER[info.type];
+        sizes[k] = info.size;
+      }
+    }
+    return { types, sizes };
+  }
+
+  /** `objectDetails` for many ids; results in input order (undefined = missing). */
+  objectDetailsMany(oids: readonly Uint8Array[]): (ObjectDetails | undefined)[] {
+    const out = new Array<ObjectDetails | undefined>(oids.length);
+    const done = this.batchFromMidx(this.packIds(oids), oids.length, (k, pack, hit) => {
+      out[k] = this.detailsPacked(pack, hit);
+    });
+    for (let i = 0; i < oids.length; i++) if (done[i] === 0) out[i] = this.objectDetails(oids[i]);
+    return out;
   }
 
   /** `hasObject` for many ids, in input order. */
   hasObjects(oids: readonly Uint8Array[]): boolean[] {
-    return oids.map((oid) => this.hasObject(oid));
+    const done = this.batchFromMidx(this.packIds(oids), oids.length, () => {});
+    const r = new Array<boolean>(oids.length);
+    for (let i = 0; i < oids.length; i++) r[i] = done[i] === 1 ? true : this.hasObject(oids[i]);
+    return r;
   }
 
   /**
@@ -715,6 +790,237 @@ export class ObjectStore {
     return undefined;
   }
 
+  private readPacked(pack: PackFile, hit: PackHit, ids: Uint8Array, at: number, hex?: string): StoredObject {
+    const o = pack.readAt(hit.offset);
+    if (this.verify)
+      this.checkHash(hex ?? toHex(ids, at, at + this.hash.size), o.type, o.data, hit.slot.shownPack);
+    return { type: o.type, size: o.data.length, data: o.data };
+  }
+
+  private detailsPacked(pack: PackFile, hit: PackHit): ObjectDetails {
+    const info = pack.infoAt(hit.offset);
+    const e = pack.entryAt(hit.offset);
+    const idx = this.idxOf(hit.slot)!;
+    const ext = this.extentsOf(hit.slot, idx);
+    let deltaBase: Uint8Array | undefined;
+    if (e.type === OBJ_OFS_DELTA) deltaBase = this.oidAtOffset(hit.slot, idx, ext, e.baseOffset!);
+    else if (e.type === OBJ_REF_DELTA) deltaBase = e.baseOid;
+    return {
+      ...info,
+      source: hit.via === 'midx' ? 'midx' : 'pack',
+      diskSize: this.extentAt(hit.slot, pack, ext, hit.offset),
+      deltaBase,
+      file: hit.slot.shownPack,
+      offset: hit.offset,
+    };
+  }
+
+  /** The ids back to back in one buffer (each checked to be H bytes). */
+  private packIds(oids: readonly Uint8Array[]): Uint8Array {
+    const H = this.hash.size;
+    const ids = new Uint8Array(oids.length * H);
+    for (let i = 0; i < oids.length; i++) {
+      this.checkOid(oids[i]);
+      ids.set(oids[i], i * H);
+    }
+    return ids;
+  }
+
+  /**
+   * The batch fast path, over `count` ids packed in `ids`: `planBatch` looks the ids up in each
+   * MIDX together (`lookupMany`: one forward walk over the sorted ids instead of a search per id),
+   * then `answerRange` answers a range of them pack by pack in offset order, so each pack is read
+   * forwards and delta bases are still cached when their deltas come. `answer(k, …)` is called for
+   * each id k answered there; the flags it sets say which (1). Everything else (small batches, ids
+   * no MIDX has, stale or unreadable copies, the empty tree) is left to the one-id path, which gives
+   * the same answers, counters and diagnostics as always.
+   *
+   * Unlike the one-id path, a batch does not look each id up again in its pack's own index (that
+   * would read every index whole, doubling the cost): like Git, it trusts the MIDX's offsets, which
+   * `verify` checks against every pack's index.
+   */
+  private batchFromMidx(
+    ids: Uint8Array,
+    count: number,
+    answer: (k: number, pack: PackFile, hit: PackHit, ids: Uint8Array, at: number) => void,
+  ): Uint8Array {
+    const done = new Uint8Array(count);
+    const plan = this.planBatch(ids, count);
+    if (plan !== undefined) this.answerRange(plan, ids, 0, count, done, answer);
+    return done;
+  }
+
+  private planBatch(ids: Uint8Array, count: number): BatchPlan | undefined {
+    this.checkOpen();
+    if (count < BATCH_MIN) return undefined;
+    const H = this.hash.size;
+    // -2: left to the one-id path (the empty tree); -1: no MIDX has it (yet).
+    const midxOf = new Int32Array(count).fill(-1);
+    const packIds = new Int32Array(count);
+    const offsets = new Float64Array(count);
+    const e0 = this.emptyTree[0];
+    for (let k = 0; k < count; k++) {
+      if (ids[k * H] === e0 && this.isEmptyTree(ids.subarray(k * H, k * H + H))) midxOf[k] = -2;
+    }
+    const states: MidxState[] = [];
+    for (const m of this.midxOrder) {
+      if (m.disabled) continue;
+      let left = 0;
+      for (let k = 0; k < count; k++) if (midxOf[k] === -1) left++;
+      if (left < BATCH_MIN) break;
+      // The ids still open, packed (the caller's buffer itself when all are).
+      let sub = ids;
+      let which: Int32Array | undefined;
+      if (left < count) {
+        which = new Int32Array(left);
+        sub = new Uint8Array(left * H);
+        for (let k = 0, j = 0; k < count; k++) {
+          if (midxOf[k] !== -1) continue;
+          which[j] = k;
+          sub.set(ids.subarray(k * H, k * H + H), j * H);
+          j++;
+        }
+      }
+      let found: { packIds: Int32Array; offsets: Float64Array };
+      try {
+        found = m.midx.lookupMany(sub, left);
+      } catch (e) {
+        if (!isGitMidxError(e)) throw e;
+        this.disableMidx(m, e);
+        continue;
+      }
+      const mi = states.length;
+      states.push(m);
+      for (let j = 0; j < left; j++) {
+        const id = found.packIds[j];
+        if (id < 0) continue;
+        const k = which === undefined ? j : which[j];
+        midxOf[k] = mi;
+        packIds[k] = id;
+        offsets[k] = found.offsets[j];
+      }
+    }
+    if (states.length === 0) return undefined;
+    const slotBase = new Int32Array(states.length + 1);
+    for (let i = 0; i < states.length; i++) slotBase[i + 1] = slotBase[i] + states[i].slots.length;
+    return { states, midxOf, packIds, offsets, slotBase };
+  }
+
+  /**
+   * Answers the planned ids in `[from, to)` whose `done` flag is 0, pack by pack in offset order.
+   * With `maxBytes`, stops answering once the answers hold that many bytes (`weigh`).
+   */
+  private answerRange(
+    plan: BatchPlan,
+    ids: Uint8Array,
+    from: number,
+    to: number,
+    done: Uint8Array,
+    answer: (k: number, pack: PackFile, hit: PackHit, ids: Uint8Array, at: number) => unknown,
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): void {
+    const H = this.hash.size;
+    const { states, midxOf, packIds, offsets, slotBase } = plan;
+    const S = slotBase[states.length];
+    // Group by pack (counting sort over every MIDX's packs), then by offset within each pack.
+    const start = new Int32Array(S + 1);
+    for (let k = from; k < to; k++) {
+      const mi = midxOf[k];
+      if (mi >= 0 && done[k] === 0) start[slotBase[mi] + packIds[k] + 1]++;
+    }
+    for (let g = 0; g < S; g++) start[g + 1] += start[g];
+    const fill = start.slice(0, S);
+    const byPack = new Int32Array(start[S]);
+    for (let k = from; k < to; k++) {
+      const mi = midxOf[k];
+      if (mi >= 0 && done[k] === 0) byPack[fill[slotBase[mi] + packIds[k]]++] = k;
+    }
+    const release = to - from >= RELEASE_MIN;
+    let bytes = 0;
+    let mi = 0;
+    for (let g = 0; g < S && bytes < maxBytes; g++) {
+      const lo = start[g];
+      const hi = start[g + 1];
+      if (lo === hi) continue;
+      while (slotBase[mi + 1] <= g) mi++;
+      const m = states[mi];
+      if (m.disabled) continue;
+      const group = byPack.subarray(lo, hi);
+      sortByOffset(group, offsets);
+      const slot = m.slots[g - slotBase[mi]];
+      const pack = slot.failed === undefined ? this.packOf(slot) : undefined;
+      if (pack === undefined) continue;
+      for (let j = 0; j < group.length && bytes < maxBytes; j++) {
+        const k = group[j];
+        if (slot.bad?.has(toHex(ids, k * H, k * H + H))) continue;
+        try {
+          const weight = answer(k, pack, { slot, offset: offsets[k], via: 'midx' }, ids, k * H);
+          if (typeof weight === 'number') bytes += weight;
+        } catch (e) {
+          if (!isReadFailure(e)) throw e;
+          continue;
+        }
+        done[k] = 1;
+        this.counters.midxHits++;
+      }
+      // A dense batch is done with this pack's pages: their buffers serve the next pack. (A small
+      // batch keeps them cached for the next batch.)
+      if (release) pack.releasePages();
+    }
+  }
+
+  /**
+   * `readObject` for `count` ids packed back to back in `ids` (H bytes each), delivered in input
+   * order to `onObject(k, object | undefined)`, with bounded memory: a window of `window` ids is
+   * read pack by pack in offset order (at most `maxBytes` of objects held; the rest of the window
+   * is read one by one as it is delivered). Objects that cannot be read throw in order, after every
+   * object before them was delivered, as `readObject` would.
+   */
+  readObjectsEach(
+    ids: Uint8Array,
+    count: number,
+    onObject: (k: number, object: StoredObject | undefined) => void,
+    options: { window?: number; maxBytes?: number } = {},
+  ): void {
+    const H = this.hash.size;
+    if (ids.length < count * H) {
+      throw new GitMidxError('INVALID_ARGUMENT', `${count} ids need ${count * H} bytes, got ${ids.length}`);
+    }
+    const window = Math.max(1, options.window ?? 1024);
+    const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    const plan = this.planBatch(ids, count);
+    const done = new Uint8Array(count);
+    const held = new Array<StoredObject | undefined>(Math.min(window, count));
+    for (let from = 0; from < count; from += window) {
+      const to = Math.min(count, from + window);
+      if (plan !== undefined) {
+        this.answerRange(
+          plan,
+          ids,
+          from,
+          to,
+          done,
+          (k, pack, hit, b, at) => {
+            const o = this.readPacked(pack, hit, b, at);
+            held[k - from] = o;
+            return o.size;
+          },
+          maxBytes,
+        );
+      }
+      for (let k = from; k < to; k++) {
+        let o: StoredObject | undefined;
+        if (done[k] === 1) {
+          o = held[k - from];
+          held[k - from] = undefined;
+        } else {
+          o = this.readObject(ids.subarray(k * H, k * H + H));
+        }
+        onObject(k, o);
+      }
+    }
+  }
+
   private findInPacks(oid: Uint8Array, hex: string): PackHit | undefined {
     for (const m of this.midxOrder) {
       if (m.disabled) continue;
@@ -734,7 +1040,8 @@ export class ObjectStore {
       if (slot.bad?.has(hex) !== true) {
         const pack = this.packOf(slot);
         if (pack !== undefined) {
-          // The pack's own index must agree: a damaged offset table never yields another object.
+          // One id at a time, the pack's own index must agree: a damaged offset table never yields
+          // another object. (Batches trust the MIDX's offsets, as Git always does; see planBatch.)
           const own = idxOffsetOf(slot.idx!, oid);
           if (own !== offset) {
             const git = `multi-pack-index ${m.midx.file} places ${hex} at offset ${offset} in ${slot.name}, its index at ${own ?? 'none'}`;
@@ -1086,7 +1393,9 @@ export class ObjectStore {
     try {
       // A small index is read whole, once (random lookups would touch most of its pages anyway);
       // a large one goes through a bounded page cache.
-      const whole = reader.size <= WHOLE_IDX_BYTES;
+      // A MIDX-covered pack needs only its index's fanout and trailer (is_pack_valid), so it is
+      // read by pages.
+      const whole = reader.size <= WHOLE_IDX_BYTES && slot.plain;
       slot.idx = PackIndex.open(reader, {
         hash: this.hash,
         file: slot.shownIdx,
@@ -1130,6 +1439,7 @@ export class ObjectStore {
         cacheBytes: this.packCacheBytes(),
         maxObjectSize: this.maxObjectSize,
         pageCacheBytes: 1024 * 1024,
+        pagePool: this.pagePool,
       });
       pack.validate();
       slot.pack = pack;
@@ -1192,7 +1502,9 @@ export class ObjectStore {
   // -------------------------------------------------------------------------------------------
 
   private isEmptyTree(oid: Uint8Array): boolean {
-    return compareBytes(oid, 0, this.emptyTree, 0, this.hash.size) === 0;
+    const e = this.emptyTree;
+    if (oid[0] !== e[0] || oid[1] !== e[1]) return false;
+    return compareBytes(oid, 0, e, 0, this.hash.size) === 0;
   }
 
   private checkOid(oid: Uint8Array): void {

@@ -13,7 +13,7 @@
 import { compareBytes, readU32, toHex, utf8 } from '../bytes.js';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
-import { PagedReader, type RandomAccessReader } from '../io.js';
+import { PagedReader, type PagePool, type RandomAccessReader } from '../io.js';
 import { applyDelta, deltaHeader } from './delta.js';
 import type { PackIndex } from './idx.js';
 
@@ -116,6 +116,8 @@ export interface PackFileOptions {
   /** Page size and page-cache budget of the reader used for entry headers. */
   pageSize?: number;
   pageCacheBytes?: number;
+  /** Shared spare page buffers (see PagePool); its page size wins over `pageSize`. */
+  pagePool?: PagePool;
 }
 
 const PACK_SIGNATURE = 0x5041434b; // "PACK"
@@ -214,6 +216,7 @@ export class PackFile {
       file: this.file,
       pageSize: options.pageSize ?? 16384,
       cacheBytes: options.pageCacheBytes ?? 4 * 1024 * 1024,
+      pool: options.pagePool,
     });
     this.size = reader.size;
     this.inflater = options.inflate;
@@ -519,6 +522,14 @@ export class PackFile {
   clearCache(): void {
     this.cache.clear();
     this.deltaSizes.clear();
+  }
+
+  /**
+   * Drops the cached pages of the pack (not the delta-base cache), giving their buffers back to
+   * the page pool: for a caller done with a run of reads in this pack.
+   */
+  releasePages(): void {
+    this.src.releasePages();
   }
 
   /** Closes the pack reader (not the index). */

@@ -137,6 +137,24 @@ function modeOrder(args: readonly string[]): Mode[] {
 /** Lookups from which a batch reads each MIDX whole rather than page by page. */
 const WHOLE_MIDX_BATCH = 1024;
 
+/**
+ * Ids answered together: a window is looked up in one pass and read pack by pack in offset order
+ * (ObjectStore's batch forms), then printed in input order. `--batch` holds a window's bytes, so
+ * its window is smaller.
+ */
+const CHECK_WINDOW = 1 << 18;
+const BATCH_WINDOW = 1 << 10;
+
+/** One object's answer in a batch: the fields of ObjectInfo/ObjectDetails/StoredObject it has. */
+interface Found {
+  type?: ObjectType;
+  size?: number;
+  diskSize?: number;
+  deltaBase?: Uint8Array;
+  data?: Uint8Array;
+}
+const PRESENT: Found = {};
+
 function openStore(ctx: Context, readMidxWhole = false): ObjectStore {
   return Store.open({
     readMidxWhole,
@@ -449,11 +467,234 @@ class Output {
     this.buf.set(s, this.pos);
     this.pos += s.length;
   }
+  /** Room for `n` more bytes in `buf` at `pos` (n at most the buffer size). */
+  room(n: number): void {
+    if (this.pos + n > this.buf.length) this.flush();
+  }
+  /** Input bytes `[start, end)` as they are, or lowercased (hex names: Git prints them so). */
+  pushBytes(src: Uint8Array, start: number, end: number, lower: boolean): void {
+    const n = end - start;
+    if (n > this.buf.length) {
+      this.push(src.subarray(start, end));
+      return;
+    }
+    this.room(n);
+    const b = this.buf;
+    let p = this.pos;
+    if (lower) {
+      for (let i = start; i < end; i++) {
+        const c = src[i];
+        b[p++] = c >= 65 && c <= 90 ? c + 32 : c;
+      }
+    } else if (n <= 64) {
+      for (let i = start; i < end; i++) b[p++] = src[i];
+    } else {
+      b.set(src.subarray(start, end), p);
+      p += n;
+    }
+    this.pos = p;
+  }
+  /** `ids[at, at + len)` in lowercase hex. */
+  pushHex(ids: Uint8Array, at: number, len: number): void {
+    this.room(2 * len);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = at; i < at + len; i++) {
+      const v = ids[i];
+      b[p++] = HEX_DIGITS[v >> 4];
+      b[p++] = HEX_DIGITS[v & 15];
+    }
+    this.pos = p;
+  }
+  /** A non-negative integer in decimal. */
+  pushNumber(v: number): void {
+    if (v < 0 || v >= 1e15) {
+      this.push(String(v));
+      return;
+    }
+    this.room(16);
+    const b = this.buf;
+    let p = this.pos;
+    let digits = 1;
+    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
+    p += digits;
+    let t = v;
+    for (let i = 1; i <= digits; i++) {
+      b[p - i] = 48 + (t % 10);
+      t = Math.floor(t / 10);
+    }
+    this.pos = p;
+  }
+  pushByte(c: number): void {
+    this.room(1);
+    this.buf[this.pos++] = c;
+  }
+
   flush(): void {
     if (this.pos === 0) return;
     this.io.stdout(this.buf.subarray(0, this.pos));
     this.buf = Buffer.allocUnsafe(Output.SIZE);
     this.pos = 0;
+  }
+}
+
+/** Hex digit values by byte, -1 for anything else. */
+const HEX_VALUE = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (let c = 0; c < 10; c++) t[48 + c] = c;
+  for (let c = 0; c < 6; c++) {
+    t[65 + c] = 10 + c;
+    t[97 + c] = 10 + c;
+  }
+  return t;
+})();
+
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+const TYPE_NUMBER: Readonly<Record<ObjectType, number>> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+
+const TYPE_BYTES = ['', 'commit', 'tree', 'blob', 'tag'].map((t) => Buffer.from(t, 'latin1'));
+const MISSING = Buffer.from(' missing\n', 'latin1');
+
+/**
+ * `--batch-check` with the fields every object has (name, type, size, text), straight from the
+ * input bytes: full hex ids are decoded in place, a window of them is answered by one
+ * `objectInfoPacked` call, and the lines are written as bytes. Other names (abbreviations,
+ * anything else) take the usual road. Output equals `runBatch`'s.
+ */
+function batchFast(
+  io: CliIO,
+  store: ObjectStore,
+  input: Uint8Array,
+  atoms: Atom[],
+  nul: boolean,
+  out: Output,
+  withData: boolean,
+): void {
+  const H = store.hash.size;
+  const hexSize = store.hash.hexSize;
+  const sep = nul ? 0 : 10;
+  const texts = atoms.map((a) => (a.kind === 'text' ? Buffer.from(a.text, 'latin1') : undefined));
+  let separators = 0;
+  for (let i = input.indexOf(sep); i >= 0 && separators < CHECK_WINDOW; i = input.indexOf(sep, i + 1)) {
+    separators++;
+  }
+  const W = Math.min(CHECK_WINDOW, separators + 1);
+  const starts = new Int32Array(W);
+  const ends = new Int32Array(W);
+  /** Slot of the line's id in `ids`, -1 missing, -2 ambiguous. */
+  const slots = new Int32Array(W);
+  const ids = new Uint8Array(W * H);
+  let pos = 0;
+  const total = input.length;
+  while (pos < total) {
+    let lines = 0;
+    let count = 0;
+    const ambiguous = new Map<number, string[]>();
+    while (pos < total && lines < W) {
+      let end = input.indexOf(sep, pos);
+      const next = end < 0 ? total : end + 1;
+      if (end < 0) end = total;
+      if (!nul && end > pos && input[end - 1] === 13) end--;
+      starts[lines] = pos;
+      ends[lines] = end;
+      let slot = -1;
+      if (end - pos === hexSize) {
+        const at = count * H;
+        let ok = true;
+        for (let i = 0; i < H; i++) {
+          const hi = HEX_VALUE[input[pos + 2 * i]];
+          const lo = HEX_VALUE[input[pos + 2 * i + 1]];
+          if (hi < 0 || lo < 0) {
+            ok = false;
+            break;
+          }
+          ids[at + i] = (hi << 4) | lo;
+        }
+        if (ok) slot = count++;
+      }
+      if (slot === -1) {
+        const r = resolveName(
+          store,
+          Buffer.from(input.buffer, input.byteOffset + pos, end - pos).toString('latin1'),
+        );
+        if ('oid' in r) {
+          ids.set(r.oid, count * H);
+          slot = count++;
+        } else if ('ambiguous' in r) {
+          ambiguous.set(lines, r.ambiguous);
+          slot = -2;
+        }
+      }
+      slots[lines] = slot;
+      lines++;
+      pos = next;
+    }
+    /** Prints line j: found (type ≠ 0) or missing; ambiguous names get Git's hint first. */
+    const line = (j: number, type: number, size: number, data: Uint8Array | undefined) => {
+      const slot = slots[j];
+      const s = starts[j];
+      const e = ends[j];
+      if (slot === -2) {
+        out.flush();
+        const name = Buffer.from(input.buffer, input.byteOffset + s, e - s).toString('latin1');
+        reportAmbiguous(io, store, name, ambiguous.get(j)!);
+        out.push(`${name} ambiguous\n`);
+        return;
+      }
+      if (type === 0) {
+        out.pushBytes(input, s, e, false);
+        out.pushBytes(MISSING, 0, MISSING.length, false);
+        return;
+      }
+      for (let a = 0; a < atoms.length; a++) {
+        const atom = atoms[a];
+        switch (atom.kind) {
+          case 'text': {
+            const t = texts[a]!;
+            out.pushBytes(t, 0, t.length, false);
+            break;
+          }
+          case 'objectname':
+            // The name is the id: printed lowercase, as Git prints it.
+            out.pushHex(ids, slot * H, H);
+            break;
+          case 'objecttype': {
+            const t = TYPE_BYTES[type];
+            out.pushBytes(t, 0, t.length, false);
+            break;
+          }
+          case 'objectsize':
+            out.pushNumber(size);
+            break;
+          default:
+            break;
+        }
+      }
+      out.pushByte(10);
+      if (data !== undefined) {
+        out.push(data);
+        out.pushByte(10);
+      }
+    };
+    if (!withData) {
+      const { types, sizes } = store.objectInfoPacked(ids, count);
+      for (let j = 0; j < lines; j++) {
+        const slot = slots[j];
+        if (slot < 0) line(j, 0, 0, undefined);
+        else line(j, types[slot], sizes[slot], undefined);
+      }
+      continue;
+    }
+    // Objects come in id order, which is line order; the lines without an id come between.
+    let j = 0;
+    store.readObjectsEach(ids, count, (k, o) => {
+      while (slots[j] < 0) line(j++, 0, 0, undefined);
+      if (slots[j] !== k) throw new Error(`batch order: line ${j} has id ${slots[j]}, got ${k}`);
+      if (o === undefined) line(j++, 0, 0, undefined);
+      else line(j++, TYPE_NUMBER[o.type], o.size, o.data);
+    });
+    while (j < lines) line(j++, 0, 0, undefined);
   }
 }
 
@@ -478,56 +719,33 @@ function runBatch(
   const nullOid = '0'.repeat(ctx.hash.hexSize);
   const hexSize = ctx.hash.hexSize;
   // Bytes as latin1: any name, valid UTF-8 or not, is echoed exactly as it came.
-  const input = opts.allObjects ? '' : io.readStdinBytes().toString('latin1');
+  const stdin = opts.allObjects ? Buffer.alloc(0) : io.readStdinBytes();
+  const input = stdin.toString('latin1');
   const sep = opts.nul ? '\0' : '\n';
   let batchSize = 0;
   for (let i = input.indexOf(sep); i >= 0 && batchSize < WHOLE_MIDX_BATCH; i = input.indexOf(sep, i + 1)) {
     batchSize++;
   }
-  const store = openStore(ctx, opts.allObjects || batchSize >= WHOLE_MIDX_BATCH);
+  const store = openStore(ctx, opts.allObjects);
   const out = new Output(io);
+  if (!opts.allObjects && !needsDetails && !usesRest) {
+    try {
+      batchFast(io, store, stdin, atoms, opts.nul, out, mode === 'batch');
+      return 0;
+    } finally {
+      out.flush();
+      store.close();
+    }
+  }
   try {
-    const one = (name: string, rest: string, resolved: Resolved) => {
-      if ('missing' in resolved) {
-        out.push(`${name} missing\n`);
-        return;
-      }
-      if ('ambiguous' in resolved) {
-        out.flush();
-        reportAmbiguous(io, store, name, resolved.ambiguous);
-        out.push(`${name} ambiguous\n`);
-        return;
-      }
-      const oid = resolved.oid;
-      let type: ObjectType | undefined;
-      let size = 0;
-      let diskSize = 0;
-      let deltaBase = nullOid;
-      let data: Uint8Array | undefined;
-      if (needsDetails) {
-        const d = store.objectDetails(oid);
-        if (!d) {
-          out.push(`${name} missing\n`);
-          return;
-        }
-        ({ type, size, diskSize } = d);
-        if (d.deltaBase) deltaBase = toHex(d.deltaBase);
-      }
-      if (mode === 'batch') {
-        const obj = store.readObject(oid);
-        if (!obj) {
-          out.push(`${name} missing\n`);
-          return;
-        }
-        ({ type, size, data } = obj);
-      } else if (needsInfo && !needsDetails) {
-        const info = store.objectInfo(oid);
-        if (!info) {
-          out.push(`${name} missing\n`);
-          return;
-        }
-        ({ type, size } = info);
-      } else if (!needsDetails && !store.hasObject(oid)) {
+    const emit = (
+      name: string,
+      rest: string,
+      oid: Uint8Array,
+      fullHex: boolean,
+      found: Found | undefined,
+    ) => {
+      if (found === undefined) {
         out.push(`${name} missing\n`);
         return;
       }
@@ -539,20 +757,19 @@ function runBatch(
             break;
           case 'objectname':
             // A full-length name is the id already (lowercased, as Git prints it).
-            line +=
-              name.length === hexSize && resolved.fromFullHex === true ? name.toLowerCase() : toHex(oid);
+            line += fullHex ? name.toLowerCase() : toHex(oid);
             break;
           case 'objecttype':
-            line += type;
+            line += found.type;
             break;
           case 'objectsize':
-            line += String(size);
+            line += String(found.size);
             break;
           case 'objectsize:disk':
-            line += String(diskSize);
+            line += String(found.diskSize ?? 0);
             break;
           case 'deltabase':
-            line += deltaBase;
+            line += found.deltaBase ? toHex(found.deltaBase) : nullOid;
             break;
           case 'rest':
             line += rest;
@@ -560,29 +777,102 @@ function runBatch(
         }
       }
       out.push(`${line}\n`);
-      if (data !== undefined) {
-        out.push(data);
+      if (found.data !== undefined) {
+        out.push(found.data);
         out.push('\n');
       }
     };
+    /** What one object contributes: the fields the format names, and its bytes for --batch. */
+    const lookupMany = (oids: Uint8Array[]): (Found | undefined)[] => {
+      if (needsDetails) {
+        const details = store.objectDetailsMany(oids);
+        if (mode !== 'batch') return details;
+        const objs = store.readObjects(oids);
+        return details.map((d, i) => {
+          const o = objs[i];
+          return d && o && { ...d, type: o.type, size: o.size, data: o.data };
+        });
+      }
+      if (mode === 'batch') return store.readObjects(oids);
+      if (needsInfo) return store.objectInfos(oids);
+      return store.hasObjects(oids).map((ok) => (ok ? PRESENT : undefined));
+    };
 
     if (opts.allObjects) {
-      for (const hex of store.allObjectIdsHex()) one(hex, '', { oid: fromHex(hex)!, fromFullHex: true });
+      const all = store.allObjectIdsHex();
+      const window = mode === 'batch' ? BATCH_WINDOW : CHECK_WINDOW;
+      for (let first = 0; first < all.length; first += window) {
+        const hexes = all.slice(first, first + window);
+        const oids = hexes.map((h) => fromHex(h)!);
+        let found: (Found | undefined)[] | undefined;
+        try {
+          found = lookupMany(oids);
+        } catch {
+          found = undefined;
+        }
+        for (let i = 0; i < hexes.length; i++) {
+          emit(hexes[i], '', oids[i], true, found !== undefined ? found[i] : lookupMany([oids[i]])[0]);
+        }
+      }
     } else {
-      const lines = input.split(opts.nul ? '\0' : '\n');
+      const lines = input.split(sep);
       if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-      for (let line of lines) {
-        if (!opts.nul && line.endsWith('\r')) line = line.slice(0, -1);
-        let name = line;
-        let rest = '';
-        if (usesRest) {
-          const m = /[ \t]/.exec(line);
-          if (m) {
-            name = line.slice(0, m.index);
-            rest = line.slice(m.index + 1).replace(/^[ \t\n\v\f\r]+/, '');
+      const window = mode === 'batch' ? BATCH_WINDOW : CHECK_WINDOW;
+      const H = ctx.hash.size;
+      for (let first = 0; first < lines.length; first += window) {
+        const last = Math.min(lines.length, first + window);
+        const names: string[] = [];
+        const rests: string[] = [];
+        const resolved: Resolved[] = [];
+        const oids: Uint8Array[] = [];
+        const idBytes = new Uint8Array((last - first) * H);
+        for (let j = first; j < last; j++) {
+          let line = lines[j];
+          if (!opts.nul && line.endsWith('\r')) line = line.slice(0, -1);
+          let name = line;
+          let rest = '';
+          if (usesRest) {
+            const m = /[ \t]/.exec(line);
+            if (m) {
+              name = line.slice(0, m.index);
+              rest = line.slice(m.index + 1).replace(/^[ \t\n\v\f\r]+/, '');
+            }
+          }
+          names.push(name);
+          rests.push(rest);
+          // A full hex id needs no store: it is decoded here (into one buffer for the window);
+          // abbreviations ask the store.
+          let r: Resolved | undefined;
+          if (name.length === hexSize) {
+            const at = oids.length * H;
+            if (fromHex(name, idBytes, at) !== undefined)
+              r = { oid: idBytes.subarray(at, at + H), fromFullHex: true };
+          }
+          if (r === undefined) r = resolveName(store, name);
+          resolved.push(r);
+          if ('oid' in r) oids.push(r.oid);
+        }
+        let found: (Found | undefined)[] | undefined;
+        try {
+          found = lookupMany(oids);
+        } catch {
+          // An object that cannot be read ends the run after the lines before it, as in Git:
+          // this window is done again id by id, and the failure is met in order.
+          found = undefined;
+        }
+        for (let j = 0, k = 0; j < names.length; j++) {
+          const r = resolved[j];
+          if ('missing' in r) {
+            out.push(`${names[j]} missing\n`);
+          } else if ('ambiguous' in r) {
+            out.flush();
+            reportAmbiguous(io, store, names[j], r.ambiguous);
+            out.push(`${names[j]} ambiguous\n`);
+          } else {
+            const f = found !== undefined ? found[k++] : lookupMany([r.oid])[0];
+            emit(names[j], rests[j], r.oid, r.fromFullHex === true, f);
           }
         }
-        one(name, rest, resolveName(store, name));
       }
     }
     return 0;
