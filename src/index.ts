@@ -64,4 +64,17 @@ export {
   type PackObject,
   type PackObjectInfo,
 } from './pack/pack.js';
+export {
+  type Crc32Function,
+  crc32,
+  type Deflater,
+  encodeEntryHeader,
+  encodeOfsDistance,
+  type PackIndexInput,
+  PackWriter,
+  type PackWriterOptions,
+  packIndexSize,
+  type WrittenEntry,
+  writePackIndex,
+} from './pack/writer.js';
 export type { Diagnostic, DiagnosticCallback, ProgressCallback, ProgressEvent } from './progress.js';

@@ -9,6 +9,7 @@ import { rollbackAllLocks } from '../node/lockfile.js';
 import { catFileCommand } from './commands/cat-file.js';
 import { expireCommand } from './commands/expire.js';
 import { lookupCommand } from './commands/lookup.js';
+import { repackCommand } from './commands/repack.js';
 import { showCommand } from './commands/show.js';
 import { verifyCommand } from './commands/verify.js';
 import { writeCommand } from './commands/write.js';
@@ -25,6 +26,7 @@ const COMMANDS: Command[] = [
   writeCommand,
   verifyCommand,
   expireCommand,
+  repackCommand,
   showCommand,
   lookupCommand,
   catFileCommand,

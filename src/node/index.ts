@@ -39,6 +39,18 @@ export {
   type ObjectStoreOptions,
   type StoredObject,
 } from './odb.js';
+export { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
+export {
+  planRepack,
+  type RepackOptions,
+  type RepackPackPlan,
+  type RepackPackResult,
+  type RepackPlan,
+  type RepackResult,
+  type RepackSkipReason,
+  repackMidx,
+  repackMidxAsync,
+} from './repack.js';
 export {
   type Alternates,
   discoverRepository,

@@ -1,0 +1,174 @@
+/**
+ * The Node side of writing a pack (spec/objects-format.md §8.4): node:zlib deflate and CRC-32 behind
+ * the portable interfaces of src/pack/writer.ts, temporary files in `objects/pack`, and Git's
+ * publication order — `.pack` first, `.idx` last (a pack becomes visible when its `.idx` appears),
+ * final mode 0444, never clobbering a pack that already has the name.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { GitMidxError } from '../errors.js';
+import type { ByteSink } from '../io.js';
+import { type Crc32Function, type Deflater, crc32 as portableCrc32 } from '../pack/writer.js';
+
+/** node:zlib's deflate at `level` (-1 = zlib's default, 6; Git's default for packs, §2.3). */
+export function nodeDeflater(level = -1): Deflater {
+  return {
+    deflate(data) {
+      const b = zlib.deflateSync(data, { level });
+      return new Uint8Array(b.buffer, b.byteOffset, b.length);
+    },
+  };
+}
+
+/** node:zlib's CRC-32 where this Node has it (20.15+, 22.2+), else the portable one. */
+export const nodeCrc32: Crc32Function =
+  typeof (zlib as { crc32?: unknown }).crc32 === 'function'
+    ? (data, previous = 0) => zlib.crc32(data, previous)
+    : portableCrc32;
+
+const TEMP_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * A new file `<dir>/<prefix>XXXXXX` (Git's `tmp_pack_`/`tmp_idx_` names), created exclusively with
+ * mode 0444 like Git's `odb_mkstemp()`, written through a 1 MiB buffer. `commit()` flushes, fsyncs
+ * and closes; `discard()` closes and removes it. Both are safe to call more than once.
+ */
+export class TempFile implements ByteSink {
+  readonly path: string;
+  private fd: number | undefined;
+  private readonly buf = Buffer.allocUnsafe(1 << 20);
+  private used = 0;
+  private removed = false;
+
+  private constructor(file: string, fd: number) {
+    this.path = file;
+    this.fd = fd;
+  }
+
+  static create(dir: string, prefix: string): TempFile {
+    for (let attempt = 0; ; attempt++) {
+      const rnd = randomBytes(6);
+      let name = prefix;
+      for (const b of rnd) name += TEMP_CHARS[b % TEMP_CHARS.length];
+      const file = path.join(dir, name);
+      try {
+        return new TempFile(file, fs.openSync(file, 'wx', 0o444));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST' && attempt < 100) continue;
+        const git = `unable to create temporary file: ${(e as Error).message}`;
+        throw new GitMidxError('IO_ERROR', `${file}: ${git}`, { file, data: { git }, cause: e });
+      }
+    }
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.fd === undefined) throw new Error('BUG: write to a closed temporary file');
+    if (bytes.length > this.buf.length - this.used) {
+      this.flush();
+      if (bytes.length > this.buf.length) {
+        this.writeAll(bytes);
+        return;
+      }
+    }
+    this.buf.set(bytes, this.used);
+    this.used += bytes.length;
+  }
+
+  private flush(): void {
+    if (this.used > 0) {
+      this.writeAll(this.buf.subarray(0, this.used));
+      this.used = 0;
+    }
+  }
+
+  private writeAll(bytes: Uint8Array): void {
+    let done = 0;
+    try {
+      while (done < bytes.length) done += fs.writeSync(this.fd!, bytes, done, bytes.length - done);
+    } catch (e) {
+      throw new GitMidxError('IO_ERROR', `${this.path}: write failed: ${(e as Error).message}`, {
+        file: this.path,
+        cause: e,
+      });
+    }
+  }
+
+  /** Flushes, fsyncs and closes the file (it stays under its temporary name). */
+  commit(): void {
+    if (this.fd === undefined) return;
+    this.flush();
+    fs.fsyncSync(this.fd);
+    fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  /** Closes (if open) and removes the file. */
+  discard(): void {
+    if (this.fd !== undefined) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        // already closed
+      }
+      this.fd = undefined;
+    }
+    if (!this.removed) {
+      this.removed = true;
+      try {
+        fs.unlinkSync(this.path);
+      } catch {
+        // gone already
+      }
+    }
+  }
+
+  /** Marks the file as moved away (after a rename): `discard()` then leaves the path alone. */
+  released(): void {
+    this.removed = true;
+  }
+}
+
+/**
+ * Moves a finished temporary file to `target` without replacing an existing file (Git's
+ * `finalize_object_file()`: link, then unlink the temporary; an existing target is kept). Returns
+ * false when the target already existed (the temporary is removed either way).
+ */
+export function publishFile(tmp: TempFile, target: string): boolean {
+  try {
+    fs.chmodSync(tmp.path, 0o444);
+  } catch {
+    // created 0444 already; a file system without modes does not matter
+  }
+  let created = true;
+  try {
+    fs.linkSync(tmp.path, target);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      created = false;
+    } else if (!fs.existsSync(target)) {
+      // No hard links here (some file systems): a rename cannot clobber what does not exist.
+      try {
+        fs.renameSync(tmp.path, target);
+        tmp.released();
+        return true;
+      } catch (e2) {
+        throw new GitMidxError(
+          'IO_ERROR',
+          `unable to rename ${tmp.path} to ${target}: ${(e2 as Error).message}`,
+          {
+            file: target,
+            cause: e2,
+          },
+        );
+      }
+    } else {
+      created = false;
+    }
+  }
+  tmp.discard();
+  return created;
+}

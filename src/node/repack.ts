@@ -1,0 +1,736 @@
+/**
+ * `repack [--batch-size=<size>]` (spec/midx-format.md §13): pick packs of the MIDX the way Git
+ * 2.39's `midx_repack()` does, write the objects the MIDX takes from them into one new pack with our
+ * own writer (src/pack/writer.ts; Git runs `pack-objects`), then rewrite the MIDX so that the new
+ * pack's copies win and a later `expire` can drop the old packs.
+ *
+ * The new pack (spec/objects-format.md §8):
+ * - objects in MIDX (OID) order, each base pulled in front of its deltas;
+ * - an entry is copied verbatim (compressed payload copied, header re-encoded) when it is a whole
+ *   object, or a delta whose base is in the new pack: then OFS_DELTA with the new distance
+ *   (`repack.useDeltaBaseOffset`, default true) or REF_DELTA; a delta whose base is not in the new
+ *   pack (or that would close a cycle through duplicates) is resolved and stored whole;
+ * - before a verbatim copy the source entry is checked: its CRC-32 against an idx v2, an inflate
+ *   for an idx v1; a failure is reported (`bad packed object CRC for <oid>`, as Git's
+ *   pack-objects says) and the object is rewritten from its content, which must hash to its id.
+ * - `tmp_pack_*` and `tmp_idx_*` in objects/pack, fsync, `.pack` then `.idx` renamed into place.
+ *
+ * Deviation: when the selected packs hold no object the MIDX takes from them, Git writes an empty
+ * pack; we write nothing (status `nothing-to-do`).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { compareBytes, toHex, utf8 } from '../bytes.js';
+import { GitMidxError, isGitMidxError } from '../errors.js';
+import { type HashAlgorithm, SHA1 } from '../hash.js';
+import { PagedReader } from '../io.js';
+import { isFatalMidxError, type MultiPackIndex } from '../midx/reader.js';
+import { PackIndex } from '../pack/idx.js';
+import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type PackEntry, PackFile } from '../pack/pack.js';
+import { type Deflater, encodeEntryHeader, PackWriter, writePackIndex } from '../pack/writer.js';
+import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
+import type { GitConfig } from './config.js';
+import { openFileReader } from './fs.js';
+import { nodeHash } from './hash.js';
+import { midxPath, openMidxFile, type WriteMidxResult, writeMidxFile, writeMidxFileAsync } from './midx.js';
+import { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
+import { repositoryForObjectDir } from './repo.js';
+import { nodeInflater } from './zlib.js';
+
+export interface RepackOptions {
+  /** The object directory (`.git/objects`). */
+  objectDir: string;
+  /** The repository's hash algorithm (default SHA-1). */
+  hash?: HashAlgorithm;
+  /** `--batch-size` in bytes; 0 (the default) repacks every eligible pack. */
+  batchSize?: number;
+  /**
+   * Where `repack.packKeptObjects`, `repack.useDeltaBaseOffset`, `pack.compression`,
+   * `core.compression` and `core.multiPackIndex` are read. Default: the repository's configuration
+   * (found from `objectDir`, with `env`).
+   */
+  config?: GitConfig;
+  /** Environment for finding that configuration (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Override `repack.packKeptObjects` (default false): kept packs become eligible. */
+  packKeptObjects?: boolean;
+  /** Override `repack.useDeltaBaseOffset` (default true): OFS_DELTA, else REF_DELTA. */
+  useDeltaBaseOffset?: boolean;
+  /** Override the zlib level of objects stored whole (`pack.compression`, else `core.compression`, else -1). */
+  compressionLevel?: number;
+  onProgress?: ProgressCallback;
+  onDiagnostic?: DiagnosticCallback;
+  signal?: AbortSignal;
+}
+
+/** Why a pack was not selected. */
+export type RepackSkipReason = 'unloadable' | 'keep' | 'cruft' | 'no-index' | 'empty' | 'too-large';
+
+export interface RepackPackPlan {
+  /** The `.idx` name, as in the MIDX. */
+  readonly name: string;
+  /** Pack-int-id in the MIDX. */
+  readonly packId: number;
+  /** `.pack` mtime in whole seconds. */
+  readonly mtime: number;
+  /** `.pack` size in bytes. */
+  readonly size: number;
+  /** Objects in its index (-1 when the index could not be read). */
+  readonly numObjects: number;
+  /** Objects the MIDX takes from this pack: what goes into the new pack. */
+  readonly objects: number;
+  /** Git's estimate of the bytes they take: `floor(size × objects / numObjects)`. */
+  readonly expectedBytes: number;
+}
+
+export interface RepackPlan {
+  /** `no-midx`: no MIDX (or `core.multiPackIndex=false`); `nothing-to-do`: fewer than 2 packs selected. */
+  readonly status: 'no-midx' | 'nothing-to-do' | 'ready';
+  readonly batchSize: number;
+  /** The selected packs, in the order they were chosen (by mtime for a batch size, else MIDX order). */
+  readonly packs: readonly RepackPackPlan[];
+  /** Packs looked at and passed over, with the reason. */
+  readonly skipped: readonly { readonly name: string; readonly reason: RepackSkipReason }[];
+  /** Objects the new pack would hold. */
+  readonly objects: number;
+  /** Sum of the selected packs' expected sizes. */
+  readonly estimatedBytes: number;
+}
+
+export interface RepackPackResult {
+  /** `pack-<hex>`: the stem of the new `.pack`/`.idx`. */
+  readonly name: string;
+  /** Hex of the pack trailer. */
+  readonly checksum: string;
+  readonly objects: number;
+  /** Size of the `.pack` in bytes. */
+  readonly bytes: number;
+  /** Whole objects and deltas copied verbatim, and objects stored whole after resolving. */
+  readonly reused: number;
+  readonly reusedDeltas: number;
+  readonly resolved: number;
+  /** True when a pack of that name already existed and was kept (nothing was replaced). */
+  readonly existed: boolean;
+}
+
+export interface RepackResult {
+  readonly status: 'no-midx' | 'nothing-to-do' | 'repacked';
+  readonly plan: RepackPlan;
+  readonly pack?: RepackPackResult;
+  readonly write?: WriteMidxResult;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+interface Settings {
+  packKeptObjects: boolean;
+  useDeltaBaseOffset: boolean;
+  compressionLevel: number;
+  useMidx: boolean;
+}
+
+function settings(options: RepackOptions): Settings {
+  const config =
+    options.config ?? repositoryForObjectDir(options.objectDir, { env: options.env ?? process.env }).config;
+  let level = options.compressionLevel;
+  if (level === undefined) {
+    const key = config.get('pack.compression') !== undefined ? 'pack.compression' : 'core.compression';
+    level = config.getInt(key, -1);
+  }
+  if (!Number.isInteger(level) || level < -1 || level > 9) {
+    const git = `bad pack compression level ${level}`;
+    throw new GitMidxError('BAD_CONFIG', git, { data: { git, level } });
+  }
+  return {
+    packKeptObjects: options.packKeptObjects ?? config.getBool('repack.packKeptObjects', false),
+    useDeltaBaseOffset: options.useDeltaBaseOffset ?? config.getBool('repack.useDeltaBaseOffset', true),
+    compressionLevel: level,
+    useMidx: config.getBool('core.multiPackIndex', true),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selection (§13)
+
+function checkBatchSize(batchSize: number): void {
+  if (!Number.isSafeInteger(batchSize) || batchSize < 0) {
+    throw new GitMidxError('INVALID_ARGUMENT', `batch size ${batchSize} is not a non-negative integer`, {
+      data: { batchSize },
+    });
+  }
+}
+
+function stem(idxName: string): string {
+  return idxName.endsWith('.idx') ? idxName.slice(0, -4) : idxName;
+}
+
+function mtimeSeconds(st: fs.BigIntStats): number {
+  // Git compares `st_mtime`: whole seconds, floored.
+  const ns = st.mtimeNs;
+  let s = ns / 1000000000n;
+  if (ns < 0n && s * 1000000000n !== ns) s -= 1n;
+  return Number(s);
+}
+
+interface PackFacts {
+  name: string;
+  loaded: boolean;
+  mtime: number;
+  size: number;
+  keep: boolean;
+  cruft: boolean;
+}
+
+/** What Git's `add_packed_git()` learns about a MIDX pack: no index is opened here. */
+function packFacts(packDir: string, name: string): PackFacts {
+  const base = path.join(packDir, stem(name));
+  let st: fs.BigIntStats | undefined;
+  try {
+    st = fs.statSync(`${base}.pack`, { bigint: true });
+  } catch {
+    st = undefined;
+  }
+  if (!st?.isFile()) return { name, loaded: false, mtime: 0, size: 0, keep: false, cruft: false };
+  return {
+    name,
+    loaded: true,
+    mtime: mtimeSeconds(st),
+    size: Number(st.size),
+    keep: fs.existsSync(`${base}.keep`),
+    cruft: fs.existsSync(`${base}.mtimes`),
+  };
+}
+
+function idxObjectCount(packDir: string, name: string, hash: HashAlgorithm): number {
+  try {
+    const idx = PackIndex.fromBytes(fs.readFileSync(path.join(packDir, name)), { hash });
+    const n = idx.numObjects;
+    idx.close();
+    return n;
+  } catch {
+    return -1;
+  }
+}
+
+/** Git 2.39's estimate, exact in 64-bit arithmetic: `pack_size × referenced / num_objects`. */
+function expectedSize(size: number, referenced: number, numObjects: number): number {
+  if (numObjects <= 0) return size;
+  // [new] (2.50+) rounds instead: ((((referenced << 14) / num) × size) + 8192) >> 14 (§13).
+  return Number((BigInt(size) * BigInt(referenced)) / BigInt(numObjects));
+}
+
+function selectPacks(m: MultiPackIndex, packDir: string, batchSize: number, s: Settings): RepackPlan {
+  const hash = m.hash;
+  const referenced = new Uint32Array(m.numPacks);
+  for (let i = 0; i < m.numObjects; i++) referenced[m.packIdAt(i)]++;
+  const facts = m.packNames.map((name) => packFacts(packDir, name));
+  const chosen: RepackPackPlan[] = [];
+  const skipped: { name: string; reason: RepackSkipReason }[] = [];
+  const pick = (id: number, numObjects: number, expected: number) =>
+    chosen.push({
+      name: facts[id].name,
+      packId: id,
+      mtime: facts[id].mtime,
+      size: facts[id].size,
+      numObjects,
+      objects: referenced[id],
+      expectedBytes: expected,
+    });
+  const eligible = (id: number): boolean => {
+    const f = facts[id];
+    const reason: RepackSkipReason | undefined = !f.loaded
+      ? 'unloadable'
+      : f.keep && !s.packKeptObjects
+        ? 'keep'
+        : f.cruft
+          ? 'cruft'
+          : undefined;
+    if (reason) skipped.push({ name: f.name, reason });
+    return reason === undefined;
+  };
+
+  if (batchSize === 0) {
+    // Every pack that loads and is neither kept nor cruft (2.39 does not look at object counts).
+    for (let id = 0; id < m.numPacks; id++) {
+      if (!eligible(id)) continue;
+      const n = idxObjectCount(packDir, facts[id].name, hash);
+      pick(id, n, expectedSize(facts[id].size, referenced[id], n));
+    }
+  } else {
+    // Oldest first. C's qsort leaves ties unordered; we keep MIDX order among equal mtimes.
+    const order = Array.from({ length: m.numPacks }, (_, i) => i);
+    order.sort((a, b) => facts[a].mtime - facts[b].mtime || a - b);
+    let total = 0;
+    for (let k = 0; k < order.length && total < batchSize; k++) {
+      const id = order[k];
+      if (!eligible(id)) continue;
+      const n = idxObjectCount(packDir, facts[id].name, hash);
+      if (n <= 0) {
+        skipped.push({ name: facts[id].name, reason: n < 0 ? 'no-index' : 'empty' });
+        continue;
+      }
+      const expected = expectedSize(facts[id].size, referenced[id], n);
+      if (expected >= batchSize) {
+        skipped.push({ name: facts[id].name, reason: 'too-large' });
+        continue;
+      }
+      pick(id, n, expected);
+      total += expected;
+    }
+  }
+  const objects = chosen.reduce((a, p) => a + p.objects, 0);
+  const estimatedBytes = chosen.reduce((a, p) => a + p.expectedBytes, 0);
+  // Fewer than two packs: nothing to combine. No object to move: Git would write an empty pack.
+  const status = chosen.length < 2 || objects === 0 ? 'nothing-to-do' : 'ready';
+  return { status, batchSize, packs: chosen, skipped, objects, estimatedBytes };
+}
+
+function noMidx(batchSize: number): RepackPlan {
+  return { status: 'no-midx', batchSize, packs: [], skipped: [], objects: 0, estimatedBytes: 0 };
+}
+
+/** Opens the MIDX as `repack` sees it; undefined when there is none (or it is not to be used). */
+function openForRepack(options: RepackOptions, s: Settings): MultiPackIndex | undefined {
+  // core.multiPackIndex=false: Git does not load the MIDX, so `repack` finds none (observed).
+  if (!s.useMidx) return undefined;
+  try {
+    return openMidxFile(midxPath(options.objectDir), { hash: options.hash ?? SHA1 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (isGitMidxError(e) && !isFatalMidxError(e.code)) {
+      // An error-level problem makes Git ignore the MIDX: it reports it and has nothing to repack.
+      options.onDiagnostic?.({ level: 'error', message: String(e.data.git ?? e.message) });
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+/** What `repack` would do, touching nothing: the packs it would combine, their objects and bytes. */
+export function planRepack(options: RepackOptions): RepackPlan {
+  const batchSize = options.batchSize ?? 0;
+  checkBatchSize(batchSize);
+  const s = settings(options);
+  const m = openForRepack(options, s);
+  if (!m) return noMidx(batchSize);
+  try {
+    return selectPacks(m, path.join(options.objectDir, 'pack'), batchSize, s);
+  } finally {
+    m.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running it
+
+/** Runs `repack` synchronously (see `repackMidxAsync` for a run that signal handlers can abort). */
+export function repackMidx(options: RepackOptions): RepackResult {
+  const steps = repackSteps(options, false);
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  return r.value;
+}
+
+/**
+ * The same, giving the event loop a turn now and then (every few hundred objects, between phases,
+ * and just before the new files are renamed into place), so that an abort raised by a signal
+ * handler is seen in time: the temporary files are removed and nothing else changes.
+ */
+export async function repackMidxAsync(options: RepackOptions): Promise<RepackResult> {
+  const steps = repackSteps(options, true);
+  let r = steps.next();
+  while (!r.done) {
+    await new Promise((resolve) => setImmediate(resolve));
+    r = steps.next();
+  }
+  const v = r.value;
+  if (v.status !== 'repacked' || v.write !== undefined) return v;
+  // The MIDX rewrite, phase by phase.
+  const write = await writeMidxFileAsync(midxWriteOptions(options));
+  return { ...v, write };
+}
+
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new GitMidxError('ABORTED', 'multi-pack-index repack aborted', { data: { reason: signal.reason } });
+  }
+}
+
+function midxWriteOptions(options: RepackOptions) {
+  return {
+    objectDir: options.objectDir,
+    hash: options.hash,
+    onProgress: options.onProgress,
+    onDiagnostic: options.onDiagnostic,
+    signal: options.signal,
+  };
+}
+
+function* repackSteps(
+  options: RepackOptions,
+  deferWrite: boolean,
+): Generator<undefined, RepackResult, undefined> {
+  const batchSize = options.batchSize ?? 0;
+  checkBatchSize(batchSize);
+  const s = settings(options);
+  const m = openForRepack(options, s);
+  if (!m) return { status: 'no-midx', plan: noMidx(batchSize) };
+  const packDir = path.join(options.objectDir, 'pack');
+  let plan: RepackPlan;
+  let pack: RepackPackResult;
+  try {
+    plan = selectPacks(m, packDir, batchSize, s);
+    if (plan.status !== 'ready') return { status: 'nothing-to-do', plan };
+    yield;
+    checkAbort(options.signal);
+    pack = yield* writeNewPack(m, plan, packDir, s, options);
+  } finally {
+    m.close();
+  }
+  // The new pack is in place; the rewrite (old MIDX reused, the new pack discovered and winning
+  // every object it holds, §13 step 7) is the writer's, as for `write`.
+  if (deferWrite) return { status: 'repacked', plan, pack };
+  const write = writeMidxFile(midxWriteOptions(options));
+  return { status: 'repacked', plan, pack, write };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The new pack
+
+/** A selected pack opened for copying: its index, a reader for entry headers and for raw bytes. */
+interface Source {
+  readonly name: string;
+  readonly idx: PackIndex;
+  readonly pack: PackFile;
+  readonly raw: PagedReader;
+  /** The entry offsets, ascending, and the idx position of each. */
+  readonly offsets: Float64Array;
+  readonly positions: Uint32Array;
+  /** Where the entries end (the trailer starts). */
+  readonly end: number;
+}
+
+function openSource(packDir: string, name: string, hash: HashAlgorithm): Source {
+  const idxPath = path.join(packDir, name);
+  const packPath = path.join(packDir, `${stem(name)}.pack`);
+  let idx: PackIndex;
+  try {
+    idx = PackIndex.fromBytes(fs.readFileSync(idxPath), { hash, file: idxPath });
+  } catch (e) {
+    const git = `could not open index for ${packPath}`;
+    throw new GitMidxError('PACK_LOAD_FAILED', `${idxPath}: ${git}`, {
+      file: idxPath,
+      data: { git },
+      cause: e,
+    });
+  }
+  const reader = openFileReader(packPath);
+  let pack: PackFile;
+  try {
+    pack = new PackFile(reader, idx, { file: packPath, inflate: nodeInflater, hashFn: nodeHash });
+    pack.validate();
+  } catch (e) {
+    reader.close();
+    idx.close();
+    throw e;
+  }
+  const n = idx.numObjects;
+  const bytes = idx.bytes;
+  const offs = new Float64Array(n);
+  for (let i = 0; i < n; i++) offs[i] = bytes ? idx.offsetAtIn(bytes, i) : idx.offsetAt(i);
+  const positions = new Uint32Array(n);
+  for (let i = 0; i < n; i++) positions[i] = i;
+  positions.sort((a, b) => offs[a] - offs[b]);
+  const offsets = new Float64Array(n);
+  for (let r = 0; r < n; r++) offsets[r] = offs[positions[r]];
+  // The pack reader closes `reader`; this second view over it only reads raw entry bytes.
+  const raw = new PagedReader(reader, { file: packPath, pageSize: 65536, cacheBytes: 4 << 20 });
+  return { name, idx, pack, raw, offsets, positions, end: pack.size - hash.size };
+}
+
+function closeSource(src: Source): void {
+  src.pack.close();
+  src.raw.close();
+  src.idx.close();
+}
+
+/** Rank of `offset` among the entry offsets, or -1. */
+function rankOf(src: Source, offset: number): number {
+  const o = src.offsets;
+  let lo = 0;
+  let hi = o.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (o[mid] < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < o.length && o[lo] === offset ? lo : -1;
+}
+
+const TYPE_NUMBERS: Record<string, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+/** Raw bytes are read and copied in pieces of this size, so a huge entry is never held whole. */
+const COPY_CHUNK = 1 << 20;
+/** Objects written between two turns of the event loop (async runs) and two progress events. */
+const STEP_OBJECTS = 256;
+
+/** How one object goes into the new pack. */
+interface Plan {
+  entry: PackEntry;
+  /** End of the source entry. */
+  end: number;
+  /** The object's position in the source idx. */
+  position: number;
+  /** New-pack index of the delta base, or -1 (whole object, or to be resolved). */
+  base: number;
+  /** Copy the compressed payload as is; else inflate, resolve and deflate. */
+  verbatim: boolean;
+}
+
+function* writeNewPack(
+  m: MultiPackIndex,
+  plan: RepackPlan,
+  packDir: string,
+  s: Settings,
+  options: RepackOptions,
+): Generator<undefined, RepackPackResult, undefined> {
+  const hash = m.hash;
+  const H = hash.size;
+  const diag = options.onDiagnostic ?? (() => {});
+  const progress = options.onProgress;
+  const title = 'Writing objects';
+
+  // The objects: every MIDX entry whose selected copy is in a selected pack, in OID order (§13).
+  const selected = new Int32Array(m.numPacks).fill(-1);
+  plan.packs.forEach((p, i) => {
+    selected[p.packId] = i;
+  });
+  const count = plan.objects;
+  const newIndex = new Int32Array(m.numObjects).fill(-1);
+  const oids = new Uint8Array(count * H);
+  const srcOf = new Uint32Array(count);
+  const srcOffset = new Float64Array(count);
+  let k = 0;
+  for (let i = 0; i < m.numObjects; i++) {
+    const sel = selected[m.packIdAt(i)];
+    if (sel < 0) continue;
+    newIndex[i] = k;
+    oids.set(m.oidAt(i), k * H);
+    srcOf[k] = sel;
+    srcOffset[k] = m.offsetAt(i);
+    k++;
+  }
+  if (k !== count) throw new Error(`BUG: counted ${count} objects, found ${k}`);
+
+  const sources: Source[] = [];
+  let packTmp: TempFile | undefined;
+  let idxTmp: TempFile | undefined;
+  try {
+    for (const p of plan.packs) sources.push(openSource(packDir, p.name, hash));
+    yield;
+    checkAbort(options.signal);
+
+    packTmp = TempFile.create(packDir, 'tmp_pack_');
+    const writer = new PackWriter(packTmp, { hash, hashFn: nodeHash, count, crc32: nodeCrc32 });
+    const deflater: Deflater = nodeDeflater(s.compressionLevel);
+    const newOffsets = new Float64Array(count);
+    const crcs = new Uint32Array(count);
+    /** 0 = not written, 1 = waiting for its base, 2 = written. */
+    const state = new Uint8Array(count);
+    const plans: (Plan | undefined)[] = new Array(count);
+    let reused = 0;
+    let reusedDeltas = 0;
+    let resolved = 0;
+    const hex = (j: number) => toHex(oids, j * H, (j + 1) * H);
+
+    const sourceRank = (j: number): [Source, number] => {
+      const src = sources[srcOf[j]];
+      const rank = rankOf(src, srcOffset[j]);
+      if (rank < 0) {
+        throw new GitMidxError(
+          'PACK_BAD_OBJECT',
+          `${src.pack.file}: the multi-pack-index places ${hex(j)} at offset ${srcOffset[j]}, which is no entry of ${src.name}`,
+          { file: src.pack.file, data: { oid: hex(j), offset: srcOffset[j] } },
+        );
+      }
+      return [src, rank];
+    };
+
+    /** Is the source entry intact? idx v2: its CRC-32; idx v1: it inflates to its declared size. */
+    const sourceIntact = (src: Source, j: number, p: Plan): boolean => {
+      const start = p.entry.offset;
+      const want = src.idx.crcAt(p.position);
+      if (want !== undefined) {
+        let c = 0;
+        for (let o = start; o < p.end; o += COPY_CHUNK) {
+          const n = Math.min(COPY_CHUNK, p.end - o);
+          // Small entries through the page cache: the copy that follows reads the same pages.
+          c = nodeCrc32(n <= src.raw.pageSize ? src.raw.read(o, n) : src.raw.readUncached(o, n), c);
+        }
+        if (c === want) return true;
+        diag({ level: 'error', message: `bad packed object CRC for ${hex(j)}` });
+        return false;
+      }
+      try {
+        const payload = src.raw.readUncached(p.entry.dataOffset, p.end - p.entry.dataOffset);
+        const r = nodeInflater.inflate(payload, p.entry.size);
+        if (r.data.length === p.entry.size && r.consumed === payload.length) return true;
+      } catch {
+        // reported below
+      }
+      diag({ level: 'error', message: `corrupt packed object for ${hex(j)}` });
+      return false;
+    };
+
+    const planOf = (j: number): Plan => {
+      const [src, rank] = sourceRank(j);
+      const entry = src.pack.entryAt(srcOffset[j]);
+      const end = rank + 1 < src.offsets.length ? src.offsets[rank + 1] : src.end;
+      const p: Plan = { entry, end, position: src.positions[rank], base: -1, verbatim: true };
+      if (entry.type === OBJ_OFS_DELTA || entry.type === OBJ_REF_DELTA) {
+        let baseOid: Uint8Array | undefined = entry.baseOid;
+        if (entry.type === OBJ_OFS_DELTA) {
+          const br = rankOf(src, entry.baseOffset!);
+          baseOid = br < 0 ? undefined : src.idx.oidAt(src.positions[br]);
+        }
+        const at = baseOid === undefined ? -1 : m.findPosition(baseOid);
+        p.base = at < 0 ? -1 : newIndex[at];
+        // The base stays behind: resolve the object and store it whole (no thin packs, §8.1).
+        if (p.base < 0) p.verbatim = false;
+      }
+      if (p.verbatim && !sourceIntact(src, j, p)) {
+        p.verbatim = false;
+        p.base = -1;
+      }
+      return p;
+    };
+
+    const copyVerbatim = (j: number, p: Plan): void => {
+      const src = sources[srcOf[j]];
+      const e = p.entry;
+      let header: Uint8Array;
+      if (p.base < 0) {
+        header = encodeEntryHeader(e.type, e.size);
+        reused++;
+      } else {
+        header = writer.deltaHeader(
+          e.size,
+          s.useDeltaBaseOffset
+            ? { offset: newOffsets[p.base] }
+            : { oid: oids.subarray(p.base * H, (p.base + 1) * H) },
+        );
+        reusedDeltas++;
+      }
+      newOffsets[j] = writer.beginEntry(header);
+      for (let o = e.dataOffset; o < p.end; o += COPY_CHUNK) {
+        const n = Math.min(COPY_CHUNK, p.end - o);
+        writer.entryData(n <= src.raw.pageSize ? src.raw.read(o, n) : src.raw.readUncached(o, n));
+      }
+      crcs[j] = writer.endEntry().crc;
+    };
+
+    const storeWhole = (j: number, p: Plan): void => {
+      const src = sources[srcOf[j]];
+      const obj = src.pack.readAt(p.entry.offset);
+      const type = TYPE_NUMBERS[obj.type];
+      const h = nodeHash(hash);
+      h.update(utf8(`${obj.type} ${obj.data.length}\0`));
+      h.update(obj.data);
+      const got = h.digest();
+      if (compareBytes(got, 0, oids, j * H, H) !== 0) {
+        const git = `packed ${hex(j)} from ${src.pack.file} is corrupt`;
+        throw new GitMidxError(
+          'PACK_HASH_MISMATCH',
+          `${src.pack.file}: object at offset ${p.entry.offset} hashes to ${toHex(got)}, not ${hex(j)}`,
+          { file: src.pack.file, data: { git, offset: p.entry.offset, oid: hex(j) } },
+        );
+      }
+      const w = writer.writeObject(type, obj.data, deflater);
+      newOffsets[j] = w.offset;
+      crcs[j] = w.crc;
+      resolved++;
+    };
+
+    // Depth-first from each object in OID order: a delta whose base is in the new pack waits for
+    // it; a base already waiting (a cycle through duplicate copies) makes the delta go whole.
+    const stack: number[] = [];
+    let sinceStep = 0;
+    progress?.({ title, done: 0, total: count });
+    for (let root = 0; root < count; root++) {
+      if (state[root] === 2) continue;
+      stack.push(root);
+      while (stack.length > 0) {
+        const j = stack[stack.length - 1];
+        if (state[j] === 2) {
+          stack.pop();
+          continue;
+        }
+        let p = plans[j];
+        if (p === undefined) {
+          p = planOf(j);
+          plans[j] = p;
+        }
+        if (p.verbatim && p.base >= 0 && state[p.base] !== 2) {
+          if (state[p.base] === 0 && state[j] === 0) {
+            state[j] = 1;
+            stack.push(p.base);
+            continue;
+          }
+          // The base is waiting on this object (directly or through others): break the cycle.
+          p.verbatim = false;
+          p.base = -1;
+        }
+        if (p.verbatim) copyVerbatim(j, p);
+        else storeWhole(j, p);
+        state[j] = 2;
+        plans[j] = undefined;
+        stack.pop();
+        if (++sinceStep >= STEP_OBJECTS) {
+          sinceStep = 0;
+          progress?.({ title, done: writer.entries, total: count });
+          yield;
+          checkAbort(options.signal);
+        }
+      }
+    }
+    const trailer = writer.finish();
+    progress?.({ title, done: count, total: count, end: true });
+    packTmp.commit();
+    const bytes = writer.offset;
+
+    idxTmp = TempFile.create(packDir, 'tmp_idx_');
+    writePackIndex(idxTmp, {
+      hash,
+      hashFn: nodeHash,
+      oids,
+      offsets: newOffsets,
+      crcs,
+      packChecksum: trailer,
+    });
+    idxTmp.commit();
+
+    // The last moment to give up: nothing is visible until the renames.
+    yield;
+    checkAbort(options.signal);
+    const sum = toHex(trailer);
+    const name = `pack-${sum}`;
+    const packCreated = publishFile(packTmp, path.join(packDir, `${name}.pack`));
+    const idxCreated = publishFile(idxTmp, path.join(packDir, `${name}.idx`));
+    return {
+      name,
+      checksum: sum,
+      objects: count,
+      bytes,
+      reused,
+      reusedDeltas,
+      resolved,
+      existed: !packCreated && !idxCreated,
+    };
+  } catch (e) {
+    packTmp?.discard();
+    idxTmp?.discard();
+    throw e;
+  } finally {
+    for (const src of sources) closeSource(src);
+  }
+}
