@@ -508,6 +508,30 @@ export class MultiPackIndex {
     return toHex(this.src.read(this.oidl + n * this.H, this.H));
   }
 
+  /**
+   * The n-th id as a view into the page cache (no copy): valid only until the next read of this
+   * MIDX. For hot loops that use the id at once.
+   */
+  oidViewAt(n: number): Uint8Array {
+    this.checkPosition(n);
+    return this.src.read(this.oidl + n * this.H, this.H);
+  }
+
+  /**
+   * Walks the OIDL chunk forwards through one reused buffer: `visit(i, buf, at)` sees id i at
+   * `buf[at, at + H)`, with id i + 1 right after it when there is one.
+   */
+  scanOids(visit: (i: number, buf: Uint8Array, at: number) => void): void {
+    if (this.src.isClosed) throw closedError(this.file);
+    const win = new ForwardWindow(this.src);
+    const H = this.H;
+    const N = this.numObjects;
+    for (let i = 0; i < N; i++) {
+      const at = win.at(this.oidl + i * H, i + 1 < N ? 2 * H : H);
+      visit(i, win.buf, at);
+    }
+  }
+
   /** A BE32 at a file position, straight from the page cache (no view allocated). */
   private u32At(pos: number): number {
     const src = this.src;

@@ -177,9 +177,25 @@ export class PackIndex {
     let lo = b === 0 ? 0 : this.fanout[b - 1];
     let hi = this.fanout[b];
     const H = this.hash.size;
+    const src = this.src;
+    const ps = src.pageSize;
+    const single = ps >= src.size;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const c = compareBytes(this.src.read(this.oidBase + mid * this.oidStride, H), 0, oid, oidOffset, H);
+      // Straight from the page (no view allocated per probe), unless the id straddles two pages.
+      const pos = this.oidBase + mid * this.oidStride;
+      const pi = single ? 0 : Math.floor(pos / ps);
+      let page = src.page(pi);
+      let o = pos - pi * ps;
+      if (o + H > page.length) {
+        page = src.read(pos, H);
+        o = 0;
+      }
+      let c = 0;
+      for (let k = 0; k < H; k++) {
+        c = page[o + k] - oid[oidOffset + k];
+        if (c !== 0) break;
+      }
       if (c === 0) return mid;
       if (c < 0) lo = mid + 1;
       else hi = mid;
