@@ -1,5 +1,3 @@
-import * as fs from 'node:fs';
-import { MultiPackIndex } from '../../midx/reader.js';
 import { midxPath, openMidxFile } from '../../node/midx.js';
 import { makeContext, openMidxOrSay } from '../context.js';
 import type { Command } from '../main.js';
@@ -8,8 +6,8 @@ import { parseCommon, UsageError } from '../options.js';
 const USAGE = 'lookup (--stdin | <oid>...)';
 
 /** Batches this large read the whole file at once (if it is not huge): every page is needed. */
-const WHOLE_FILE_BATCH = 1024;
-const WHOLE_FILE_MAX = 1 << 30;
+const _WHOLE_FILE_BATCH = 1024;
+const _WHOLE_FILE_MAX = 1 << 30;
 
 const HEX_VALUE = new Int8Array(256).fill(-1);
 for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
@@ -25,6 +23,18 @@ function writeDecimal(out: Buffer, at: number, v: number): number {
   if (v < 10) {
     out[at] = 48 + v;
     return at + 1;
+  }
+  if (v < 0x80000000) {
+    // Small integers: int arithmetic.
+    let digits = 0;
+    for (let x = v; x >= 1; x = (x / 10) | 0) digits++;
+    let x = v;
+    for (let i = at + digits - 1; i >= at; i--) {
+      const q = (x / 10) | 0;
+      out[i] = 48 + x - q * 10;
+      x = q;
+    }
+    return at + digits;
   }
   let digits = 0;
   for (let x = v; x >= 1; x = Math.floor(x / 10)) digits++;
@@ -55,19 +65,9 @@ export const lookupCommand: Command = {
     const ctx = makeContext(io, p.global);
     const input = fromStdin ? io.readStdinBytes() : Buffer.from(p.rest.map((a) => `${a}\n`).join(''));
     let lines = 0;
-    for (let i = 0; i < input.length; i++) if (input[i] === 10) lines++;
+    for (let i = input.indexOf(10); i >= 0; i = input.indexOf(10, i + 1)) lines++;
     if (input.length > 0 && input[input.length - 1] !== 10) lines++;
     const file = midxPath(ctx.objectDir);
-    // A large batch reads the whole file, on libuv's thread pool while this thread parses the ids.
-    let whole: Promise<Buffer> | undefined;
-    if (lines >= WHOLE_FILE_BATCH) {
-      try {
-        if (fs.statSync(file).size <= WHOLE_FILE_MAX) whole = fs.promises.readFile(file);
-      } catch {
-        // reported by the open below
-      }
-      whole?.catch(() => {});
-    }
     const H = ctx.hash.size;
     const hexLen = ctx.hash.hexSize;
     // Pass 1: split lines and parse ids into one packed buffer.
@@ -103,12 +103,9 @@ export const lookupCommand: Command = {
       }
       start = end + 1;
     }
-    const m = await openMidxOrSay(io, file, async () => {
-      const bytes = whole ? await whole.catch(() => undefined) : undefined;
-      return bytes
-        ? MultiPackIndex.fromBytes(bytes, { hash: ctx.hash, file })
-        : openMidxFile(file, { hash: ctx.hash });
-    });
+    // Opened by pages: a large batch is answered by one forward walk over the file through a
+    // reused buffer (lookupMany), which beats reading it whole into fresh memory.
+    const m = await openMidxOrSay(io, file, async () => openMidxFile(file, { hash: ctx.hash }));
     if (!m) return 1;
     try {
       const names = m.packNames.map((n) => Buffer.from(` ${n} `));
@@ -128,8 +125,10 @@ export const lookupCommand: Command = {
           w = 0;
           if (need > out.length) out = Buffer.allocUnsafe(need);
         }
-        w += input.copy(out, w, start, lineEnd);
-        w += (hit < 0 ? MISSING : names[found.packIds[k]]).copy(out, w);
+        // Byte loops: short copies, where Buffer.copy's call costs more than the bytes.
+        for (let i = start; i < lineEnd; i++) out[w++] = input[i];
+        const tail = hit < 0 ? MISSING : names[found.packIds[k]];
+        for (let i = 0; i < tail.length; i++) out[w++] = tail[i];
         if (hit >= 0) {
           w = writeDecimal(out, w, found.offsets[k]);
           out[w++] = 10;
