@@ -18,6 +18,10 @@
  *    returns it), both warm (a warm-up pass, then timed passes with the same store / cache
  *    object); target ≥ 20× isomorphic-git's throughput.
  *
+ * 7. `verify` vs `git multi-pack-index verify` (git's MIDX, both corpora; target ≤ 1.0×) and
+ *    `repack --batch-size=0` vs git's (each run on a fresh copy; target ≤ 2.0×; after each of our
+ *    runs git's verify must pass and `cat-file --batch-all-objects` must list the same objects).
+ *
  * Options: `--quick` (fewer runs), `--runs N` (timed runs per side; default 5, quick 3).
  * Prints one table at the end and writes everything to `.bench-cache/results.json`.
  * A correctness check failing (bytes differ, wrong lookup output) sets exit status 1; missed
@@ -401,6 +405,13 @@ async function main(): Promise<void> {
   // 6. readObject in process, against isomorphic-git
   await readObjectRows(history);
 
+  // ------------------------------------------------------------------------------------------
+  // 7. verify (git's MIDX in place) and repack --batch-size=0 (on copies), both corpora
+  verifyRows(`${fmtInt(corpus.objects)}/${corpus.packs}`, spawnOpts);
+  verifyRows(`history ${fmtInt(history.objects)}/${history.packs}`, historyEnv);
+  repackRows(`history ${fmtInt(history.objects)}/${history.packs}`, history.dir, env, runs);
+  repackRows(`${fmtInt(corpus.objects)}/${corpus.packs}`, corpus.dir, env, Math.min(runs, quick ? 1 : 2));
+
   // Leave the MIDX as we found it: git's file when there was one, none otherwise.
   if (!hadMidx) removeMidx();
   restoreMidx = undefined;
@@ -459,6 +470,93 @@ function addTimeRow(name: string, git: Series, ours: Series, graded = true, limi
 function idsWithRepeats(objectDir: string, objects: number, count: number, seed: number): string[] {
   const all = sampleOids(objectDir, Math.min(objects, count), seed);
   return Array.from({ length: count }, (_, i) => all[i % all.length]);
+}
+
+const VERIFY_TARGET = 1.0;
+const REPACK_TARGET = 2.0;
+
+/** `verify` vs `git multi-pack-index verify` on the same MIDX (git's), both must say it is clean. */
+function verifyRows(label: string, opts: { cwd: string; env: NodeJS.ProcessEnv }): void {
+  log(`verify, ${label}: ${runs} runs each, interleaved`);
+  const gitArgs = ['multi-pack-index', 'verify', '--no-progress'];
+  const ourArgs = [BIN, 'verify', '--no-progress'];
+  timeSpawn('git', gitArgs, opts); // warm-up (timeSpawn throws unless the exit status is 0)
+  timeSpawn(process.execPath, ourArgs, opts);
+  const g = new Series();
+  const o = new Series();
+  for (let i = 0; i < runs; i++) {
+    for (const side of i % 2 === 0 ? ['git', 'ours'] : ['ours', 'git']) {
+      if (side === 'git') g.add(timeSpawn('git', gitArgs, opts));
+      else o.add(timeSpawn(process.execPath, ourArgs, opts));
+    }
+  }
+  addTimeRow(`verify (${label})`, g, o, true, VERIFY_TARGET);
+}
+
+/**
+ * `repack --batch-size=0` vs `git multi-pack-index repack --batch-size=0`, each run on a fresh copy
+ * of the corpus (the copy is not timed). After each of our runs, git must accept the MIDX and see
+ * the same objects; the new pack must hold every object.
+ */
+function repackRows(label: string, dir: string, env: NodeJS.ProcessEnv, n: number): void {
+  log(`repack --batch-size=0, ${label}: ${n} runs each, interleaved, each on a fresh copy`);
+  const scratch = mkdtempSync(join(tmpdir(), 'git-midx-bench-repack-'));
+  const g = new Series();
+  const o = new Series();
+  let checked = 0;
+  let good = 0;
+  let note = '';
+  try {
+    const copy = (): string => {
+      const d = join(scratch, 'repo');
+      rmSync(d, { recursive: true, force: true });
+      nodeFs.cpSync(dir, d, { recursive: true, preserveTimestamps: true });
+      return d;
+    };
+    const objectsOf = (cwd: string): string =>
+      createHash('sha1')
+        .update(
+          spawnSync('git', ['cat-file', '--batch-check', '--batch-all-objects'], {
+            cwd,
+            env,
+            maxBuffer: 1 << 30,
+          }).stdout,
+        )
+        .digest('hex');
+    const before = objectsOf(dir);
+    for (let i = 0; i < n; i++) {
+      for (const side of i % 2 === 0 ? ['git', 'ours'] : ['ours', 'git']) {
+        const cwd = copy();
+        if (side === 'git') {
+          g.add(
+            timeSpawn('git', ['multi-pack-index', 'repack', '--batch-size=0', '--no-progress'], { cwd, env }),
+          );
+        } else {
+          o.add(
+            timeSpawn(process.execPath, [BIN, 'repack', '--batch-size=0', '--no-progress'], { cwd, env }),
+          );
+          checked++;
+          const verify = spawnSync('git', ['multi-pack-index', 'verify', '--no-progress'], { cwd, env });
+          const same = objectsOf(cwd) === before;
+          if (verify.status === 0 && same) good++;
+          else note = `git verify exit ${verify.status}, objects ${same ? 'same' : 'differ'}`;
+        }
+      }
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  addTimeRow(`repack --batch-size=0 (${label})`, g, o, true, REPACK_TARGET);
+  const ok = good === checked;
+  if (!ok) correctnessFailed = true;
+  rows.push({
+    name: `  repack (${label}): git verify accepts, same objects`,
+    unit: 'ok',
+    ours: ok ? 1 : 0,
+    target: `${checked}/${checked}`,
+    pass: ok,
+    note: ok ? `${good}/${checked} runs` : note,
+  });
 }
 
 /** `cat-file --batch-check` and `--batch` rows: ours vs git on the same ids, outputs compared. */
