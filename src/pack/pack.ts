@@ -156,6 +156,9 @@ class BaseCache {
 
   put(offset: number, type: number, data: Uint8Array): void {
     if (data.length > this.budget || this.map.has(offset)) return;
+    // A small view into a larger buffer (an inflater's shared output slab) is copied, so that the
+    // budget counts what the cache really keeps alive.
+    if (data.buffer.byteLength > 2 * data.length + 4096) data = data.slice();
     this.map.set(offset, { type, data });
     this.bytes += data.length;
     if (this.bytes > this.budget) {
