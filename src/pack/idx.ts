@@ -3,7 +3,7 @@
  * way Git validates (size, version, monotonic fanout, exact size for the object count); lookups then
  * run without re-checking, except that every large-offset index is bounds-checked.
  */
-import { compareBytes, readU32 } from '../bytes.js';
+import { readU32 } from '../bytes.js';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import { bufferReader, PagedReader, type PagedReaderOptions, type RandomAccessReader } from '../io.js';
