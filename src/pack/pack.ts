@@ -130,6 +130,8 @@ const MAX_INFLATE_RATIO = 1032;
  */
 const PREFIX_INPUT = 4096;
 const DELTA_HEADER_MAX = 20;
+/** Entries `infoAt` remembers the type of, at most (then it starts over). */
+const CHAIN_TYPES_MAX = 1 << 20;
 
 // ---------------------------------------------------------------------------------------------
 // Delta-base cache: LRU by bytes, keyed by entry offset
@@ -197,6 +199,8 @@ export class PackFile {
   private readonly inflater: Inflater;
   private readonly hashFn: HashFunction | undefined;
   private readonly cache: BaseCache;
+  /** Types of deltas already resolved by `infoAt` (the type at the bottom of their chain), by offset. */
+  private readonly chainTypes = new Map<number, number>();
   /** Target sizes of deltas already asked about, by entry offset (see deltaResultSize). */
   private readonly deltaSizes = new Map<number, number>();
   private readonly maxObjectSize: number;
@@ -469,21 +473,40 @@ export class PackFile {
     const top = this.entryAt(offset);
     if (top.type < OBJ_OFS_DELTA) return { type: TYPE_NAMES[top.type], size: top.size };
     const size = this.deltaResultSize(top);
+    const known = this.chainTypes.get(offset);
+    if (known !== undefined) return { type: TYPE_NAMES[known], size };
     // As in readAt: the offsets on the way are collected only once the chain steps forwards.
     let seen: Set<number> | undefined;
     const path: number[] = [offset];
     let e = top;
+    let type: number;
     for (let depth = 1; ; depth++) {
       const next = this.baseOffsetOf(e);
       if (seen === undefined && next >= e.offset) seen = new Set(path);
       this.checkCycle(offset, next, seen, depth);
+      const memo = this.chainTypes.get(next);
+      if (memo !== undefined) {
+        type = memo;
+        break;
+      }
       const cached = this.cache.get(next);
-      if (cached !== undefined) return { type: TYPE_NAMES[cached.type], size };
+      if (cached !== undefined) {
+        type = cached.type;
+        break;
+      }
       e = this.entryAt(next);
-      if (e.type < OBJ_OFS_DELTA) return { type: TYPE_NAMES[e.type], size };
-      if (seen !== undefined) seen.add(next);
-      else path.push(next);
+      if (e.type < OBJ_OFS_DELTA) {
+        type = e.type;
+        break;
+      }
+      path.push(next);
+      seen?.add(next);
     }
+    // Every delta on the way has that type too: later questions about them (and about deltas
+    // whose chains pass through them, as chains share bases) stop here.
+    if (this.chainTypes.size + path.length > CHAIN_TYPES_MAX) this.chainTypes.clear();
+    for (const o of path) this.chainTypes.set(o, type);
+    return { type: TYPE_NAMES[type], size };
   }
 
   /** The object `oid` (raw id bytes), or undefined when the index does not list it. */
@@ -532,6 +555,7 @@ export class PackFile {
   clearCache(): void {
     this.cache.clear();
     this.deltaSizes.clear();
+    this.chainTypes.clear();
   }
 
   /**
@@ -546,6 +570,7 @@ export class PackFile {
   close(): void {
     this.cache.clear();
     this.deltaSizes.clear();
+    this.chainTypes.clear();
     this.src.close();
   }
 
