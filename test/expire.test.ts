@@ -104,4 +104,7 @@ test('expire CLI: --dry-run lists, touches nothing; no MIDX is a clean no-op', (
   const none = spawnSync(bin, ['expire'], { cwd: r.dir, env: r.env, encoding: 'utf8' });
   assert.equal(none.status, 0);
   assert.equal(none.stdout + none.stderr, '');
+  const noneDry = spawnSync(bin, ['expire', '--dry-run'], { cwd: r.dir, env: r.env, encoding: 'utf8' });
+  assert.equal(noneDry.status, 0);
+  assert.equal(noneDry.stdout + noneDry.stderr, 'nothing to expire: no multi-pack-index\n');
 });

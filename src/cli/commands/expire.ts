@@ -37,6 +37,7 @@ export const expireCommand: Command = {
       }
       for (const k of plan.kept) out += `would keep ${k.name}: unreferenced but ${k.reason}\n`;
       if (plan.hasMidx) out += `${plan.drop.length} pack(s) to drop, ${total} bytes to free\n`;
+      else out += 'nothing to expire: no multi-pack-index\n';
       io.stdout(out);
       return 0;
     }

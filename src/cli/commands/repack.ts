@@ -92,7 +92,10 @@ export const repackCommand: Command = {
     };
     if (p.values['dry-run']) {
       const plan = planRepack(options);
-      if (plan.status === 'no-midx') return 0;
+      if (plan.status === 'no-midx') {
+        io.stdout('nothing to repack: no multi-pack-index\n');
+        return 0;
+      }
       let out = '';
       if (plan.status === 'ready') {
         for (const k of plan.packs) {
