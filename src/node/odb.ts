@@ -584,11 +584,19 @@ export class ObjectStore {
     }
     const types = new Uint8Array(count);
     const sizes = new Float64Array(count);
-    const done = this.batchFromMidx(ids, count, (k, pack, hit) => {
-      const info = pack.infoAt(hit.offset);
-      types[k] = TYPE_NUMBER[info.type];
-      sizes[k] = info.size;
-    });
+    const done = this.batchFromMidx(
+      ids,
+      count,
+      (k, pack, hit) => {
+        const info = pack.infoAt(hit.offset);
+        types[k] = TYPE_NUMBER[info.type];
+        sizes[k] = info.size;
+      },
+      (k, prev) => {
+        types[k] = types[prev];
+        sizes[k] = sizes[prev];
+      },
+    );
     for (let k = 0; k < count; k++) {
       if (done[k] !== 0) continue;
       const info = this.objectInfo(ids.subarray(k * H, k * H + H));
@@ -843,10 +851,12 @@ export class ObjectStore {
     ids: Uint8Array,
     count: number,
     answer: (k: number, pack: PackFile, hit: PackHit, ids: Uint8Array, at: number) => void,
+    same?: (k: number, prev: number) => void,
   ): Uint8Array {
     const done = new Uint8Array(count);
     const plan = this.planBatch(ids, count);
-    if (plan !== undefined) this.answerRange(plan, ids, 0, count, done, answer);
+    if (plan !== undefined)
+      this.answerRange(plan, ids, 0, count, done, answer, Number.POSITIVE_INFINITY, same);
     return done;
   }
 
@@ -918,6 +928,7 @@ export class ObjectStore {
     done: Uint8Array,
     answer: (k: number, pack: PackFile, hit: PackHit, ids: Uint8Array, at: number) => unknown,
     maxBytes = Number.POSITIVE_INFINITY,
+    same?: (k: number, prev: number) => void,
   ): void {
     const H = this.hash.size;
     const { states, midxOf, packIds, offsets, slotBase } = plan;
@@ -950,8 +961,18 @@ export class ObjectStore {
       const slot = m.slots[g - slotBase[mi]];
       const pack = slot.failed === undefined ? this.packOf(slot) : undefined;
       if (pack === undefined) continue;
+      let prev = -1;
       for (let j = 0; j < group.length && bytes < maxBytes; j++) {
         const k = group[j];
+        // The same id again (same pack, same offset: adjacent after the sort) is answered by
+        // copying the answer just given.
+        if (same !== undefined && prev >= 0 && offsets[k] === offsets[prev] && done[prev] === 1) {
+          same(k, prev);
+          done[k] = 1;
+          this.counters.midxHits++;
+          continue;
+        }
+        prev = k;
         if (slot.bad?.has(toHex(ids, k * H, k * H + H))) continue;
         try {
           const weight = answer(k, pack, { slot, offset: offsets[k], via: 'midx' }, ids, k * H);
