@@ -278,7 +278,7 @@ function sortByOffset(group: Int32Array, offsets: Float64Array): void {
   for (let j = 0; j < n; j++) keys[j] = offsets[group[j]] * SPAN + j;
   keys.sort();
   const copy = group.slice();
-  for (let j = 0; j < n; j++) group[j] = copy[keys[j] % SPAN];
+  for (let j = 0; j < n; j++) group[j] = copy[keys[j] - Math.floor(keys[j] / SPAN) * SPAN];
 }
 
 /** Lowercase hex as one flat string (Buffer's encoder; no string built piece by piece). */

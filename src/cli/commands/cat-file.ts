@@ -506,6 +506,50 @@ class Output {
     }
     this.pos = p;
   }
+  /** `<hex id> <type> <size>\n`, the default batch-check line. */
+  defaultLine(
+    ids: Uint8Array,
+    at: number,
+    len: number,
+    /** The input holding the name in lowercase hex at `nameAt`, to copy; else encoded from `ids`. */
+    name: Buffer | undefined,
+    nameAt: number,
+    type: Uint8Array,
+    size: number,
+  ): void {
+    if (size >= 1e15) {
+      this.pushHex(ids, at, len);
+      this.push(` ${Buffer.from(type).toString('latin1')} ${size}\n`);
+      return;
+    }
+    this.room(2 * len + type.length + 20);
+    const b = this.buf;
+    let p = this.pos;
+    if (name !== undefined) {
+      // A short copy: a byte loop beats Buffer.copy's call here.
+      for (let i = nameAt; i < nameAt + 2 * len; i++) b[p++] = name[i];
+    } else {
+      for (let i = at; i < at + len; i++) {
+        const v = ids[i];
+        b[p++] = HEX_DIGITS[v >> 4];
+        b[p++] = HEX_DIGITS[v & 15];
+      }
+    }
+    b[p++] = 32;
+    for (let i = 0; i < type.length; i++) b[p++] = type[i];
+    b[p++] = 32;
+    let digits = 1;
+    for (let t = size; t >= 10; t = Math.floor(t / 10)) digits++;
+    let t = size;
+    for (let i = p + digits - 1; i >= p; i--) {
+      const q = Math.floor(t / 10);
+      b[i] = 48 + t - q * 10;
+      t = q;
+    }
+    p += digits;
+    b[p++] = 10;
+    this.pos = p;
+  }
   /** A non-negative integer in decimal. */
   pushNumber(v: number): void {
     if (v < 0 || v >= 1e15) {
@@ -538,12 +582,12 @@ class Output {
   }
 }
 
-/** Hex digit values by byte, -1 for anything else. */
-const HEX_VALUE = (() => {
+/** Hex digit values by byte (uppercase ones with 16 added), -1 for anything else. */
+const HEX_CODE = (() => {
   const t = new Int8Array(256).fill(-1);
   for (let c = 0; c < 10; c++) t[48 + c] = c;
   for (let c = 0; c < 6; c++) {
-    t[65 + c] = 10 + c;
+    t[65 + c] = 16 + 10 + c;
     t[97 + c] = 10 + c;
   }
   return t;
@@ -565,7 +609,7 @@ const MISSING = Buffer.from(' missing\n', 'latin1');
 function batchFast(
   io: CliIO,
   store: ObjectStore,
-  input: Uint8Array,
+  input: Buffer,
   atoms: Atom[],
   nul: boolean,
   out: Output,
@@ -575,6 +619,16 @@ function batchFast(
   const hexSize = store.hash.hexSize;
   const sep = nul ? 0 : 10;
   const texts = atoms.map((a) => (a.kind === 'text' ? Buffer.from(a.text, 'latin1') : undefined));
+  // `%(objectname) %(objecttype) %(objectsize)`: one call writes the whole line.
+  const defaultFormat =
+    atoms.length === 5 &&
+    atoms[0].kind === 'objectname' &&
+    atoms[1].kind === 'text' &&
+    atoms[1].text === ' ' &&
+    atoms[2].kind === 'objecttype' &&
+    atoms[3].kind === 'text' &&
+    atoms[3].text === ' ' &&
+    atoms[4].kind === 'objectsize';
   let separators = 0;
   for (let i = input.indexOf(sep); i >= 0 && separators < CHECK_WINDOW; i = input.indexOf(sep, i + 1)) {
     separators++;
@@ -584,6 +638,7 @@ function batchFast(
   const ends = new Int32Array(W);
   /** Slot of the line's id in `ids`, -1 missing, -2 ambiguous. */
   const slots = new Int32Array(W);
+  const lowercase = new Uint8Array(W);
   const ids = new Uint8Array(W * H);
   let pos = 0;
   const total = input.length;
@@ -602,16 +657,22 @@ function batchFast(
       if (end - pos === hexSize) {
         const at = count * H;
         let ok = true;
+        let seen = 0;
         for (let i = 0; i < H; i++) {
-          const hi = HEX_VALUE[input[pos + 2 * i]];
-          const lo = HEX_VALUE[input[pos + 2 * i + 1]];
+          const hi = HEX_CODE[input[pos + 2 * i]];
+          const lo = HEX_CODE[input[pos + 2 * i + 1]];
           if (hi < 0 || lo < 0) {
             ok = false;
             break;
           }
-          ids[at + i] = (hi << 4) | lo;
+          seen |= hi | lo;
+          ids[at + i] = ((hi & 15) << 4) | (lo & 15);
         }
-        if (ok) slot = count++;
+        if (ok) {
+          slot = count++;
+          // Already lowercase: the name can be printed as it came.
+          lowercase[lines] = (seen & 16) === 0 ? 1 : 0;
+        }
       }
       if (slot === -1) {
         const r = resolveName(
@@ -681,8 +742,21 @@ function batchFast(
       const { types, sizes } = store.objectInfoPacked(ids, count);
       for (let j = 0; j < lines; j++) {
         const slot = slots[j];
-        if (slot < 0) line(j, 0, 0, undefined);
-        else line(j, types[slot], sizes[slot], undefined);
+        if (slot >= 0 && types[slot] !== 0 && defaultFormat) {
+          out.defaultLine(
+            ids,
+            slot * H,
+            H,
+            lowercase[j] === 1 ? input : undefined,
+            starts[j],
+            TYPE_BYTES[types[slot]],
+            sizes[slot],
+          );
+        } else if (slot < 0) {
+          line(j, 0, 0, undefined);
+        } else {
+          line(j, types[slot], sizes[slot], undefined);
+        }
       }
       continue;
     }
