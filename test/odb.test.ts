@@ -286,6 +286,19 @@ for (const format of ['sha1', 'sha256'] as const) {
       assert.equal(ours.stderr, theirs.stderr, 'the ambiguity errors and hints');
       assert.match(ours.stdout.toString(), / ambiguous\n/);
       assert.match(ours.stdout.toString(), / missing\n/);
+      // The same names, twice over (repeated ids), with contents: the batch path, pack by pack.
+      assert.ok(names.length >= 64, `${names.length} names take the batch path`);
+      const twice = input + input;
+      const ob = spawnCli(r, ['cat-file', '--batch'], twice);
+      const gb = gitRun(r, ['cat-file', '--batch'], twice);
+      assert.equal(ob.status, 0, ob.stderr);
+      assertSameBytes(ob.stdout, gb.stdout, '--batch on the same names, twice');
+      assert.equal(ob.stderr, gb.stderr, 'the ambiguity errors and hints (--batch)');
+      assertSameBytes(
+        spawnCli(r, ['cat-file', '--batch-check'], twice).stdout,
+        gitRun(r, ['cat-file', '--batch-check'], twice).stdout,
+        '--batch-check on the same names, twice',
+      );
 
       // %(rest), -z and --batch on the same names.
       const restFmt = '--batch-check=%(objecttype) %(objectname) [%(rest)]';
@@ -376,6 +389,35 @@ for (const format of ['sha1', 'sha256'] as const) {
           assert.equal(h, all[i]);
           assert.deepEqual(infos[i + 1], { type: o.type, size: o.size });
         }
+        // The packed and streaming forms give the same answers, repeated ids included.
+        const H = hash.size;
+        const list = [...oids, missing, ...oids.slice(0, 9)];
+        const packed = new Uint8Array(list.length * H);
+        list.forEach((o, i) => packed.set(o, i * H));
+        const TYPES = ['', 'commit', 'tree', 'blob', 'tag'];
+        const pi = store.objectInfoPacked(packed, list.length);
+        const seen: number[] = [];
+        store.readObjectsEach(
+          packed,
+          list.length,
+          (k, o) => {
+            seen.push(k);
+            const want =
+              k < oids.length ? objects[k] : k === oids.length ? undefined : objects[k - oids.length - 1];
+            assert.deepEqual(o, want, `readObjectsEach #${k}`);
+            assert.equal(TYPES[pi.types[k]] || undefined, want?.type, `objectInfoPacked type #${k}`);
+            assert.equal(pi.sizes[k], want?.size ?? 0, `objectInfoPacked size #${k}`);
+          },
+          { window: 50 },
+        );
+        assert.deepEqual(
+          seen,
+          list.map((_, i) => i),
+        );
+        assert.deepEqual(
+          store.hasObjects(list),
+          list.map((_, i) => i !== oids.length),
+        );
         assert.equal(store.hasObject(missing), false);
         assert.ok(store.hasObject(oids[0]));
         const c = store.counters;
@@ -419,7 +461,8 @@ for (const format of ['sha1', 'sha256'] as const) {
 describe('stale and broken MIDX', () => {
   test('a pack deleted after the MIDX was written: every remaining object reads, duplicates from their other pack', () => {
     const r = newRepo('sha1');
-    const { stems } = makeManyPacks(r, 4, 10, { duplicateEvery: 3 });
+    // 80 objects: more than a batch needs to take the pack-by-pack path.
+    const { stems } = makeManyPacks(r, 4, 20, { duplicateEvery: 3 });
     r.git(['multi-pack-index', 'write']);
     const before = new Map<string, Buffer>();
     const batch = r.git(['cat-file', '--batch', '--batch-all-objects']).stdout;
