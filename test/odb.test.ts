@@ -393,7 +393,7 @@ for (const format of ['sha1', 'sha256'] as const) {
         const H = hash.size;
         const list = [...oids, missing, ...oids.slice(0, 9)];
         const packed = new Uint8Array(list.length * H);
-        list.forEach((o, i) => packed.set(o, i * H));
+        for (let i = 0; i < list.length; i++) packed.set(list[i], i * H);
         const TYPES = ['', 'commit', 'tree', 'blob', 'tag'];
         const pi = store.objectInfoPacked(packed, list.length);
         const seen: number[] = [];
