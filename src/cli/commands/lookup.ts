@@ -5,9 +5,6 @@ import { parseCommon, UsageError } from '../options.js';
 
 const USAGE = 'lookup (--stdin | <oid>...)';
 
-/** Batches this large read the whole file at once (if it is not huge): every page is needed. */
-const _WHOLE_FILE_BATCH = 1024;
-const _WHOLE_FILE_MAX = 1 << 30;
 
 const HEX_VALUE = new Int8Array(256).fill(-1);
 for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
