@@ -5,7 +5,6 @@ import { parseCommon, UsageError } from '../options.js';
 
 const USAGE = 'lookup (--stdin | <oid>...)';
 
-
 const HEX_VALUE = new Int8Array(256).fill(-1);
 for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
 for (let i = 0; i < 6; i++) {
