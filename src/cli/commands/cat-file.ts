@@ -595,6 +595,21 @@ const HEX_CODE = (() => {
 
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 
+/** Two hex digit bytes (first << 8 | second) → their byte value, +256 if either was uppercase; -1 if not hex. */
+const HEX_PAIR = (() => {
+  const t = new Int16Array(65536).fill(-1);
+  for (let a = 0; a < 256; a++) {
+    const hi = HEX_CODE[a];
+    if (hi < 0) continue;
+    for (let b = 0; b < 256; b++) {
+      const lo = HEX_CODE[b];
+      if (lo < 0) continue;
+      t[(a << 8) | b] = (((hi & 15) << 4) | (lo & 15)) + ((hi | lo) & 16 ? 256 : 0);
+    }
+  }
+  return t;
+})();
+
 const TYPE_NUMBER: Readonly<Record<ObjectType, number>> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 
 const TYPE_BYTES = ['', 'commit', 'tree', 'blob', 'tag'].map((t) => Buffer.from(t, 'latin1'));
@@ -658,20 +673,20 @@ function batchFast(
         const at = count * H;
         let ok = true;
         let seen = 0;
-        for (let i = 0; i < H; i++) {
-          const hi = HEX_CODE[input[pos + 2 * i]];
-          const lo = HEX_CODE[input[pos + 2 * i + 1]];
-          if (hi < 0 || lo < 0) {
+        for (let i = 0, q = pos; i < H; i++, q += 2) {
+          // Two digits per lookup: the byte, plus 256 when a digit was uppercase; -1 if not hex.
+          const v = HEX_PAIR[(input[q] << 8) | input[q + 1]];
+          if (v < 0) {
             ok = false;
             break;
           }
-          seen |= hi | lo;
-          ids[at + i] = ((hi & 15) << 4) | (lo & 15);
+          seen |= v;
+          ids[at + i] = v;
         }
         if (ok) {
           slot = count++;
           // Already lowercase: the name can be printed as it came.
-          lowercase[lines] = (seen & 16) === 0 ? 1 : 0;
+          lowercase[lines] = (seen & 256) === 0 ? 1 : 0;
         }
       }
       if (slot === -1) {
