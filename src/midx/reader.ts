@@ -380,10 +380,27 @@ export class MultiPackIndex {
         const win = new ForwardWindow(src);
         const base = this.oidl;
         let c = 0;
+        let prevQo = -1;
+        let prevKey = -1;
+        let prevPos = -1;
         for (let j = 0; j < n; j++) {
           const i = qi[j];
           const qo = i * H;
           const key = readU32(ids, qo);
+          // The same id as the query before (sorted, so repeats are adjacent): the same answer.
+          if (key === prevKey) {
+            let same = true;
+            for (let b = 4; b < H; b += 4) {
+              if (readU32(ids, qo + b) !== readU32(ids, prevQo + b)) {
+                same = false;
+                break;
+              }
+            }
+            if (same) {
+              positions[i] = prevPos;
+              continue;
+            }
+          }
           // Gallop forwards from the last match (1, 2, 4, … entries), then bisect the last step:
           // a gap of g entries costs about 2·log2(g) key reads instead of g.
           if (c < N && win.u32(base + c * H) < key) {
@@ -421,6 +438,9 @@ export class MultiPackIndex {
             if (d > 0) break;
           }
           positions[i] = pos;
+          prevQo = qo;
+          prevKey = key;
+          prevPos = pos;
         }
         // The hits' OOFF entries, in increasing position order: another forward walk.
         const owin = new ForwardWindow(src);
