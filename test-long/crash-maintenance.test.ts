@@ -22,7 +22,8 @@
  * allowed and counted; a stale lock is removed after each round, as crash.test.ts does.
  *
  * Not part of `npm test` (run with `npm run test:long`; needs `dist/`, i.e. `npm run build`).
- * CRASH_ROUNDS (default 60) sets the rounds per verb (a few runs finish before their kill);
+ * CRASH_KILLS (default 50) sets the kills per verb: rounds go on until that many runs were killed
+ * (some runs finish before their kill time; at most 4× as many rounds);
  * CRASH_SEED replays a run's kill times.
  * CRASH_IMPL=git runs Git's own `git multi-pack-index <verb>` through the same harness instead (a
  * check of the harness: Git 2.39 deletes the packs before rewriting the MIDX, so its expire fails
@@ -42,7 +43,8 @@ import { BASE_MTIME, makeManyPacks, TestRepo } from '../test/helpers/git.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'git-midx');
 
-const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 60);
+const KILLS = Number(process.env.CRASH_KILLS ?? 50);
+const MAX_ROUNDS = 4 * KILLS;
 const SEED = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const IMPL: 'git-midx' | 'git' = process.env.CRASH_IMPL === 'git' ? 'git' : 'git-midx';
 /** Uninterrupted runs measured before the kills. */
@@ -572,7 +574,9 @@ async function crashLoop(t: TestContext, verb: Verb): Promise<void> {
   const lo = Math.max(0, winStart - WINDOW_MARGIN);
   const hi = winEnd + WINDOW_MARGIN;
 
-  for (let round = 0; round < ROUNDS; round++) {
+  let rounds = 0;
+  for (let round = 0; kills < KILLS && round < MAX_ROUNDS; round++) {
+    rounds++;
     restore(r, template);
     // Even rounds: anywhere in the whole run (and a little after). Odd rounds: inside the measured
     // window where files change (± a margin).
@@ -629,7 +633,7 @@ async function crashLoop(t: TestContext, verb: Verb): Promise<void> {
 
   const range = (xs: number[]) => (xs.length ? `${Math.min(...xs)}–${Math.max(...xs)} ms` : '–');
   t.diagnostic(
-    `${ROUNDS} rounds, ${kills} kills (half over 0–${Math.round(1.1 * duration)} ms, half over ` +
+    `${rounds} rounds, ${kills} kills (half over 0–${Math.round(1.1 * duration)} ms, half over ` +
       `${Math.round(lo)}–${Math.round(hi)} ms; ${inWindow} inside the change window): ` +
       outcomes.map((o) => `${o} ${counts.get(o)!.length} (${range(counts.get(o)!)})`).join(', '),
   );
@@ -637,7 +641,8 @@ async function crashLoop(t: TestContext, verb: Verb): Promise<void> {
     `left behind: ${[...notes].map(([k, n]) => `${k}: ${n}`).join('; ') || 'nothing'}; ` +
       `${reruns} re-runs to completion`,
   );
-  if (ROUNDS >= 30) {
+  assert.ok(kills >= KILLS, `${kills} kills in ${rounds} rounds, ${KILLS} wanted`);
+  if (KILLS >= 30) {
     assert.ok(counts.get('mid-way')!.length > 0, 'some kills landed while files were changing');
     assert.ok(counts.get('before-change')!.length > 0, 'some kills landed before any change');
   }
@@ -661,11 +666,11 @@ function repackMissing(): string | undefined {
   return `git-midx repack is not available yet (bin/git-midx repack --help: ${why})`;
 }
 
-test(`SIGKILL at ${ROUNDS} random points of ${IMPL} expire (seed ${SEED})`, async (t) => {
+test(`SIGKILL at ${KILLS} random points of ${IMPL} expire (seed ${SEED})`, async (t) => {
   await crashLoop(t, expireVerb);
 });
 
-test(`SIGKILL at ${ROUNDS} random points of ${IMPL} repack --batch-size=0 (seed ${SEED})`, {
+test(`SIGKILL at ${KILLS} random points of ${IMPL} repack --batch-size=0 (seed ${SEED})`, {
   skip: repackMissing(),
 }, async (t) => {
   await crashLoop(t, repackVerb);
