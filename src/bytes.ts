@@ -63,6 +63,37 @@ export function fromHex(
   return out;
 }
 
+/** Two hex digit bytes (first << 8 | second) → their byte value, +256 if either was uppercase; -1 if not hex. */
+const HEX_PAIR = (() => {
+  const t = new Int16Array(65536).fill(-1);
+  for (let a = 0; a < 256; a++) {
+    const hi = hexVal(a);
+    if (hi < 0) continue;
+    for (let b = 0; b < 256; b++) {
+      const lo = hexVal(b);
+      if (lo < 0) continue;
+      t[(a << 8) | b] = ((hi << 4) | lo) + ((a >= 65 && a <= 70) || (b >= 65 && b <= 70) ? 256 : 0);
+    }
+  }
+  return t;
+})();
+
+/**
+ * Decodes the `2·n` hex digits (ASCII bytes) at `src[pos]` into `out[at, at + n)`, two digits per
+ * table lookup. Returns -1 when one is not a hex digit (`out` is then partly written), 1 when
+ * some digit was uppercase, else 0.
+ */
+export function hexBytesInto(src: Uint8Array, pos: number, out: Uint8Array, at: number, n: number): number {
+  let seen = 0;
+  for (let i = 0, q = pos; i < n; i++, q += 2) {
+    const v = HEX_PAIR[(src[q] << 8) | src[q + 1]];
+    if (v < 0) return -1;
+    seen |= v;
+    out[at + i] = v;
+  }
+  return seen >> 8;
+}
+
 export function isHex(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (hexVal(s.charCodeAt(i)) < 0) return false;
   return true;

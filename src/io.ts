@@ -102,9 +102,23 @@ export class PagedReader {
     return this.load(i);
   }
 
-  private load(i: number): Uint8Array {
+  private checkRange(position: number, length: number): void {
+    if (position < 0 || length < 0 || position + length > this.size) {
+      throw new GitMidxError(
+        'IO_ERROR',
+        `${this.file}: read of ${length} bytes at ${position} beyond end of file (${this.size})`,
+        { file: this.file },
+      );
+    }
+  }
+
+  private checkOpen(): void {
     if (this.closed)
       throw new GitMidxError('MIDX_CLOSED', `${this.file}: read after close`, { file: this.file });
+  }
+
+  private load(i: number): Uint8Array {
+    this.checkOpen();
     const start = i * this.pageSize;
     if (start >= this.size || i < 0) {
       throw new GitMidxError('IO_ERROR', `${this.file}: read at ${start} beyond end of file (${this.size})`, {
@@ -134,16 +148,9 @@ export class PagedReader {
 
   /** `length` bytes at `position`; throws a typed error for ranges outside the file. */
   read(position: number, length: number): Uint8Array {
-    if (position < 0 || length < 0 || position + length > this.size) {
-      throw new GitMidxError(
-        'IO_ERROR',
-        `${this.file}: read of ${length} bytes at ${position} beyond end of file (${this.size})`,
-        { file: this.file },
-      );
-    }
+    this.checkRange(position, length);
     if (this.memory) {
-      if (this.closed)
-        throw new GitMidxError('MIDX_CLOSED', `${this.file}: read after close`, { file: this.file });
+      this.checkOpen();
       return this.memory.subarray(position, position + length);
     }
     const ps = this.pageSize;
@@ -171,15 +178,8 @@ export class PagedReader {
    * reader): for whole chunks and checksums, which would otherwise evict the lookup pages.
    */
   readUncached(position: number, length: number): Uint8Array {
-    if (position < 0 || length < 0 || position + length > this.size) {
-      throw new GitMidxError(
-        'IO_ERROR',
-        `${this.file}: read of ${length} bytes at ${position} beyond end of file (${this.size})`,
-        { file: this.file },
-      );
-    }
-    if (this.closed)
-      throw new GitMidxError('MIDX_CLOSED', `${this.file}: read after close`, { file: this.file });
+    this.checkRange(position, length);
+    this.checkOpen();
     if (this.memory) return this.memory.subarray(position, position + length);
     const out = new Uint8Array(length);
     this.reader.readInto(out, 0, length, position);
@@ -191,15 +191,8 @@ export class PagedReader {
    * one buffer instead of filling the cache, and the process's memory, with pages used once).
    */
   readInto(dst: Uint8Array, dstOffset: number, length: number, position: number): void {
-    if (position < 0 || length < 0 || position + length > this.size) {
-      throw new GitMidxError(
-        'IO_ERROR',
-        `${this.file}: read of ${length} bytes at ${position} beyond end of file (${this.size})`,
-        { file: this.file },
-      );
-    }
-    if (this.closed)
-      throw new GitMidxError('MIDX_CLOSED', `${this.file}: read after close`, { file: this.file });
+    this.checkRange(position, length);
+    this.checkOpen();
     if (this.memory) dst.set(this.memory.subarray(position, position + length), dstOffset);
     else this.reader.readInto(dst, dstOffset, length, position);
   }

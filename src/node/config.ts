@@ -91,8 +91,34 @@ const INT32_MAX = 2 ** 31 - 1;
 const INT64_MAX = 2n ** 63n - 1n;
 
 /** C `isspace()` as strtol uses it: leading whitespace before a number is skipped. */
-function isCSpace(c: string): boolean {
-  return c === ' ' || (c >= '\t' && c <= '\r');
+export function isCSpace(c: string | undefined): boolean {
+  return c === ' ' || (c !== undefined && c >= '\t' && c <= '\r');
+}
+
+/**
+ * The digits C `strto*max(s, &end, 0)` reads at `value[i]` (after blanks and sign): `0x` hex, a
+ * leading `0` octal, else decimal. `end === start` when there are none.
+ */
+export function scanCDigits(value: string, i: number): { n: bigint; start: number; end: number } {
+  let radix = 10;
+  let digits = /[0-9]/;
+  if (
+    value[i] === '0' &&
+    (value[i + 1] === 'x' || value[i + 1] === 'X') &&
+    /[0-9a-fA-F]/.test(value[i + 2] ?? '')
+  ) {
+    radix = 16;
+    digits = /[0-9a-fA-F]/;
+    i += 2;
+  } else if (value[i] === '0') {
+    radix = 8;
+    digits = /[0-7]/;
+  }
+  const start = i;
+  while (i < value.length && digits.test(value[i])) i++;
+  let n = 0n;
+  for (const d of value.slice(start, i)) n = n * BigInt(radix) + BigInt(Number.parseInt(d, radix));
+  return { n, start, end: i };
 }
 
 const UNIT_FACTORS: Readonly<Record<string, bigint>> = {
@@ -115,27 +141,10 @@ function parseSigned(value: string, max: bigint): bigint | 'invalid unit' | 'out
   while (i < value.length && isCSpace(value[i])) i++;
   let negative = false;
   if (value[i] === '+' || value[i] === '-') negative = value[i++] === '-';
-  let radix = 10;
-  let digits = /[0-9]/;
-  if (
-    value[i] === '0' &&
-    (value[i + 1] === 'x' || value[i + 1] === 'X') &&
-    /[0-9a-fA-F]/.test(value[i + 2] ?? '')
-  ) {
-    radix = 16;
-    digits = /[0-9a-fA-F]/;
-    i += 2;
-  } else if (value[i] === '0') {
-    radix = 8;
-    digits = /[0-7]/;
-  }
-  const start = i;
-  while (i < value.length && digits.test(value[i])) i++;
-  if (i === start) return 'invalid unit'; // no digits at all: strtoimax converts nothing
-  let n = 0n;
-  for (const d of value.slice(start, i)) n = n * BigInt(radix) + BigInt(Number.parseInt(d, radix));
-  if (negative) n = -n;
-  const factor = UNIT_FACTORS[value.slice(i)];
+  const scan = scanCDigits(value, i);
+  if (scan.end === scan.start) return 'invalid unit'; // no digits at all: strtoimax converts nothing
+  const n = negative ? -scan.n : scan.n;
+  const factor = UNIT_FACTORS[value.slice(scan.end)];
   if (factor === undefined) return 'invalid unit';
   // strtoimax itself saturates at 64 bits; then Git's own check against max / factor.
   if (n > INT64_MAX || n < -INT64_MAX - 1n) return 'out of range';

@@ -31,7 +31,7 @@ import type { HashAlgorithm } from '../hash.js';
 import { PagePool, type RandomAccessReader } from '../io.js';
 import { idxName, MultiPackIndex } from '../midx/reader.js';
 import { PackIndex } from '../pack/idx.js';
-import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type ObjectType, PackFile } from '../pack/pack.js';
+import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type ObjectType, PackFile, TYPE_NUMBER } from '../pack/pack.js';
 import type { DiagnosticCallback } from '../progress.js';
 import { openFileReader, readdirRaw } from './fs.js';
 import { nodeHash } from './hash.js';
@@ -145,8 +145,6 @@ export const EMPTY_TREE_HEX: Readonly<Record<HashAlgorithm['name'], string>> = {
 /** `.idx` files up to this size are read whole when opened rather than page by page. */
 const WHOLE_IDX_BYTES = 1024 * 1024;
 /** Git's type numbers by name. */
-const TYPE_NUMBER: Readonly<Record<ObjectType, number>> = { commit: 1, tree: 2, blob: 3, tag: 4 };
-
 /** Batches of at least this many ids release each pack's pages when done with it. */
 const RELEASE_MIN = 8192;
 
@@ -284,37 +282,6 @@ function sortByOffset(group: Int32Array, offsets: Float64Array): void {
 /** Lowercase hex as one flat string (Buffer's encoder; no string built piece by piece). */
 function flatHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
-}
-
-/**
- * `idx.lookup(oid)`, searched straight over the file's bytes when the index is held whole (no view
- * allocated per step of the binary search).
- */
-function idxOffsetOf(idx: PackIndex, oid: Uint8Array): number | undefined {
-  const bytes = idx.bytes;
-  if (bytes === undefined) return idx.lookup(oid);
-  const H = idx.hash.size;
-  const b = oid[0];
-  let lo = b === 0 ? 0 : idx.fanout[b - 1];
-  let hi = idx.fanout[b];
-  const base = idx.oidBase;
-  const stride = idx.oidStride;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const at = base + mid * stride;
-    let c = 0;
-    for (let k = 0; k < H; k++) {
-      const d = bytes[at + k] - oid[k];
-      if (d !== 0) {
-        c = d;
-        break;
-      }
-    }
-    if (c === 0) return idx.offsetAt(mid);
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return undefined;
 }
 
 function hashObject(hash: HashAlgorithm, type: string, data: Uint8Array): Uint8Array {
@@ -1063,7 +1030,7 @@ export class ObjectStore {
         if (pack !== undefined) {
           // One id at a time, the pack's own index must agree: a damaged offset table never yields
           // another object. (Batches trust the MIDX's offsets, as Git always does; see planBatch.)
-          const own = idxOffsetOf(slot.idx!, oid);
+          const own = slot.idx!.lookup(oid);
           if (own !== offset) {
             const git = `multi-pack-index ${m.midx.file} places ${hex} at offset ${offset} in ${slot.name}, its index at ${own ?? 'none'}`;
             this.disableMidx(m, new GitMidxError('MIDX_BAD_PACK_ID', git, { data: { git } }));
@@ -1085,7 +1052,7 @@ export class ObjectStore {
       const slot = this.mru[i];
       if (slot.failed !== undefined) continue;
       const idx = this.idxOf(slot);
-      const off = idx === undefined ? undefined : idxOffsetOf(idx, oid);
+      const off = idx === undefined ? undefined : idx.lookup(oid);
       if (off === undefined || off === 0 || slot.bad?.has(hex) === true) continue;
       if (this.packOf(slot) === undefined) {
         this.counters.stalePackSkips++;
@@ -1112,7 +1079,7 @@ export class ObjectStore {
     for (const other of m.slots) {
       if (other === slot || other.failed !== undefined || other.bad?.has(hex) === true) continue;
       const otherIdx = this.idxOf(other);
-      const off = otherIdx === undefined ? undefined : idxOffsetOf(otherIdx, oid);
+      const off = otherIdx === undefined ? undefined : otherIdx.lookup(oid);
       if (off === undefined || off === 0) continue;
       if (this.packOf(other) === undefined) {
         if (countSkips) this.counters.stalePackSkips++;

@@ -70,6 +70,9 @@ export type PackEntryType = 1 | 2 | 3 | 4 | 6 | 7;
 
 const TYPE_NAMES: readonly ObjectType[] = ['commit', 'commit', 'tree', 'blob', 'tag'];
 
+/** Git's type number of each whole-object type. */
+export const TYPE_NUMBER: Readonly<Record<ObjectType, number>> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+
 /** Name of a whole-object type number (1-4); undefined for anything else. */
 export function objectTypeName(type: number): ObjectType | undefined {
   return type >= OBJ_COMMIT && type <= OBJ_TAG ? TYPE_NAMES[type] : undefined;

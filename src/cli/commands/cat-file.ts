@@ -22,10 +22,10 @@
  * abbreviation length follows Git's automatic rule on the packed object count, which can differ from
  * Git's in edge cases.
  */
-import { concatBytes, fromHex, isHex, toHex } from '../../bytes.js';
+import { concatBytes, fromHex, hexBytesInto, isHex, toHex } from '../../bytes.js';
 import { isGitMidxError } from '../../errors.js';
 import { type ObjectStore, ObjectStore as Store, type StoredObject } from '../../node/odb.js';
-import type { ObjectType } from '../../pack/pack.js';
+import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
 import { type CliIO, type Context, makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommon } from '../options.js';
@@ -529,11 +529,10 @@ class Output {
       // A short copy: a byte loop beats Buffer.copy's call here.
       for (let i = nameAt; i < nameAt + 2 * len; i++) b[p++] = name[i];
     } else {
-      for (let i = at; i < at + len; i++) {
-        const v = ids[i];
-        b[p++] = HEX_DIGITS[v >> 4];
-        b[p++] = HEX_DIGITS[v & 15];
-      }
+      // Room for the whole line is reserved above, so this writes into `b` without a flush.
+      this.pos = p;
+      this.pushHex(ids, at, len);
+      p = this.pos;
     }
     b[p++] = 32;
     for (let i = 0; i < type.length; i++) b[p++] = type[i];
@@ -582,35 +581,7 @@ class Output {
   }
 }
 
-/** Hex digit values by byte (uppercase ones with 16 added), -1 for anything else. */
-const HEX_CODE = (() => {
-  const t = new Int8Array(256).fill(-1);
-  for (let c = 0; c < 10; c++) t[48 + c] = c;
-  for (let c = 0; c < 6; c++) {
-    t[65 + c] = 16 + 10 + c;
-    t[97 + c] = 10 + c;
-  }
-  return t;
-})();
-
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
-
-/** Two hex digit bytes (first << 8 | second) → their byte value, +256 if either was uppercase; -1 if not hex. */
-const HEX_PAIR = (() => {
-  const t = new Int16Array(65536).fill(-1);
-  for (let a = 0; a < 256; a++) {
-    const hi = HEX_CODE[a];
-    if (hi < 0) continue;
-    for (let b = 0; b < 256; b++) {
-      const lo = HEX_CODE[b];
-      if (lo < 0) continue;
-      t[(a << 8) | b] = (((hi & 15) << 4) | (lo & 15)) + ((hi | lo) & 16 ? 256 : 0);
-    }
-  }
-  return t;
-})();
-
-const TYPE_NUMBER: Readonly<Record<ObjectType, number>> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 
 const TYPE_BYTES = ['', 'commit', 'tree', 'blob', 'tag'].map((t) => Buffer.from(t, 'latin1'));
 const MISSING = Buffer.from(' missing\n', 'latin1');
@@ -671,22 +642,11 @@ function batchFast(
       let slot = -1;
       if (end - pos === hexSize) {
         const at = count * H;
-        let ok = true;
-        let seen = 0;
-        for (let i = 0, q = pos; i < H; i++, q += 2) {
-          // Two digits per lookup: the byte, plus 256 when a digit was uppercase; -1 if not hex.
-          const v = HEX_PAIR[(input[q] << 8) | input[q + 1]];
-          if (v < 0) {
-            ok = false;
-            break;
-          }
-          seen |= v;
-          ids[at + i] = v;
-        }
-        if (ok) {
+        const upper = hexBytesInto(input, pos, ids, at, H);
+        if (upper >= 0) {
           slot = count++;
           // Already lowercase: the name can be printed as it came.
-          lowercase[lines] = (seen & 256) === 0 ? 1 : 0;
+          lowercase[lines] = upper === 0 ? 1 : 0;
         }
       }
       if (slot === -1) {

@@ -1,16 +1,10 @@
+import { hexBytesInto } from '../../bytes.js';
 import { midxPath, openMidxFile } from '../../node/midx.js';
 import { makeContext, openMidxOrSay } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommon, UsageError } from '../options.js';
 
 const USAGE = 'lookup (--stdin | <oid>...)';
-
-const HEX_VALUE = new Int8Array(256).fill(-1);
-for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
-for (let i = 0; i < 6; i++) {
-  HEX_VALUE[97 + i] = 10 + i;
-  HEX_VALUE[65 + i] = 10 + i;
-}
 
 const MISSING = Buffer.from(' missing\n');
 
@@ -84,18 +78,7 @@ export const lookupCommand: Command = {
       starts[nl] = start;
       ends[nl] = lineEnd;
       if (lineEnd - start === hexLen) {
-        let ok = 1;
-        const o = nl * H;
-        for (let i = 0; i < H; i++) {
-          const hi = HEX_VALUE[input[start + 2 * i]];
-          const lo = HEX_VALUE[input[start + 2 * i + 1]];
-          if (hi < 0 || lo < 0) {
-            ok = 0;
-            break;
-          }
-          ids[o + i] = (hi << 4) | lo;
-        }
-        valid[nl] = ok;
+        valid[nl] = hexBytesInto(input, start, ids, nl * H, H) < 0 ? 0 : 1;
       }
       start = end + 1;
     }

@@ -1,3 +1,4 @@
+import { isCSpace, scanCDigits } from '../../node/config.js';
 import { planRepack, repackMidxAsync } from '../../node/repack.js';
 import { interrupt, makeContext } from '../context.js';
 import type { Command } from '../main.js';
@@ -10,10 +11,6 @@ const MAGNITUDE_ERROR =
 
 const UNITS: Readonly<Record<string, bigint>> = { '': 1n, k: 1024n, m: 1024n ** 2n, g: 1024n ** 3n };
 
-function isCSpace(c: string | undefined): boolean {
-  return c === ' ' || (c !== undefined && c >= '\t' && c <= '\r');
-}
-
 /**
  * `--batch-size` as Git's `OPT_MAGNITUDE` reads it (`git_parse_ulong`): no `-` anywhere, then what
  * C `strtoumax(s, &end, 0)` takes (leading blanks, `+`, `0x` hex, a leading `0` for octal), then at
@@ -25,26 +22,9 @@ export function parseBatchSize(value: string): number | undefined {
   let i = 0;
   while (isCSpace(value[i])) i++;
   if (value[i] === '+') i++;
-  let radix = 10;
-  let digits = /[0-9]/;
-  if (
-    value[i] === '0' &&
-    (value[i + 1] === 'x' || value[i + 1] === 'X') &&
-    /[0-9a-fA-F]/.test(value[i + 2] ?? '')
-  ) {
-    radix = 16;
-    digits = /[0-9a-fA-F]/;
-    i += 2;
-  } else if (value[i] === '0') {
-    radix = 8;
-    digits = /[0-7]/;
-  }
-  const start = i;
-  while (i < value.length && digits.test(value[i])) i++;
-  let n = 0n;
+  const { n, start, end: stop } = scanCDigits(value, i);
   // No digits at all: strtoumax converts nothing and leaves `end` at the very start.
-  const end = i === start ? 0 : i;
-  for (const d of value.slice(start, i)) n = n * BigInt(radix) + BigInt(Number.parseInt(d, radix));
+  const end = stop === start ? 0 : stop;
   const factor = UNITS[value.slice(end).toLowerCase()];
   if (factor === undefined) return undefined;
   const v = n * factor;
