@@ -226,7 +226,27 @@ test('lookups on a large MIDX with skewed ids: every hit found, every miss missi
         assert.equal(got.positions[i], want);
         assert.equal(got.offsets[i], want < 0 ? -1 : 12 + want);
         assert.equal(got.packIds[i], want < 0 ? -1 : 0);
+        // A repeat points at an earlier query for the same id, found too.
+        const r = got.repeatOf[i];
+        if (r >= 0) {
+          assert.ok(r < i, `repeatOf[${i}] = ${r}`);
+          assert.ok(q[r].equals(id) && want >= 0);
+        }
       });
     }
+    // An id whose first 4 bytes no other id shares, three times in a dense batch: the later two
+    // are marked as repeats of the first. (Ids sharing their first 4 bytes with others are sorted
+    // by query index only, so their repeats may go unmarked, as in `queries` above.)
+    const key = (i: number) => (i < 0 || i >= n ? -1 : unique[i].readUInt32BE(0));
+    const lone = unique.find((_, i) => key(i) !== key(i - 1) && key(i) !== key(i + 1));
+    assert.ok(lone !== undefined);
+    const thrice = [lone, ...unique.slice(0, n / 2), lone, lone];
+    const got = reader.lookupMany(Buffer.concat(thrice), thrice.length);
+    const first = thrice.indexOf(lone);
+    thrice.forEach((id, i) => {
+      const dup = id === lone && i !== first;
+      assert.equal(got.repeatOf[i], dup ? first : -1, `repeatOf[${i}]`);
+      assert.equal(got.positions[i], reader.findPosition(id));
+    });
   }
 });

@@ -342,13 +342,14 @@ export class MultiPackIndex {
 
   /**
    * Batch lookup: `count` ids packed back to back in `ids` (H bytes each). Returns, in input order,
-   * each position (-1 when absent), pack-int-id and offset. The queries are visited in id order, so
-   * the file is walked forwards (every page once, in order) instead of probed at random.
+   * each position (-1 when absent), pack-int-id and offset, and in `repeatOf` an earlier query with
+   * the same id (-1: none known; a batch answers each id once). The queries are visited in id
+   * order, so the file is walked forwards (every page once, in order) instead of probed at random.
    */
   lookupMany(
     ids: Uint8Array,
     count: number,
-  ): { positions: Int32Array; packIds: Int32Array; offsets: Float64Array } {
+  ): { positions: Int32Array; packIds: Int32Array; offsets: Float64Array; repeatOf: Int32Array } {
     const H = this.H;
     if (ids.length < count * H) {
       throw new GitMidxError(
@@ -361,101 +362,20 @@ export class MultiPackIndex {
     const positions = new Int32Array(count);
     const packIds = new Int32Array(count).fill(-1);
     const offsets = new Float64Array(count).fill(-1);
-    // Sort keys: the first 4 id bytes above the query index (exact in a double below 2^21 queries).
+    const repeatOf = new Int32Array(count).fill(-1);
+    // Each loop below is a function of its own: a one-shot batch runs each loop once, and V8
+    // optimises a long loop on the spot only when its function holds nothing else.
     const CHUNK = 1 << 21;
     for (let first = 0; first < count; first += CHUNK) {
       const n = Math.min(CHUNK, count - first);
-      const order = new Float64Array(n);
-      for (let i = 0; i < n; i++) order[i] = readU32(ids, (first + i) * H) * CHUNK + i;
-      order.sort();
-      // The query index of each sorted key, once (a double's % is a slow fmod).
-      const qi = new Int32Array(n);
-      for (let j = 0; j < n; j++) qi[j] = first + (order[j] - Math.floor(order[j] / CHUNK) * CHUNK);
+      const qi = queriesInIdOrder(ids, H, first, n, CHUNK);
       const N = this.numObjects;
-      const src = this.src;
       if (N > 0 && n * 64 >= N) {
         // A dense batch: merge-join the sorted queries with the sorted ids, walking the OIDL chunk
         // forwards through one reused buffer (no page cache filled, no memory touched once per
-        // page), comparing 4-byte keys first and full ids on equal keys.
-        const win = new ForwardWindow(src);
-        const base = this.oidl;
-        let c = 0;
-        let prevQo = -1;
-        let prevKey = -1;
-        let prevPos = -1;
-        for (let j = 0; j < n; j++) {
-          const i = qi[j];
-          const qo = i * H;
-          const key = readU32(ids, qo);
-          // The same id as the query before (sorted, so repeats are adjacent): the same answer.
-          if (key === prevKey) {
-            let same = true;
-            for (let b = 4; b < H; b += 4) {
-              if (readU32(ids, qo + b) !== readU32(ids, prevQo + b)) {
-                same = false;
-                break;
-              }
-            }
-            if (same) {
-              positions[i] = prevPos;
-              continue;
-            }
-          }
-          // Gallop forwards from the last match (1, 2, 4, … entries), then bisect the last step:
-          // a gap of g entries costs about 2·log2(g) key reads instead of g.
-          if (c < N && win.u32(base + c * H) < key) {
-            let lo = c;
-            let step = 1;
-            let hi = c + 1;
-            while (hi < N && win.u32(base + hi * H) < key) {
-              lo = hi;
-              step *= 2;
-              hi = lo + step;
-            }
-            if (hi > N) hi = N;
-            // Invariant: key(lo) < key; key(hi) >= key or hi = N.
-            while (hi - lo > 1) {
-              const mid = (lo + hi) >>> 1;
-              if (win.u32(base + mid * H) < key) lo = mid;
-              else hi = mid;
-            }
-            c = hi;
-          }
-          let pos = -1;
-          for (let e = c; e < N && win.u32(base + e * H) === key; e++) {
-            const eo = win.at(base + e * H, H);
-            const buf = win.buf;
-            // Bytes 4.. compared a word at a time (H is a multiple of 4).
-            let d = 0;
-            for (let b = 4; b < H; b += 4) {
-              d = readU32(buf, eo + b) - readU32(ids, qo + b);
-              if (d !== 0) break;
-            }
-            if (d === 0) {
-              pos = e;
-              break;
-            }
-            if (d > 0) break;
-          }
-          positions[i] = pos;
-          prevQo = qo;
-          prevKey = key;
-          prevPos = pos;
-        }
-        // The hits' OOFF entries, in increasing position order: another forward walk.
-        const owin = new ForwardWindow(src);
-        const P = this.numPacks;
-        const large = this.hasLargeOffsets;
-        for (let j = 0; j < n; j++) {
-          const i = qi[j];
-          const pos = positions[i];
-          if (pos < 0) continue;
-          const at = this.ooff + pos * 8;
-          const id = owin.u32(at);
-          const w = owin.u32(at + 4);
-          packIds[i] = id < P ? id : this.packIdAt(pos);
-          offsets[i] = large && (w & MIDX_LARGE_OFFSET_NEEDED) !== 0 ? this.offsetAt(pos) : w;
-        }
+        // page), then the hits' OOFF entries, forwards too.
+        mergeJoin(new ForwardWindow(this.src), this.oidl, N, H, ids, qi, positions, repeatOf);
+        this.offsetsForward(qi, positions, packIds, offsets);
         continue;
       }
       for (let j = 0; j < n; j++) {
@@ -471,7 +391,30 @@ export class MultiPackIndex {
         }
       }
     }
-    return { positions, packIds, offsets };
+    return { positions, packIds, offsets, repeatOf };
+  }
+
+  /** Pack-int-ids and offsets of the hits among the queries `qi` (in id order): one forward walk over OOFF. */
+  private offsetsForward(
+    qi: Int32Array,
+    positions: Int32Array,
+    packIds: Int32Array,
+    offsets: Float64Array,
+  ): void {
+    const owin = new ForwardWindow(this.src);
+    const P = this.numPacks;
+    const large = this.hasLargeOffsets;
+    const ooff = this.ooff;
+    for (let j = 0; j < qi.length; j++) {
+      const i = qi[j];
+      const pos = positions[i];
+      if (pos < 0) continue;
+      const at = ooff + pos * 8;
+      const id = owin.u32(at);
+      const w = owin.u32(at + 4);
+      packIds[i] = id < P ? id : this.packIdAt(pos);
+      offsets[i] = large && (w & MIDX_LARGE_OFFSET_NEEDED) !== 0 ? this.offsetAt(pos) : w;
+    }
   }
 
   private buildSample(): Uint32Array | undefined {
@@ -634,6 +577,115 @@ export class MultiPackIndex {
   packIdOf(name: string): number {
     const want = idxName(name);
     return this.packNames.findIndex((n) => idxName(n) === want);
+  }
+}
+
+/**
+ * The query indexes `first .. first + n - 1` sorted by id (by their first 4 bytes; equal keys stay
+ * in input order, which `mergeJoin` does not rely on). Keys are the 4 bytes above the index in a
+ * double, exact below 2^21 queries.
+ */
+function queriesInIdOrder(ids: Uint8Array, H: number, first: number, n: number, CHUNK: number): Int32Array {
+  const order = new Float64Array(n);
+  for (let i = 0; i < n; i++) order[i] = readU32(ids, (first + i) * H) * CHUNK + i;
+  order.sort();
+  // The query index of each sorted key (a double's % is a slow fmod).
+  const qi = new Int32Array(n);
+  for (let j = 0; j < n; j++) qi[j] = first + (order[j] - Math.floor(order[j] / CHUNK) * CHUNK);
+  return qi;
+}
+
+/** The 4 bytes at `o` as a signed int whose order is the bytes' order (a small integer to V8). */
+function key32(b: Uint8Array, o: number): number {
+  return ((b[o] ^ 0x80) << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+}
+
+/**
+ * Merge-joins the queries `qi` (sorted by id) with the N sorted ids of the OIDL chunk at `base`,
+ * read forwards through `win`: sets `positions[i]` to query i's position, or -1, and `repeatOf[i]`
+ * to an earlier query with the same id when there is one next to it in `qi`. Ids are compared on
+ * their first 4 bytes first, then a word at a time (H is a multiple of 4).
+ */
+function mergeJoin(
+  win: ForwardWindow,
+  base: number,
+  N: number,
+  H: number,
+  ids: Uint8Array,
+  qi: Int32Array,
+  positions: Int32Array,
+  repeatOf: Int32Array,
+): void {
+  let c = 0;
+  let prevI = -1;
+  let prevQo = -1;
+  let prevKey = 0;
+  let prevPos = -1;
+  for (let j = 0; j < qi.length; j++) {
+    const i = qi[j];
+    const qo = i * H;
+    const key = key32(ids, qo);
+    // The same id as the query before (sorted, so repeats are adjacent): the same answer.
+    if (prevQo >= 0 && key === prevKey) {
+      let same = true;
+      for (let b = 4; b < H; b += 4) {
+        if (key32(ids, qo + b) !== key32(ids, prevQo + b)) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        positions[i] = prevPos;
+        // Equal keys are sorted by query index: the first of a run of repeats comes first.
+        repeatOf[i] = prevI;
+        continue;
+      }
+    }
+    // Gallop forwards from the last match (1, 2, 4, … entries), then bisect the last step: a gap
+    // of g entries costs about 2·log2(g) key reads instead of g.
+    if (c < N && key32(win.buf, win.at(base + c * H, 4)) < key) {
+      let lo = c;
+      let step = 1;
+      let hi = c + 1;
+      while (hi < N && key32(win.buf, win.at(base + hi * H, 4)) < key) {
+        lo = hi;
+        step *= 2;
+        hi = lo + step;
+      }
+      if (hi > N) hi = N;
+      // Invariant: key(lo) < key; key(hi) >= key or hi = N.
+      while (hi - lo > 1) {
+        const mid = (lo + hi) >>> 1;
+        if (key32(win.buf, win.at(base + mid * H, 4)) < key) lo = mid;
+        else hi = mid;
+      }
+      c = hi;
+    }
+    let pos = -1;
+    for (let e = c; e < N; e++) {
+      const eo = win.at(base + e * H, H);
+      const buf = win.buf;
+      if (key32(buf, eo) !== key) break;
+      let d = 0;
+      for (let b = 4; b < H; b += 4) {
+        const x = key32(buf, eo + b);
+        const y = key32(ids, qo + b);
+        if (x !== y) {
+          d = x < y ? -1 : 1;
+          break;
+        }
+      }
+      if (d === 0) {
+        pos = e;
+        break;
+      }
+      if (d > 0) break;
+    }
+    positions[i] = pos;
+    prevI = i;
+    prevQo = qo;
+    prevKey = key;
+    prevPos = pos;
   }
 }
 

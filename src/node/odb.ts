@@ -222,6 +222,8 @@ interface BatchPlan {
   offsets: Float64Array;
   /** First global pack-group number of each MIDX in `states` (prefix sums of their pack counts). */
   slotBase: Int32Array;
+  /** An earlier id with the same value and the same place, or -1 (see `lookupMany`). */
+  repeatOf: Int32Array;
 }
 
 interface PackHit {
@@ -256,6 +258,39 @@ function fileIdentity(file: string): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * The planned ids in `[from, to)` not yet done (nor repeats of an earlier one there, with
+ * `repeatOf`), grouped by pack: a counting sort over every MIDX's packs. `start[g]` is where pack
+ * group g begins in the result (S + 1 entries); each group is in input order.
+ */
+function groupByPack(
+  plan: BatchPlan,
+  from: number,
+  to: number,
+  done: Uint8Array,
+  repeatOf: Int32Array | undefined,
+  start: Int32Array,
+): Int32Array {
+  const { midxOf, packIds, slotBase } = plan;
+  const S = start.length - 1;
+  const take = new Int32Array(to - from).fill(-1);
+  for (let k = from; k < to; k++) {
+    const mi = midxOf[k];
+    if (mi < 0 || done[k] !== 0 || (repeatOf !== undefined && repeatOf[k] >= from)) continue;
+    const g = slotBase[mi] + packIds[k];
+    take[k - from] = g;
+    start[g + 1]++;
+  }
+  for (let g = 0; g < S; g++) start[g + 1] += start[g];
+  const fill = start.slice(0, S);
+  const byPack = new Int32Array(start[S]);
+  for (let k = from; k < to; k++) {
+    const g = take[k - from];
+    if (g >= 0) byPack[fill[g]++] = k;
+  }
+  return byPack;
 }
 
 /**
@@ -835,6 +870,7 @@ export class ObjectStore {
     const midxOf = new Int32Array(count).fill(-1);
     const packIds = new Int32Array(count);
     const offsets = new Float64Array(count);
+    const repeatOf = new Int32Array(count).fill(-1);
     const e0 = this.emptyTree[0];
     for (let k = 0; k < count; k++) {
       if (ids[k * H] === e0 && this.isEmptyTree(ids.subarray(k * H, k * H + H))) midxOf[k] = -2;
@@ -858,7 +894,7 @@ export class ObjectStore {
           j++;
         }
       }
-      let found: { packIds: Int32Array; offsets: Float64Array };
+      let found: { packIds: Int32Array; offsets: Float64Array; repeatOf: Int32Array };
       try {
         found = m.midx.lookupMany(sub, left);
       } catch (e) {
@@ -875,12 +911,14 @@ export class ObjectStore {
         midxOf[k] = mi;
         packIds[k] = id;
         offsets[k] = found.offsets[j];
+        const r = found.repeatOf[j];
+        if (r >= 0) repeatOf[k] = which === undefined ? r : which[r];
       }
     }
     if (states.length === 0) return undefined;
     const slotBase = new Int32Array(states.length + 1);
     for (let i = 0; i < states.length; i++) slotBase[i + 1] = slotBase[i] + states[i].slots.length;
-    return { states, midxOf, packIds, offsets, slotBase };
+    return { states, midxOf, packIds, offsets, slotBase, repeatOf };
   }
 
   /**
@@ -898,21 +936,12 @@ export class ObjectStore {
     same?: (k: number, prev: number) => void,
   ): void {
     const H = this.hash.size;
-    const { states, midxOf, packIds, offsets, slotBase } = plan;
+    const { states, offsets, slotBase } = plan;
+    // With `same`, an id repeated in the range is answered once, by its first query.
+    const repeatOf = same === undefined ? undefined : plan.repeatOf;
     const S = slotBase[states.length];
-    // Group by pack (counting sort over every MIDX's packs), then by offset within each pack.
     const start = new Int32Array(S + 1);
-    for (let k = from; k < to; k++) {
-      const mi = midxOf[k];
-      if (mi >= 0 && done[k] === 0) start[slotBase[mi] + packIds[k] + 1]++;
-    }
-    for (let g = 0; g < S; g++) start[g + 1] += start[g];
-    const fill = start.slice(0, S);
-    const byPack = new Int32Array(start[S]);
-    for (let k = from; k < to; k++) {
-      const mi = midxOf[k];
-      if (mi >= 0 && done[k] === 0) byPack[fill[slotBase[mi] + packIds[k]]++] = k;
-    }
+    const byPack = groupByPack(plan, from, to, done, repeatOf, start);
     const release = to - from >= RELEASE_MIN;
     let bytes = 0;
     let mi = 0;
@@ -954,6 +983,15 @@ export class ObjectStore {
       // A dense batch is done with this pack's pages: their buffers serve the next pack. (A small
       // batch keeps them cached for the next batch.)
       if (release) pack.releasePages();
+    }
+    if (repeatOf !== undefined && same !== undefined) {
+      for (let k = from; k < to; k++) {
+        const r = repeatOf[k];
+        if (r < from || done[k] !== 0 || done[r] !== 1) continue;
+        same(k, r);
+        done[k] = 1;
+        this.counters.midxHits++;
+      }
     }
   }
 
