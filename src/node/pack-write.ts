@@ -4,29 +4,28 @@
  * publication order — `.pack` first, `.idx` last (a pack becomes visible when its `.idx` appears),
  * final mode 0444, never clobbering a pack that already has the name.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import { GitMidxError } from '../errors.js';
 import type { ByteSink } from '../io.js';
 import { type Crc32Function, type Deflater, crc32 as portableCrc32 } from '../pack/writer.js';
+import { crypto, zlib } from './builtins.js';
 
 /** node:zlib's deflate at `level` (-1 = zlib's default, 6; Git's default for packs, §2.3). */
 export function nodeDeflater(level = -1): Deflater {
   return {
     deflate(data) {
-      const b = zlib.deflateSync(data, { level });
+      const b = zlib().deflateSync(data, { level });
       return new Uint8Array(b.buffer, b.byteOffset, b.length);
     },
   };
 }
 
 /** node:zlib's CRC-32 where this Node has it (20.15+, 22.2+), else the portable one. */
-export const nodeCrc32: Crc32Function =
-  typeof (zlib as { crc32?: unknown }).crc32 === 'function'
-    ? (data, previous = 0) => zlib.crc32(data, previous)
-    : portableCrc32;
+export const nodeCrc32: Crc32Function = (data, previous = 0) => {
+  const z = zlib() as { crc32?: (data: Uint8Array, previous: number) => number };
+  return z.crc32 !== undefined ? z.crc32(data, previous) : portableCrc32(data, previous);
+};
 
 const TEMP_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -49,7 +48,7 @@ export class TempFile implements ByteSink {
 
   static create(dir: string, prefix: string): TempFile {
     for (let attempt = 0; ; attempt++) {
-      const rnd = randomBytes(6);
+      const rnd = crypto().randomBytes(6);
       let name = prefix;
       for (const b of rnd) name += TEMP_CHARS[b % TEMP_CHARS.length];
       const file = path.join(dir, name);

@@ -6,10 +6,10 @@
  * a larger window of the pack (objects-format.md §2.3).
  */
 import { constants as bufferConstants } from 'node:buffer';
-import * as zlib from 'node:zlib';
 import type { PackIndex } from '../pack/idx.js';
 import { inflateZlib, inflateZlibPrefix } from '../pack/inflate.js';
 import { InflateError, type Inflater, PackFile, type PackFileOptions } from '../pack/pack.js';
+import { zlib } from './builtins.js';
 import { openFileReader } from './fs.js';
 import { nodeHash } from './hash.js';
 
@@ -59,7 +59,11 @@ export const nodeInflater: Inflater = {
     const chunkSize = Math.min(Math.max(64, expectedSize + 64), 1 << 20);
     let r: InfoResult;
     try {
-      r = zlib.inflateSync(input, { info: true, maxOutputLength: limit, chunkSize }) as unknown as InfoResult;
+      r = zlib().inflateSync(input, {
+        info: true,
+        maxOutputLength: limit,
+        chunkSize,
+      }) as unknown as InfoResult;
     } catch (e) {
       throw toInflateError(e, expectedSize);
     }
@@ -76,9 +80,9 @@ export const nodeInflater: Inflater = {
       let r: InfoResult;
       try {
         // Z_SYNC_FLUSH: a stream cut short by the window end gives what it has, without an error.
-        r = zlib.inflateSync(input.subarray(0, w), {
+        r = zlib().inflateSync(input.subarray(0, w), {
           info: true,
-          finishFlush: zlib.constants.Z_SYNC_FLUSH,
+          finishFlush: zlib().constants.Z_SYNC_FLUSH,
         }) as unknown as InfoResult;
       } catch (e) {
         throw toInflateError(e, want);

@@ -1,0 +1,24 @@
+/**
+ * Node built-ins that most commands never touch (zlib, crypto), loaded on first use: loading them
+ * up front costs a few milliseconds on every start of the CLI, which only reads small objects (our
+ * own inflater) and hashes nothing on most calls.
+ */
+import type * as Crypto from 'node:crypto';
+import { createRequire } from 'node:module';
+import type * as Zlib from 'node:zlib';
+
+const load = createRequire(import.meta.url);
+let zlibModule: typeof Zlib | undefined;
+let cryptoModule: typeof Crypto | undefined;
+
+/** node:zlib. */
+export function zlib(): typeof Zlib {
+  zlibModule ??= load('node:zlib') as typeof Zlib;
+  return zlibModule;
+}
+
+/** node:crypto. */
+export function crypto(): typeof Crypto {
+  cryptoModule ??= load('node:crypto') as typeof Crypto;
+  return cryptoModule;
+}
