@@ -590,9 +590,8 @@ export class ObjectStore {
       ids,
       count,
       (k, pack, hit) => {
-        const info = pack.infoAt(hit.offset);
-        types[k] = TYPE_NUMBER[info.type];
-        sizes[k] = info.size;
+        sizes[k] = pack.sizeAt(hit.offset);
+        types[k] = pack.typeOfLast;
       },
       (k, prev) => {
         types[k] = types[prev];
@@ -957,6 +956,8 @@ export class ObjectStore {
       const slot = m.slots[g - slotBase[mi]];
       const pack = slot.failed === undefined ? this.packOf(slot) : undefined;
       if (pack === undefined) continue;
+      // One hit for the whole group (no answer keeps it).
+      const hit: PackHit = { slot, offset: 0, via: 'midx' };
       let prev = -1;
       for (let j = 0; j < group.length && bytes < maxBytes; j++) {
         const k = group[j];
@@ -971,7 +972,8 @@ export class ObjectStore {
         prev = k;
         if (slot.bad?.has(toHex(ids, k * H, k * H + H))) continue;
         try {
-          const weight = answer(k, pack, { slot, offset: offsets[k], via: 'midx' }, ids, k * H);
+          hit.offset = offsets[k];
+          const weight = answer(k, pack, hit, ids, k * H);
           if (typeof weight === 'number') bytes += weight;
         } catch (e) {
           if (!isReadFailure(e)) throw e;

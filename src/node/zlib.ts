@@ -72,7 +72,10 @@ export const nodeInflater: Inflater = {
 
   inflatePrefix(input: Uint8Array, want: number) {
     if (want <= JS_INFLATE_MAX) {
-      const r = inflateZlibPrefix(input.subarray(0, Math.min(input.length, JS_PREFIX_INPUT)), want);
+      const r = inflateZlibPrefix(
+        input.length <= JS_PREFIX_INPUT ? input : input.subarray(0, JS_PREFIX_INPUT),
+        want,
+      );
       if (r !== undefined && r.length >= want) return r;
     }
     let w = Math.min(input.length, PREFIX_START);

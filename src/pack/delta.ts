@@ -59,7 +59,7 @@ function deltaError(
  * Reads one little-endian base-128 varint at `pos`. Like Git's header parser it stops at the end of
  * the buffer even if the continuation bit is still set (§3.1); values past 2^53 are refused.
  */
-function readSize(delta: Uint8Array, pos: number, ctx: DeltaContext | undefined): [number, number] {
+function readSize(delta: Uint8Array, pos: number, ctx: DeltaContext | undefined): number {
   let value = 0;
   let scale = 1;
   while (pos < delta.length) {
@@ -74,14 +74,24 @@ function readSize(delta: Uint8Array, pos: number, ctx: DeltaContext | undefined)
   if (value > Number.MAX_SAFE_INTEGER) {
     throw deltaError(ctx, 'size in the delta header is too large', 'failed to apply delta');
   }
-  return [value, pos];
+  sizeEnd = pos;
+  return value;
 }
+
+/** Where the varint read by the last `readSize` call ended (no tuple allocated per call). */
+let sizeEnd = 0;
 
 /** Parses the delta header: base size, result size, and the offset of the first instruction. */
 export function deltaHeader(delta: Uint8Array, ctx?: DeltaContext): DeltaHeader {
-  const [baseSize, p1] = readSize(delta, 0, ctx);
-  const [resultSize, p2] = readSize(delta, p1, ctx);
-  return { baseSize, resultSize, offset: p2 };
+  const baseSize = readSize(delta, 0, ctx);
+  const resultSize = readSize(delta, sizeEnd, ctx);
+  return { baseSize, resultSize, offset: sizeEnd };
+}
+
+/** `deltaHeader(delta, ctx).resultSize`, with the same checks, without building the header. */
+export function deltaResultSize(delta: Uint8Array, ctx?: DeltaContext): number {
+  readSize(delta, 0, ctx);
+  return readSize(delta, sizeEnd, ctx);
 }
 
 /**

@@ -14,7 +14,7 @@ import { compareBytes, readU32, toHex, utf8 } from '../bytes.js';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
 import { PagedReader, type PagePool, type RandomAccessReader } from '../io.js';
-import { applyDelta, deltaHeader } from './delta.js';
+import { applyDelta, deltaResultSize } from './delta.js';
 import type { PackIndex } from './idx.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -204,6 +204,7 @@ export class PackFile {
   private readonly cache: BaseCache;
   /** Types of deltas already resolved by `infoAt` (the type at the bottom of their chain), by offset. */
   private readonly chainTypes = new Map<number, number>();
+  private lastType = 0;
   /** Target sizes of deltas already asked about, by entry offset (see deltaResultSize). */
   private readonly deltaSizes = new Map<number, number>();
   private readonly maxObjectSize: number;
@@ -322,9 +323,24 @@ export class PackFile {
     }
     const H = this.hash.size;
     const avail = this.end - offset;
-    const b = this.src.read(offset, Math.min(avail, 24 + H));
-    const short = () => this.shortHeader(offset);
-    let p = 0;
+    // The header's bytes: in place in their page (most headers), or copied when they straddle two.
+    const want = Math.min(avail, 24 + H);
+    const src = this.src;
+    const ps = src.pageSize;
+    const first = Math.floor(offset / ps);
+    let b: Uint8Array;
+    let p: number;
+    if (offset + want <= (first + 1) * ps) {
+      // Within the file: offset < end and want <= end - offset.
+      b = src.page(first);
+      p = offset - first * ps;
+    } else {
+      b = src.read(offset, want);
+      p = 0;
+    }
+    /** Where the header's bytes end in `b`. */
+    const lim = p + want;
+    const start = p;
     let c = b[p++];
     const type = (c >> 4) & 7;
     let size = c & 15;
@@ -333,20 +349,20 @@ export class PackFile {
       // Git gives up when the next 7 bits would shift past its 64-bit size; we also when the
       // value leaves 2^53.
       if (scale >= 2 ** 64) throw this.sizeOverflow(offset);
-      if (p >= b.length) throw short();
+      if (p >= lim) throw this.shortHeader(offset);
       c = b[p++];
       size += (c & 0x7f) * scale;
       scale *= 128;
       if (size > Number.MAX_SAFE_INTEGER) throw this.sizeOverflow(offset);
     }
-    const headerLength = p;
+    const headerLength = p - start;
     if (type === OBJ_OFS_DELTA) {
       // Big-endian base-128 with +1 per continuation (§2.2).
-      if (p >= b.length) throw short();
+      if (p >= lim) throw this.shortHeader(offset);
       c = b[p++];
       let d = c & 0x7f;
       while (c & 0x80) {
-        if (p >= b.length) throw short();
+        if (p >= lim) throw this.shortHeader(offset);
         d += 1;
         if (d >= 2 ** 46) {
           throw this.err('PACK_BAD_OBJECT', `${f}: OFS_DELTA distance at offset ${offset} overflows`, {
@@ -374,20 +390,20 @@ export class PackFile {
         type,
         size,
         headerLength,
-        dataOffset: offset + p,
+        dataOffset: offset + (p - start),
         baseOffset: offset - d,
         baseOid: undefined,
       };
     }
     if (type === OBJ_REF_DELTA) {
-      if (p + H > b.length) throw short();
+      if (p + H > lim) throw this.shortHeader(offset);
       const baseOid = b.slice(p, p + H);
       return {
         offset,
         type,
         size,
         headerLength,
-        dataOffset: offset + p + H,
+        dataOffset: offset + (p - start) + H,
         baseOffset: undefined,
         baseOid,
       };
@@ -404,7 +420,7 @@ export class PackFile {
       type: type as PackEntryType,
       size,
       headerLength,
-      dataOffset: offset + p,
+      dataOffset: offset + (p - start),
       baseOffset: undefined,
       baseOid: undefined,
     };
@@ -473,11 +489,31 @@ export class PackFile {
    * of the whole object at the bottom of the chain.
    */
   infoAt(offset: number): PackObjectInfo {
+    const size = this.sizeAt(offset);
+    return { type: TYPE_NAMES[this.typeOfLast], size };
+  }
+
+  /** The type number of the object `sizeAt` answered last. */
+  get typeOfLast(): number {
+    return this.lastType;
+  }
+
+  /**
+   * `infoAt` without an object per answer, for batches: returns the size and leaves the type
+   * number (1 commit, 2 tree, 3 blob, 4 tag) in `typeOfLast`.
+   */
+  sizeAt(offset: number): number {
     const top = this.entryAt(offset);
-    if (top.type < OBJ_OFS_DELTA) return { type: TYPE_NAMES[top.type], size: top.size };
+    if (top.type < OBJ_OFS_DELTA) {
+      this.lastType = top.type;
+      return top.size;
+    }
     const size = this.deltaResultSize(top);
     const known = this.chainTypes.get(offset);
-    if (known !== undefined) return { type: TYPE_NAMES[known], size };
+    if (known !== undefined) {
+      this.lastType = known;
+      return size;
+    }
     // As in readAt: the offsets on the way are collected only once the chain steps forwards.
     let seen: Set<number> | undefined;
     const path: number[] = [offset];
@@ -509,7 +545,8 @@ export class PackFile {
     // whose chains pass through them, as chains share bases) stop here.
     if (this.chainTypes.size + path.length > CHAIN_TYPES_MAX) this.chainTypes.clear();
     for (const o of path) this.chainTypes.set(o, type);
-    return { type: TYPE_NAMES[type], size };
+    this.lastType = type;
+    return size;
   }
 
   /** The object `oid` (raw id bytes), or undefined when the index does not list it. */
@@ -756,10 +793,10 @@ export class PackFile {
       if (prefix.length < want) prefix = undefined;
     }
     if (prefix === undefined) prefix = this.inflateEntry(e);
-    return deltaHeader(prefix.subarray(0, Math.min(prefix.length, e.size)), {
+    return deltaResultSize(prefix.length > e.size ? prefix.subarray(0, e.size) : prefix, {
       file: this.file,
       offset: e.offset,
-    }).resultSize;
+    });
   }
 
   private sizeOverflow(offset: number): GitMidxError {
