@@ -201,7 +201,8 @@ function buildFixture(format: 'sha1' | 'sha256'): Fixture {
   const looseIds = r.writeBlobs(['loose one\n', 'loose two\n', '', ...ambiguous]);
 
   const alt = newRepo(format, true);
-  makeManyPacks(alt, 3, 8);
+  // Enough objects behind the alternate's MIDX that a batch looks them up there too (BATCH_MIN).
+  makeManyPacks(alt, 3, 30);
   alt.git(['multi-pack-index', 'write']);
   alt.packObjects(alt.writeBlobs(['alternate packed outside its MIDX\n', 'hello\n']));
   alt.git(['prune-packed']);

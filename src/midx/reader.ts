@@ -375,7 +375,7 @@ export class MultiPackIndex {
         // forwards through one reused buffer (no page cache filled, no memory touched once per
         // page), then the hits' OOFF entries, forwards too.
         mergeJoin(new ForwardWindow(this.src), this.oidl, N, H, ids, qi, positions, repeatOf);
-        this.offsetsForward(qi, positions, packIds, offsets);
+        this.offsetsForward(qi, positions, repeatOf, packIds, offsets);
         continue;
       }
       for (let j = 0; j < n; j++) {
@@ -394,10 +394,14 @@ export class MultiPackIndex {
     return { positions, packIds, offsets, repeatOf };
   }
 
-  /** Pack-int-ids and offsets of the hits among the queries `qi` (in id order): one forward walk over OOFF. */
+  /**
+   * Pack-int-ids and offsets of the hits among the queries `qi` (in id order): one forward walk
+   * over OOFF; a repeat copies those of its first query (which comes before it in `qi`).
+   */
   private offsetsForward(
     qi: Int32Array,
     positions: Int32Array,
+    repeatOf: Int32Array,
     packIds: Int32Array,
     offsets: Float64Array,
   ): void {
@@ -409,6 +413,12 @@ export class MultiPackIndex {
       const i = qi[j];
       const pos = positions[i];
       if (pos < 0) continue;
+      const r = repeatOf[i];
+      if (r >= 0) {
+        packIds[i] = packIds[r];
+        offsets[i] = offsets[r];
+        continue;
+      }
       const at = ooff + pos * 8;
       const id = owin.u32(at);
       const w = owin.u32(at + 4);

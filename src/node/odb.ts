@@ -867,25 +867,27 @@ export class ObjectStore {
     const H = this.hash.size;
     // -2: left to the one-id path (the empty tree); -1: no MIDX has it (yet).
     const midxOf = new Int32Array(count).fill(-1);
-    const packIds = new Int32Array(count);
-    const offsets = new Float64Array(count);
-    const repeatOf = new Int32Array(count).fill(-1);
+    let open = count;
     const e0 = this.emptyTree[0];
     for (let k = 0; k < count; k++) {
-      if (ids[k * H] === e0 && this.isEmptyTree(ids.subarray(k * H, k * H + H))) midxOf[k] = -2;
+      if (ids[k * H] === e0 && this.isEmptyTree(ids.subarray(k * H, k * H + H))) {
+        midxOf[k] = -2;
+        open--;
+      }
     }
+    let packIds: Int32Array | undefined;
+    let offsets: Float64Array | undefined;
+    let repeatOf: Int32Array | undefined;
     const states: MidxState[] = [];
     for (const m of this.midxOrder) {
       if (m.disabled) continue;
-      let left = 0;
-      for (let k = 0; k < count; k++) if (midxOf[k] === -1) left++;
-      if (left < BATCH_MIN) break;
+      if (open < BATCH_MIN) break;
       // The ids still open, packed (the caller's buffer itself when all are).
       let sub = ids;
       let which: Int32Array | undefined;
-      if (left < count) {
-        which = new Int32Array(left);
-        sub = new Uint8Array(left * H);
+      if (open < count) {
+        which = new Int32Array(open);
+        sub = new Uint8Array(open * H);
         for (let k = 0, j = 0; k < count; k++) {
           if (midxOf[k] !== -1) continue;
           which[j] = k;
@@ -895,7 +897,7 @@ export class ObjectStore {
       }
       let found: { packIds: Int32Array; offsets: Float64Array; repeatOf: Int32Array };
       try {
-        found = m.midx.lookupMany(sub, left);
+        found = m.midx.lookupMany(sub, which === undefined ? count : open);
       } catch (e) {
         if (!isGitMidxError(e)) throw e;
         this.disableMidx(m, e);
@@ -903,18 +905,39 @@ export class ObjectStore {
       }
       const mi = states.length;
       states.push(m);
-      for (let j = 0; j < left; j++) {
+      if (which === undefined) {
+        // Every id was open (and no MIDX before found any): the lookup's arrays are the plan's.
+        packIds = found.packIds;
+        offsets = found.offsets;
+        repeatOf = found.repeatOf;
+        for (let k = 0; k < count; k++) {
+          if (packIds[k] >= 0) {
+            midxOf[k] = mi;
+            open--;
+          }
+        }
+        continue;
+      }
+      if (packIds === undefined || offsets === undefined || repeatOf === undefined) {
+        packIds = new Int32Array(count);
+        offsets = new Float64Array(count);
+        repeatOf = new Int32Array(count).fill(-1);
+      }
+      for (let j = 0; j < which.length; j++) {
         const id = found.packIds[j];
         if (id < 0) continue;
-        const k = which === undefined ? j : which[j];
+        const k = which[j];
         midxOf[k] = mi;
+        open--;
         packIds[k] = id;
         offsets[k] = found.offsets[j];
         const r = found.repeatOf[j];
-        if (r >= 0) repeatOf[k] = which === undefined ? r : which[r];
+        if (r >= 0) repeatOf[k] = which[r];
       }
     }
-    if (states.length === 0) return undefined;
+    if (states.length === 0 || packIds === undefined || offsets === undefined || repeatOf === undefined) {
+      return undefined;
+    }
     const slotBase = new Int32Array(states.length + 1);
     for (let i = 0; i < states.length; i++) slotBase[i + 1] = slotBase[i] + states[i].slots.length;
     return { states, midxOf, packIds, offsets, slotBase, repeatOf };

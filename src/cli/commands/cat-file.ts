@@ -538,12 +538,23 @@ class Output {
     for (let i = 0; i < type.length; i++) b[p++] = type[i];
     b[p++] = 32;
     let digits = 1;
-    for (let t = size; t >= 10; t = Math.floor(t / 10)) digits++;
-    let t = size;
-    for (let i = p + digits - 1; i >= p; i--) {
-      const q = Math.floor(t / 10);
-      b[i] = 48 + t - q * 10;
-      t = q;
+    if (size < 0x80000000) {
+      // Small integer arithmetic (most sizes): no floating-point division per digit.
+      let v = size | 0;
+      for (let t = v; t >= 10; t = (t / 10) | 0) digits++;
+      for (let i = p + digits - 1; i >= p; i--) {
+        const q = (v / 10) | 0;
+        b[i] = 48 + v - q * 10;
+        v = q;
+      }
+    } else {
+      for (let t = size; t >= 10; t = Math.floor(t / 10)) digits++;
+      let t = size;
+      for (let i = p + digits - 1; i >= p; i--) {
+        const q = Math.floor(t / 10);
+        b[i] = 48 + t - q * 10;
+        t = q;
+      }
     }
     p += digits;
     b[p++] = 10;
