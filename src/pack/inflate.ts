@@ -627,6 +627,122 @@ export function inflateZlib(
   return { data: lastOut, consumed: inUsed };
 }
 
+/** Prefixes up to this long are tried with `shortPrefix` first. */
+const SHORT_PREFIX_MAX = 64;
+
+/**
+ * The common case of a short prefix (a delta's header: its first bytes), in a function small
+ * enough for V8 to optimise after a few hundred calls (`run` needs thousands): the first `want`
+ * bytes of a stream whose blocks up to there are stored or fixed-Huffman, every bit used in the
+ * input. Writes them to `out` and returns true; returns false for anything else (a dynamic
+ * block, an error, the input or the stream ending first), which `run` then decodes, so the two
+ * never disagree: where this answers, the bytes are those `run` gives in prefix mode.
+ */
+function shortPrefix(input: Uint8Array, want: number, out: Uint8Array): boolean {
+  const inLen = input.length;
+  if (inLen < 2) return false;
+  const cmf = input[0];
+  const flg = input[1];
+  if ((cmf & 15) !== 8 || cmf >>> 4 > 7 || ((cmf << 8) | flg) % 31 !== 0 || (flg & 32) !== 0) return false;
+  let pos = 2;
+  let bitBuf = 0;
+  let bitCnt = 0;
+  let n = 0;
+  for (;;) {
+    // Block header: 3 bits.
+    while (bitCnt < 3) {
+      if (pos >= inLen) return false;
+      bitBuf |= input[pos++] << bitCnt;
+      bitCnt += 8;
+    }
+    const final = bitBuf & 1;
+    const type = (bitBuf >> 1) & 3;
+    bitBuf >>= 3;
+    bitCnt -= 3;
+    if (type === 0) {
+      // Stored: the rest of the current byte is dropped; LEN, NLEN, then the bytes.
+      pos -= bitCnt >>> 3;
+      bitBuf = 0;
+      bitCnt = 0;
+      if (pos + 4 > inLen) return false;
+      const len = input[pos] | (input[pos + 1] << 8);
+      if ((len ^ 0xffff) !== (input[pos + 2] | (input[pos + 3] << 8))) return false;
+      pos += 4;
+      const take = Math.min(len, want - n);
+      if (pos + take > inLen) return false;
+      for (let k = 0; k < take; k++) out[n++] = input[pos + k];
+      // Done when the block goes on past the prefix (`run` then stops there too).
+      if (n === want) return take < len;
+      pos += len;
+    } else if (type === 1) {
+      for (;;) {
+        // At most 9 + 5 + 5 + 13 bits per literal/length/distance: refill to 24, all real bits.
+        while (bitCnt < 24 && pos < inLen) {
+          bitBuf |= input[pos++] << bitCnt;
+          bitCnt += 8;
+        }
+        const e = fixedLit[bitBuf & ((1 << FIXED_LIT_ROOT) - 1)];
+        let l = e & 15;
+        if (l > bitCnt) return false;
+        bitBuf >>= l;
+        bitCnt -= l;
+        if ((e & 0xff0) === 0) {
+          out[n++] = e >> 12;
+          if (n === want) return nextIsLiteral(input, pos, bitBuf, bitCnt);
+          continue;
+        }
+        if ((e & F_LENDIST) === 0) {
+          // End of block (the next block follows), or an invalid code.
+          if ((e & F_EOB) !== 0) break;
+          return false;
+        }
+        let x = (e >> 4) & 15;
+        if (x > bitCnt) return false;
+        const len = (e >> 12) + (bitBuf & ((1 << x) - 1));
+        bitBuf >>= x;
+        bitCnt -= x;
+        while (bitCnt < 24 && pos < inLen) {
+          bitBuf |= input[pos++] << bitCnt;
+          bitCnt += 8;
+        }
+        const d = fixedDist[bitBuf & ((1 << FIXED_DIST_ROOT) - 1)];
+        l = d & 15;
+        if (l > bitCnt || (d & F_LENDIST) === 0) return false;
+        bitBuf >>= l;
+        bitCnt -= l;
+        x = (d >> 4) & 15;
+        if (x > bitCnt) return false;
+        const dist = (d >> 12) + (bitBuf & ((1 << x) - 1));
+        bitBuf >>= x;
+        bitCnt -= x;
+        if (dist > n) return false;
+        const end = Math.min(want, n + len);
+        const past = n + len > want;
+        for (let from = n - dist; n < end; ) out[n++] = out[from++];
+        if (n === want) return past || nextIsLiteral(input, pos, bitBuf, bitCnt);
+      }
+    } else {
+      return false;
+    }
+    // A complete stream inside the prefix: `run` also checks its Adler-32.
+    if (final) return false;
+  }
+}
+
+/**
+ * Whether the fixed-Huffman code at the bit position given is a literal, all its bits in the
+ * input: with the output full, `run` then stops with what it has. (Anything else — the end of the
+ * stream, whose Adler-32 `run` checks, a match, an error — is left to `run`.)
+ */
+function nextIsLiteral(input: Uint8Array, pos: number, bitBuf: number, bitCnt: number): boolean {
+  while (bitCnt < 9 && pos < input.length) {
+    bitBuf |= input[pos++] << bitCnt;
+    bitCnt += 8;
+  }
+  const e = fixedLit[bitBuf & ((1 << FIXED_LIT_ROOT) - 1)];
+  return (e & 15) <= bitCnt && (e & 0xff0) === 0;
+}
+
 /**
  * The first bytes of the stream, at least `want` unless the stream or the input ends first (a
  * stream cut short by the end of input is not an error here: what was decoded is returned), or
@@ -636,6 +752,10 @@ export function inflateZlib(
  */
 export function inflateZlibPrefix(input: Uint8Array, want: number): Uint8Array | undefined {
   if (!(want >= 0 && want <= 0x7fffffff)) return undefined;
+  if (want > 0 && want <= SHORT_PREFIX_MAX) {
+    const out = new Uint8Array(want);
+    if (shortPrefix(input, want, out)) return out;
+  }
   const status = decode(input, want, true);
   return status === ERR || status === FULL ? undefined : lastOut;
 }
