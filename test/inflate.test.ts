@@ -371,6 +371,25 @@ describe('inflateZlibPrefix', () => {
     );
   });
 
+  test('a whole short stream with a bad Adler-32 is an error, whatever the block kind', () => {
+    // The output fits the prefix exactly, so the stream's end is reached and its checksum read
+    // (as zlib does, and Git, which then fails "delta data unpack-initial failed").
+    for (const strategy of [zlib.constants.Z_FIXED, zlib.constants.Z_DEFAULT_STRATEGY]) {
+      for (const level of [0, 6]) {
+        for (const text of ['x', 'hello hello hello', 'abcdefghijklmnopqrstuvwxyz0123456789']) {
+          const data = Buffer.from(text);
+          const c = deflate(data, level, strategy);
+          assert.deepEqual(Buffer.from(inflateZlibPrefix(c, data.length)!), data);
+          assert.deepEqual(Buffer.from(inflateZlibPrefix(c, data.length - 1)!), data.subarray(0, -1));
+          const bad = Buffer.from(c);
+          bad[bad.length - 1] ^= 1;
+          assert.equal(inflateZlibPrefix(bad, data.length), undefined, `${text} (level ${level})`);
+          assert.equal(inflateZlibPrefix(bad, data.length + 5), undefined);
+        }
+      }
+    }
+  });
+
   test('short inputs', () => {
     assert.deepEqual(inflateZlibPrefix(new Uint8Array(0), 10), new Uint8Array(0));
     assert.deepEqual(inflateZlibPrefix(Uint8Array.of(0x78), 10), new Uint8Array(0));
