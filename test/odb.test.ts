@@ -26,6 +26,7 @@ import { ObjectStore } from '../src/node/odb.js';
 import { discoverRepository } from '../src/node/repo.js';
 import { openPackFile } from '../src/node/zlib.js';
 import { PackIndex } from '../src/pack/idx.js';
+import { crc32 } from '../src/pack/writer.js';
 import type { Diagnostic } from '../src/progress.js';
 import { makeManyPacks, TestRepo } from './helpers/git.js';
 
@@ -760,5 +761,62 @@ describe('loose objects', () => {
     } finally {
       store.close();
     }
+  });
+});
+
+describe('sizes from entry headers', () => {
+  test('--batch-check prints a blob header size past 2 GiB as git does (no inflate), through the MIDX batch path', () => {
+    const r = newRepo('sha1', true);
+    // A hand-made pack: a blob whose header claims 3,000,000,000 bytes (batch-check reads only the
+    // header, as git does), and an ordinary one. Ids are made up; both tools trust the index.
+    const header = (type: number, size: number): Buffer => {
+      const out = [(type << 4) | (size & 15) | (size >= 16 ? 0x80 : 0)];
+      for (let v = Math.floor(size / 16); v > 0; v = Math.floor(v / 128))
+        out.push((v & 0x7f) | (v >= 128 ? 0x80 : 0));
+      return Buffer.from(out);
+    };
+    const entries = [
+      Buffer.concat([header(3, 3_000_000_000), zlib.deflateSync('x')]),
+      Buffer.concat([header(3, 6), zlib.deflateSync('hello\n')]),
+    ];
+    const head = Buffer.alloc(12);
+    head.write('PACK', 0, 'latin1');
+    head.writeUInt32BE(2, 4);
+    head.writeUInt32BE(entries.length, 8);
+    const body = Buffer.concat([head, ...entries]);
+    const trailer = createHash('sha1').update(body).digest();
+    const ids = [Buffer.alloc(20, 0xaa), Buffer.alloc(20, 0xbb)];
+    const offsets = [12, 12 + entries[0].length];
+    // idx v2 (§1.2): magic, version, fanout, ids, CRCs, offsets, pack checksum, idx checksum.
+    const fan = Buffer.alloc(1024);
+    for (let b = 0; b < 256; b++) fan.writeUInt32BE(ids.filter((id) => id[0] <= b).length, b * 4);
+    const crcs = Buffer.alloc(8);
+    for (let i = 0; i < entries.length; i++) crcs.writeUInt32BE(crc32(entries[i]), i * 4);
+    const offs = Buffer.alloc(8);
+    for (let i = 0; i < offsets.length; i++) offs.writeUInt32BE(offsets[i], i * 4);
+    const idxBody = Buffer.concat([
+      Buffer.from([0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2]),
+      fan,
+      ...ids,
+      crcs,
+      offs,
+      trailer,
+    ]);
+    const stem = `pack-${trailer.toString('hex')}`;
+    fs.writeFileSync(path.join(r.packDir, `${stem}.pack`), Buffer.concat([body, trailer]));
+    fs.writeFileSync(
+      path.join(r.packDir, `${stem}.idx`),
+      Buffer.concat([idxBody, createHash('sha1').update(idxBody).digest()]),
+    );
+    r.git(['multi-pack-index', 'write']);
+    const lines = ids.map((id) => id.toString('hex'));
+    const input = `${Array.from({ length: 40 }, () => lines.join('\n')).join('\n')}\n`;
+    const theirs = r.git(['cat-file', '--batch-check'], { input });
+    assert.match(theirs.stdout.toString(), /^a{40} blob 3000000000\nb{40} blob 6\n/);
+    const ours = spawnCli(r, ['cat-file', '--batch-check'], input);
+    assert.equal(ours.status, 0, ours.stderr);
+    assertSameBytes(ours.stdout, theirs.stdout, 'batch-check sizes');
+    // And one id at a time (-s), past 2^31 too.
+    assert.equal(spawnCli(r, ['cat-file', '-s', lines[0]]).stdout.toString(), '3000000000\n');
   });
 });

@@ -307,19 +307,9 @@ export class PackFile {
 
   /** Parses the entry header at `offset` (§2.2): type, size, and the base field of deltas. */
   entryAt(offset: number): PackEntry {
-    const f = this.file;
-    if (!Number.isSafeInteger(offset) || offset < HEADER_SIZE) {
-      throw this.err('PACK_BAD_OBJECT', `${f}: entry offset ${offset} lies inside the pack header`, {
-        offset,
-        git: 'offset before end of packfile (broken .idx?)',
-      });
-    }
-    if (offset >= this.end) {
-      throw this.err(
-        'PACK_BAD_OBJECT',
-        `${f}: entry offset ${offset} is past the entries (they end at ${Math.max(this.end, 0)})`,
-        { offset, git: 'offset beyond end of packfile (truncated pack?)' },
-      );
+    // (Every error is built out of line: a short function is optimised sooner by V8.)
+    if (!Number.isSafeInteger(offset) || offset < HEADER_SIZE || offset >= this.end) {
+      throw this.badEntryOffset(offset);
     }
     const H = this.hash.size;
     const avail = this.end - offset;
@@ -364,26 +354,11 @@ export class PackFile {
       while (c & 0x80) {
         if (p >= lim) throw this.shortHeader(offset);
         d += 1;
-        if (d >= 2 ** 46) {
-          throw this.err('PACK_BAD_OBJECT', `${f}: OFS_DELTA distance at offset ${offset} overflows`, {
-            offset,
-            git: `pack has bad object at offset ${offset}: offset value overflow for delta base object`,
-          });
-        }
+        if (d >= 2 ** 46) throw this.ofsOverflow(offset);
         c = b[p++];
         d = d * 128 + (c & 0x7f);
       }
-      if (d === 0 || d >= offset) {
-        throw this.err(
-          'PACK_BAD_OBJECT',
-          `${f}: OFS_DELTA at offset ${offset} points ${d} bytes back, outside (0, ${offset})`,
-          {
-            offset,
-            distance: d,
-            git: `pack has bad object at offset ${offset}: delta base offset is out of bound`,
-          },
-        );
-      }
+      if (d === 0 || d >= offset) throw this.ofsOutOfBounds(offset, d);
       // One object shape for every entry (fields in the same order), so callers stay monomorphic.
       return {
         offset,
@@ -408,13 +383,7 @@ export class PackFile {
         baseOid,
       };
     }
-    if (type === 0 || type === 5) {
-      throw this.err('PACK_BAD_OBJECT', `${f}: entry at offset ${offset} has unknown type ${type}`, {
-        offset,
-        type,
-        git: `unknown object type ${type} at offset ${offset} in ${f}`,
-      });
-    }
+    if (type === 0 || type === 5) throw this.unknownType(offset, type);
     return {
       offset,
       type: type as PackEntryType,
@@ -424,6 +393,49 @@ export class PackFile {
       baseOffset: undefined,
       baseOid: undefined,
     };
+  }
+
+  private badEntryOffset(offset: number): GitMidxError {
+    const f = this.file;
+    if (!Number.isSafeInteger(offset) || offset < HEADER_SIZE) {
+      return this.err('PACK_BAD_OBJECT', `${f}: entry offset ${offset} lies inside the pack header`, {
+        offset,
+        git: 'offset before end of packfile (broken .idx?)',
+      });
+    }
+    return this.err(
+      'PACK_BAD_OBJECT',
+      `${f}: entry offset ${offset} is past the entries (they end at ${Math.max(this.end, 0)})`,
+      { offset, git: 'offset beyond end of packfile (truncated pack?)' },
+    );
+  }
+
+  private ofsOverflow(offset: number): GitMidxError {
+    return this.err('PACK_BAD_OBJECT', `${this.file}: OFS_DELTA distance at offset ${offset} overflows`, {
+      offset,
+      git: `pack has bad object at offset ${offset}: offset value overflow for delta base object`,
+    });
+  }
+
+  private ofsOutOfBounds(offset: number, d: number): GitMidxError {
+    return this.err(
+      'PACK_BAD_OBJECT',
+      `${this.file}: OFS_DELTA at offset ${offset} points ${d} bytes back, outside (0, ${offset})`,
+      {
+        offset,
+        distance: d,
+        git: `pack has bad object at offset ${offset}: delta base offset is out of bound`,
+      },
+    );
+  }
+
+  private unknownType(offset: number, type: number): GitMidxError {
+    const f = this.file;
+    return this.err('PACK_BAD_OBJECT', `${f}: entry at offset ${offset} has unknown type ${type}`, {
+      offset,
+      type,
+      git: `unknown object type ${type} at offset ${offset} in ${f}`,
+    });
   }
 
   private shortHeader(offset: number): GitMidxError {

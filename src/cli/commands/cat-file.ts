@@ -517,9 +517,8 @@ class Output {
     type: Uint8Array,
     size: number,
   ): void {
-    if (size >= 1e15) {
-      this.pushHex(ids, at, len);
-      this.push(` ${Buffer.from(type).toString('latin1')} ${size}\n`);
+    if (size >= 0x80000000) {
+      this.lineLarge(ids, at, len, name, nameAt, type, size);
       return;
     }
     this.room(2 * len + type.length + 20);
@@ -537,29 +536,38 @@ class Output {
     b[p++] = 32;
     for (let i = 0; i < type.length; i++) b[p++] = type[i];
     b[p++] = 32;
+    // Small integer arithmetic: no floating-point division per digit.
+    let v = size | 0;
     let digits = 1;
-    if (size < 0x80000000) {
-      // Small integer arithmetic (most sizes): no floating-point division per digit.
-      let v = size | 0;
-      for (let t = v; t >= 10; t = (t / 10) | 0) digits++;
-      for (let i = p + digits - 1; i >= p; i--) {
-        const q = (v / 10) | 0;
-        b[i] = 48 + v - q * 10;
-        v = q;
-      }
-    } else {
-      for (let t = size; t >= 10; t = Math.floor(t / 10)) digits++;
-      let t = size;
-      for (let i = p + digits - 1; i >= p; i--) {
-        const q = Math.floor(t / 10);
-        b[i] = 48 + t - q * 10;
-        t = q;
-      }
+    for (let t = v; t >= 10; t = (t / 10) | 0) digits++;
+    for (let i = p + digits - 1; i >= p; i--) {
+      const q = (v / 10) | 0;
+      b[i] = 48 + v - q * 10;
+      v = q;
     }
     p += digits;
     b[p++] = 10;
     this.pos = p;
   }
+  /** `defaultLine` for sizes of 2 GiB and more, piece by piece. */
+  private lineLarge(
+    ids: Uint8Array,
+    at: number,
+    len: number,
+    name: Buffer | undefined,
+    nameAt: number,
+    type: Uint8Array,
+    size: number,
+  ): void {
+    if (name !== undefined) this.pushBytes(name, nameAt, nameAt + 2 * len, false);
+    else this.pushHex(ids, at, len);
+    this.pushByte(32);
+    this.pushBytes(type, 0, type.length, false);
+    this.pushByte(32);
+    this.pushNumber(size);
+    this.pushByte(10);
+  }
+
   /** A non-negative integer in decimal. */
   pushNumber(v: number): void {
     if (v < 0 || v >= 1e15) {
