@@ -131,3 +131,25 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * The number of lines in `input` (a last one without its separator included), counting at most
+ * `max`. Lines of exactly `hexSize` bytes (full hex ids, the usual input) are stepped over without
+ * a search.
+ */
+export function countLines(input: Uint8Array, sep: number, hexSize: number, max: number): number {
+  const total = input.length;
+  let lines = 0;
+  let pos = 0;
+  while (pos < total && lines < max) {
+    lines++;
+    if (pos + hexSize < total && input[pos + hexSize] === sep) {
+      pos += hexSize + 1;
+      continue;
+    }
+    const end = input.indexOf(sep, pos);
+    if (end < 0) break;
+    pos = end + 1;
+  }
+  return lines;
+}

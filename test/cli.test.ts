@@ -142,6 +142,15 @@ describe('cli', () => {
     out.forEach((l, i) => {
       assert.match(l, new RegExp(`^${oids[i]} pack-[0-9a-f]{40}\\.idx \\d+$`));
     });
+    // CRLF, an empty line, a short one, and a last line without its newline.
+    const odd = cli(r, ['lookup', '--stdin'], { input: `${oids[0]}\r\n\nabc\n${oids[1]}` });
+    assert.equal(odd.status, 0, odd.stderr);
+    const oddLines = odd.stdout.split('\n');
+    assert.equal(oddLines.length, 5);
+    assert.equal(oddLines[0], out[0]);
+    assert.deepEqual(oddLines.slice(1, 3), [' missing', 'abc missing']);
+    assert.equal(oddLines[3], out[1]);
+    assert.equal(oddLines[4], '');
   });
 
   test('usage errors exit 129 with git-style messages', () => {

@@ -22,7 +22,7 @@
  * abbreviation length follows Git's automatic rule on the packed object count, which can differ from
  * Git's in edge cases.
  */
-import { concatBytes, fromHex, hexBytesInto, isHex, toHex } from '../../bytes.js';
+import { concatBytes, countLines, fromHex, hexBytesInto, isHex, toHex } from '../../bytes.js';
 import { isGitMidxError } from '../../errors.js';
 import { type ObjectStore, ObjectStore as Store, type StoredObject } from '../../node/odb.js';
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
@@ -705,27 +705,6 @@ function writeDefaultLines(
       line(j, 0, 0, undefined);
     }
   }
-}
-
-/**
- * The number of lines in `input` (a last one without its separator included), counting at most
- * `max`. Lines of exactly `hexSize` bytes are stepped over without a search.
- */
-function countLines(input: Uint8Array, sep: number, hexSize: number, max: number): number {
-  const total = input.length;
-  let lines = 0;
-  let pos = 0;
-  while (pos < total && lines < max) {
-    lines++;
-    if (pos + hexSize < total && input[pos + hexSize] === sep) {
-      pos += hexSize + 1;
-      continue;
-    }
-    const end = input.indexOf(sep, pos);
-    if (end < 0) break;
-    pos = end + 1;
-  }
-  return lines;
 }
 
 /**
