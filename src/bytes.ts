@@ -153,3 +153,31 @@ export function countLines(input: Uint8Array, sep: number, hexSize: number, max:
   }
   return lines;
 }
+
+/** Writes `v` (an integer, 0 ≤ v ≤ 2^53) in decimal at `at`; returns the end. */
+export function writeDecimal(out: Uint8Array, at: number, v: number): number {
+  if (v < 10) {
+    out[at] = 48 + v;
+    return at + 1;
+  }
+  if (v < 0x80000000) {
+    // Small integers: int arithmetic.
+    let digits = 0;
+    for (let x = v; x >= 1; x = (x / 10) | 0) digits++;
+    let x = v;
+    for (let i = at + digits - 1; i >= at; i--) {
+      const q = (x / 10) | 0;
+      out[i] = 48 + x - q * 10;
+      x = q;
+    }
+    return at + digits;
+  }
+  let digits = 0;
+  for (let x = v; x >= 1; x = Math.floor(x / 10)) digits++;
+  let x = v;
+  for (let i = at + digits - 1; i >= at; i--) {
+    out[i] = 48 + (x % 10);
+    x = Math.floor(x / 10);
+  }
+  return at + digits;
+}

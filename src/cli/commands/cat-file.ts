@@ -22,7 +22,7 @@
  * abbreviation length follows Git's automatic rule on the packed object count, which can differ from
  * Git's in edge cases.
  */
-import { concatBytes, countLines, fromHex, hexBytesInto, isHex, toHex } from '../../bytes.js';
+import { concatBytes, countLines, fromHex, hexBytesInto, isHex, toHex, writeDecimal } from '../../bytes.js';
 import { isGitMidxError } from '../../errors.js';
 import { type ObjectStore, ObjectStore as Store, type StoredObject } from '../../node/odb.js';
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
@@ -517,10 +517,6 @@ class Output {
     type: Uint8Array,
     size: number,
   ): void {
-    if (size >= 0x80000000) {
-      this.lineLarge(ids, at, len, name, nameAt, type, size);
-      return;
-    }
     this.room(2 * len + type.length + 20);
     const b = this.buf;
     let p = this.pos;
@@ -536,56 +532,18 @@ class Output {
     b[p++] = 32;
     for (let i = 0; i < type.length; i++) b[p++] = type[i];
     b[p++] = 32;
-    // Small integer arithmetic: no floating-point division per digit.
-    let v = size | 0;
-    let digits = 1;
-    for (let t = v; t >= 10; t = (t / 10) | 0) digits++;
-    for (let i = p + digits - 1; i >= p; i--) {
-      const q = (v / 10) | 0;
-      b[i] = 48 + v - q * 10;
-      v = q;
-    }
-    p += digits;
+    p = writeDecimal(b, p, size);
     b[p++] = 10;
     this.pos = p;
   }
-  /** `defaultLine` for sizes of 2 GiB and more, piece by piece. */
-  private lineLarge(
-    ids: Uint8Array,
-    at: number,
-    len: number,
-    name: Buffer | undefined,
-    nameAt: number,
-    type: Uint8Array,
-    size: number,
-  ): void {
-    if (name !== undefined) this.pushBytes(name, nameAt, nameAt + 2 * len, false);
-    else this.pushHex(ids, at, len);
-    this.pushByte(32);
-    this.pushBytes(type, 0, type.length, false);
-    this.pushByte(32);
-    this.pushNumber(size);
-    this.pushByte(10);
-  }
-
   /** A non-negative integer in decimal. */
   pushNumber(v: number): void {
-    if (v < 0 || v >= 1e15) {
+    if (v < 0 || !Number.isSafeInteger(v)) {
       this.push(String(v));
       return;
     }
     this.room(16);
-    const b = this.buf;
-    let p = this.pos;
-    let digits = 1;
-    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
-    p += digits;
-    let t = v;
-    for (let i = 1; i <= digits; i++) {
-      b[p - i] = 48 + (t % 10);
-      t = Math.floor(t / 10);
-    }
-    this.pos = p;
+    this.pos = writeDecimal(this.buf, this.pos, v);
   }
   pushByte(c: number): void {
     this.room(1);

@@ -1,4 +1,4 @@
-import { countLines, hexBytesInto } from '../../bytes.js';
+import { countLines, hexBytesInto, writeDecimal } from '../../bytes.js';
 import { midxPath, openMidxFile } from '../../node/midx.js';
 import { type CliIO, makeContext, openMidxOrSay } from '../context.js';
 import type { Command } from '../main.js';
@@ -7,34 +7,6 @@ import { parseCommon, UsageError } from '../options.js';
 const USAGE = 'lookup (--stdin | <oid>...)';
 
 const MISSING = Buffer.from(' missing\n');
-
-/** Writes `v` (a non-negative integer) in decimal at `at`; returns the end. */
-function writeDecimal(out: Buffer, at: number, v: number): number {
-  if (v < 10) {
-    out[at] = 48 + v;
-    return at + 1;
-  }
-  if (v < 0x80000000) {
-    // Small integers: int arithmetic.
-    let digits = 0;
-    for (let x = v; x >= 1; x = (x / 10) | 0) digits++;
-    let x = v;
-    for (let i = at + digits - 1; i >= at; i--) {
-      const q = (x / 10) | 0;
-      out[i] = 48 + x - q * 10;
-      x = q;
-    }
-    return at + digits;
-  }
-  let digits = 0;
-  for (let x = v; x >= 1; x = Math.floor(x / 10)) digits++;
-  let x = v;
-  for (let i = at + digits - 1; i >= at; i--) {
-    out[i] = 48 + (x % 10);
-    x = Math.floor(x / 10);
-  }
-  return at + digits;
-}
 
 /**
  * One line per id: `<oid> <pack-name> <offset>`, or `<oid> missing` (the input echoed as given).
