@@ -1,6 +1,6 @@
 /** Option parsing on node:util parseArgs, with Git's `--[no-]progress` and `--object-dir`. */
 import { parseArgs } from 'node:util';
-import type { GlobalOptions } from './context.js';
+import { type CliIO, Exit, type GlobalOptions } from './context.js';
 
 export class UsageError extends Error {
   constructor(
@@ -92,4 +92,25 @@ export function parseCommon(
     rest: [...parsed.positionals, ...tail],
     help: parsed.values.help === true,
   };
+}
+
+/**
+ * `parseCommon` for a subcommand, with what every subcommand does first: `-h` prints its usage and
+ * exits 129, as Git does; an argument is a usage error unless `positionals` allows them.
+ */
+export function parseCommand(
+  io: CliIO,
+  args: string[],
+  extra: OptionSpec,
+  usage: string,
+  global: GlobalOptions,
+  positionals = false,
+): Parsed {
+  const p = parseCommon(args, false, extra, usage, global);
+  if (p.help) {
+    io.stdout(`usage: git-midx [<options>] ${usage}\n`);
+    throw new Exit(129);
+  }
+  if (!positionals && p.rest.length > 0) throw new UsageError(`unexpected argument '${p.rest[0]}'`, usage);
+  return p;
 }

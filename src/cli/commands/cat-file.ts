@@ -28,7 +28,7 @@ import { type ObjectStore, ObjectStore as Store, type StoredObject } from '../..
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
 import { type CliIO, type Context, makeContext } from '../context.js';
 import type { Command } from '../main.js';
-import { parseCommon } from '../options.js';
+import { parseCommand } from '../options.js';
 
 const USAGE =
   'cat-file (-t | -s | -e | -p) <object> | <type> <object> | (--batch | --batch-check)[=<format>] [--batch-all-objects] [-z]';
@@ -79,11 +79,7 @@ export const catFileCommand: Command = {
       }
       rest.push(a);
     }
-    const p = parseCommon(rest, false, OPTIONS, USAGE, global);
-    if (p.help) {
-      io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
-      return 129;
-    }
+    const p = parseCommand(io, rest, OPTIONS, USAGE, global, true);
     const modes = modeOrder(rest);
     const allObjects = p.values['batch-all-objects'] === true;
     const positional = p.rest;

@@ -1,7 +1,7 @@
 import { expireMidx, planExpire } from '../../node/expire.js';
 import { interrupt, makeContext } from '../context.js';
 import type { Command } from '../main.js';
-import { parseCommon, UsageError } from '../options.js';
+import { parseCommand } from '../options.js';
 
 const USAGE = 'expire [--dry-run]';
 
@@ -13,12 +13,7 @@ export const expireCommand: Command = {
   name: 'expire',
   usage: USAGE,
   run(io, global, args) {
-    const p = parseCommon(args, false, { 'dry-run': { type: 'boolean' } }, USAGE, global);
-    if (p.help) {
-      io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
-      return 129;
-    }
-    if (p.rest.length > 0) throw new UsageError(`unexpected argument '${p.rest[0]}'`, USAGE);
+    const p = parseCommand(io, args, { 'dry-run': { type: 'boolean' } }, USAGE, global);
     const ctx = makeContext(io, p.global, new Set(['Counting referenced objects']));
     const options = {
       objectDir: ctx.objectDir,

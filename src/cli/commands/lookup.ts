@@ -2,7 +2,7 @@ import { countLines, hexBytesInto, writeDecimal } from '../../bytes.js';
 import { midxPath, openMidxFile } from '../../node/midx.js';
 import { type CliIO, makeContext, openMidxOrSay } from '../context.js';
 import type { Command } from '../main.js';
-import { parseCommon, UsageError } from '../options.js';
+import { parseCommand, UsageError } from '../options.js';
 
 const USAGE = 'lookup (--stdin | <oid>...)';
 
@@ -17,11 +17,7 @@ export const lookupCommand: Command = {
   name: 'lookup',
   usage: USAGE,
   async run(io, global, args) {
-    const p = parseCommon(args, false, { stdin: { type: 'boolean' } }, USAGE, global);
-    if (p.help) {
-      io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
-      return 129;
-    }
+    const p = parseCommand(io, args, { stdin: { type: 'boolean' } }, USAGE, global, true);
     const fromStdin = p.values.stdin === true;
     if (fromStdin === p.rest.length > 0) throw new UsageError('give object ids or --stdin, not both', USAGE);
     const ctx = makeContext(io, p.global);

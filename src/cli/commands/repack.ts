@@ -2,7 +2,7 @@ import { isCSpace, scanCDigits } from '../../node/config.js';
 import { planRepack, repackMidxAsync } from '../../node/repack.js';
 import { interrupt, makeContext } from '../context.js';
 import type { Command } from '../main.js';
-import { parseCommon, UsageError } from '../options.js';
+import { parseCommand, UsageError } from '../options.js';
 
 const USAGE = 'repack [--batch-size=<size>] [--dry-run]';
 
@@ -41,18 +41,13 @@ export const repackCommand: Command = {
   name: 'repack',
   usage: USAGE,
   async run(io, global, args) {
-    const p = parseCommon(
+    const p = parseCommand(
+      io,
       args,
-      false,
       { 'batch-size': { type: 'string' }, 'dry-run': { type: 'boolean' } },
       USAGE,
       global,
     );
-    if (p.help) {
-      io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
-      return 129;
-    }
-    if (p.rest.length > 0) throw new UsageError(`unexpected argument '${p.rest[0]}'`, USAGE);
     let batchSize = 0;
     const given = p.values['batch-size'];
     if (typeof given === 'string') {

@@ -4,7 +4,7 @@ import { CHUNK_LOFF, CHUNK_OIDF, CHUNK_OIDL, CHUNK_OOFF, CHUNK_PNAM, CHUNK_RIDX 
 import { midxPath, openMidxFile } from '../../node/midx.js';
 import { makeContext, openMidxOrSay } from '../context.js';
 import type { Command } from '../main.js';
-import { parseCommon, UsageError } from '../options.js';
+import { parseCommand } from '../options.js';
 
 const USAGE = 'show [--json]';
 
@@ -25,12 +25,7 @@ export const showCommand: Command = {
   name: 'show',
   usage: USAGE,
   async run(io, global, args) {
-    const p = parseCommon(args, false, { json: { type: 'boolean' } }, USAGE, global);
-    if (p.help) {
-      io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
-      return 129;
-    }
-    if (p.rest.length > 0) throw new UsageError(`unexpected argument '${p.rest[0]}'`, USAGE);
+    const p = parseCommand(io, args, { json: { type: 'boolean' } }, USAGE, global);
     const ctx = makeContext(io, p.global);
     const file = midxPath(ctx.objectDir);
     const m = await openMidxOrSay(io, file, () => openMidxFile(file, { hash: ctx.hash }));

@@ -5,7 +5,7 @@ import { discoverRepository } from '../../node/repo.js';
 import { verifyMidxFile } from '../../node/verify.js';
 import { type CliIO, makeContext } from '../context.js';
 import type { Command } from '../main.js';
-import { parseCommon, UsageError } from '../options.js';
+import { parseCommand } from '../options.js';
 
 const USAGE = 'verify';
 
@@ -14,12 +14,7 @@ export const verifyCommand: Command = {
   name: 'verify',
   usage: USAGE,
   run(io, global, args) {
-    const p = parseCommon(args, false, {}, USAGE, global);
-    if (p.help) {
-      io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
-      return 129;
-    }
-    if (p.rest.length > 0) throw new UsageError(`unexpected argument '${p.rest[0]}'`, USAGE);
+    const p = parseCommand(io, args, {}, USAGE, global);
     // Only the first meter is delayed in Git; the others are "sparse" meters shown at once.
     const ctx = makeContext(io, p.global, new Set([VERIFY_TITLES.packs]));
     const objectDir = path.resolve(io.cwd, ctx.objectDir);

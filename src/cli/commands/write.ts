@@ -1,7 +1,7 @@
 import { writeMidxFileAsync } from '../../node/midx.js';
 import { interrupt, makeContext } from '../context.js';
 import type { Command } from '../main.js';
-import { parseCommon, UsageError } from '../options.js';
+import { parseCommand } from '../options.js';
 
 const USAGE = 'write [--preferred-pack=<pack>] [--stdin-packs]';
 
@@ -9,18 +9,13 @@ export const writeCommand: Command = {
   name: 'write',
   usage: USAGE,
   async run(io, global, args) {
-    const p = parseCommon(
+    const p = parseCommand(
+      io,
       args,
-      false,
       { 'preferred-pack': { type: 'string' }, 'stdin-packs': { type: 'boolean' } },
       USAGE,
       global,
     );
-    if (p.help) {
-      io.stdout(`usage: git-midx [<options>] ${USAGE}\n`);
-      return 129;
-    }
-    if (p.rest.length > 0) throw new UsageError(`unexpected argument '${p.rest[0]}'`, USAGE);
     const ctx = makeContext(io, p.global, new Set(['Adding packfiles to multi-pack-index']));
     let stdinPacks: string[] | undefined;
     if (p.values['stdin-packs']) {
