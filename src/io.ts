@@ -146,6 +146,26 @@ export class PagedReader {
     return p;
   }
 
+  /** Where the range asked of `bytesAt` starts in the bytes it returned. */
+  at = 0;
+
+  /**
+   * `length` bytes at `position` without a view made for them, for hot loops: returns their page
+   * (or a copy when they straddle two pages) and leaves where they start in it in `at`.
+   */
+  bytesAt(position: number, length: number): Uint8Array {
+    const ps = this.pageSize;
+    const pi = ps >= this.size ? 0 : Math.floor(position / ps);
+    const page = this.page(pi);
+    const o = position - pi * ps;
+    if (o + length <= page.length) {
+      this.at = o;
+      return page;
+    }
+    this.at = 0;
+    return this.read(position, length);
+  }
+
   /** `length` bytes at `position`; throws a typed error for ranges outside the file. */
   read(position: number, length: number): Uint8Array {
     this.checkRange(position, length);

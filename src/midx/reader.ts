@@ -252,8 +252,6 @@ export class MultiPackIndex {
     const H = this.H;
     const base = this.oidl;
     const src = this.src;
-    const ps = src.pageSize;
-    const single = ps >= src.size;
     const t =
       ((oid[oidOffset + 1] << 24) |
         (oid[oidOffset + 2] << 16) |
@@ -314,14 +312,8 @@ export class MultiPackIndex {
       } else {
         mid = (lo + hi) >>> 1;
       }
-      const pos = base + mid * H;
-      const pi = single ? 0 : Math.floor(pos / ps);
-      let page = src.page(pi);
-      let o = pos - pi * ps;
-      if (o + H > page.length) {
-        page = src.read(pos, H);
-        o = 0;
-      }
+      const page = src.bytesAt(base + mid * H, H);
+      const o = src.at;
       let c = 0;
       for (let i = 0; i < H; i++) {
         c = page[o + i] - oid[oidOffset + i];
@@ -433,20 +425,7 @@ export class MultiPackIndex {
     const count = Math.ceil(n / SAMPLE);
     const out = new Uint32Array(count);
     const H = this.H;
-    const src = this.src;
-    const ps = src.pageSize;
-    const single = ps >= src.size;
-    for (let j = 0; j < count; j++) {
-      const pos = this.oidl + j * SAMPLE * H + 1;
-      const pi = single ? 0 : Math.floor(pos / ps);
-      let page = src.page(pi);
-      let o = pos - pi * ps;
-      if (o + 4 > page.length) {
-        page = src.read(pos, 4);
-        o = 0;
-      }
-      out[j] = ((page[o] << 24) | (page[o + 1] << 16) | (page[o + 2] << 8) | page[o + 3]) >>> 0;
-    }
+    for (let j = 0; j < count; j++) out[j] = this.u32At(this.oidl + j * SAMPLE * H + 1);
     this.sample = out;
     return out;
   }
@@ -511,13 +490,8 @@ export class MultiPackIndex {
 
   /** A BE32 at a file position, straight from the page cache (no view allocated). */
   private u32At(pos: number): number {
-    const src = this.src;
-    const ps = src.pageSize;
-    const pi = ps >= src.size ? 0 : Math.floor(pos / ps);
-    const page = src.page(pi);
-    const o = pos - pi * ps;
-    if (o + 4 <= page.length) return readU32(page, o);
-    return readU32(src.read(pos, 4), 0);
+    const page = this.src.bytesAt(pos, 4);
+    return readU32(page, this.src.at);
   }
 
   /** The pack-int-id of the n-th object; MIDX_BAD_PACK_ID if it names no pack. */

@@ -178,19 +178,11 @@ export class PackIndex {
     let hi = this.fanout[b];
     const H = this.hash.size;
     const src = this.src;
-    const ps = src.pageSize;
-    const single = ps >= src.size;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      // Straight from the page (no view allocated per probe), unless the id straddles two pages.
-      const pos = this.oidBase + mid * this.oidStride;
-      const pi = single ? 0 : Math.floor(pos / ps);
-      let page = src.page(pi);
-      let o = pos - pi * ps;
-      if (o + H > page.length) {
-        page = src.read(pos, H);
-        o = 0;
-      }
+      // Straight from the page (no view allocated per probe).
+      const page = src.bytesAt(this.oidBase + mid * this.oidStride, H);
+      const o = src.at;
       let c = 0;
       for (let k = 0; k < H; k++) {
         c = page[o + k] - oid[oidOffset + k];

@@ -315,19 +315,8 @@ export class PackFile {
     const avail = this.end - offset;
     // The header's bytes: in place in their page (most headers), or copied when they straddle two.
     const want = Math.min(avail, 24 + H);
-    const src = this.src;
-    const ps = src.pageSize;
-    const first = Math.floor(offset / ps);
-    let b: Uint8Array;
-    let p: number;
-    if (offset + want <= (first + 1) * ps) {
-      // Within the file: offset < end and want <= end - offset.
-      b = src.page(first);
-      p = offset - first * ps;
-    } else {
-      b = src.read(offset, want);
-      p = 0;
-    }
+    const b = this.src.bytesAt(offset, want);
+    let p = this.src.at;
     /** Where the header's bytes end in `b`. */
     const lim = p + want;
     const start = p;
