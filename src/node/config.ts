@@ -12,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { GitMidxError } from '../errors.js';
+import { isMissingFile } from './fs.js';
 
 /** Where a value came from, in Git's reading order. `file` = a lone file given to parseConfig. */
 export type ConfigScope = 'system' | 'global' | 'local' | 'worktree' | 'command' | 'file';
@@ -410,8 +411,7 @@ function readIfExists(file: string): string | undefined {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (isMissingFile(err)) return undefined;
     throw new GitMidxError('IO_ERROR', `unable to access '${file}': ${(err as Error).message}`, {
       file,
       cause: err,

@@ -37,6 +37,12 @@ export function openFileReader(path: string): RandomAccessReader {
   };
 }
 
+/** Whether an fs error says the path names nothing: the file, or a directory on the way, is missing. */
+export function isMissingFile(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
 /** Whole-file read that turns a missing file into `undefined`. */
 export function readFileIfExists(path: string): Buffer | undefined {
   try {

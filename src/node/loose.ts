@@ -14,6 +14,7 @@ import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import type { ObjectType } from '../pack/pack.js';
+import { isMissingFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { nodeInflater } from './zlib.js';
 
@@ -148,9 +149,7 @@ export function readLooseHeader(
   try {
     fd = fs.openSync(file, 'r');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
-      return undefined;
-    }
+    if (isMissingFile(e)) return undefined;
     throw e;
   }
   let head: Uint8Array;
@@ -201,9 +200,7 @@ export function readLooseObject(
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
-      return undefined;
-    }
+    if (isMissingFile(e)) return undefined;
     throw e;
   }
   opts.onRead?.(bytes.length);

@@ -33,7 +33,7 @@ import { idxName, MultiPackIndex } from '../midx/reader.js';
 import { PackIndex } from '../pack/idx.js';
 import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type ObjectType, PackFile, TYPE_NUMBER } from '../pack/pack.js';
 import type { DiagnosticCallback } from '../progress.js';
-import { openFileReader, readdirRaw } from './fs.js';
+import { isMissingFile, openFileReader, readdirRaw } from './fs.js';
 import { nodeHash } from './hash.js';
 import {
   hasLooseFile,
@@ -1417,8 +1417,7 @@ export class ObjectStore {
 
   private fail(slot: PackSlot, e: unknown, what: 'index' | 'pack'): void {
     this.closeSlot(slot, false);
-    const code = errno(e);
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
+    if (isMissingFile(e)) {
       // Gone (a concurrent repack deleted it): Git says nothing either.
       slot.failed = 'gone';
       return;
