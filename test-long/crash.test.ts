@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { makeManyPacks, TestRepo } from '../test/helpers/git.js';
+import { prng } from '../test/helpers/prng.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'git-midx');
@@ -30,18 +31,6 @@ const repos: TestRepo[] = [];
 after(() => {
   for (const r of repos) r.cleanup();
 });
-
-/** mulberry32: a small seeded PRNG, so that a failing run can be replayed with CRASH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Proc {
   code: number | null;
