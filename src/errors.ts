@@ -45,6 +45,8 @@ export type ErrorCode =
   // general
   | 'INVALID_ARGUMENT'
   | 'IO_ERROR'
+  | 'NOT_REGULAR_FILE'
+  | 'FILE_TOO_LARGE'
   | 'ABORTED'
   // packfile (.pack) and deltas (objects-format.md §2, §3)
   | 'PACK_TOO_SHORT'

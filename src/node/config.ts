@@ -9,10 +9,9 @@
  * Not supported: `[include]`/`[includeIf]` (they are read as ordinary keys and never followed; the
  * spec makes them optional for object access), and blobs or stdin as config sources.
  */
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { GitMidxError } from '../errors.js';
-import { isMissingFile } from './fs.js';
+import { isMissingFile, readRegularFile } from './fs.js';
 
 /** Where a value came from, in Git's reading order. `file` = a lone file given to parseConfig. */
 export type ConfigScope = 'system' | 'global' | 'local' | 'worktree' | 'command' | 'file';
@@ -409,9 +408,10 @@ export function parseConfig(text: string, path: string): GitConfig {
 /** Reads a file's text, or undefined when it does not exist (Git skips missing config files). */
 function readIfExists(file: string): string | undefined {
   try {
-    return readFileSync(file, 'utf8');
+    return readRegularFile(file).toString('utf8');
   } catch (err) {
     if (isMissingFile(err)) return undefined;
+    if (err instanceof GitMidxError) throw err;
     throw new GitMidxError('IO_ERROR', `unable to access '${file}': ${(err as Error).message}`, {
       file,
       cause: err,

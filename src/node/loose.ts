@@ -14,7 +14,7 @@ import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import type { ObjectType } from '../pack/pack.js';
-import { isMissingFile } from './fs.js';
+import { isMissingFile, readRegularFile, readRegularFilePrefix } from './fs.js';
 import { nodeHash } from './hash.js';
 import { nodeInflater } from './zlib.js';
 
@@ -124,17 +124,6 @@ export function parseLooseHeader(inflated: Uint8Array, hex: string, file = hex):
   return { type: type as ObjectType, size, headerLength: nul + 1 };
 }
 
-function readHead(fd: number, want: number): Uint8Array {
-  const buf = new Uint8Array(want);
-  let done = 0;
-  while (done < want) {
-    const n = fs.readSync(fd, buf, done, want - done, done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done === want ? buf : buf.subarray(0, done);
-}
-
 /**
  * Type and size from the header only (the body is not inflated). Returns undefined when there is
  * no such file; throws LOOSE_CORRUPT as `parseLooseHeader` does, plus `object file … is empty` and
@@ -145,18 +134,12 @@ export function readLooseHeader(
   hex: string,
   opts: LooseReadOptions = {},
 ): LooseHeader | undefined {
-  let fd: number;
+  let head: Uint8Array;
   try {
-    fd = fs.openSync(file, 'r');
+    head = readRegularFilePrefix(file, HEADER_READ);
   } catch (e) {
     if (isMissingFile(e)) return undefined;
     throw e;
-  }
-  let head: Uint8Array;
-  try {
-    head = readHead(fd, HEADER_READ);
-  } finally {
-    fs.closeSync(fd);
   }
   opts.onRead?.(head.length);
   return headerOf(head, hex, opts.shownAs ?? file);
@@ -198,7 +181,7 @@ export function readLooseObject(
 ): LooseObject | undefined {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = readRegularFile(file);
   } catch (e) {
     if (isMissingFile(e)) return undefined;
     throw e;

@@ -12,7 +12,7 @@ import { idxName, isFatalMidxError, type MidxOpenOptions, MultiPackIndex } from 
 import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
 import { PackIndex } from '../pack/idx.js';
 import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
-import { openFileReader, readdirRaw } from './fs.js';
+import { openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
 
@@ -32,7 +32,7 @@ export function openMidxFile(
   options: Omit<MidxOpenOptions, 'file'> & { wholeFile?: boolean } = {},
 ): MultiPackIndex {
   const { wholeFile, ...rest } = options;
-  const reader = wholeFile ? bufferReader(fs.readFileSync(file)) : openFileReader(file);
+  const reader = wholeFile ? bufferReader(readRegularFile(file)) : openFileReader(file);
   return MultiPackIndex.open(reader, { ...rest, file });
 }
 
@@ -99,7 +99,7 @@ function packPathOf(idxPath: string): string {
 }
 
 function loadIndex(idxPath: string, hash: HashAlgorithm): PackIndex {
-  return PackIndex.fromBytes(fs.readFileSync(idxPath), { hash, file: idxPath });
+  return PackIndex.fromBytes(readRegularFile(idxPath), { hash, file: idxPath });
 }
 
 function checkAbort(signal: AbortSignal | undefined): void {

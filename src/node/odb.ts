@@ -33,7 +33,7 @@ import { idxName, MultiPackIndex } from '../midx/reader.js';
 import { PackIndex } from '../pack/idx.js';
 import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type ObjectType, PackFile, TYPE_NUMBER } from '../pack/pack.js';
 import type { DiagnosticCallback } from '../progress.js';
-import { isMissingFile, openFileReader, readdirRaw } from './fs.js';
+import { isMissingFile, openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import {
   hasLooseFile,
@@ -1295,7 +1295,7 @@ export class ObjectStore {
     let bytes: Uint8Array | undefined;
     try {
       if (this.readMidxWhole) {
-        bytes = fs.readFileSync(file);
+        bytes = readRegularFile(file);
         this.counters.bytesRead += bytes.length;
       } else {
         reader = this.counted(openFileReader(file));

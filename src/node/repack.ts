@@ -30,7 +30,7 @@ import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type PackEntry, PackFile } from '../pack/
 import { type Deflater, encodeEntryHeader, PackWriter, writePackIndex } from '../pack/writer.js';
 import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
 import type { GitConfig } from './config.js';
-import { openFileReader } from './fs.js';
+import { openFileReader, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { midxPath, openMidxFile, type WriteMidxResult, writeMidxFile, writeMidxFileAsync } from './midx.js';
 import { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
@@ -204,7 +204,7 @@ function packFacts(packDir: string, name: string): PackFacts {
 
 function idxObjectCount(packDir: string, name: string, hash: HashAlgorithm): number {
   try {
-    const idx = PackIndex.fromBytes(fs.readFileSync(path.join(packDir, name)), { hash });
+    const idx = PackIndex.fromBytes(readRegularFile(path.join(packDir, name)), { hash });
     const n = idx.numObjects;
     idx.close();
     return n;
@@ -416,7 +416,7 @@ function openSource(packDir: string, name: string, hash: HashAlgorithm): Source 
   const packPath = path.join(packDir, `${stem(name)}.pack`);
   let idx: PackIndex;
   try {
-    idx = PackIndex.fromBytes(fs.readFileSync(idxPath), { hash, file: idxPath });
+    idx = PackIndex.fromBytes(readRegularFile(idxPath), { hash, file: idxPath });
   } catch (e) {
     const git = `could not open index for ${packPath}`;
     throw new GitMidxError('PACK_LOAD_FAILED', `${idxPath}: ${git}`, {

@@ -19,6 +19,7 @@ import {
   parseBool,
   parseConfigInt,
 } from './config.js';
+import { readRegularFile, readRegularFilePrefix } from './fs.js';
 
 export interface Repository {
   /** Absolute path of the git directory (`.git`, a bare repository, or `.git/worktrees/<name>`). */
@@ -108,7 +109,7 @@ function commonDirOf(gitDir: string, ctx: Ctx): string {
   if (fromEnv !== undefined) return fromEnv;
   let data: string;
   try {
-    data = fs.readFileSync(path.join(gitDir, 'commondir'), 'utf8');
+    data = readRegularFile(path.join(gitDir, 'commondir'), 1 << 20).toString('utf8');
   } catch {
     return gitDir;
   }
@@ -136,13 +137,7 @@ function validHead(file: string): boolean {
   }
   let text: string;
   try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const buf = Buffer.alloc(256);
-      text = buf.toString('latin1', 0, fs.readSync(fd, buf, 0, 255, 0));
-    } finally {
-      fs.closeSync(fd);
-    }
+    text = readRegularFilePrefix(file, 255).toString('latin1');
   } catch {
     return false;
   }
@@ -170,7 +165,7 @@ function readGitfile(file: string, shown: string, ctx: Ctx): string | undefined 
   }
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFile(file, MAX_GITFILE_SIZE).toString('utf8');
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new GitMidxError('IO_ERROR', `error opening '${shown}': ${reason}`, { file, cause: err });
@@ -567,7 +562,7 @@ export function readAlternates(
   const readFile = (dir: string, depth: number): void => {
     let text: string;
     try {
-      text = fs.readFileSync(path.join(dir, 'info', 'alternates'), 'utf8');
+      text = readRegularFile(path.join(dir, 'info', 'alternates')).toString('utf8');
     } catch {
       return;
     }

@@ -14,7 +14,7 @@ import { type PackIndexLoad, verifyMidx } from '../midx/verify.js';
 import { PackIndex } from '../pack/idx.js';
 import { type Inflater, PackFile } from '../pack/pack.js';
 import type { ProgressCallback } from '../progress.js';
-import { openFileReader } from './fs.js';
+import { openFileReader, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { MIDX_NAME, midxPath } from './midx.js';
 
@@ -157,7 +157,7 @@ function loadErrorText(e: GitMidxError, file: string, hash: HashAlgorithm): stri
 function gitTocMessage(file: string, hash: HashAlgorithm): string | undefined {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = readRegularFile(file);
   } catch {
     return undefined;
   }
