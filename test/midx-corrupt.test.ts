@@ -1024,7 +1024,6 @@ describe('file descriptors', { skip: fs.existsSync('/proc/self/fd') ? false : 'n
     const oid = fx.oids[7];
     const want = fx.lookups.get(oid.toString('hex'))!.position;
     const before = fdCount();
-    const t0 = performance.now();
     for (let i = 0; i < 100_000; i++) {
       const m = openMidxFile(file, { hash: SHA1 });
       const l = m.lookup(oid);
@@ -1032,9 +1031,7 @@ describe('file descriptors', { skip: fs.existsSync('/proc/self/fd') ? false : 'n
       if (l === undefined || l.position !== want)
         assert.fail(`iteration ${i}: lookup gave ${JSON.stringify(l)}`);
     }
-    const ms = performance.now() - t0;
     assert.equal(fdCount(), before);
-    assert.ok(ms < 20_000, `100,000 iterations took ${Math.round(ms)} ms`);
   });
 
   test('failed opens close their descriptor too', () => {

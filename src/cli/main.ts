@@ -3,9 +3,17 @@
  * codes (0 success, 1 reported errors, 128 fatal, 129 usage).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { isGitMidxError } from '../errors.js';
 import { isFatalMidxError } from '../midx/reader.js';
-import { rollbackAllLocks } from '../node/lockfile.js';
+import {
+  readSharedCleanup,
+  setCleanupMirror,
+  sharedCleanupBuffer,
+  sharedCleanupMirror,
+} from '../node/cleanup.js';
 import { catFileCommand } from './commands/cat-file.js';
 import { expireCommand } from './commands/expire.js';
 import { lookupCommand } from './commands/lookup.js';
@@ -13,7 +21,7 @@ import { repackCommand } from './commands/repack.js';
 import { showCommand } from './commands/show.js';
 import { verifyCommand } from './commands/verify.js';
 import { writeCommand } from './commands/write.js';
-import { type CliIO, Exit, type GlobalOptions, interrupt } from './context.js';
+import { type CliIO, Exit, type GlobalOptions } from './context.js';
 import { parseCommon, UsageError } from './options.js';
 
 export interface Command {
@@ -134,21 +142,125 @@ function writeFully(fd: number, b: Uint8Array): void {
   }
 }
 
-/** Entry point for bin/git-midx. */
+/** Commands that create lock or temporary files: run on a worker thread (see `run`). */
+const WRITING = new Set(['write', 'expire', 'repack']);
+
+/** The signals that end a command, and Git's exit status for each (128 + its number). */
+const SIGNALS: ReadonlyArray<readonly [NodeJS.Signals, number]> = [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+];
+
+/** The subcommand named by `argv`, or undefined (a usage error, reported by `main`). */
+function commandName(argv: string[]): string | undefined {
+  try {
+    return parseCommon(argv, true).rest[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Entry point for bin/git-midx.
+ *
+ * Signals must end every command within a second, from any point. JavaScript signal handlers run
+ * only when the event loop turns, which synchronous work never lets it do; so:
+ * - a command that only reads installs no handler at all: a signal ends the process at once, as
+ *   its default action does (nothing of ours is left to clean up);
+ * - a command that writes (`write`, `expire`, `repack`) runs on a worker thread while the main
+ *   thread waits with the handlers. On a signal, the main thread stops the worker (V8 interrupts it
+ *   wherever it is), removes the lock and temporary files the worker had registered in shared
+ *   memory (src/node/cleanup.ts), and dies by the same signal, as Git does. Every write goes
+ *   through a lock file and a rename, so the repository is as it was before, or as after.
+ */
 export async function run(): Promise<void> {
-  const onSignal = (sig: NodeJS.Signals, status: number) => {
-    process.on(sig, () => {
-      // A write in progress notices the abort at its next step, removes its lock and keeps the
-      // old file; anything else simply stops.
-      if (!interrupt.signal.aborted) interrupt.abort(status);
-      setTimeout(() => {
-        rollbackAllLocks();
-        process.exit(status);
-      }, 2000).unref();
+  const argv = process.argv.slice(2);
+  const name = commandName(argv);
+  if (name === undefined || !WRITING.has(name)) {
+    process.exitCode = await main(argv, nodeIO());
+    return;
+  }
+  process.exitCode = await runOnWorker(argv);
+}
+
+/** Where bin/cli-worker.cjs is, from this module (the bundle in dist/cli, or src/cli under tsx). */
+function workerScript(): string {
+  const here = import.meta.url.startsWith('file:') ? fileURLToPath(import.meta.url) : import.meta.url;
+  return path.resolve(path.dirname(here), '..', '..', 'bin', 'cli-worker.cjs');
+}
+
+function runOnWorker(argv: string[]): Promise<number> {
+  const shared = sharedCleanupBuffer();
+  const worker = new Worker(workerScript(), {
+    workerData: { argv, shared, stderrIsTTY: process.stderr.isTTY === true },
+    // Output goes straight to descriptors 1 and 2 (nodeIO); the worker's own streams stay unused.
+    stdout: false,
+    stderr: false,
+  });
+  return new Promise<number>((resolve) => {
+    let status: number | undefined;
+    let stopping = false;
+    worker.on('message', (m: { status?: number }) => {
+      if (typeof m?.status === 'number') status = m.status;
     });
-  };
-  onSignal('SIGINT', 130);
-  onSignal('SIGTERM', 143);
-  onSignal('SIGHUP', 129);
-  process.exitCode = await main(process.argv.slice(2), nodeIO());
+    worker.on('error', (e) => {
+      // An error that escaped main(): report it as main would.
+      status = report(e, nodeIO());
+    });
+    worker.on('exit', () => {
+      if (!stopping) resolve(status ?? 128);
+    });
+    for (const [sig, code] of SIGNALS) {
+      process.on(sig, () => {
+        if (stopping) return;
+        stopping = true;
+        const finish = () => {
+          removeLeftovers(readSharedCleanup(shared));
+          dieBy(sig, code);
+        };
+        // A worker blocked in a system call cannot be stopped by V8; give it a moment, then go anyway.
+        const late = setTimeout(finish, 500);
+        void worker.terminate().then(() => {
+          clearTimeout(late);
+          finish();
+        });
+      });
+    }
+  });
+}
+
+function removeLeftovers(files: string[]): void {
+  for (const f of files) {
+    try {
+      fs.unlinkSync(f);
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/** Ends the process by `sig` (its default action), or with 128 + its number if that is not possible. */
+function dieBy(sig: NodeJS.Signals, code: number): never {
+  process.removeAllListeners(sig);
+  try {
+    process.kill(process.pid, sig);
+  } catch {
+    // fall through
+  }
+  process.exit(code);
+}
+
+/** Entry point of the worker thread (bin/cli-worker.cjs). */
+export async function runWorker(): Promise<void> {
+  const data = workerData as { argv: string[]; shared: SharedArrayBuffer; stderrIsTTY: boolean };
+  setCleanupMirror(sharedCleanupMirror(data.shared));
+  const io = { ...nodeIO(), stderrIsTTY: data.stderrIsTTY };
+  let status: number;
+  try {
+    status = await main(data.argv, io);
+  } catch (e) {
+    status = report(e, io);
+  }
+  parentPort?.postMessage({ status });
 }

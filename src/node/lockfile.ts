@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GitMidxError } from '../errors.js';
 import type { ByteSink } from '../io.js';
+import { registerCleanup, unregisterCleanup } from './cleanup.js';
 
 const active = new Set<LockFile>();
 
@@ -49,6 +50,7 @@ export class LockFile implements ByteSink {
       const git = `Unable to create '${lockPath}': ${err.message}`;
       throw new GitMidxError('IO_ERROR', git, { file: lockPath, data: { git }, cause: e });
     }
+    registerCleanup(lockPath);
     const lock = new LockFile(abs, fd, lockPath);
     active.add(lock);
     return lock;
@@ -85,6 +87,7 @@ export class LockFile implements ByteSink {
       this.fd = undefined;
       fs.renameSync(this.lockPath, this.target);
       active.delete(this);
+      unregisterCleanup(this.lockPath);
     } catch (e) {
       this.rollback();
       throw e;
@@ -107,6 +110,7 @@ export class LockFile implements ByteSink {
       } catch {
         // gone already
       }
+      unregisterCleanup(this.lockPath);
     }
   }
 }

@@ -10,6 +10,7 @@ import { GitMidxError } from '../errors.js';
 import type { ByteSink } from '../io.js';
 import { type Crc32Function, type Deflater, crc32 as portableCrc32 } from '../pack/writer.js';
 import { crypto, zlib } from './builtins.js';
+import { registerCleanup, unregisterCleanup } from './cleanup.js';
 
 /** node:zlib's deflate at `level` (-1 = zlib's default, 6; Git's default for packs, §2.3). */
 export function nodeDeflater(level = -1): Deflater {
@@ -53,7 +54,9 @@ export class TempFile implements ByteSink {
       for (const b of rnd) name += TEMP_CHARS[b % TEMP_CHARS.length];
       const file = path.join(dir, name);
       try {
-        return new TempFile(file, fs.openSync(file, 'wx', 0o444));
+        const fd = fs.openSync(file, 'wx', 0o444);
+        registerCleanup(file);
+        return new TempFile(file, fd);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'EEXIST' && attempt < 100) continue;
@@ -121,12 +124,14 @@ export class TempFile implements ByteSink {
       } catch {
         // gone already
       }
+      unregisterCleanup(this.path);
     }
   }
 
   /** Marks the file as moved away (after a rename): `discard()` then leaves the path alone. */
   released(): void {
     this.removed = true;
+    unregisterCleanup(this.path);
   }
 }
 

@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import { fromHex } from '../src/bytes.js';
 import { SHA1 } from '../src/hash.js';
 import { openMidx, writeMidxFile } from '../src/node/midx.js';
-import { TestRepo } from './helpers/git.js';
+import { TestRepo } from '../test/helpers/git.js';
 
 const free = (() => {
   const s = fs.statfsSync(os.tmpdir());
