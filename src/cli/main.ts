@@ -208,8 +208,9 @@ function runOnWorker(argv: string[]): Promise<number> {
       // An error that escaped main(): report it as main would.
       status = report(e, nodeIO());
     });
-    worker.on('exit', () => {
-      if (!stopping) resolve(status ?? 128);
+    worker.on('exit', (code) => {
+      // No status posted: the worker ended by process.exit(code) or died on an error already reported.
+      if (!stopping) resolve(status ?? (code === 0 ? 0 : 128));
     });
     for (const [sig, code] of SIGNALS) {
       process.on(sig, () => {
