@@ -210,7 +210,7 @@ function runOnWorker(argv: string[]): Promise<number> {
     });
     worker.on('exit', (code) => {
       // No status posted: the worker ended by process.exit(code) or died on an error already reported.
-      if (!stopping) resolve(status ?? (code === 0 ? 0 : 128));
+      if (!stopping) resolve(status ?? code);
     });
     for (const [sig, code] of SIGNALS) {
       process.on(sig, () => {
