@@ -202,7 +202,13 @@ function writeBombPack(packDir: string, declared: number, levels: number): strin
   let baseSize = base.length;
   for (let l = 0; l < levels; l++) {
     const delta = Buffer.concat([varint(baseSize), varint(declared), Buffer.alloc(declared / 65536, 0x80)]);
-    add(Buffer.concat([packEntryHeader(6, delta.length), ofsDistance(pos - offsets.at(-1)!), deflateSync(delta)]));
+    add(
+      Buffer.concat([
+        packEntryHeader(6, delta.length),
+        ofsDistance(pos - offsets.at(-1)!),
+        deflateSync(delta),
+      ]),
+    );
     baseSize = declared;
   }
   const head = Buffer.alloc(12);

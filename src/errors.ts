@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'MIDX_BAD_HASH_VERSION'
   | 'MIDX_PNAM_TOO_SHORT'
   | 'MIDX_PNAM_ORDER'
+  | 'MIDX_BAD_PACK_NAME'
   | 'MIDX_FANOUT_ORDER'
   | 'MIDX_BAD_PACK_ID'
   | 'MIDX_LOFF_BOUNDS'
@@ -46,6 +47,7 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'IO_ERROR'
   | 'NOT_REGULAR_FILE'
+  | 'PACK_DIR_BAD_NAME'
   | 'FILE_TOO_LARGE'
   | 'ABORTED'
   // packfile (.pack) and deltas (objects-format.md §2, §3)

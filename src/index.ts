@@ -50,6 +50,7 @@ export {
   type WriterPack,
   writeMidx,
 } from './midx/writer.js';
+export { packNameProblem, plainNameProblem, quoteName } from './names.js';
 export { type ApplyDeltaOptions, applyDelta, type DeltaHeader, deltaHeader } from './pack/delta.js';
 export { PackIndex, type PackIndexOptions } from './pack/idx.js';
 export {

@@ -14,6 +14,7 @@ import {
   sharedCleanupBuffer,
   sharedCleanupMirror,
 } from '../node/cleanup.js';
+import { removeInPackDir } from '../node/packdir.js';
 import { catFileCommand } from './commands/cat-file.js';
 import { expireCommand } from './commands/expire.js';
 import { lookupCommand } from './commands/lookup.js';
@@ -231,12 +232,13 @@ function runOnWorker(argv: string[]): Promise<number> {
   });
 }
 
+/** Removes the files the worker left (locks and temporary packs: only ever inside objects/pack). */
 function removeLeftovers(files: string[]): void {
   for (const f of files) {
     try {
-      fs.unlinkSync(f);
+      removeInPackDir(path.dirname(f), path.basename(f));
     } catch {
-      // gone already
+      // gone already, or not in a pack directory (then not ours to remove)
     }
   }
 }

@@ -6,6 +6,7 @@
 import { readU32, strcmpBytes, utf8, writeU32 } from '../bytes.js';
 import { chunkId } from '../chunkfile/chunkfile.js';
 import { GitMidxError } from '../errors.js';
+import { packNameProblem, quoteName } from '../names.js';
 
 export const MIDX_SIGNATURE = 0x4d494458; // "MIDX"
 export const MIDX_HEADER_SIZE = 12;
@@ -46,8 +47,9 @@ export function encodePnam(names: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
- * Decodes `count` names. Each must end inside the chunk (Git 2.43+); version-1 files must list them
- * in strictly increasing strcmp order (all versions), version 2 may not (§4.1).
+ * Decodes `count` names. Each must end inside the chunk (Git 2.43+) and be a plain file name ending
+ * in `.idx` (MIDX_BAD_PACK_NAME; Git does not check); version-1 files must list them in strictly
+ * increasing strcmp order (all versions), version 2 may not (§4.1).
  */
 export function decodePnam(chunk: Uint8Array, count: number, version: number, file: string): Uint8Array[] {
   const names: Uint8Array[] = [];
@@ -62,6 +64,10 @@ export function decodePnam(chunk: Uint8Array, count: number, version: number, fi
       });
     }
     const name = chunk.subarray(o, end);
+    // A name is joined to the pack directory: anything but a plain `.idx` file name could reach
+    // outside it (`../../x.idx`, `/abs.idx`), so the whole file is refused.
+    const problem = packNameProblem(name);
+    if (problem !== undefined) throw badPackName(file, i, name, problem);
     if (version === 1 && i > 0 && strcmpBytes(names[i - 1], name) >= 0) {
       const prev = new TextDecoder().decode(names[i - 1]);
       const cur = new TextDecoder().decode(name);
@@ -72,6 +78,15 @@ export function decodePnam(chunk: Uint8Array, count: number, version: number, fi
     o = end + 1;
   }
   return names;
+}
+
+function badPackName(file: string, index: number, name: Uint8Array, problem: string): GitMidxError {
+  const quoted = quoteName(name);
+  const git = `multi-pack-index file ${file} has a bad pack name ${quoted}: it ${problem}`;
+  return new GitMidxError('MIDX_BAD_PACK_NAME', git, {
+    file,
+    data: { git, index, name: quoted, problem },
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

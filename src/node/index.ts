@@ -19,7 +19,7 @@ export {
 } from './expire.js';
 export { openFileReader, readdirRaw } from './fs.js';
 export { nodeHash } from './hash.js';
-export { LockFile, rollbackAllLocks } from './lockfile.js';
+export { LockFile, type LockFileOptions, rollbackAllLocks } from './lockfile.js';
 export {
   MIDX_NAME,
   midxPath,
@@ -40,6 +40,7 @@ export {
   type StoredObject,
 } from './odb.js';
 export { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
+export { linkInPackDir, packDirPath, removeInPackDir, renameInPackDir } from './packdir.js';
 export {
   planRepack,
   type RepackOptions,

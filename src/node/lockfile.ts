@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { GitMidxError } from '../errors.js';
 import type { ByteSink } from '../io.js';
 import { registerCleanup, unregisterCleanup } from './cleanup.js';
+import { packDirPath, removeInPackDir, renameInPackDir } from './packdir.js';
 
 const active = new Set<LockFile>();
 
@@ -17,24 +18,46 @@ const LOCK_ADVICE =
   'may have crashed in this repository earlier:\n' +
   'remove the file manually to continue.';
 
+export interface LockFileOptions {
+  /**
+   * The lock is for a file directly inside this `objects/pack` directory (the MIDX): the target is
+   * checked to be there (PACK_DIR_BAD_NAME otherwise), and the rename and removal of the lock go
+   * through node/packdir.ts.
+   */
+  packDir?: string;
+}
+
 export class LockFile implements ByteSink {
   readonly target: string;
   readonly lockPath: string;
+  private readonly packDir: string | undefined;
   private fd: number | undefined;
   private buf: Buffer;
   private used = 0;
 
-  private constructor(target: string, fd: number, lockPath: string) {
+  private constructor(target: string, fd: number, lockPath: string, packDir: string | undefined) {
     this.target = target;
     this.lockPath = lockPath;
+    this.packDir = packDir;
     this.fd = fd;
     this.buf = Buffer.allocUnsafe(1 << 20);
   }
 
   /** Takes the lock or throws LOCK_EXISTS with Git's message. */
-  static acquire(target: string): LockFile {
+  static acquire(target: string, options: LockFileOptions = {}): LockFile {
     const abs = path.resolve(target);
     const lockPath = `${abs}.lock`;
+    const packDir = options.packDir === undefined ? undefined : path.resolve(options.packDir);
+    if (packDir !== undefined) {
+      // Both names must be plain names in packDir, and the target must be exactly there.
+      const name = path.basename(abs);
+      if (packDirPath(packDir, name) !== abs || packDirPath(packDir, `${name}.lock`) !== lockPath) {
+        throw new GitMidxError('PACK_DIR_BAD_NAME', `refusing to lock ${abs}: not in ${packDir}`, {
+          file: abs,
+          data: { git: `refusing to lock ${abs}: not in ${packDir}`, packDir },
+        });
+      }
+    }
     let fd: number;
     try {
       fd = fs.openSync(lockPath, 'wx', 0o666);
@@ -51,7 +74,7 @@ export class LockFile implements ByteSink {
       throw new GitMidxError('IO_ERROR', git, { file: lockPath, data: { git }, cause: e });
     }
     registerCleanup(lockPath);
-    const lock = new LockFile(abs, fd, lockPath);
+    const lock = new LockFile(abs, fd, lockPath, packDir);
     active.add(lock);
     return lock;
   }
@@ -85,7 +108,11 @@ export class LockFile implements ByteSink {
       fs.fsyncSync(this.fd);
       fs.closeSync(this.fd);
       this.fd = undefined;
-      fs.renameSync(this.lockPath, this.target);
+      if (this.packDir !== undefined) {
+        renameInPackDir(this.packDir, path.basename(this.lockPath), path.basename(this.target));
+      } else {
+        fs.renameSync(this.lockPath, this.target);
+      }
       active.delete(this);
       unregisterCleanup(this.lockPath);
     } catch (e) {
@@ -106,7 +133,8 @@ export class LockFile implements ByteSink {
     }
     if (active.delete(this)) {
       try {
-        fs.unlinkSync(this.lockPath);
+        if (this.packDir !== undefined) removeInPackDir(this.packDir, path.basename(this.lockPath));
+        else fs.unlinkSync(this.lockPath);
       } catch {
         // gone already
       }

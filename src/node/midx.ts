@@ -4,17 +4,19 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { toHex } from '../bytes.js';
+import { toHex, utf8 } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import { type HashAlgorithm, SHA1 } from '../hash.js';
 import { bufferReader } from '../io.js';
 import { idxName, isFatalMidxError, type MidxOpenOptions, MultiPackIndex } from '../midx/reader.js';
 import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
+import { packNameProblem, quoteName } from '../names.js';
 import { PackIndex } from '../pack/idx.js';
 import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
 import { openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
+import { removeInPackDir } from './packdir.js';
 
 export const MIDX_NAME = 'multi-pack-index';
 
@@ -202,6 +204,12 @@ function* writeWith(
   for (const name of names) {
     if (!name.endsWith('.idx')) continue;
     progress?.({ title, done: ++seen });
+    // Git would index `a\b.idx`; our reader refuses such a name (names.ts), so it is not written.
+    const bad = packNameProblem(utf8(name));
+    if (bad !== undefined) {
+      diag({ level: 'warning', message: `ignoring pack ${quoteName(name)}: its name ${bad}` });
+      continue;
+    }
     if (existing?.containsPack(name)) continue;
     if (stdin && !stdin.has(name)) continue;
     const idxPath = path.join(packDir, name);
@@ -319,7 +327,7 @@ function* writeWith(
   checkAbort(options.signal);
 
   // Step 8: publish through the lock (§8.10).
-  const lock = LockFile.acquire(target);
+  const lock = LockFile.acquire(target, { packDir });
   let checksum: Uint8Array;
   try {
     checksum = writeMidx(lock, plan, nodeHash);
@@ -357,9 +365,9 @@ function removeStaleCompanions(packDir: string, keepChecksum: string | undefined
       if (!name.endsWith(ext)) continue;
       if (keepChecksum && name === `${MIDX_NAME}-${keepChecksum}${ext}`) continue;
       try {
-        fs.unlinkSync(path.join(packDir, name));
+        removeInPackDir(packDir, name);
       } catch {
-        // another process removed it
+        // cannot be removed: a stale companion is ignored by readers
       }
     }
   }

@@ -6,11 +6,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { GitMidxError } from '../errors.js';
+import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { ByteSink } from '../io.js';
 import { type Crc32Function, type Deflater, crc32 as portableCrc32 } from '../pack/writer.js';
 import { crypto, zlib } from './builtins.js';
 import { registerCleanup, unregisterCleanup } from './cleanup.js';
+import { linkInPackDir, packDirPath, removeInPackDir, renameInPackDir } from './packdir.js';
 
 /** node:zlib's deflate at `level` (-1 = zlib's default, 6; Git's default for packs, §2.3). */
 export function nodeDeflater(level = -1): Deflater {
@@ -33,16 +34,23 @@ const TEMP_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 /**
  * A new file `<dir>/<prefix>XXXXXX` (Git's `tmp_pack_`/`tmp_idx_` names), created exclusively with
  * mode 0444 like Git's `odb_mkstemp()`, written through a 1 MiB buffer. `commit()` flushes, fsyncs
- * and closes; `discard()` closes and removes it. Both are safe to call more than once.
+ * and closes; `discard()` closes and removes it. Both are safe to call more than once. `dir` is an
+ * `objects/pack` directory, and the name a plain name in it (node/packdir.ts): it is created,
+ * published and removed there only.
  */
 export class TempFile implements ByteSink {
   readonly path: string;
+  /** The pack directory and the file's name in it. */
+  readonly dir: string;
+  readonly name: string;
   private fd: number | undefined;
   private readonly buf = Buffer.allocUnsafe(1 << 20);
   private used = 0;
   private removed = false;
 
-  private constructor(file: string, fd: number) {
+  private constructor(dir: string, name: string, file: string, fd: number) {
+    this.dir = dir;
+    this.name = name;
     this.path = file;
     this.fd = fd;
   }
@@ -52,11 +60,11 @@ export class TempFile implements ByteSink {
       const rnd = crypto().randomBytes(6);
       let name = prefix;
       for (const b of rnd) name += TEMP_CHARS[b % TEMP_CHARS.length];
-      const file = path.join(dir, name);
+      const file = packDirPath(dir, name);
       try {
         const fd = fs.openSync(file, 'wx', 0o444);
         registerCleanup(file);
-        return new TempFile(file, fd);
+        return new TempFile(dir, name, file, fd);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'EEXIST' && attempt < 100) continue;
@@ -120,9 +128,9 @@ export class TempFile implements ByteSink {
     if (!this.removed) {
       this.removed = true;
       try {
-        fs.unlinkSync(this.path);
+        removeInPackDir(this.dir, this.name);
       } catch {
-        // gone already
+        // cannot be removed: the temporary stays, as Git's does
       }
       unregisterCleanup(this.path);
     }
@@ -138,9 +146,17 @@ export class TempFile implements ByteSink {
 /**
  * Moves a finished temporary file to `target` without replacing an existing file (Git's
  * `finalize_object_file()`: link, then unlink the temporary; an existing target is kept). Returns
- * false when the target already existed (the temporary is removed either way).
+ * false when the target already existed (the temporary is removed either way). `target` must be a
+ * plain name in the temporary's own pack directory (PACK_DIR_BAD_NAME otherwise).
  */
 export function publishFile(tmp: TempFile, target: string): boolean {
+  const dir = tmp.dir;
+  const name = path.basename(target);
+  packDirPath(dir, name); // a plain name in a pack directory, or PACK_DIR_BAD_NAME
+  if (path.resolve(dir, name) !== path.resolve(target)) {
+    const git = `refusing to publish ${tmp.path} as ${target}: not in ${dir}`;
+    throw new GitMidxError('PACK_DIR_BAD_NAME', git, { file: target, data: { git, packDir: dir } });
+  }
   try {
     fs.chmodSync(tmp.path, 0o444);
   } catch {
@@ -148,30 +164,16 @@ export function publishFile(tmp: TempFile, target: string): boolean {
   }
   let created = true;
   try {
-    fs.linkSync(tmp.path, target);
+    created = linkInPackDir(dir, tmp.name, name);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') {
-      created = false;
-    } else if (!fs.existsSync(target)) {
+    if (isGitMidxError(e)) throw e;
+    if (!fs.existsSync(target)) {
       // No hard links here (some file systems): a rename cannot clobber what does not exist.
-      try {
-        fs.renameSync(tmp.path, target);
-        tmp.released();
-        return true;
-      } catch (e2) {
-        throw new GitMidxError(
-          'IO_ERROR',
-          `unable to rename ${tmp.path} to ${target}: ${(e2 as Error).message}`,
-          {
-            file: target,
-            cause: e2,
-          },
-        );
-      }
-    } else {
-      created = false;
+      renameInPackDir(dir, tmp.name, name);
+      tmp.released();
+      return true;
     }
+    created = false;
   }
   tmp.discard();
   return created;

@@ -34,6 +34,7 @@ import { openFileReader, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { midxPath, openMidxFile, type WriteMidxResult, writeMidxFile, writeMidxFileAsync } from './midx.js';
 import { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
+import { packDirPath } from './packdir.js';
 import { repositoryForObjectDir } from './repo.js';
 import { nodeInflater } from './zlib.js';
 
@@ -184,10 +185,12 @@ interface PackFacts {
 
 /** What Git's `add_packed_git()` learns about a MIDX pack: no index is opened here. */
 function packFacts(packDir: string, name: string): PackFacts {
-  const base = path.join(packDir, stem(name));
+  // Each companion joined as a whole name (`..idx` has the stem `.`: joining the stem alone would
+  // name the pack directory itself).
+  const companion = (ext: string) => packDirPath(packDir, `${stem(name)}${ext}`);
   let st: fs.BigIntStats | undefined;
   try {
-    st = fs.statSync(`${base}.pack`, { bigint: true });
+    st = fs.statSync(companion('.pack'), { bigint: true });
   } catch {
     st = undefined;
   }
@@ -197,14 +200,14 @@ function packFacts(packDir: string, name: string): PackFacts {
     loaded: true,
     mtime: mtimeSeconds(st),
     size: Number(st.size),
-    keep: fs.existsSync(`${base}.keep`),
-    cruft: fs.existsSync(`${base}.mtimes`),
+    keep: fs.existsSync(companion('.keep')),
+    cruft: fs.existsSync(companion('.mtimes')),
   };
 }
 
 function idxObjectCount(packDir: string, name: string, hash: HashAlgorithm): number {
   try {
-    const idx = PackIndex.fromBytes(readRegularFile(path.join(packDir, name)), { hash });
+    const idx = PackIndex.fromBytes(readRegularFile(packDirPath(packDir, name)), { hash });
     const n = idx.numObjects;
     idx.close();
     return n;
@@ -412,8 +415,8 @@ interface Source {
 }
 
 function openSource(packDir: string, name: string, hash: HashAlgorithm): Source {
-  const idxPath = path.join(packDir, name);
-  const packPath = path.join(packDir, `${stem(name)}.pack`);
+  const idxPath = packDirPath(packDir, name);
+  const packPath = packDirPath(packDir, `${stem(name)}.pack`);
   let idx: PackIndex;
   try {
     idx = PackIndex.fromBytes(readRegularFile(idxPath), { hash, file: idxPath });
