@@ -131,8 +131,17 @@ export async function writeMidxFileAsync(options: WriteMidxOptions): Promise<Wri
   return r.value;
 }
 
-/** The write as a sequence of phases; each `yield` is a point where an abort can be noticed. */
-function* writeMidxSteps(options: WriteMidxOptions): Generator<undefined, WriteMidxResult, undefined> {
+/**
+ * The write as a sequence of phases; each `yield` is a point where an abort can be noticed (drive
+ * it to the end, as `writeMidxFile` does). A `held` lock — `LockFile.acquire(midxPath(objectDir))`,
+ * taken by a caller that must hold it before it writes anything else (`repack`) — is used instead
+ * of taking one, and is released (committed or rolled back) whatever happens, as is every file
+ * opened here.
+ */
+export function* writeMidxSteps(
+  options: WriteMidxOptions,
+  held?: LockFile,
+): Generator<undefined, WriteMidxResult, undefined> {
   const hash = options.hash ?? SHA1;
   const packDir = path.join(options.objectDir, 'pack');
   const target = path.join(packDir, MIDX_NAME);
@@ -140,34 +149,41 @@ function* writeMidxSteps(options: WriteMidxOptions): Generator<undefined, WriteM
   const progress = options.onProgress;
   const stdin = options.stdinPacks ? new Set(options.stdinPacks) : undefined;
 
-  // Step 1: the existing MIDX (§8.2).
   let existing: MultiPackIndex | undefined;
-  if (options.useExistingMidx !== false && !stdin) {
-    try {
-      existing = openMidxFile(target, { hash });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        if (!isGitMidxError(e) || isFatalMidxError(e.code)) throw e;
-        diag({ level: 'error', message: String(e.data.git ?? e.message) });
-      }
-    }
-    if (existing) {
-      const sum = existing.computeChecksum(nodeHash);
-      if (toHex(sum) !== toHex(existing.checksum())) {
-        diag({ level: 'warning', message: 'ignoring existing multi-pack-index; checksum mismatch' });
-        existing.close();
-        existing = undefined;
-      }
-    }
-  }
   const opened: PackIndex[] = [];
   try {
+    if (held !== undefined && held.target !== path.resolve(target)) {
+      throw new GitMidxError('INVALID_ARGUMENT', `lock on ${held.target} given to write ${target}`, {
+        file: held.lockPath,
+      });
+    }
+    // Step 1: the existing MIDX (§8.2).
+    if (options.useExistingMidx !== false && !stdin) {
+      try {
+        existing = openMidxFile(target, { hash });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+          if (!isGitMidxError(e) || isFatalMidxError(e.code)) throw e;
+          diag({ level: 'error', message: String(e.data.git ?? e.message) });
+        }
+      }
+      if (existing) {
+        const sum = existing.computeChecksum(nodeHash);
+        if (toHex(sum) !== toHex(existing.checksum())) {
+          diag({ level: 'warning', message: 'ignoring existing multi-pack-index; checksum mismatch' });
+          existing.close();
+          existing = undefined;
+        }
+      }
+    }
     yield;
     checkAbort(options.signal);
-    return yield* writeWith(options, hash, packDir, target, existing, stdin, diag, progress, opened);
+    return yield* writeWith(options, hash, packDir, target, existing, stdin, diag, progress, opened, held);
   } finally {
     existing?.close();
     for (const idx of opened) idx.close();
+    // Committed by writeWith when it wrote; otherwise (no-op, error, abort) it goes now.
+    held?.rollback();
   }
 }
 
@@ -181,6 +197,7 @@ function* writeWith(
   diag: DiagnosticCallback,
   progress: ProgressCallback | undefined,
   opened: PackIndex[],
+  held: LockFile | undefined,
 ): Generator<undefined, WriteMidxResult, undefined> {
   const title = 'Adding packfiles to multi-pack-index';
   const oldPacks: Candidate[] = (existing?.packNames ?? []).map((name, i) => ({
@@ -319,7 +336,7 @@ function* writeWith(
   checkAbort(options.signal);
 
   // Step 8: publish through the lock (§8.10).
-  const lock = LockFile.acquire(target);
+  const lock = held ?? LockFile.acquire(target);
   let checksum: Uint8Array;
   try {
     checksum = writeMidx(lock, plan, nodeHash);
