@@ -11,8 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import fsModule from 'node:fs';
+import fsModule, * as fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import * as path from 'node:path';
 import { after, describe, mock, test } from 'node:test';
@@ -426,7 +425,7 @@ describe('never one object under another id (finding 9)', () => {
           onDiagnostic: (d) => diags.push(d.message),
         });
         try {
-          s.readObjects(ids).forEach((o, k) => check(oids[k], o, 'readObjects'));
+          for (const [k, o] of s.readObjects(ids).entries()) check(oids[k], o, 'readObjects');
           s.readObjectsEach(packed, ids.length, (k, o) => check(oids[k], o, 'readObjectsEach'), {
             window: 50,
           });
