@@ -328,7 +328,7 @@ export class MultiPackIndex {
         if (c !== 0) break;
       }
       if (c === 0) {
-        this.checkNeighbours(mid, oid, oidOffset);
+        this.checkNeighbours(mid, page, o);
         return mid;
       }
       const key = ((page[o + 1] << 24) | (page[o + 2] << 16) | (page[o + 3] << 8) | page[o + 4]) >>> 0;
@@ -348,20 +348,30 @@ export class MultiPackIndex {
    * entry (another object's offset) under the id found. The ids on both sides must be smaller and
    * larger (two reads next to the one just made); any transposition of OIDL entries shows here.
    */
-  private checkNeighbours(pos: number, oid: Uint8Array, oidOffset: number): void {
+  private checkNeighbours(pos: number, page: Uint8Array, o: number): void {
     const H = this.H;
-    const src = this.src;
-    if (pos > 0) {
-      const page = src.bytesAt(this.oidl + (pos - 1) * H, H);
-      if (compareIds(page, src.at, oid, oidOffset, H) >= 0) {
-        throw oidOrderError(this.file, pos - 1, page, src.at, oid, oidOffset, H);
+    const hasPrev = pos > 0;
+    const hasNext = pos + 1 < this.numObjects;
+    // Usually both neighbours are in the page the hit was read from (a page, not a copy of the
+    // H bytes of an id straddling two pages): compare in place.
+    if (page.length > H && o >= H && o + 2 * H <= page.length) {
+      if (hasPrev && compareIds(page, o - H, page, o, H) >= 0) {
+        throw oidOrderError(this.file, pos - 1, page, o - H, page, o, H);
       }
+      if (hasNext && compareIds(page, o, page, o + H, H) >= 0) {
+        throw oidOrderError(this.file, pos, page, o, page, o + H, H);
+      }
+      return;
     }
-    if (pos + 1 < this.numObjects) {
-      const page = src.bytesAt(this.oidl + (pos + 1) * H, H);
-      if (compareIds(oid, oidOffset, page, src.at, H) >= 0) {
-        throw oidOrderError(this.file, pos, oid, oidOffset, page, src.at, H);
-      }
+    const src = this.src;
+    const id = page.slice(o, o + H);
+    if (hasPrev) {
+      const b = src.bytesAt(this.oidl + (pos - 1) * H, H);
+      if (compareIds(b, src.at, id, 0, H) >= 0) throw oidOrderError(this.file, pos - 1, b, src.at, id, 0, H);
+    }
+    if (hasNext) {
+      const b = src.bytesAt(this.oidl + (pos + 1) * H, H);
+      if (compareIds(id, 0, b, src.at, H) >= 0) throw oidOrderError(this.file, pos, id, 0, b, src.at, H);
     }
   }
 
