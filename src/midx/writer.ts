@@ -285,12 +285,15 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     }
     cursor[si] = pos + 1;
     const next = settle(si);
-    // Each source must be sorted (and list an id once): the merge's output order, and the offsets
-    // that go with each id, depend on it. One comparison per step; whole ids only on equal keys.
+    // Each source must be sorted: the merge's output order, and the offsets that go with each id,
+    // depend on it. One comparison per step; whole ids only on equal keys. A MIDX lists an id once
+    // (Git's verify rejects a repeat); a pack may hold an object twice (a non-strict index-pack
+    // keeps both), and the merge keeps one copy.
     if (
       next >= 0 &&
       (next < key ||
-        (next === key && compareBytes(s.oids, o + 6, s.oids, s.base + cursor[si] * s.stride + 6, H - 6) >= 0))
+        (next === key &&
+          compareBytes(s.oids, o + 6, s.oids, s.base + cursor[si] * s.stride + 6, H - 6) >= (s.ooff ? 0 : 1)))
     ) {
       throw outOfOrder(s, pos, cursor[si], H);
     }
