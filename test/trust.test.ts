@@ -687,6 +687,9 @@ describe('library traps (finding 11)', () => {
           }
         }
         throwsCode(() => m.lookupMany(hex as unknown as Uint8Array, 1), 'INVALID_ARGUMENT');
+        throwsCode(() => s.readObjects(hex as unknown as Uint8Array[]), 'INVALID_ARGUMENT');
+        throwsCode(() => s.hasObjects(undefined as unknown as Uint8Array[]), 'INVALID_ARGUMENT');
+        throwsCode(() => s.resolvePrefix(fromHex(hex) as unknown as string), 'INVALID_ARGUMENT');
         throwsCode(() => s.objectInfoPacked(hex as unknown as Uint8Array, 1), 'INVALID_ARGUMENT');
         throwsCode(() => m.findPosition(Buffer.alloc(hash.size * 2), hash.size + 1), 'INVALID_ARGUMENT');
         assert.equal(m.findPosition(Buffer.concat([Buffer.alloc(3), fromHex(hex)!]), 3), 3);

@@ -671,6 +671,9 @@ export class ObjectStore {
    * too long) gives undefined.
    */
   resolvePrefix(hexPrefix: string): Uint8Array | undefined {
+    if (typeof hexPrefix !== 'string') {
+      throw new GitMidxError('INVALID_ARGUMENT', `an id prefix is a hex string, got ${typeof hexPrefix}`);
+    }
     const hexSize = this.hash.hexSize;
     if (hexPrefix.length < MIN_ABBREV || hexPrefix.length > hexSize || !/^[0-9a-fA-F]+$/.test(hexPrefix)) {
       return undefined;
@@ -875,6 +878,12 @@ export class ObjectStore {
 
   /** The ids back to back in one buffer (each checked to be H bytes). */
   private packIds(oids: readonly Uint8Array[]): Uint8Array {
+    if (!Array.isArray(oids)) {
+      throw new GitMidxError(
+        'INVALID_ARGUMENT',
+        `object ids must be an array of Uint8Array, got ${typeof oids}`,
+      );
+    }
     const H = this.hash.size;
     const ids = new Uint8Array(oids.length * H);
     for (let i = 0; i < oids.length; i++) {
