@@ -636,6 +636,17 @@ describe('library traps (finding 11)', () => {
     s1.close();
   });
 
+  test('writeMidxFile without hash in a SHA-256 repository writes what git writes', () => {
+    const r = newRepo('sha256');
+    makeManyPacks(r, 3, 6);
+    r.git(['multi-pack-index', 'write', '--no-progress']);
+    const gitBytes = r.readMidx()!;
+    fs.rmSync(r.midxPath);
+    const res = writeMidxFile({ objectDir: r.objectDir });
+    assert.equal(res.written, true);
+    assert.ok(r.readMidx()!.equals(gitBytes));
+  });
+
   test('a missing object directory (or a file in its place) is OBJECT_DIR_NOT_FOUND naming it', () => {
     const r = newRepo('sha1');
     const fds = openFds();

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { toHex } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
-import { type HashAlgorithm, SHA1 } from '../hash.js';
+import type { HashAlgorithm } from '../hash.js';
 import { bufferReader } from '../io.js';
 import { idxName, isFatalMidxError, type MidxOpenOptions, MultiPackIndex } from '../midx/reader.js';
 import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
@@ -15,6 +15,7 @@ import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
 import { openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
+import { repositoryForObjectDir } from './repo.js';
 
 export const MIDX_NAME = 'multi-pack-index';
 
@@ -53,7 +54,10 @@ export function openMidx(
 export interface WriteMidxOptions {
   /** The object directory (`.git/objects`). */
   objectDir: string;
-  /** The repository's hash algorithm (default SHA-1). */
+  /**
+   * The repository's hash algorithm. Default: the object format of the repository `objectDir`
+   * belongs to (`extensions.objectFormat`), SHA-1 when there is none.
+   */
   hash?: HashAlgorithm;
   /** `--preferred-pack`: a `.pack` or `.idx` basename. */
   preferredPack?: string;
@@ -142,7 +146,6 @@ export function* writeMidxSteps(
   options: WriteMidxOptions,
   held?: LockFile,
 ): Generator<undefined, WriteMidxResult, undefined> {
-  const hash = options.hash ?? SHA1;
   const packDir = path.join(options.objectDir, 'pack');
   const target = path.join(packDir, MIDX_NAME);
   const diag = options.onDiagnostic ?? (() => {});
@@ -157,6 +160,7 @@ export function* writeMidxSteps(
         file: held.lockPath,
       });
     }
+    const hash = options.hash ?? repositoryForObjectDir(options.objectDir).hash;
     // Step 1: the existing MIDX (§8.2).
     if (options.useExistingMidx !== false && !stdin) {
       try {
