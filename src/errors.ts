@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'MIDX_FANOUT_ORDER'
   | 'MIDX_BAD_PACK_ID'
   | 'MIDX_LOFF_BOUNDS'
+  | 'MIDX_OID_ORDER'
+  | 'MIDX_BAD_OFFSET'
   | 'MIDX_CHECKSUM'
   | 'MIDX_CLOSED'
   // pack index (.idx) (objects-format.md §1)
@@ -31,6 +33,7 @@ export type ErrorCode =
   | 'IDX_NON_MONOTONIC'
   | 'IDX_BAD_SIZE'
   | 'IDX_LOFF_BOUNDS'
+  | 'IDX_OID_ORDER'
   // writing
   | 'NO_PACKS'
   | 'LOCK_EXISTS'

@@ -235,15 +235,23 @@ export class MultiPackIndex {
   }
 
   /**
-   * Position of `oid` (id order), or -1. Reads only the pages the search touches.
+   * Position of `oid` (id order), or -1. Reads only the pages the search touches. `oid` is a
+   * Uint8Array of exactly the hash's size, or, with `oidOffset`, holds one there (INVALID_ARGUMENT
+   * otherwise: a hex string is never taken for an id).
    *
    * Ids are hashes, uniformly spread within a fanout bucket, so the search interpolates on bytes
    * 1–4 of the id: two or three probes instead of ~log2(n), each probe being a likely cache miss.
    * After a few interpolation steps (skewed data) it falls back to bisection, so the worst case
    * stays logarithmic.
    */
-  findPosition(oid: Uint8Array, oidOffset = 0): number {
+  findPosition(oid: Uint8Array, oidOffset?: number): number {
+    checkOidArgument(oid, oidOffset, this.H, this.hash.name);
     if (this.src.isClosed) throw closedError(this.file);
+    return this.search(oid, oidOffset ?? 0);
+  }
+
+  /** `findPosition` without the argument checks (the batch path checked the buffer once). */
+  private search(oid: Uint8Array, oidOffset: number): number {
     const f = this.fanout;
     const b = oid[oidOffset];
     let lo = b === 0 ? 0 : f[b - 1];
@@ -319,7 +327,10 @@ export class MultiPackIndex {
         c = page[o + i] - oid[oidOffset + i];
         if (c !== 0) break;
       }
-      if (c === 0) return mid;
+      if (c === 0) {
+        this.checkNeighbours(mid, page, o);
+        return mid;
+      }
       const key = ((page[o + 1] << 24) | (page[o + 2] << 16) | (page[o + 3] << 8) | page[o + 4]) >>> 0;
       if (c < 0) {
         lo = mid + 1;
@@ -333,6 +344,38 @@ export class MultiPackIndex {
   }
 
   /**
+   * A hit at `pos` is only as good as the order around it: ids out of order put the wrong OOFF
+   * entry (another object's offset) under the id found. The ids on both sides must be smaller and
+   * larger (two reads next to the one just made); any transposition of OIDL entries shows here.
+   */
+  private checkNeighbours(pos: number, page: Uint8Array, o: number): void {
+    const H = this.H;
+    const hasPrev = pos > 0;
+    const hasNext = pos + 1 < this.numObjects;
+    // Usually both neighbours are in the page the hit was read from (a page, not a copy of the
+    // H bytes of an id straddling two pages): compare in place.
+    if (page.length > H && o >= H && o + 2 * H <= page.length) {
+      if (hasPrev && compareIds(page, o - H, page, o, H) >= 0) {
+        throw oidOrderError(this.file, pos - 1, page, o - H, page, o, H);
+      }
+      if (hasNext && compareIds(page, o, page, o + H, H) >= 0) {
+        throw oidOrderError(this.file, pos, page, o, page, o + H, H);
+      }
+      return;
+    }
+    const src = this.src;
+    const id = page.slice(o, o + H);
+    if (hasPrev) {
+      const b = src.bytesAt(this.oidl + (pos - 1) * H, H);
+      if (compareIds(b, src.at, id, 0, H) >= 0) throw oidOrderError(this.file, pos - 1, b, src.at, id, 0, H);
+    }
+    if (hasNext) {
+      const b = src.bytesAt(this.oidl + (pos + 1) * H, H);
+      if (compareIds(id, 0, b, src.at, H) >= 0) throw oidOrderError(this.file, pos, id, 0, b, src.at, H);
+    }
+  }
+
+  /**
    * Batch lookup: `count` ids packed back to back in `ids` (H bytes each). Returns, in input order,
    * each position (-1 when absent), pack-int-id and offset, and in `repeatOf` an earlier query with
    * the same id (-1: none known; a batch answers each id once). The queries are visited in id
@@ -343,6 +386,12 @@ export class MultiPackIndex {
     count: number,
   ): { positions: Int32Array; packIds: Int32Array; offsets: Float64Array; repeatOf: Int32Array } {
     const H = this.H;
+    if (!(ids instanceof Uint8Array)) {
+      throw new GitMidxError('INVALID_ARGUMENT', `ids must be a Uint8Array, got ${describe(ids)}`);
+    }
+    if (!Number.isSafeInteger(count) || count < 0) {
+      throw new GitMidxError('INVALID_ARGUMENT', `id count must be a non-negative integer, got ${count}`);
+    }
     if (ids.length < count * H) {
       throw new GitMidxError(
         'INVALID_ARGUMENT',
@@ -366,13 +415,13 @@ export class MultiPackIndex {
         // A dense batch: merge-join the sorted queries with the sorted ids, walking the OIDL chunk
         // forwards through one reused buffer (no page cache filled, no memory touched once per
         // page), then the hits' OOFF entries, forwards too.
-        mergeJoin(new ForwardWindow(this.src), this.oidl, N, H, ids, qi, positions, repeatOf);
+        mergeJoin(this.src, this.oidl, N, H, ids, qi, positions, repeatOf);
         this.offsetsForward(qi, positions, repeatOf, packIds, offsets);
         continue;
       }
       for (let j = 0; j < n; j++) {
         const i = qi[j];
-        positions[i] = this.findPosition(ids, i * H);
+        positions[i] = this.search(ids, i * H);
       }
       for (let j = 0; j < n; j++) {
         const i = qi[j];
@@ -591,7 +640,7 @@ function key32(b: Uint8Array, o: number): number {
  * their first 4 bytes first, then a word at a time (H is a multiple of 4).
  */
 function mergeJoin(
-  win: ForwardWindow,
+  src: PagedReader,
   base: number,
   N: number,
   H: number,
@@ -600,6 +649,7 @@ function mergeJoin(
   positions: Int32Array,
   repeatOf: Int32Array,
 ): void {
+  const win = new ForwardWindow(src);
   let c = 0;
   let prevI = -1;
   let prevQo = -1;
@@ -647,7 +697,8 @@ function mergeJoin(
     }
     let pos = -1;
     for (let e = c; e < N; e++) {
-      const eo = win.at(base + e * H, H);
+      // The entry and the one after it (see the order check below).
+      const eo = win.at(base + e * H, e + 1 < N ? 2 * H : H);
       const buf = win.buf;
       if (key32(buf, eo) !== key) break;
       let d = 0;
@@ -661,6 +712,22 @@ function mergeJoin(
       }
       if (d === 0) {
         pos = e;
+        // A hit is only as good as the order around it (see `checkNeighbours`): the next id must
+        // be larger (it is resident already), and the one before smaller.
+        if (e + 1 < N && compareIds(buf, eo, buf, eo + H, H) >= 0) {
+          throw oidOrderError(src.file, e, buf, eo, buf, eo + H, H);
+        }
+        if (e > 0) {
+          const prev = base + (e - 1) * H;
+          let pb = buf;
+          let po = prev - win.start;
+          if (prev < win.start) {
+            // Rare: the window starts at this entry. One read through the page cache.
+            pb = src.bytesAt(prev, H);
+            po = src.at;
+          }
+          if (compareIds(pb, po, buf, eo, H) >= 0) throw oidOrderError(src.file, e - 1, pb, po, buf, eo, H);
+        }
         break;
       }
       if (d > 0) break;
@@ -670,6 +737,68 @@ function mergeJoin(
     prevQo = qo;
     prevKey = key;
     prevPos = pos;
+  }
+}
+
+/** Compares the H-byte ids at `a[ao]` and `b[bo]` (<0, 0, >0). */
+function compareIds(a: Uint8Array, ao: number, b: Uint8Array, bo: number, H: number): number {
+  for (let i = 0; i < H; i++) {
+    const d = a[ao + i] - b[bo + i];
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** Git's `verify` wording for ids i and i + 1 out of order (spec/midx-format.md §4.3). */
+function oidOrderError(
+  file: string,
+  i: number,
+  a: Uint8Array,
+  ao: number,
+  b: Uint8Array,
+  bo: number,
+  H: number,
+): GitMidxError {
+  const git = `oid lookup out of order: oid[${i}] = ${toHex(a, ao, ao + H)} >= ${toHex(b, bo, bo + H)} = oid[${i + 1}]`;
+  return new GitMidxError('MIDX_OID_ORDER', `${file}: ${git}`, { file, data: { git, position: i } });
+}
+
+function describe(v: unknown): string {
+  if (typeof v === 'string') return `a string of ${v.length} characters`;
+  if (v === null) return 'null';
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} of ${v.byteLength} bytes`;
+  return typeof v === 'object' ? `a ${(v as object).constructor?.name ?? 'object'}` : `a ${typeof v}`;
+}
+
+/**
+ * An object id argument must be bytes: a hex string would compare as NaN everywhere and look
+ * "missing". `oid[offset, offset + H)` must be there.
+ */
+export function checkOidArgument(
+  oid: unknown,
+  offset: number | undefined,
+  H: number,
+  hashName: string,
+): void {
+  if (!(oid instanceof Uint8Array)) {
+    throw new GitMidxError(
+      'INVALID_ARGUMENT',
+      `object id must be a Uint8Array of ${H} bytes (${hashName}), got ${describe(oid)}`,
+      { data: { expected: H } },
+    );
+  }
+  if (
+    offset === undefined
+      ? oid.length !== H
+      : !(Number.isSafeInteger(offset) && offset >= 0 && offset + H <= oid.length)
+  ) {
+    throw new GitMidxError(
+      'INVALID_ARGUMENT',
+      offset === undefined
+        ? `object id of ${oid.length} bytes, expected ${H} (${hashName})`
+        : `no ${H}-byte object id at offset ${offset} of ${oid.length} bytes`,
+      { data: { expected: H, length: oid.length, offset } },
+    );
   }
 }
 

@@ -9,8 +9,9 @@
  * (`midx_oid_compare`, §8.6): preferred pack first, then newer `.pack` mtime (whole seconds; 0 for
  * entries reused from the existing MIDX), then lower pre-sort index. The first copy wins.
  */
-import { compareBytes, readU32, strcmpBytes, utf8, writeU32 } from '../bytes.js';
+import { compareBytes, readU32, strcmpBytes, toHex, utf8, writeU32 } from '../bytes.js';
 import { type ChunkWriter, writeChunkFile } from '../chunkfile/chunkfile.js';
+import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
 import type { ByteSink } from '../io.js';
 import type { PackIndex } from '../pack/idx.js';
@@ -67,6 +68,8 @@ interface Source {
   /** For the existing-MIDX source. */
   readonly ooff: Uint8Array | undefined;
   readonly loff: Uint8Array | undefined;
+  /** The file the ids come from (the existing MIDX, or the pack's `.idx`), for messages. */
+  readonly file: string;
   /** Existing-MIDX entries of this old pack id are skipped (the preferred pack is read from its idx). */
   readonly skipPack: number;
   /** False when no entry can exceed 0x7fffffff (a v2 index without a 64-bit table). */
@@ -121,6 +124,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       idx: undefined,
       ooff: existing.readChunk(CHUNK_OOFF)!,
       loff: existing.hasLargeOffsets ? existing.readChunk(CHUNK_LOFF) : undefined,
+      file: existing.file,
       skipPack: preferredOldId,
       mayBeLarge: true,
       offBase: -1,
@@ -146,6 +150,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       idx,
       ooff: undefined,
       loff: undefined,
+      file: idx.file,
       skipPack: -1,
       mayBeLarge: idx.version === 1 || idx.numLarge > 0,
       offBase: idx.version === 2 ? idx.offBase : -1,
@@ -171,15 +176,25 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   const keyAt = (oids: Uint8Array, o: number): number =>
     readU32(oids, o) * 65536 + ((oids[o + 4] << 8) | oids[o + 5]);
 
+  // The existing MIDX is read as data, not trusted (its checksum only says it was not damaged in
+  // storage): every pack-int-id it gives is checked here, every large-offset index in entryOffset,
+  // the order of every source's ids in the merge below, all before anything is written.
+  const oldPacks = existing?.numPacks ?? 0;
   // Moves the cursor of source si to its next eligible entry; returns its key, or -1 when exhausted.
   const settle = (si: number): number => {
     const s = sources[si];
     let c = cursor[si];
     if (s.ooff) {
-      while (c < s.count && readU32(s.ooff, c * 8) === s.skipPack) c++;
+      let id = 0;
+      while (c < s.count) {
+        id = readU32(s.ooff, c * 8);
+        if (id >= oldPacks) throw badPackId(s.file, id, oldPacks, c);
+        if (id !== s.skipPack) break;
+        c++;
+      }
       cursor[si] = c;
       if (c >= s.count) return -1;
-      headPack[si] = readU32(s.ooff, c * 8);
+      headPack[si] = id;
     } else if (c >= s.count) {
       return -1;
     }
@@ -270,6 +285,18 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     }
     cursor[si] = pos + 1;
     const next = settle(si);
+    // Each source must be sorted: the merge's output order, and the offsets that go with each id,
+    // depend on it. One comparison per step; whole ids only on equal keys. A MIDX lists an id once
+    // (Git's verify rejects a repeat); a pack may hold an object twice (a non-strict index-pack
+    // keeps both), and the merge keeps one copy.
+    if (
+      next >= 0 &&
+      (next < key ||
+        (next === key &&
+          compareBytes(s.oids, o + 6, s.oids, s.base + cursor[si] * s.stride + 6, H - 6) >= (s.ooff ? 0 : 1)))
+    ) {
+      throw outOfOrder(s, pos, cursor[si], H);
+    }
     if (next >= 0) {
       siftDown(0, si, next);
     } else if (--heapSize > 0) {
@@ -345,7 +372,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
           const pos = selPos[i];
           const pack = s.ooff ? readU32(s.ooff, pos * 8) : s.pack;
           const id = perm[pack];
-          if (id < 0) throw new Error(`BUG: object selected from dropped pack ${packs[pack]?.name}`);
+          if (!(id >= 0)) throw new Error(`BUG: object selected from dropped pack ${packs[pack]?.name}`);
           writeU32(buf, w, id);
           let off: number;
           if (s.offBase >= 0) {
@@ -409,12 +436,46 @@ function entryOffset(s: Source, pos: number): number {
   if (s.ooff) {
     const w = readU32(s.ooff, pos * 8 + 4);
     if (s.loff && (w & MIDX_LARGE_OFFSET_NEEDED) !== 0) {
-      const k = (w & 0x7fffffff) * 8;
-      return readU32(s.loff, k) * 0x100000000 + readU32(s.loff, k + 4);
+      const k = w & 0x7fffffff;
+      const entries = Math.floor(s.loff.length / 8);
+      const hi = k < entries ? readU32(s.loff, k * 8) : 0;
+      if (k >= entries || hi >= 0x200000) {
+        const git = 'multi-pack-index large offset out of bounds';
+        const why = k >= entries ? `entry ${k} of ${entries}` : `large offset ${k} is beyond 2^53`;
+        throw new GitMidxError('MIDX_LOFF_BOUNDS', `${s.file}: ${git} (${why})`, {
+          file: s.file,
+          data: { git, index: k, entries, position: pos },
+        });
+      }
+      return hi * 0x100000000 + readU32(s.loff, k * 8 + 4);
     }
     return w;
   }
   return s.idx!.offsetAtIn(s.oids, pos);
+}
+
+/** An existing-MIDX entry naming no pack: the reader's MIDX_BAD_PACK_ID, in Git's words. */
+function badPackId(file: string, id: number, packs: number, position: number): GitMidxError {
+  const git = `bad pack-int-id: ${id} (${packs} total packs)`;
+  return new GitMidxError('MIDX_BAD_PACK_ID', `${file}: ${git}`, {
+    file,
+    data: { git, packId: id, packs, position },
+  });
+}
+
+/** Entries `a` < `b` of one source whose ids are not in increasing order. */
+function outOfOrder(s: Source, a: number, b: number, H: number): GitMidxError {
+  const x = toHex(s.oids, s.base + a * s.stride, s.base + a * s.stride + H);
+  const y = toHex(s.oids, s.base + b * s.stride, s.base + b * s.stride + H);
+  if (s.ooff) {
+    const git = `oid lookup out of order: oid[${a}] = ${x} >= ${y} = oid[${b}]`;
+    return new GitMidxError('MIDX_OID_ORDER', `${s.file}: ${git}`, {
+      file: s.file,
+      data: { git, position: a },
+    });
+  }
+  const git = `index file ${s.file} lists object ids out of order: ${x} at ${a}, then ${y} at ${b}`;
+  return new GitMidxError('IDX_OID_ORDER', git, { file: s.file, data: { git, position: a } });
 }
 
 /** A sink that hashes what passes through on its way to another sink. */

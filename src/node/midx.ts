@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { toHex, utf8 } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
-import { type HashAlgorithm, SHA1 } from '../hash.js';
+import type { HashAlgorithm } from '../hash.js';
 import { bufferReader } from '../io.js';
 import { idxName, isFatalMidxError, type MidxOpenOptions, MultiPackIndex } from '../midx/reader.js';
 import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
@@ -17,6 +17,7 @@ import { openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
 import { removeInPackDir } from './packdir.js';
+import { repositoryForObjectDir } from './repo.js';
 
 export const MIDX_NAME = 'multi-pack-index';
 
@@ -55,7 +56,10 @@ export function openMidx(
 export interface WriteMidxOptions {
   /** The object directory (`.git/objects`). */
   objectDir: string;
-  /** The repository's hash algorithm (default SHA-1). */
+  /**
+   * The repository's hash algorithm. Default: the object format of the repository `objectDir`
+   * belongs to (`extensions.objectFormat`), SHA-1 when there is none.
+   */
   hash?: HashAlgorithm;
   /** `--preferred-pack`: a `.pack` or `.idx` basename. */
   preferredPack?: string;
@@ -133,43 +137,59 @@ export async function writeMidxFileAsync(options: WriteMidxOptions): Promise<Wri
   return r.value;
 }
 
-/** The write as a sequence of phases; each `yield` is a point where an abort can be noticed. */
-function* writeMidxSteps(options: WriteMidxOptions): Generator<undefined, WriteMidxResult, undefined> {
-  const hash = options.hash ?? SHA1;
+/**
+ * The write as a sequence of phases; each `yield` is a point where an abort can be noticed (drive
+ * it to the end, as `writeMidxFile` does). A `held` lock — `LockFile.acquire(midxPath(objectDir))`,
+ * taken by a caller that must hold it before it writes anything else (`repack`) — is used instead
+ * of taking one, and is released (committed or rolled back) whatever happens, as is every file
+ * opened here.
+ */
+export function* writeMidxSteps(
+  options: WriteMidxOptions,
+  held?: LockFile,
+): Generator<undefined, WriteMidxResult, undefined> {
   const packDir = path.join(options.objectDir, 'pack');
   const target = path.join(packDir, MIDX_NAME);
   const diag = options.onDiagnostic ?? (() => {});
   const progress = options.onProgress;
   const stdin = options.stdinPacks ? new Set(options.stdinPacks) : undefined;
 
-  // Step 1: the existing MIDX (§8.2).
   let existing: MultiPackIndex | undefined;
-  if (options.useExistingMidx !== false && !stdin) {
-    try {
-      existing = openMidxFile(target, { hash });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        if (!isGitMidxError(e) || isFatalMidxError(e.code)) throw e;
-        diag({ level: 'error', message: String(e.data.git ?? e.message) });
-      }
-    }
-    if (existing) {
-      const sum = existing.computeChecksum(nodeHash);
-      if (toHex(sum) !== toHex(existing.checksum())) {
-        diag({ level: 'warning', message: 'ignoring existing multi-pack-index; checksum mismatch' });
-        existing.close();
-        existing = undefined;
-      }
-    }
-  }
   const opened: PackIndex[] = [];
   try {
+    if (held !== undefined && held.target !== path.resolve(target)) {
+      throw new GitMidxError('INVALID_ARGUMENT', `lock on ${held.target} given to write ${target}`, {
+        file: held.lockPath,
+      });
+    }
+    const hash = options.hash ?? repositoryForObjectDir(options.objectDir).hash;
+    // Step 1: the existing MIDX (§8.2).
+    if (options.useExistingMidx !== false && !stdin) {
+      try {
+        existing = openMidxFile(target, { hash });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+          if (!isGitMidxError(e) || isFatalMidxError(e.code)) throw e;
+          diag({ level: 'error', message: String(e.data.git ?? e.message) });
+        }
+      }
+      if (existing) {
+        const sum = existing.computeChecksum(nodeHash);
+        if (toHex(sum) !== toHex(existing.checksum())) {
+          diag({ level: 'warning', message: 'ignoring existing multi-pack-index; checksum mismatch' });
+          existing.close();
+          existing = undefined;
+        }
+      }
+    }
     yield;
     checkAbort(options.signal);
-    return yield* writeWith(options, hash, packDir, target, existing, stdin, diag, progress, opened);
+    return yield* writeWith(options, hash, packDir, target, existing, stdin, diag, progress, opened, held);
   } finally {
     existing?.close();
     for (const idx of opened) idx.close();
+    // Committed by writeWith when it wrote; otherwise (no-op, error, abort) it goes now.
+    held?.rollback();
   }
 }
 
@@ -183,6 +203,7 @@ function* writeWith(
   diag: DiagnosticCallback,
   progress: ProgressCallback | undefined,
   opened: PackIndex[],
+  held: LockFile | undefined,
 ): Generator<undefined, WriteMidxResult, undefined> {
   const title = 'Adding packfiles to multi-pack-index';
   const oldPacks: Candidate[] = (existing?.packNames ?? []).map((name, i) => ({
@@ -327,7 +348,7 @@ function* writeWith(
   checkAbort(options.signal);
 
   // Step 8: publish through the lock (§8.10).
-  const lock = LockFile.acquire(target, { packDir });
+  const lock = held ?? LockFile.acquire(target, { packDir });
   let checksum: Uint8Array;
   try {
     checksum = writeMidx(lock, plan, nodeHash);

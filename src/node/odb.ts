@@ -29,11 +29,11 @@ import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import { PagePool, type RandomAccessReader } from '../io.js';
-import { idxName, MultiPackIndex } from '../midx/reader.js';
+import { checkOidArgument, idxName, MultiPackIndex } from '../midx/reader.js';
 import { PackIndex } from '../pack/idx.js';
 import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type ObjectType, PackFile, TYPE_NUMBER } from '../pack/pack.js';
 import type { DiagnosticCallback } from '../progress.js';
-import { isMissingFile, openFileReader, readdirRaw, readRegularFile } from './fs.js';
+import { fileError, isMissingFile, openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import {
   hasLooseFile,
@@ -45,13 +45,18 @@ import {
   readLooseObject,
 } from './loose.js';
 import { MIDX_NAME } from './midx.js';
-import { type Repository, readAlternates } from './repo.js';
+import { type Repository, readAlternates, repositoryForObjectDir } from './repo.js';
 import { nodeInflater } from './zlib.js';
 
 export interface ObjectStoreOptions {
   /** The object directory (`.git/objects`). A relative path is kept as given in messages, as Git does. */
   objectDir: string;
-  hash: HashAlgorithm;
+  /**
+   * The repository's hash. Default: what the repository the object directory belongs to says
+   * (`extensions.objectFormat` in `<objectDir>/../config`, else the repository found from `cwd`,
+   * as the CLI's `--object-dir` does), SHA-1 when there is none.
+   */
+  hash?: HashAlgorithm;
   /** `core.multiPackIndex` (default true): false ignores every MIDX and serves all packs directly. */
   useMidx?: boolean;
   /** Read `GIT_ALTERNATE_OBJECT_DIRECTORIES` and `info/alternates` (default true). */
@@ -251,6 +256,24 @@ function isReadFailure(e: unknown): boolean {
   return isGitMidxError(e) || (e instanceof Error && errno(e) !== undefined);
 }
 
+/** The object directory must be a directory: a typo is an error naming it, not an empty store. */
+function checkObjectDir(dir: string, shown: string): void {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(dir);
+  } catch (e) {
+    if (!isMissingFile(e)) throw fileError(dir, e, 'unable to access');
+  }
+  if (st?.isDirectory() !== true) {
+    const git = `could not find object directory matching ${shown}`;
+    const why = st === undefined ? 'does not exist' : 'is not a directory';
+    throw new GitMidxError('OBJECT_DIR_NOT_FOUND', `${git} (${dir} ${why})`, {
+      file: dir,
+      data: { git },
+    });
+  }
+}
+
 function fileIdentity(file: string): string {
   try {
     const st = fs.statSync(file, { bigint: true });
@@ -396,8 +419,8 @@ export class ObjectStore {
     this.counters.bytesRead += n;
   };
 
-  private constructor(opts: ObjectStoreOptions) {
-    this.hash = opts.hash;
+  private constructor(opts: ObjectStoreOptions, hash: HashAlgorithm) {
+    this.hash = hash;
     this.useMidx = opts.useMidx ?? true;
     this.verify = opts.verifyHashes ?? false;
     this.cacheBytes = opts.cacheBytes ?? 256 * 1024 * 1024;
@@ -405,23 +428,37 @@ export class ObjectStore {
     this.maxObjectSize = opts.maxObjectSize ?? 0xffffffff;
     this.readMidxWhole = opts.readMidxWhole ?? false;
     this.onDiagnostic = opts.onDiagnostic ?? (() => {});
-    this.emptyTree = fromHex(EMPTY_TREE_HEX[opts.hash.name])!;
+    this.emptyTree = fromHex(EMPTY_TREE_HEX[hash.name])!;
   }
 
   /** Opens the store: reads the alternates, loads each MIDX and lists each pack directory. */
   static open(opts: ObjectStoreOptions): ObjectStore {
-    const store = new ObjectStore(opts);
+    if (typeof opts?.objectDir !== 'string' || opts.objectDir === '') {
+      throw new GitMidxError('INVALID_ARGUMENT', 'ObjectStore.open needs objectDir, the object directory');
+    }
     const cwd = opts.cwd ?? process.cwd();
+    const env = opts.env ?? process.env;
     // Files are reached through the absolute path; messages name the directory as it was given.
     const dir = path.resolve(cwd, opts.objectDir);
-    store.addSource(dir, opts.objectDir, true);
-    if (opts.alternates !== false) {
-      const alt = readAlternates(dir, opts.env ?? process.env, cwd);
-      for (const w of alt.warnings) store.diag('error', w);
-      for (const d of alt.dirs) store.addSource(d, d, false);
+    checkObjectDir(dir, opts.objectDir);
+    const hash = opts.hash ?? repositoryForObjectDir(dir, { cwd, env }).hash;
+    if (EMPTY_TREE_HEX[hash?.name] === undefined) {
+      throw new GitMidxError('INVALID_ARGUMENT', `unknown hash algorithm ${String(hash?.name)}`);
     }
-    for (const s of store.sources) store.scanSource(s);
-    store.rebuildOrder();
+    const store = new ObjectStore(opts, hash);
+    try {
+      store.addSource(dir, opts.objectDir, true);
+      if (opts.alternates !== false) {
+        const alt = readAlternates(dir, env, cwd);
+        for (const w of alt.warnings) store.diag('error', w);
+        for (const d of alt.dirs) store.addSource(d, d, false);
+      }
+      for (const s of store.sources) store.scanSource(s);
+      store.rebuildOrder();
+    } catch (e) {
+      store.close();
+      throw e;
+    }
     return store;
   }
 
@@ -581,9 +618,7 @@ export class ObjectStore {
    */
   objectInfoPacked(ids: Uint8Array, count: number): { types: Uint8Array; sizes: Float64Array } {
     const H = this.hash.size;
-    if (ids.length < count * H) {
-      throw new GitMidxError('INVALID_ARGUMENT', `${count} ids need ${count * H} bytes, got ${ids.length}`);
-    }
+    this.checkIdBuffer(ids, count);
     const types = new Uint8Array(count);
     const sizes = new Float64Array(count);
     const done = this.batchFromMidx(
@@ -636,6 +671,9 @@ export class ObjectStore {
    * too long) gives undefined.
    */
   resolvePrefix(hexPrefix: string): Uint8Array | undefined {
+    if (typeof hexPrefix !== 'string') {
+      throw new GitMidxError('INVALID_ARGUMENT', `an id prefix is a hex string, got ${typeof hexPrefix}`);
+    }
     const hexSize = this.hash.hexSize;
     if (hexPrefix.length < MIN_ABBREV || hexPrefix.length > hexSize || !/^[0-9a-fA-F]+$/.test(hexPrefix)) {
       return undefined;
@@ -679,6 +717,8 @@ export class ObjectStore {
       const usable: (boolean | undefined)[] = new Array(m.slots.length);
       const midx = m.midx;
       try {
+        let prev = '';
+        let prevAt = -1;
         for (let n = 0; n < midx.numObjects; n++) {
           const id = midx.packIdAt(n);
           let ok = usable[id];
@@ -687,7 +727,19 @@ export class ObjectStore {
             usable[id] = ok;
           }
           if (ok) {
-            out.push(flatHex(midx.oidAt(n)));
+            // Every id is read here anyway: one comparison each checks their order (a MIDX whose
+            // ids are out of order pairs them with other objects' offsets).
+            const hex = flatHex(midx.oidAt(n));
+            if (hex <= prev) {
+              const git = `oid lookup out of order: oid[${prevAt}] = ${prev} >= ${hex} = oid[${n}]`;
+              throw new GitMidxError('MIDX_OID_ORDER', `${midx.file}: ${git}`, {
+                file: midx.file,
+                data: { git },
+              });
+            }
+            prev = hex;
+            prevAt = n;
+            out.push(hex);
           } else {
             // Its pack is gone: listed only if another pack of this MIDX has it (other sources list their own).
             const oid = midx.oidAt(n);
@@ -826,6 +878,12 @@ export class ObjectStore {
 
   /** The ids back to back in one buffer (each checked to be H bytes). */
   private packIds(oids: readonly Uint8Array[]): Uint8Array {
+    if (!Array.isArray(oids)) {
+      throw new GitMidxError(
+        'INVALID_ARGUMENT',
+        `object ids must be an array of Uint8Array, got ${typeof oids}`,
+      );
+    }
     const H = this.hash.size;
     const ids = new Uint8Array(oids.length * H);
     for (let i = 0; i < oids.length; i++) {
@@ -1034,9 +1092,7 @@ export class ObjectStore {
     options: { window?: number; maxBytes?: number } = {},
   ): void {
     const H = this.hash.size;
-    if (ids.length < count * H) {
-      throw new GitMidxError('INVALID_ARGUMENT', `${count} ids need ${count * H} bytes, got ${ids.length}`);
-    }
+    this.checkIdBuffer(ids, count);
     const window = Math.max(1, options.window ?? 1024);
     const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     const plan = this.planBatch(ids, count);
@@ -1091,12 +1147,20 @@ export class ObjectStore {
       if (slot.bad?.has(hex) !== true) {
         const pack = this.packOf(slot);
         if (pack !== undefined) {
-          // One id at a time, the pack's own index must agree: a damaged offset table never yields
-          // another object. (Batches trust the MIDX's offsets, as Git always does; see planBatch.)
+          // One id at a time, the pack's own index must agree. When it does not, one of the two
+          // files is damaged, and the copy that answers is the one whose bytes hash to the id:
+          // never another object under this name. (Batches trust the MIDX's offsets, as Git always
+          // does; see planBatch.)
           const own = slot.idx!.lookup(oid);
-          if (own !== offset) {
+          if (own !== offset && !this.holds(pack, offset, oid)) {
             const git = `multi-pack-index ${m.midx.file} places ${hex} at offset ${offset} in ${slot.name}, its index at ${own ?? 'none'}`;
-            this.disableMidx(m, new GitMidxError('MIDX_BAD_PACK_ID', git, { data: { git } }));
+            this.disableMidx(m, new GitMidxError('MIDX_BAD_OFFSET', git, { data: { git } }));
+            if (own !== undefined && own !== 0 && !this.holds(pack, own, oid)) {
+              // Neither file places this object right: no copy in this pack is served.
+              if (slot.bad === undefined) slot.bad = new Set();
+              slot.bad.add(hex);
+              this.diag('error', `${slot.shownIdx} places ${hex} at offset ${own}, where another object is`);
+            }
             return this.findInPacks(oid, hex);
           }
           this.counters.midxHits++;
@@ -1129,6 +1193,21 @@ export class ObjectStore {
       return { slot, offset: off, via: 'pack' };
     }
     return undefined;
+  }
+
+  /**
+   * Whether the entry at `offset` is `oid`: read and hashed. Only where a MIDX and an `.idx`
+   * disagree (never on the normal path); an unreadable entry is not it.
+   */
+  private holds(pack: PackFile, offset: number, oid: Uint8Array): boolean {
+    let o: { type: string; data: Uint8Array };
+    try {
+      o = pack.readAt(offset);
+    } catch (e) {
+      if (!isReadFailure(e)) throw e;
+      return false;
+    }
+    return compareBytes(hashObject(this.hash, o.type, o.data), 0, oid, 0, this.hash.size) === 0;
   }
 
   /** A copy of `oid` in a pack of MIDX `m` other than `slot` (whose copy is gone, invalid or bad). */
@@ -1557,12 +1636,22 @@ export class ObjectStore {
     return compareBytes(oid, 0, e, 0, this.hash.size) === 0;
   }
 
+  /** Ids are bytes of the hash's size: a hex string (or anything else) is INVALID_ARGUMENT. */
   private checkOid(oid: Uint8Array): void {
-    if (oid.length !== this.hash.size) {
-      throw new GitMidxError(
-        'INVALID_ARGUMENT',
-        `object id of ${oid.length} bytes, expected ${this.hash.size} (${this.hash.name})`,
-      );
+    if (!(oid instanceof Uint8Array) || oid.length !== this.hash.size) {
+      checkOidArgument(oid, undefined, this.hash.size, this.hash.name);
+    }
+  }
+
+  /** `count` ids back to back: a Uint8Array of at least count × H bytes. */
+  private checkIdBuffer(ids: Uint8Array, count: number): void {
+    const H = this.hash.size;
+    if (!(ids instanceof Uint8Array)) checkOidArgument(ids, 0, H, this.hash.name);
+    if (!Number.isSafeInteger(count) || count < 0) {
+      throw new GitMidxError('INVALID_ARGUMENT', `id count must be a non-negative integer, got ${count}`);
+    }
+    if (ids.length < count * H) {
+      throw new GitMidxError('INVALID_ARGUMENT', `${count} ids need ${count * H} bytes, got ${ids.length}`);
     }
   }
 

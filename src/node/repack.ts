@@ -32,7 +32,8 @@ import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
 import type { GitConfig } from './config.js';
 import { openFileReader, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
-import { midxPath, openMidxFile, type WriteMidxResult, writeMidxFile, writeMidxFileAsync } from './midx.js';
+import { LockFile } from './lockfile.js';
+import { midxPath, openMidxFile, type WriteMidxResult, writeMidxSteps } from './midx.js';
 import { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
 import { packDirPath } from './packdir.js';
 import { repositoryForObjectDir } from './repo.js';
@@ -329,7 +330,7 @@ export function planRepack(options: RepackOptions): RepackPlan {
 
 /** Runs `repack` synchronously (see `repackMidxAsync` for a run that signal handlers can abort). */
 export function repackMidx(options: RepackOptions): RepackResult {
-  const steps = repackSteps(options, false);
+  const steps = repackSteps(options);
   let r = steps.next();
   while (!r.done) r = steps.next();
   return r.value;
@@ -341,17 +342,13 @@ export function repackMidx(options: RepackOptions): RepackResult {
  * handler is seen in time: the temporary files are removed and nothing else changes.
  */
 export async function repackMidxAsync(options: RepackOptions): Promise<RepackResult> {
-  const steps = repackSteps(options, true);
+  const steps = repackSteps(options);
   let r = steps.next();
   while (!r.done) {
     await new Promise((resolve) => setImmediate(resolve));
     r = steps.next();
   }
-  const v = r.value;
-  if (v.status !== 'repacked' || v.write !== undefined) return v;
-  // The MIDX rewrite, phase by phase.
-  const write = await writeMidxFileAsync(midxWriteOptions(options));
-  return { ...v, write };
+  return r.value;
 }
 
 function checkAbort(signal: AbortSignal | undefined): void {
@@ -370,10 +367,7 @@ function midxWriteOptions(options: RepackOptions) {
   };
 }
 
-function* repackSteps(
-  options: RepackOptions,
-  deferWrite: boolean,
-): Generator<undefined, RepackResult, undefined> {
+function* repackSteps(options: RepackOptions): Generator<undefined, RepackResult, undefined> {
   const batchSize = options.batchSize ?? 0;
   checkBatchSize(batchSize);
   const s = settings(options);
@@ -382,19 +376,26 @@ function* repackSteps(
   const packDir = path.join(options.objectDir, 'pack');
   let plan: RepackPlan;
   let pack: RepackPackResult;
+  let lock: LockFile | undefined;
   try {
     plan = selectPacks(m, packDir, batchSize, s);
     if (plan.status !== 'ready') return { status: 'nothing-to-do', plan };
+    // The MIDX lock comes before anything is written: another writer (or a stale lock) stops us
+    // here, with Git's message, instead of after a new pack nothing would list (Git 2.39 writes
+    // the pack first and leaves it behind).
+    lock = LockFile.acquire(midxPath(options.objectDir), { packDir });
     yield;
     checkAbort(options.signal);
     pack = yield* writeNewPack(m, plan, packDir, s, options);
+  } catch (e) {
+    lock?.rollback();
+    throw e;
   } finally {
     m.close();
   }
   // The new pack is in place; the rewrite (old MIDX reused, the new pack discovered and winning
-  // every object it holds, §13 step 7) is the writer's, as for `write`.
-  if (deferWrite) return { status: 'repacked', plan, pack };
-  const write = writeMidxFile(midxWriteOptions(options));
+  // every object it holds, §13 step 7) is the writer's, as for `write`, through the lock we hold.
+  const write = yield* writeMidxSteps(midxWriteOptions(options), lock);
   return { status: 'repacked', plan, pack, write };
 }
 
