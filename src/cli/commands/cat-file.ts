@@ -449,17 +449,20 @@ class Output {
     if (typeof s === 'string') {
       if (this.pos + s.length > this.buf.length) this.flush();
       if (s.length > this.buf.length) {
+        // (`pos + length` was past the end, so the buffer was flushed just above.)
         this.io.stdout(Buffer.from(s, 'latin1'));
         return;
       }
       this.pos += this.buf.write(s, this.pos, 'latin1');
       return;
     }
-    if (this.pos + s.length > this.buf.length) this.flush();
     if (s.length > this.buf.length / 2) {
+      // Written as it is, after everything before it: whatever is buffered goes out first.
+      this.flush();
       this.io.stdout(s);
       return;
     }
+    if (this.pos + s.length > this.buf.length) this.flush();
     this.buf.set(s, this.pos);
     this.pos += s.length;
   }
