@@ -522,20 +522,33 @@ describe('delta bombs and the object size limit', () => {
     const badEnv = cli(r, ['cat-file', '-p', hex], { env: { GIT_MIDX_MAX_OBJECT_SIZE: '2x' } });
     assert.equal(badEnv.status, 128);
     assert.match(badEnv.stderr, /^fatal: bad numeric value '2x' for GIT_MIDX_MAX_OBJECT_SIZE/);
-    // A loose object over the limit too.
-    const [loose] = r.writeBlobs([content(5, 2 * MiB)]);
-    const looseRun = cli(r, ['cat-file', '--max-object-size=1m', '--batch=%(objectname) %(rest)'], {
-      input: `${loose}\n`,
-    });
-    assert.equal(looseRun.status, 128);
-    assert.match(
-      looseRun.stderr,
-      new RegExp(`^fatal: object ${loose} \\(in [^)]*\\) is 2097152 bytes, more than the limit of 1048576`),
-    );
-    // Streamed, a whole object is not limited.
-    const streamed = cli(r, ['cat-file', '--max-object-size=1m', '-p', loose]);
-    assert.equal(streamed.status, 0, streamed.stderr);
-    assert.ok(streamed.stdout.equals(content(5, 2 * MiB)));
+    // A loose object over the limit: refused by readObject, streamed by the CLI (whole objects
+    // need no limit), in every mode.
+    const looseBytes = content(5, 2 * MiB);
+    const [loose] = r.writeBlobs([looseBytes]);
+    const lowLoose = ObjectStore.open({ objectDir: r.objectDir, hash, maxObjectSize: MiB });
+    try {
+      assert.throws(
+        () => lowLoose.readObject(fromHex(loose)!),
+        (e: unknown) =>
+          isGitMidxError(e, 'OBJECT_TOO_LARGE') &&
+          new RegExp(
+            `^object ${loose} \\(in [^)]*objects/${loose.slice(0, 2)}/${loose.slice(2)}\\) is 2097152 bytes, more than the limit of 1048576`,
+          ).test(e.message),
+      );
+      assert.ok(readAll(lowLoose.streamObject(fromHex(loose)!)!).equals(looseBytes));
+    } finally {
+      lowLoose.close();
+    }
+    for (const [args, input] of [
+      [['-p', loose], ''],
+      [['--batch'], `${loose}\n`],
+      [['--batch=%(objectname) %(rest)'], `${loose} x\n`],
+    ] as const) {
+      const run = cli(r, ['cat-file', '--max-object-size=1m', ...args], { input });
+      assert.equal(run.status, 0, run.stderr);
+      assert.ok(run.stdout.equals(r.git(['cat-file', ...args], { input }).stdout), args.join(' '));
+    }
   });
 });
 

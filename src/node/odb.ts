@@ -515,6 +515,11 @@ export class ObjectStore {
     });
   }
 
+  /** The `maxObjectSize` in force (lowered to what a Buffer holds): objects built in memory stay within it. */
+  get objectSizeLimit(): number {
+    return this.maxObjectSize;
+  }
+
   /** The object directories searched: the local one first (as given), then the alternates in Git's order. */
   get objectDirs(): readonly string[] {
     return this.sources.map((s) => s.shown);

@@ -57,9 +57,14 @@ const MAX_OBJECT_SIZE_ENV = 'GIT_MIDX_MAX_OBJECT_SIZE';
 
 /**
  * Whole objects larger than this are printed through `ObjectStore.streamObject` (memory bounded
- * by its chunks), smaller ones read whole (the batch fast path).
+ * by its chunks), smaller ones read whole (the batch fast path); so are those above the store's
+ * size limit (`streamAbove`), which streaming does not need.
  */
 const STREAM_ABOVE = 4 * 1024 * 1024;
+
+function streamAbove(store: ObjectStore): number {
+  return Math.min(STREAM_ABOVE, store.objectSizeLimit);
+}
 /** Chunks of a streamed object. */
 const STREAM_CHUNK = 1 << 18;
 
@@ -871,7 +876,7 @@ function batchFast(
       },
       {
         // Large whole objects: the header line, their bytes as they are inflated, the newline.
-        streamAbove: STREAM_ABOVE,
+        streamAbove: streamAbove(store),
         chunkSize: STREAM_CHUNK,
         onStream: (k, s) => {
           line(lineOf(k), TYPE_NUMBER[s.type], s.size, undefined);
@@ -990,7 +995,8 @@ function runBatch(
       infos: (ObjectInfo | undefined)[],
       details: boolean,
     ): (Found | undefined)[] => {
-      const big = (i: number) => (infos[i]?.size ?? 0) > STREAM_ABOVE;
+      const above = streamAbove(store);
+      const big = (i: number) => (infos[i]?.size ?? 0) > above;
       const toRead = oids.filter((_, i) => !big(i));
       const objs = toRead.length > 0 ? store.readObjects(toRead) : [];
       let r = 0;
