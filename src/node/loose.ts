@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
-import { GitMidxError } from '../errors.js';
+import { allocateObjectBytes, GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import type { RandomAccessReader } from '../io.js';
 import { DEFAULT_MAX_OBJECT_SIZE, type ObjectType, ownedBytes } from '../pack/pack.js';
@@ -226,7 +226,7 @@ export function readLooseObject(
       }
       try {
         if (size > max) throw tooLarge(shown, hex, size, max);
-        data = new Uint8Array(size);
+        data = allocateObjectBytes(size, shown);
         r.inflate.fill(data, 0, size);
         r.inflate.end();
       } finally {

@@ -979,6 +979,14 @@ export class ObjectStore {
     const size = Number(e.data.size);
     const role = e.data.role;
     const where = e.file !== undefined ? ` (in ${e.file})` : '';
+    if (role === 'allocation') {
+      const git = `object ${hex}${where}: out of memory for its ${size} bytes; lower the limit with ${this.maxObjectSizeHint}`;
+      return new GitMidxError('OBJECT_TOO_LARGE', git, {
+        file: e.file,
+        data: { ...e.data, git, oid: hex, limit: this.maxObjectSize, named: true },
+        cause: e,
+      });
+    }
     const what =
       role === 'delta base'
         ? `object ${hex}${where} needs a delta base of ${size} bytes`

@@ -11,7 +11,7 @@
  * inflater reports how many bytes the stream used. The pack is never read whole.
  */
 import { compareBytes, readU32, toHex, utf8 } from '../bytes.js';
-import { GitMidxError } from '../errors.js';
+import { allocateObjectBytes, GitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
 import { PagedReader, type PagePool, type RandomAccessReader } from '../io.js';
 import { applyDelta, deltaResultSize } from './delta.js';
@@ -830,7 +830,7 @@ export class PackFile {
     const size = e.size;
     if (size >= STREAM_INFLATE_MIN && this.inflater.stream !== undefined) {
       // Straight into a buffer of the declared size, input read a piece at a time: 1× memory.
-      const out = new Uint8Array(size);
+      const out = allocateObjectBytes(size, this.file);
       const r = this.inflateReader(e);
       try {
         r.fill(out, 0, size);
