@@ -65,7 +65,9 @@ export type ErrorCode =
   | 'PACK_HASH_MISMATCH'
   // object store (objects-format.md §5, §6.1)
   | 'OBJECT_AMBIGUOUS'
-  | 'LOOSE_CORRUPT';
+  | 'LOOSE_CORRUPT'
+  /** An object (or delta, or delta base) declares more bytes than the limit to build in memory. */
+  | 'OBJECT_TOO_LARGE';
 
 export class GitMidxError extends Error {
   override readonly name = 'GitMidxError';
@@ -88,4 +90,21 @@ export class GitMidxError extends Error {
 
 export function isGitMidxError(e: unknown, code?: ErrorCode): e is GitMidxError {
   return e instanceof GitMidxError && (code === undefined || e.code === code);
+}
+
+/**
+ * `new Uint8Array(size)` for an object's bytes; when the memory cannot be had (V8's RangeError), an
+ * `OBJECT_TOO_LARGE` error saying so (`data.role`: 'allocation') instead of the engine's text.
+ */
+export function allocateObjectBytes(size: number, file?: string): Uint8Array {
+  try {
+    return new Uint8Array(size);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new GitMidxError(
+      'OBJECT_TOO_LARGE',
+      `${file !== undefined ? `${file}: ` : ''}cannot allocate ${size} bytes for an object`,
+      { file, data: { size, role: 'allocation' }, cause: e },
+    );
+  }
 }

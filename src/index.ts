@@ -54,6 +54,7 @@ export { packNameProblem, plainNameProblem, quoteName } from './names.js';
 export { type ApplyDeltaOptions, applyDelta, type DeltaHeader, deltaHeader } from './pack/delta.js';
 export { PackIndex, type PackIndexOptions } from './pack/idx.js';
 export {
+  DEFAULT_MAX_OBJECT_SIZE,
   InflateError,
   type InflateResult,
   type Inflater,
@@ -65,6 +66,15 @@ export {
   type PackObject,
   type PackObjectInfo,
 } from './pack/pack.js';
+export {
+  BytesObjectStream,
+  InflatedObjectStream,
+  type InflateProblem,
+  InflateReader,
+  type InflateReaderOptions,
+  type InflateStream,
+  type ObjectStream,
+} from './pack/stream.js';
 export {
   type Crc32Function,
   crc32,

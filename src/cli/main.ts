@@ -129,11 +129,14 @@ function readStdinBytes(): Buffer {
   }
 }
 
+/** Bytes given to one write(2) at most: Node refuses lengths of 2 GiB and more. */
+const WRITE_MAX = 1 << 30;
+
 function writeFully(fd: number, b: Uint8Array): void {
   let done = 0;
   while (done < b.length) {
     try {
-      done += fs.writeSync(fd, b, done, b.length - done);
+      done += fs.writeSync(fd, b, done, Math.min(WRITE_MAX, b.length - done));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') continue;

@@ -37,7 +37,9 @@ export {
   ObjectStore,
   type ObjectStoreCounters,
   type ObjectStoreOptions,
+  type ObjectStream,
   type StoredObject,
+  type StreamObjectOptions,
 } from './odb.js';
 export { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
 export { linkInPackDir, packDirPath, removeInPackDir, renameInPackDir } from './packdir.js';
@@ -61,4 +63,4 @@ export {
   repositoryForObjectDir,
 } from './repo.js';
 export { type VerifyMidxFileOptions, type VerifyMidxFileResult, verifyMidxFile } from './verify.js';
-export { nodeInflater, type OpenPackFileOptions, openPackFile } from './zlib.js';
+export { nodeInflater, nodeInflateStream, type OpenPackFileOptions, openPackFile } from './zlib.js';

@@ -11,12 +11,14 @@
  */
 import * as fs from 'node:fs';
 import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
-import { GitMidxError } from '../errors.js';
+import { allocateObjectBytes, GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
-import type { ObjectType } from '../pack/pack.js';
-import { isMissingFile, readRegularFile, readRegularFilePrefix } from './fs.js';
+import type { RandomAccessReader } from '../io.js';
+import { DEFAULT_MAX_OBJECT_SIZE, type ObjectType, ownedBytes } from '../pack/pack.js';
+import { InflatedObjectStream, InflateReader, type ObjectStream } from '../pack/stream.js';
+import { isMissingFile, openFileReader, readRegularFilePrefix } from './fs.js';
 import { nodeHash } from './hash.js';
-import { nodeInflater } from './zlib.js';
+import { nodeInflater, nodeInflateStream } from './zlib.js';
 
 /** The header must end (NUL) within this many inflated bytes (§5). */
 export const LOOSE_HEADER_MAX = 32;
@@ -24,6 +26,13 @@ export const LOOSE_HEADER_MAX = 32;
 const HEADER_READ = 4096;
 /** deflate's best ratio is about 1032:1; a header size beyond this for the file's length is a lie. */
 const MAX_INFLATE_RATIO = 1032;
+/**
+ * Loose files up to this size are read whole and inflated in one call; larger ones are inflated a
+ * piece at a time, straight into a buffer of the declared size (1× memory) or as a stream.
+ */
+const WHOLE_FILE_MAX = 1 << 20;
+/** Compressed bytes read at a time when a loose object is inflated piece by piece. */
+const STREAM_INPUT = 1 << 20;
 
 export interface LooseHeader {
   type: ObjectType;
@@ -36,10 +45,12 @@ export interface LooseObject {
   type: ObjectType;
   size: number;
   data: Uint8Array;
+  /** With `streamAbove`, for an object larger than that: its body, to read (`data` is empty). */
+  stream?: ObjectStream;
 }
 
 export interface LooseReadOptions {
-  /** Largest body we agree to inflate (default 2^32 − 1). */
+  /** Largest body we agree to build in memory (default 1 GiB); beyond it, `OBJECT_TOO_LARGE`. */
   maxObjectSize?: number;
   /** Check that `"<type> <size>\0" + body` hashes to the id (what `fsck` does; plain reads do not). */
   verifyHash?: boolean;
@@ -47,6 +58,10 @@ export interface LooseReadOptions {
   onRead?: (bytes: number) => void;
   /** The path as messages should name it (default: the path read), e.g. relative to the user's cwd. */
   shownAs?: string;
+  /** Objects larger than this come back as a stream (`LooseObject.stream`), not read. */
+  streamAbove?: number;
+  /** Chunk size of such a stream (default 256 KiB). */
+  chunkSize?: number;
 }
 
 /**
@@ -179,51 +194,177 @@ export function readLooseObject(
   hash: HashAlgorithm,
   opts: LooseReadOptions = {},
 ): LooseObject | undefined {
-  let bytes: Buffer;
+  let reader: RandomAccessReader;
   try {
-    bytes = readRegularFile(file);
+    reader = openFileReader(file);
   } catch (e) {
     if (isMissingFile(e)) return undefined;
     throw e;
   }
-  opts.onRead?.(bytes.length);
-  const input = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
   const shown = opts.shownAs ?? file;
+  const max = opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
+  const streamAbove = opts.streamAbove ?? Number.POSITIVE_INFINITY;
+  let type: ObjectType;
+  let size: number;
+  let data: Uint8Array;
+  let handedOver = false;
+  try {
+    // Read whole when small, and (with `streamAbove`) too small to inflate past it.
+    if (reader.size <= WHOLE_FILE_MAX && reader.size * MAX_INFLATE_RATIO + 64 <= streamAbove) {
+      const bytes = new Uint8Array(reader.size);
+      reader.readInto(bytes, 0, bytes.length, 0);
+      opts.onRead?.(bytes.length);
+      ({ type, size, data } = inflateWhole(bytes, hex, shown, max));
+    } else {
+      const r = looseReader(reader, hex, shown, opts.onRead, () => reader.close());
+      type = r.type;
+      size = r.inflate.size;
+      if (size > streamAbove) {
+        handedOver = true;
+        const stream = new InflatedObjectStream(type, r.inflate, opts.chunkSize ?? 1 << 18);
+        return { type, size, data: new Uint8Array(0), stream };
+      }
+      try {
+        if (size > max) throw tooLarge(shown, hex, size, max);
+        data = allocateObjectBytes(size, shown);
+        r.inflate.fill(data, 0, size);
+        r.inflate.end();
+      } finally {
+        r.inflate.close();
+      }
+    }
+  } finally {
+    if (!handedOver) reader.close();
+  }
+  if (opts.verifyHash) {
+    const hasher = nodeHash(hash);
+    hasher.update(utf8(`${type} ${size}\0`));
+    hasher.update(data);
+    checkLooseHash(hasher.digest(), hex, hash, shown);
+  }
+  return { type, size, data };
+}
+
+/** A file read whole: the header, then the body inflated in one call (a small file). */
+function inflateWhole(input: Uint8Array, hex: string, shown: string, max: number): LooseObject {
   const h = headerOf(input, hex, shown);
-  const corrupt = (detail: string, cause?: unknown) =>
-    looseError(`loose object ${hex} (stored in ${shown}) is corrupt`, shown, hex, false, { detail }, cause);
-  const max = opts.maxObjectSize ?? 0xffffffff;
-  if (h.size > max) throw corrupt(`object of ${h.size} bytes is larger than the limit of ${max}`);
+  if (h.size > max) throw tooLarge(shown, hex, h.size, max);
   if (h.size > input.length * MAX_INFLATE_RATIO + 64) {
-    throw corrupt(`corrupt loose object '${hex}'`);
+    throw corruptLoose(hex, shown, `corrupt loose object '${hex}'`);
   }
   const total = h.headerLength + h.size;
   let out: { data: Uint8Array; consumed: number };
   try {
     out = nodeInflater.inflate(input, total);
   } catch (cause) {
-    throw corrupt(`corrupt loose object '${hex}'`, cause);
+    throw corruptLoose(hex, shown, `corrupt loose object '${hex}'`, cause);
   }
   if (out.data.length !== total) {
-    throw corrupt(`corrupt loose object '${hex}'`);
+    throw corruptLoose(hex, shown, `corrupt loose object '${hex}'`);
   }
   if (out.consumed !== input.length) {
-    throw corrupt(`garbage at end of loose object '${hex}'`);
+    throw corruptLoose(hex, shown, `garbage at end of loose object '${hex}'`);
   }
-  const data = out.data.subarray(h.headerLength);
-  if (opts.verifyHash) {
-    const hasher = nodeHash(hash);
-    hasher.update(utf8(`${h.type} ${h.size}\0`));
-    hasher.update(data);
-    const got = hasher.digest();
-    const want = fromHex(hex);
-    if (want === undefined || compareBytes(got, 0, want, 0, hash.size) !== 0) {
-      throw looseError(`hash mismatch for ${shown} (expected ${hex})`, shown, hex, false, {
-        actual: toHex(got),
-      });
-    }
+  // Small outputs are views into a shared slab: the caller gets bytes of its own.
+  return { type: h.type, size: h.size, data: ownedBytes(out.data.subarray(h.headerLength)) };
+}
+
+/** Git's die message for a loose object whose body cannot be read (`data.detail`: what was wrong). */
+function corruptLoose(hex: string, shown: string, detail: string, cause?: unknown): GitMidxError {
+  return looseError(
+    `loose object ${hex} (stored in ${shown}) is corrupt`,
+    shown,
+    hex,
+    false,
+    { detail },
+    cause,
+  );
+}
+
+function tooLarge(shown: string, hex: string, size: number, limit: number): GitMidxError {
+  return new GitMidxError(
+    'OBJECT_TOO_LARGE',
+    `${shown}: object ${hex} is ${size} bytes, more than the limit of ${limit} bytes`,
+    { file: shown, data: { oid: hex, size, limit, role: 'object' } },
+  );
+}
+
+function checkLooseHash(got: Uint8Array, hex: string, hash: HashAlgorithm, shown: string): void {
+  const want = fromHex(hex);
+  if (want === undefined || compareBytes(got, 0, want, 0, hash.size) !== 0) {
+    throw looseError(`hash mismatch for ${shown} (expected ${hex})`, shown, hex, false, {
+      actual: toHex(got),
+    });
   }
-  return { type: h.type, size: h.size, data };
+}
+
+/**
+ * The header of an open loose file, and an inflater for its body that reads the file a piece at
+ * a time (the body must be exactly the header's size, and the stream must end the file).
+ */
+function looseReader(
+  reader: RandomAccessReader,
+  hex: string,
+  shown: string,
+  onRead: ((bytes: number) => void) | undefined,
+  onClose?: () => void,
+): { type: ObjectType; inflate: InflateReader } {
+  const head = new Uint8Array(Math.min(HEADER_READ, reader.size));
+  reader.readInto(head, 0, head.length, 0);
+  onRead?.(head.length);
+  const h = headerOf(head, hex, shown);
+  if (h.size > reader.size * MAX_INFLATE_RATIO + 64) {
+    throw corruptLoose(hex, shown, `corrupt loose object '${hex}'`);
+  }
+  const inflate = new InflateReader({
+    read: (into, off, len, pos) => {
+      reader.readInto(into, off, len, pos);
+      onRead?.(len);
+    },
+    start: 0,
+    end: reader.size,
+    size: h.size,
+    skip: h.headerLength,
+    stream: nodeInflateStream(),
+    inputChunk: STREAM_INPUT,
+    toEnd: true,
+    onClose,
+    fail: (problem, cause) => {
+      if (cause instanceof GitMidxError) return cause;
+      const detail =
+        problem === 'trailing' ? `garbage at end of loose object '${hex}'` : `corrupt loose object '${hex}'`;
+      return corruptLoose(hex, shown, detail, cause);
+    },
+  });
+  return { type: h.type, inflate };
+}
+
+/**
+ * The object as a stream of chunks of at most `chunkSize` bytes, inflated as they are read (memory
+ * bounded by the chunk size whatever the object's size), or undefined when there is no such file.
+ * Header problems throw as in `readLooseHeader`; the body is checked as `readLooseObject` checks
+ * it, by the stream's last `read()`. The file stays open until the stream ends or is closed.
+ */
+export function openLooseStream(
+  file: string,
+  hex: string,
+  opts: { chunkSize?: number; shownAs?: string; onRead?: (bytes: number) => void } = {},
+): ObjectStream | undefined {
+  let reader: RandomAccessReader;
+  try {
+    reader = openFileReader(file);
+  } catch (e) {
+    if (isMissingFile(e)) return undefined;
+    throw e;
+  }
+  try {
+    // The file is closed with the inflater.
+    const r = looseReader(reader, hex, opts.shownAs ?? file, opts.onRead, () => reader.close());
+    return new InflatedObjectStream(r.type, r.inflate, opts.chunkSize ?? 1 << 18);
+  } catch (e) {
+    reader.close();
+    throw e;
+  }
 }
 
 /** Size of the loose file in bytes (`%(objectsize:disk)`), or undefined when there is none. */

@@ -23,6 +23,7 @@
  * or gone is not tried again). At most `maxOpenPacks` packs keep their files open (two descriptors
  * each); the least recently used are closed beyond that and reopened (and re-validated) on demand.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
@@ -31,7 +32,16 @@ import type { HashAlgorithm } from '../hash.js';
 import { PagePool, type RandomAccessReader } from '../io.js';
 import { checkOidArgument, idxName, MultiPackIndex } from '../midx/reader.js';
 import { PackIndex } from '../pack/idx.js';
-import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type ObjectType, PackFile, TYPE_NUMBER } from '../pack/pack.js';
+import {
+  DEFAULT_MAX_OBJECT_SIZE,
+  OBJ_OFS_DELTA,
+  OBJ_REF_DELTA,
+  type ObjectType,
+  PackFile,
+  type PackObject,
+  TYPE_NUMBER,
+} from '../pack/pack.js';
+import { BytesObjectStream, type ObjectStream } from '../pack/stream.js';
 import type { DiagnosticCallback } from '../progress.js';
 import { fileError, isMissingFile, openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
@@ -41,6 +51,7 @@ import {
   looseFileSize,
   looseIdsWithPrefix,
   loosePath,
+  openLooseStream,
   readLooseHeader,
   readLooseObject,
 } from './loose.js';
@@ -80,8 +91,19 @@ export interface ObjectStoreOptions {
    * makes random lookups reopen and re-validate packs over and over.
    */
   maxOpenPacks?: number;
-  /** Largest object we agree to inflate or build (default 2^32 − 1). */
+  /**
+   * Largest object we agree to build in memory, in bytes (default 1 GiB): `readObject` results,
+   * delta results and delta bases, each checked against the size its header declares before
+   * anything is allocated; beyond it, `OBJECT_TOO_LARGE` naming the object. A limit above what a
+   * Node Buffer can hold (`buffer.constants.MAX_LENGTH`) is lowered to that, and the error says
+   * so. `streamObject` streams whole objects of any size.
+   */
   maxObjectSize?: number;
+  /**
+   * How an `OBJECT_TOO_LARGE` message tells the reader to raise the limit (default: `the
+   * maxObjectSize option`); a CLI names its own option here.
+   */
+  maxObjectSizeHint?: string;
   /**
    * Read each MIDX file whole into memory when loading it (default false: page by page, as
    * needed). Worth it before many lookups (a batch), wasteful for a few.
@@ -95,8 +117,19 @@ export interface ObjectInfo {
 }
 
 export interface StoredObject extends ObjectInfo {
+  /** The object's bytes, its own (never a view shared with another object or a scratch buffer). */
   data: Uint8Array;
 }
+
+export type { ObjectStream } from '../pack/stream.js';
+
+export interface StreamObjectOptions {
+  /** Largest chunk `read()` returns, in bytes (default 256 KiB). */
+  chunkSize?: number;
+}
+
+/** Chunks of `streamObject` by default. */
+const STREAM_CHUNK = 1 << 18;
 
 /** What `%(objectsize:disk)` and `%(deltabase)` need, and where the answer came from. */
 export interface ObjectDetails extends ObjectInfo {
@@ -349,6 +382,44 @@ function hashObject(hash: HashAlgorithm, type: string, data: Uint8Array): Uint8A
   return h.digest();
 }
 
+/** A stream that hashes what it hands out and, at its end, checks that it is the object asked for. */
+class VerifyingStream implements ObjectStream {
+  private readonly hasher: ReturnType<typeof nodeHash>;
+  private finished = false;
+  constructor(
+    private readonly inner: ObjectStream,
+    hash: HashAlgorithm,
+    private readonly hex: string,
+  ) {
+    this.hasher = nodeHash(hash);
+    this.hasher.update(utf8(`${inner.type} ${inner.size}\0`));
+  }
+  get type(): ObjectType {
+    return this.inner.type;
+  }
+  get size(): number {
+    return this.inner.size;
+  }
+  read(): Uint8Array | undefined {
+    if (this.finished) return undefined;
+    const chunk = this.inner.read();
+    if (chunk !== undefined) {
+      this.hasher.update(chunk);
+      return chunk;
+    }
+    this.finished = true;
+    const got = toHex(this.hasher.digest());
+    if (got !== this.hex) {
+      const git = `hash mismatch for ${this.hex} (got ${got})`;
+      throw new GitMidxError('PACK_HASH_MISMATCH', git, { data: { git, oid: this.hex, actual: got } });
+    }
+    return undefined;
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
 /** Positions [lo, hi) of a sorted id table whose ids start with `prefixHex`, appended to `out`. */
 function collectPrefix(
   fanout: Uint32Array,
@@ -402,6 +473,9 @@ export class ObjectStore {
   private readonly cacheBytes: number;
   private readonly maxOpen: number;
   private readonly maxObjectSize: number;
+  /** The limit asked for, when it was lowered to what a Buffer can hold. */
+  private readonly maxObjectSizeAsked: number | undefined;
+  private readonly maxObjectSizeHint: string;
   private readonly readMidxWhole: boolean;
   private readonly onDiagnostic: DiagnosticCallback;
   private readonly emptyTree: Uint8Array;
@@ -425,7 +499,13 @@ export class ObjectStore {
     this.verify = opts.verifyHashes ?? false;
     this.cacheBytes = opts.cacheBytes ?? 256 * 1024 * 1024;
     this.maxOpen = Math.max(1, opts.maxOpenPacks ?? 400);
-    this.maxObjectSize = opts.maxObjectSize ?? 0xffffffff;
+    const asked = opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
+    if (!(asked >= 0)) {
+      throw new GitMidxError('INVALID_ARGUMENT', `maxObjectSize ${asked}: expected a number of bytes`);
+    }
+    this.maxObjectSize = Math.min(Math.floor(asked), bufferConstants.MAX_LENGTH);
+    this.maxObjectSizeAsked = asked > this.maxObjectSize ? asked : undefined;
+    this.maxObjectSizeHint = opts.maxObjectSizeHint ?? 'the maxObjectSize option';
     this.readMidxWhole = opts.readMidxWhole ?? false;
     this.onDiagnostic = opts.onDiagnostic ?? (() => {});
     this.emptyTree = fromHex(EMPTY_TREE_HEX[hash.name])!;
@@ -472,6 +552,11 @@ export class ObjectStore {
     });
   }
 
+  /** The `maxObjectSize` in force (lowered to what a Buffer holds): objects built in memory stay within it. */
+  get objectSizeLimit(): number {
+    return this.maxObjectSize;
+  }
+
   /** The object directories searched: the local one first (as given), then the alternates in Git's order. */
   get objectDirs(): readonly string[] {
     return this.sources.map((s) => s.shown);
@@ -508,14 +593,50 @@ export class ObjectStore {
       hex,
       true,
       (pack, hit) => this.readPacked(pack, hit, oid, 0, hex),
-      (file, shownAs) =>
-        readLooseObject(file, hex, this.hash, {
-          maxObjectSize: this.maxObjectSize,
-          verifyHash: this.verify,
-          onRead: this.countRead,
-          shownAs,
-        }),
+      (file, shownAs) => this.readLoose(file, shownAs, hex),
     );
+  }
+
+  /**
+   * The object as a stream of chunks, or undefined when it is missing. A whole (non-delta) object
+   * of any size is inflated as it is read, from the pack or the loose file, with memory bounded by
+   * the chunk size; a delta is resolved in memory first (within `maxObjectSize`) and served in
+   * chunks. Chunks are views valid until the next `read()`. The last `read()` checks the size and
+   * the end of the zlib stream (and, with `verifyHashes`, the id) and throws a typed error when they
+   * are wrong; bytes before that were already handed out, so a caller that must not emit corrupt
+   * bytes checks first (`verify`). Read the stream to its end, or close it, before the next
+   * lookup: it reads a pack that the store may close to bound open files.
+   */
+  streamObject(oid: Uint8Array, opts: StreamObjectOptions = {}): ObjectStream | undefined {
+    this.checkOid(oid);
+    const chunkSize = opts.chunkSize ?? STREAM_CHUNK;
+    if (!(Number.isSafeInteger(chunkSize) && chunkSize > 0)) {
+      throw new GitMidxError('INVALID_ARGUMENT', `chunkSize ${chunkSize}: expected a positive whole number`);
+    }
+    if (this.isEmptyTree(oid)) {
+      this.counters.virtualHits++;
+      return new BytesObjectStream('tree', new Uint8Array(0), chunkSize);
+    }
+    const hex = toHex(oid, 0, this.hash.size);
+    const s = this.find(
+      oid,
+      hex,
+      true,
+      (pack, hit): ObjectStream => {
+        const whole = pack.openStream(hit.offset, chunkSize);
+        if (whole !== undefined) return whole;
+        const o = this.readPacked(pack, hit, oid, 0, hex);
+        return new BytesObjectStream(o.type, o.data, chunkSize);
+      },
+      (file, shownAs) => {
+        try {
+          return openLooseStream(file, hex, { chunkSize, shownAs, onRead: this.countRead });
+        } catch (e) {
+          throw this.named(e, hex);
+        }
+      },
+    );
+    return s !== undefined && this.verify ? new VerifyingStream(s, this.hash, hex) : s;
   }
 
   /**
@@ -823,7 +944,8 @@ export class ObjectStore {
         try {
           return fromPack(pack, hit);
         } catch (e) {
-          if (!isReadFailure(e)) throw e;
+          // Too large is no damage of this copy: every copy is as large.
+          if (!isReadFailure(e) || isGitMidxError(e, 'OBJECT_TOO_LARGE')) throw e;
           this.markBad(hit, hex, e);
           lastError = { error: e, hit };
           continue;
@@ -852,10 +974,88 @@ export class ObjectStore {
   }
 
   private readPacked(pack: PackFile, hit: PackHit, ids: Uint8Array, at: number, hex?: string): StoredObject {
-    const o = pack.readAt(hit.offset);
+    let o: PackObject;
+    try {
+      o = pack.readAt(hit.offset);
+    } catch (e) {
+      throw this.named(e, hex ?? toHex(ids, at, at + this.hash.size));
+    }
     if (this.verify)
       this.checkHash(hex ?? toHex(ids, at, at + this.hash.size), o.type, o.data, hit.slot.shownPack);
     return { type: o.type, size: o.data.length, data: o.data };
+  }
+
+  /**
+   * `readPacked`, or for a whole object larger than `streamAbove` undefined (nothing read), for a
+   * caller that streams such objects.
+   */
+  private readPackedAtMost(
+    pack: PackFile,
+    hit: PackHit,
+    ids: Uint8Array,
+    at: number,
+    streamAbove: number,
+  ): StoredObject | undefined {
+    let o: PackObject | undefined;
+    try {
+      o = pack.readAtMost(hit.offset, streamAbove);
+    } catch (e) {
+      throw this.named(e, toHex(ids, at, at + this.hash.size));
+    }
+    if (o === undefined) return undefined;
+    if (this.verify) this.checkHash(toHex(ids, at, at + this.hash.size), o.type, o.data, hit.slot.shownPack);
+    return { type: o.type, size: o.data.length, data: o.data };
+  }
+
+  private readLoose(file: string, shownAs: string, hex: string, streamAbove?: number) {
+    try {
+      return readLooseObject(file, hex, this.hash, {
+        maxObjectSize: this.maxObjectSize,
+        verifyHash: this.verify,
+        onRead: this.countRead,
+        shownAs,
+        streamAbove,
+      });
+    } catch (e) {
+      throw this.named(e, hex);
+    }
+  }
+
+  /**
+   * An `OBJECT_TOO_LARGE` from a pack or loose file, said of the object asked for: its id, what
+   * was too large, the limit (and why it is lower than asked, if it is), how to raise it. Any other
+   * error is returned as it is.
+   */
+  private named(e: unknown, hex: string): unknown {
+    if (!isGitMidxError(e, 'OBJECT_TOO_LARGE') || e.data.named === true) return e;
+    const size = Number(e.data.size);
+    const role = e.data.role;
+    const where = e.file !== undefined ? ` (in ${e.file})` : '';
+    if (role === 'allocation') {
+      const git = `object ${hex}${where}: out of memory for its ${size} bytes; lower the limit with ${this.maxObjectSizeHint}`;
+      return new GitMidxError('OBJECT_TOO_LARGE', git, {
+        file: e.file,
+        data: { ...e.data, git, oid: hex, limit: this.maxObjectSize, named: true },
+        cause: e,
+      });
+    }
+    const what =
+      role === 'delta base'
+        ? `object ${hex}${where} needs a delta base of ${size} bytes`
+        : role === 'delta'
+          ? `object ${hex}${where} is stored as a delta of ${size} bytes`
+          : `object ${hex}${where} is ${size} bytes`;
+    const asked = this.maxObjectSizeAsked;
+    const limit =
+      asked === undefined
+        ? `the limit of ${this.maxObjectSize} bytes`
+        : `the limit of ${this.maxObjectSize} bytes (${asked} was asked for; a buffer holds at most ${this.maxObjectSize})`;
+    const git = `${what}, more than ${limit}; raise the limit with ${this.maxObjectSizeHint}`;
+    return new GitMidxError('OBJECT_TOO_LARGE', git, {
+      file: e.file,
+      data: { ...e.data, git, oid: hex, limit: this.maxObjectSize, asked, named: true },
+      cause: e,
+    });
   }
 
   private detailsPacked(pack: PackFile, hit: PackHit): ObjectDetails {
@@ -1089,15 +1289,32 @@ export class ObjectStore {
     ids: Uint8Array,
     count: number,
     onObject: (k: number, object: StoredObject | undefined) => void,
-    options: { window?: number; maxBytes?: number } = {},
+    options: {
+      window?: number;
+      maxBytes?: number;
+      /**
+       * With `onStream`: whole (non-delta) objects larger than this many bytes are not read but
+       * given to `onStream(k, stream)` in their turn, to be read (or closed) there; the stream is
+       * closed when the callback returns.
+       */
+      streamAbove?: number;
+      onStream?: (k: number, stream: ObjectStream) => void;
+      /** Chunk size of those streams (default 256 KiB). */
+      chunkSize?: number;
+    } = {},
   ): void {
     const H = this.hash.size;
     this.checkIdBuffer(ids, count);
     const window = Math.max(1, options.window ?? 1024);
     const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    const onStream = options.onStream;
+    const streamAbove = onStream === undefined ? Number.POSITIVE_INFINITY : (options.streamAbove ?? 0);
+    const chunkSize = options.chunkSize ?? STREAM_CHUNK;
     const plan = this.planBatch(ids, count);
     const done = new Uint8Array(count);
     const held = new Array<StoredObject | undefined>(Math.min(window, count));
+    /** Ids of the window to stream when their turn comes (answered, but not read). */
+    const toStream = new Uint8Array(Math.min(window, count));
     for (let from = 0; from < count; from += window) {
       const to = Math.min(count, from + window);
       if (plan !== undefined) {
@@ -1108,7 +1325,14 @@ export class ObjectStore {
           to,
           done,
           (k, pack, hit, b, at) => {
-            const o = this.readPacked(pack, hit, b, at);
+            const o =
+              onStream === undefined
+                ? this.readPacked(pack, hit, b, at)
+                : this.readPackedAtMost(pack, hit, b, at, streamAbove);
+            if (o === undefined) {
+              toStream[k - from] = 1;
+              return 0;
+            }
             held[k - from] = o;
             return o.size;
           },
@@ -1116,16 +1340,57 @@ export class ObjectStore {
         );
       }
       for (let k = from; k < to; k++) {
+        const oid = ids.subarray(k * H, k * H + H);
+        if (onStream !== undefined && (toStream[k - from] === 1 || done[k] !== 1)) {
+          toStream[k - from] = 0;
+          const o = this.readOrStream(oid, streamAbove, chunkSize);
+          if (o === undefined || !('read' in o)) {
+            onObject(k, o);
+            continue;
+          }
+          try {
+            onStream(k, o);
+          } finally {
+            o.close();
+          }
+          continue;
+        }
         let o: StoredObject | undefined;
         if (done[k] === 1) {
           o = held[k - from];
           held[k - from] = undefined;
         } else {
-          o = this.readObject(ids.subarray(k * H, k * H + H));
+          o = this.readObject(oid);
         }
         onObject(k, o);
       }
     }
+  }
+
+  /**
+   * `readObject`, except that a whole object larger than `streamAbove` comes as a stream (see
+   * `streamObject`); undefined when missing.
+   */
+  private readOrStream(
+    oid: Uint8Array,
+    streamAbove: number,
+    chunkSize: number,
+  ): StoredObject | ObjectStream | undefined {
+    this.checkOid(oid);
+    if (this.isEmptyTree(oid)) return this.readObject(oid);
+    const hex = toHex(oid, 0, this.hash.size);
+    const r = this.find<StoredObject | ObjectStream>(
+      oid,
+      hex,
+      true,
+      (pack, hit) =>
+        this.readPackedAtMost(pack, hit, oid, 0, streamAbove) ?? pack.openStream(hit.offset, chunkSize)!,
+      (file, shownAs) => {
+        const o = this.readLoose(file, shownAs, hex, streamAbove);
+        return o?.stream ?? o;
+      },
+    );
+    return r !== undefined && 'read' in r && this.verify ? new VerifyingStream(r, this.hash, hex) : r;
   }
 
   private findInPacks(oid: Uint8Array, hex: string): PackHit | undefined {

@@ -9,6 +9,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import type { PackIndex } from '../pack/idx.js';
 import { inflateZlib, inflateZlibPrefix } from '../pack/inflate.js';
 import { InflateError, type Inflater, PackFile, type PackFileOptions } from '../pack/pack.js';
+import type { InflateStream } from '../pack/stream.js';
 import { zlib } from './builtins.js';
 import { openFileReader } from './fs.js';
 import { nodeHash } from './hash.js';
@@ -45,6 +46,8 @@ const JS_PREFIX_INPUT = 4096;
 const PREFIX_START = 64;
 
 export const nodeInflater: Inflater = {
+  stream: nodeInflateStream,
+
   inflate(input: Uint8Array, expectedSize: number) {
     // Small objects: our own decoder first (node:zlib costs a few µs per call to set up, more
     // than inflating a few hundred bytes). Anything it does not answer — an error, a truncated
@@ -96,6 +99,84 @@ export const nodeInflater: Inflater = {
     }
   },
 };
+
+/** The parts of a node:zlib Inflate object that its own synchronous functions drive. */
+interface ZlibEngine {
+  _handle?: {
+    writeSync?(
+      flush: number,
+      input: Uint8Array,
+      inOff: number,
+      inLen: number,
+      out: Uint8Array,
+      outOff: number,
+      outLen: number,
+    ): void;
+    onerror?: (message: string, errno: number, code?: string) => void;
+  };
+  _writeState?: Uint32Array;
+  close(): void;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * An incremental, synchronous node:zlib inflater over caller-owned buffers: the native handle's
+ * `writeSync`, which `zlib.inflateSync` itself loops over. node:zlib offers no public synchronous
+ * form that writes into a given buffer or stops at a given output size; this one has no copies
+ * and no output growing with the object.
+ */
+export function nodeInflateStream(): InflateStream {
+  const z = zlib();
+  const engine = z.createInflate() as unknown as ZlibEngine;
+  const handle = engine._handle;
+  const state = engine._writeState;
+  if (handle?.writeSync === undefined || state === undefined) {
+    engine.close();
+    throw new InflateError('this Node.js has no synchronous zlib handle to stream with', false);
+  }
+  const write = handle.writeSync.bind(handle);
+  let failure: InflateError | undefined;
+  // Errors are reported through this callback during writeSync (node:zlib would destroy the stream).
+  handle.onerror = (message, _errno, code) => {
+    failure = new InflateError(message, code === 'Z_BUF_ERROR');
+  };
+  const SYNC = z.constants.Z_SYNC_FLUSH;
+  const FINISH = z.constants.Z_FINISH;
+  let closed = false;
+  const s = {
+    used: 0,
+    write(input: Uint8Array, inOff: number, inLen: number, out: Uint8Array, outOff: number, outLen: number) {
+      return run(SYNC, input, inOff, inLen, out, outOff, outLen);
+    },
+    finish(out: Uint8Array, outOff: number, outLen: number) {
+      return run(FINISH, EMPTY, 0, 0, out, outOff, outLen);
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      engine.close();
+    },
+  };
+  function run(
+    flush: number,
+    input: Uint8Array,
+    inOff: number,
+    inLen: number,
+    out: Uint8Array,
+    outOff: number,
+    outLen: number,
+  ): number {
+    if (closed) throw new InflateError('inflate stream used after close', false);
+    if (failure !== undefined) throw failure;
+    write(flush, input, inOff, inLen, out, outOff, outLen);
+    if (failure !== undefined) throw failure;
+    // [avail_out, avail_in] after the call.
+    s.used = inLen - state![1];
+    return outLen - state![0];
+  }
+  return s;
+}
 
 export interface OpenPackFileOptions extends Partial<PackFileOptions> {
   /** Run Git's open-time checks (default true). */

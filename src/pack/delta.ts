@@ -7,7 +7,7 @@
  * header claiming a huge result size cannot make us allocate it unless the instructions really
  * produce that many bytes.
  */
-import { GitMidxError } from '../errors.js';
+import { allocateObjectBytes, GitMidxError } from '../errors.js';
 
 /** Git's `DELTA_SIZE_MIN`: a delta shorter than this is rejected outright. */
 const DELTA_SIZE_MIN = 4;
@@ -212,7 +212,7 @@ export function applyDelta(base: Uint8Array, delta: Uint8Array, opts?: ApplyDelt
   // Validate first, allocate after: the header's result size is only trusted once the
   // instructions are known to produce exactly that many bytes.
   run(base, delta, h.offset, h.resultSize, undefined, opts);
-  const out = new Uint8Array(h.resultSize);
+  const out = allocateObjectBytes(h.resultSize, opts?.file);
   run(base, delta, h.offset, h.resultSize, out, opts);
   return out;
 }

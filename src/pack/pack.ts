@@ -11,11 +11,18 @@
  * inflater reports how many bytes the stream used. The pack is never read whole.
  */
 import { compareBytes, readU32, toHex, utf8 } from '../bytes.js';
-import { GitMidxError } from '../errors.js';
+import { allocateObjectBytes, GitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
 import { PagedReader, type PagePool, type RandomAccessReader } from '../io.js';
 import { applyDelta, deltaResultSize } from './delta.js';
 import type { PackIndex } from './idx.js';
+import {
+  InflatedObjectStream,
+  type InflateProblem,
+  InflateReader,
+  type InflateStream,
+  type ObjectStream,
+} from './stream.js';
 
 // ---------------------------------------------------------------------------------------------
 // Inflating
@@ -43,6 +50,11 @@ export interface Inflater {
    * error here. Used for size queries on deltas, which need only the delta header (§2.6).
    */
   inflatePrefix?(input: Uint8Array, want: number): Uint8Array;
+  /**
+   * Optional: a fresh incremental inflater for one stream. With it, whole objects can be streamed
+   * (`PackFile.openStream`) and large ones are inflated straight into a buffer of their size.
+   */
+  stream?(): InflateStream;
 }
 
 /** What an Inflater may throw; `truncated` means the input ended before the stream did. */
@@ -114,7 +126,11 @@ export interface PackFileOptions {
   file?: string;
   /** Byte budget of the delta-base cache (default 32 MiB; 0 disables it). */
   cacheBytes?: number;
-  /** Largest object or delta we agree to inflate or build, in bytes (default 2^32 − 1). */
+  /**
+   * Largest object, delta or delta base we agree to build in memory, in bytes (default 1 GiB),
+   * checked against the sizes the headers declare before anything is allocated: beyond it,
+   * `OBJECT_TOO_LARGE`. Whole objects can still be streamed (`openStream`) whatever their size.
+   */
   maxObjectSize?: number;
   /** Page size and page-cache budget of the reader used for entry headers. */
   pageSize?: number;
@@ -122,6 +138,15 @@ export interface PackFileOptions {
   /** Shared spare page buffers (see PagePool); its page size wins over `pageSize`. */
   pagePool?: PagePool;
 }
+
+/** The default `maxObjectSize`: 1 GiB. */
+export const DEFAULT_MAX_OBJECT_SIZE = 1024 * 1024 * 1024;
+/** Whole objects at least this large are inflated straight into a buffer of their size. */
+const STREAM_INFLATE_MIN = 4 * 1024 * 1024;
+/** Input read at a time when streaming. */
+const STREAM_INPUT = 1 << 20;
+/** Output of one delta instruction byte at most (a copy with no size bytes copies 64 KiB, §3.2). */
+const DELTA_MAX_RATIO = 0x10000;
 
 const PACK_SIGNATURE = 0x5041434b; // "PACK"
 const HEADER_SIZE = 12;
@@ -187,6 +212,15 @@ function copyOf(b: Uint8Array): Uint8Array {
   return c;
 }
 
+/**
+ * `b` if it is alone in its ArrayBuffer (up to a little slack), else a copy: inflaters hand out
+ * small outputs as views into shared slabs or pools, and bytes given to a caller must be its own
+ * (it may keep them, transfer `.buffer` to a worker, or write into them).
+ */
+export function ownedBytes(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.buffer.byteLength - b.length <= 64 ? b : copyOf(b);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /** Delta target sizes remembered per open pack before the memo starts again. */
@@ -233,7 +267,7 @@ export class PackFile {
     this.inflater = options.inflate;
     this.hashFn = options.hashFn;
     this.cache = new BaseCache(options.cacheBytes ?? 32 * 1024 * 1024);
-    this.maxObjectSize = options.maxObjectSize ?? 0xffffffff;
+    this.maxObjectSize = options.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
     this.end = this.size - this.hash.size;
   }
 
@@ -438,8 +472,37 @@ export class PackFile {
     );
   }
 
-  /** Reads and resolves the object whose entry starts at `offset`. */
+  /**
+   * Reads and resolves the object whose entry starts at `offset`. Every size on the way (the
+   * object, each delta, each delta result, the base) is checked against `maxObjectSize` as its
+   * header declares it, before anything is inflated: beyond it, `OBJECT_TOO_LARGE`.
+   */
   readAt(offset: number): PackObject {
+    return this.read(offset, Number.POSITIVE_INFINITY)!;
+  }
+
+  /**
+   * `readAt`, except that a whole (non-delta) object larger than `wholeMax` is not read: undefined
+   * then (for a caller that streams such objects with `openStream`).
+   */
+  readAtMost(offset: number, wholeMax: number): PackObject | undefined {
+    return this.read(offset, wholeMax);
+  }
+
+  /**
+   * The whole (non-delta) object at `offset` as a stream of chunks of at most `chunkSize` bytes,
+   * inflated as they are read, memory bounded by the chunk size whatever the object's size (no
+   * `maxObjectSize` here: nothing is built in memory); undefined when the entry is a delta. The
+   * stream reads this pack: use it up (or close it) before the pack is closed.
+   */
+  openStream(offset: number, chunkSize = 1 << 18): ObjectStream | undefined {
+    const e = this.entryAt(offset);
+    if (e.type >= OBJ_OFS_DELTA || this.inflater.stream === undefined) return undefined;
+    this.checkAvail(e);
+    return new InflatedObjectStream(TYPE_NAMES[e.type], this.inflateReader(e), chunkSize);
+  }
+
+  private read(offset: number, wholeMax: number): PackObject | undefined {
     const hit = this.cache.get(offset);
     if (hit !== undefined) return { type: TYPE_NAMES[hit.type], data: copyOf(hit.data) };
     // Walk down to a whole object (or a cached base), remembering the deltas on the way; then apply
@@ -449,15 +512,21 @@ export class PackFile {
     // that only steps backwards cannot loop (most chains; no Set built for them).
     let seen: Set<number> | undefined;
     let e = this.entryAt(offset);
+    if (e.type < OBJ_OFS_DELTA && e.size > wholeMax) return undefined;
     let baseType: number;
     let data: Uint8Array;
     for (;;) {
       if (e.type < OBJ_OFS_DELTA) {
         baseType = e.type;
-        data = this.inflateEntry(e);
-        if (chain.length > 0) this.cache.put(e.offset, baseType, data);
+        if (chain.length === 0) {
+          // Handed to the caller: its own bytes, never a view shared with anything else.
+          return { type: TYPE_NAMES[baseType], data: ownedBytes(this.inflateEntry(e, 'object')) };
+        }
+        data = this.inflateEntry(e, 'delta base');
+        this.cache.put(e.offset, baseType, data);
         break;
       }
+      this.checkDeltaSizes(e, chain.length === 0);
       chain.push(e);
       seen?.add(e.offset);
       const next = this.baseOffsetOf(e);
@@ -473,7 +542,7 @@ export class PackFile {
     }
     for (let i = chain.length - 1; i >= 0; i--) {
       const d = chain[i];
-      const delta = this.inflateEntry(d);
+      const delta = this.inflateEntry(d, 'delta');
       data = applyDelta(data, delta, {
         file: this.file,
         offset: d.offset,
@@ -665,8 +734,44 @@ export class PackFile {
     }
   }
 
+  /**
+   * Before a delta is inflated: its own length and the result size its header declares, against
+   * `maxObjectSize`. The result size needs the start of the delta inflated, so it is read only
+   * when the delta's length could produce more than the limit (each delta byte makes at most
+   * 64 KiB, so small deltas, nearly all of them, cost nothing here).
+   */
+  private checkDeltaSizes(d: PackEntry, top: boolean): void {
+    const max = this.maxObjectSize;
+    if (d.size > max) throw this.tooLarge(d, d.size, 'delta');
+    if (d.size * DELTA_MAX_RATIO <= max) return;
+    const result = this.deltaResultSize(d);
+    if (result > max) throw this.tooLarge(d, result, top ? 'object' : 'delta base');
+  }
+
+  private tooLarge(e: PackEntry, size: number, role: 'object' | 'delta' | 'delta base'): GitMidxError {
+    const what =
+      role === 'object'
+        ? `the object at offset ${e.offset}`
+        : role === 'delta'
+          ? `the delta at offset ${e.offset}`
+          : `a delta base (the entry at offset ${e.offset})`;
+    return new GitMidxError(
+      'OBJECT_TOO_LARGE',
+      `${this.file}: ${what} is ${size} bytes, more than the limit of ${this.maxObjectSize} bytes`,
+      { file: this.file, data: { offset: e.offset, size, limit: this.maxObjectSize, role } },
+    );
+  }
+
   /** Checks a header size against our limit and against what the bytes left could inflate to. */
-  private checkSize(e: PackEntry): number {
+  private checkSize(e: PackEntry, role: 'object' | 'delta' | 'delta base'): number {
+    // A size the bytes left cannot inflate to is a damaged header first, a large object second.
+    const avail = this.checkAvail(e);
+    if (e.size > this.maxObjectSize) throw this.tooLarge(e, e.size, role);
+    return avail;
+  }
+
+  /** Checks a header size against what the bytes left could inflate to. */
+  private checkAvail(e: PackEntry): number {
     const avail = this.end - e.dataOffset;
     if (avail <= 0) {
       throw this.err(
@@ -678,18 +783,40 @@ export class PackFile {
         },
       );
     }
-    if (e.size > this.maxObjectSize || e.size > avail * MAX_INFLATE_RATIO + 64) {
+    if (e.size > avail * MAX_INFLATE_RATIO + 64) {
       throw this.err(
         'PACK_BAD_OBJECT',
-        `${this.file}: entry at offset ${e.offset} claims ${e.size} bytes; ${
-          e.size > this.maxObjectSize
-            ? `the limit is ${this.maxObjectSize}`
-            : `${avail} bytes of pack cannot inflate to that`
-        }`,
+        `${this.file}: entry at offset ${e.offset} claims ${e.size} bytes; ${avail} bytes of pack cannot inflate to that`,
         { offset: e.offset, size: e.size, git: 'bad object header' },
       );
     }
     return avail;
+  }
+
+  /** A streaming inflater over the entry's payload, which must inflate to exactly its header size. */
+  private inflateReader(e: PackEntry): InflateReader {
+    return new InflateReader({
+      read: (into, off, len, pos) => this.src.readInto(into, off, len, pos),
+      start: e.dataOffset,
+      end: this.end,
+      size: e.size,
+      stream: this.inflater.stream!(),
+      inputChunk: STREAM_INPUT,
+      fail: (problem, cause) => this.streamError(e, problem, cause),
+    });
+  }
+
+  private streamError(e: PackEntry, problem: InflateProblem, cause: unknown): GitMidxError {
+    if (cause instanceof GitMidxError) return cause;
+    if (problem === 'corrupt' || problem === 'truncated') {
+      return this.inflateError(e, cause, problem === 'truncated');
+    }
+    const how = problem === 'short' ? 'fewer' : 'more';
+    return this.err(
+      'PACK_INFLATE',
+      `${this.file}: entry at offset ${e.offset} inflates to ${how} bytes than the ${e.size} its header says`,
+      { offset: e.offset, size: e.size, git: this.inflateWording(e) },
+    );
   }
 
   /** Bytes `[pos, pos + len)`: small windows through the page cache, large ones around it. */
@@ -698,9 +825,21 @@ export class PackFile {
   }
 
   /** Inflates an entry's payload; its length must equal the header size exactly (§2.3). */
-  private inflateEntry(e: PackEntry): Uint8Array {
-    const avail = this.checkSize(e);
+  private inflateEntry(e: PackEntry, role: 'object' | 'delta' | 'delta base'): Uint8Array {
+    const avail = this.checkSize(e, role);
     const size = e.size;
+    if (size >= STREAM_INFLATE_MIN && this.inflater.stream !== undefined) {
+      // Straight into a buffer of the declared size, input read a piece at a time: 1× memory.
+      const out = allocateObjectBytes(size, this.file);
+      const r = this.inflateReader(e);
+      try {
+        r.fill(out, 0, size);
+        r.end();
+      } finally {
+        r.close();
+      }
+      return out;
+    }
     // deflate's worst case for `size` bytes, plus room for the zlib header and trailer.
     const bound = size + Math.floor(size / 16000) * 5 + 64;
     const maxWin = Math.min(avail, 2 * bound + 1024 * 1024);
@@ -773,7 +912,7 @@ export class PackFile {
     if (this.inflater.inflatePrefix !== undefined) {
       // Like Git, trust the header's delta length here: only the first bytes are inflated.
       const avail = this.end - e.dataOffset;
-      if (avail <= 0) this.checkSize(e);
+      if (avail <= 0) this.checkAvail(e);
       const input = this.window(
         e.dataOffset,
         Math.min(avail, e.size + Math.floor(e.size / 16000) * 5 + 64, PREFIX_INPUT),
@@ -793,7 +932,7 @@ export class PackFile {
       // Not enough from the prefix window (a stream of many empty blocks): inflate it all.
       if (prefix.length < want) prefix = undefined;
     }
-    if (prefix === undefined) prefix = this.inflateEntry(e);
+    if (prefix === undefined) prefix = this.inflateEntry(e, 'delta');
     return deltaResultSize(prefix.length > e.size ? prefix.subarray(0, e.size) : prefix, {
       file: this.file,
       offset: e.offset,

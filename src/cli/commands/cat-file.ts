@@ -24,14 +24,20 @@
  */
 import { concatBytes, countLines, fromHex, hexBytesInto, isHex, toHex, writeDecimal } from '../../bytes.js';
 import { isGitMidxError } from '../../errors.js';
-import { type ObjectStore, ObjectStore as Store, type StoredObject } from '../../node/odb.js';
+import {
+  type ObjectInfo,
+  type ObjectStore,
+  type ObjectStream,
+  ObjectStore as Store,
+  type StoredObject,
+} from '../../node/odb.js';
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
 import { type CliIO, type Context, makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand } from '../options.js';
 
 const USAGE =
-  'cat-file (-t | -s | -e | -p) <object> | <type> <object> | (--batch | --batch-check)[=<format>] [--batch-all-objects] [-z]';
+  'cat-file [--max-object-size=<n>] (-t | -s | -e | -p) <object> | <type> <object> | (--batch | --batch-check)[=<format>] [--batch-all-objects] [-z]';
 
 const DEFAULT_FORMAT = '%(objectname) %(objecttype) %(objectsize)';
 
@@ -43,7 +49,36 @@ const OPTIONS = {
   nul: { type: 'boolean', short: 'z' },
   buffer: { type: 'boolean' },
   'batch-all-objects': { type: 'boolean' },
+  'max-object-size': { type: 'string' },
 } as const;
+
+/** The environment variable that sets `--max-object-size` when the option is not given. */
+const MAX_OBJECT_SIZE_ENV = 'GIT_MIDX_MAX_OBJECT_SIZE';
+
+/**
+ * Whole objects larger than this are printed through `ObjectStore.streamObject` (memory bounded
+ * by its chunks), smaller ones read whole (the batch fast path); so are those above the store's
+ * size limit (`streamAbove`), which streaming does not need.
+ */
+const STREAM_ABOVE = 4 * 1024 * 1024;
+
+function streamAbove(store: ObjectStore): number {
+  return Math.min(STREAM_ABOVE, store.objectSizeLimit);
+}
+/** Chunks of a streamed object. */
+const STREAM_CHUNK = 1 << 18;
+
+/** The context of one run: the repository's, and the limit on objects built in memory. */
+type CatContext = Context & { maxObjectSize: number | undefined };
+
+/** A byte count as Git's options take them: digits and an optional k, m or g (×1024 each). */
+function parseMagnitude(text: string): number | undefined {
+  const m = /^(\d+)([kmg]?)$/i.exec(text);
+  if (!m) return undefined;
+  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const v = Number(m[1]) * scale;
+  return Number.isSafeInteger(v) ? v : undefined;
+}
 
 type Mode = 't' | 's' | 'e' | 'p';
 
@@ -80,6 +115,30 @@ export const catFileCommand: Command = {
       rest.push(a);
     }
     const p = parseCommand(io, rest, OPTIONS, USAGE, global, true);
+    let maxObjectSize: number | undefined;
+    const given = p.values['max-object-size'];
+    if (typeof given === 'string') {
+      maxObjectSize = parseMagnitude(given);
+      if (maxObjectSize === undefined) {
+        return usageFail(
+          io,
+          'error',
+          "option `max-object-size' expects a non-negative integer value with an optional k/m/g suffix",
+        );
+      }
+    } else {
+      const env = io.env[MAX_OBJECT_SIZE_ENV];
+      if (env !== undefined && env !== '') {
+        maxObjectSize = parseMagnitude(env.trim());
+        if (maxObjectSize === undefined) {
+          return fatal(
+            io,
+            `bad numeric value '${env}' for ${MAX_OBJECT_SIZE_ENV}: expected a non-negative integer with an optional k/m/g suffix`,
+          );
+        }
+      }
+    }
+    const context = () => ({ ...makeContext(io, p.global), maxObjectSize });
     const modes = modeOrder(rest);
     const allObjects = p.values['batch-all-objects'] === true;
     const positional = p.rest;
@@ -90,7 +149,7 @@ export const catFileCommand: Command = {
     if (batch) {
       if (mode) return usageFail(io, 'fatal', `'-${mode}' is incompatible with batch mode`);
       if (positional.length > 0) return usageFail(io, 'fatal', 'batch modes take no arguments');
-      return runBatch(io, makeContext(io, p.global), batch.mode, batch.format ?? DEFAULT_FORMAT, {
+      return runBatch(io, context(), batch.mode, batch.format ?? DEFAULT_FORMAT, {
         allObjects,
         nul: p.values.nul === true,
       });
@@ -109,11 +168,11 @@ export const catFileCommand: Command = {
           `only two arguments allowed in <type> <object> mode, not ${positional.length}`,
         );
       }
-      return runTyped(io, makeContext(io, p.global), positional[0], positional[1]);
+      return runTyped(io, context(), positional[0], positional[1]);
     }
     if (positional.length === 0) return usageFail(io, 'fatal', `<object> required with '-${mode}'`);
     if (positional.length > 1) return usageFail(io, 'fatal', 'too many arguments');
-    return runSingle(io, makeContext(io, p.global), mode, positional[0]);
+    return runSingle(io, context(), mode, positional[0]);
   },
 };
 
@@ -148,12 +207,16 @@ interface Found {
   diskSize?: number;
   deltaBase?: Uint8Array;
   data?: Uint8Array;
+  /** For --batch, a large object to stream when its turn comes (its id). */
+  streamOid?: Uint8Array;
 }
 const PRESENT: Found = {};
 
-function openStore(ctx: Context, readMidxWhole = false): ObjectStore {
+function openStore(ctx: CatContext, readMidxWhole = false): ObjectStore {
   return Store.open({
     readMidxWhole,
+    maxObjectSize: ctx.maxObjectSize,
+    maxObjectSizeHint: `--max-object-size=<n> or ${MAX_OBJECT_SIZE_ENV}`,
     objectDir: ctx.objectDir,
     hash: ctx.hash,
     useMidx: ctx.config.getBool('core.multipackindex', true),
@@ -265,7 +328,12 @@ function resolveOrDie(io: CliIO, store: ObjectStore, name: string): Uint8Array |
   return r.oid;
 }
 
-function runSingle(io: CliIO, ctx: Context, mode: Mode, name: string): number {
+/** Everything left of a stream, straight to stdout (chunks are written before the next is read). */
+function writeStream(io: CliIO, s: ObjectStream): void {
+  for (let c = s.read(); c !== undefined; c = s.read()) io.stdout(c);
+}
+
+function runSingle(io: CliIO, ctx: CatContext, mode: Mode, name: string): number {
   const store = openStore(ctx);
   try {
     const r = resolveOrDie(io, store, name);
@@ -281,13 +349,20 @@ function runSingle(io: CliIO, ctx: Context, mode: Mode, name: string): number {
         return 0;
       }
       case 'p': {
+        // Streamed: a blob of any size goes out chunk by chunk; trees are formatted whole.
+        const s = store.streamObject(r, { chunkSize: STREAM_CHUNK });
+        if (!s) return fatal(io, `Not a valid object name ${name}`);
+        try {
+          if (s.type !== 'tree') {
+            writeStream(io, s);
+            return 0;
+          }
+        } finally {
+          s.close();
+        }
         const obj = store.readObject(r);
         if (!obj) return fatal(io, `Not a valid object name ${name}`);
-        if (obj.type === 'tree') {
-          io.stdout(prettyTree(obj.data, store.hash.size, ctx.config.getBool('core.quotepath', true)));
-        } else {
-          io.stdout(obj.data);
-        }
+        io.stdout(prettyTree(obj.data, store.hash.size, ctx.config.getBool('core.quotepath', true)));
         return 0;
       }
     }
@@ -299,24 +374,34 @@ function runSingle(io: CliIO, ctx: Context, mode: Mode, name: string): number {
 const TYPES: ReadonlySet<string> = new Set(['commit', 'tree', 'blob', 'tag']);
 
 /** `cat-file <type> <object>`: the object, peeled through tags (and commit → tree) to that type. */
-function runTyped(io: CliIO, ctx: Context, type: string, name: string): number {
+function runTyped(io: CliIO, ctx: CatContext, type: string, name: string): number {
   if (!TYPES.has(type)) return fatal(io, `invalid object type "${type}"`);
   const store = openStore(ctx);
   try {
     const r = resolveOrDie(io, store, name);
     if (typeof r === 'number') return r;
-    let obj = store.readObject(r);
-    for (let hops = 0; obj && obj.type !== type && hops < 64; hops++) {
+    let oid: Uint8Array | undefined = r;
+    for (let hops = 0; oid !== undefined && hops <= 64; hops++) {
+      // The object of that type is streamed; tags (and a commit, for its tree) are read to peel.
+      const s = store.streamObject(oid, { chunkSize: STREAM_CHUNK });
+      if (!s) break;
+      const found = s.type;
+      try {
+        if (found === type) {
+          writeStream(io, s);
+          return 0;
+        }
+      } finally {
+        s.close();
+      }
+      if (found !== 'tag' && !(found === 'commit' && type === 'tree')) break;
+      const obj = store.readObject(oid);
+      if (!obj) break;
       const text = latin1.decode(obj.data.subarray(0, Math.min(obj.data.length, 200)));
-      let next: RegExpExecArray | null = null;
-      if (obj.type === 'tag') next = /^object ([0-9a-f]+)\n/.exec(text);
-      else if (obj.type === 'commit' && type === 'tree') next = /^tree ([0-9a-f]+)\n/.exec(text);
-      const oid = next && next[1].length === store.hash.hexSize ? fromHex(next[1]) : undefined;
-      obj = oid ? store.readObject(oid) : undefined;
+      const next = (found === 'tag' ? /^object ([0-9a-f]+)\n/ : /^tree ([0-9a-f]+)\n/).exec(text);
+      oid = next && next[1].length === store.hash.hexSize ? fromHex(next[1]) : undefined;
     }
-    if (!obj || obj.type !== type) return fatal(io, `git cat-file ${name}: bad file`);
-    io.stdout(obj.data);
-    return 0;
+    return fatal(io, `git cat-file ${name}: bad file`);
   } finally {
     store.close();
   }
@@ -449,17 +534,20 @@ class Output {
     if (typeof s === 'string') {
       if (this.pos + s.length > this.buf.length) this.flush();
       if (s.length > this.buf.length) {
+        // (`pos + length` was past the end, so the buffer was flushed just above.)
         this.io.stdout(Buffer.from(s, 'latin1'));
         return;
       }
       this.pos += this.buf.write(s, this.pos, 'latin1');
       return;
     }
-    if (this.pos + s.length > this.buf.length) this.flush();
     if (s.length > this.buf.length / 2) {
+      // Written as it is, after everything before it: whatever is buffered goes out first.
+      this.flush();
       this.io.stdout(s);
       return;
     }
+    if (this.pos + s.length > this.buf.length) this.flush();
     this.buf.set(s, this.pos);
     this.pos += s.length;
   }
@@ -544,6 +632,12 @@ class Output {
   pushByte(c: number): void {
     this.room(1);
     this.buf[this.pos++] = c;
+  }
+
+  /** An object's bytes from its stream, after everything buffered. */
+  stream(s: ObjectStream): void {
+    this.flush();
+    for (let c = s.read(); c !== undefined; c = s.read()) this.io.stdout(c);
   }
 
   flush(): void {
@@ -767,19 +861,37 @@ function batchFast(
     }
     // Objects come in id order, which is line order; the lines without an id come between.
     let j = 0;
-    store.readObjectsEach(ids, count, (k, o) => {
+    const lineOf = (k: number) => {
       while (slots[j] < 0) line(j++, 0, 0, undefined);
       if (slots[j] !== k) throw new Error(`batch order: line ${j} has id ${slots[j]}, got ${k}`);
-      if (o === undefined) line(j++, 0, 0, undefined);
-      else line(j++, TYPE_NUMBER[o.type], o.size, o.data);
-    });
+      return j++;
+    };
+    store.readObjectsEach(
+      ids,
+      count,
+      (k, o) => {
+        const at = lineOf(k);
+        if (o === undefined) line(at, 0, 0, undefined);
+        else line(at, TYPE_NUMBER[o.type], o.size, o.data);
+      },
+      {
+        // Large whole objects: the header line, their bytes as they are inflated, the newline.
+        streamAbove: streamAbove(store),
+        chunkSize: STREAM_CHUNK,
+        onStream: (k, s) => {
+          line(lineOf(k), TYPE_NUMBER[s.type], s.size, undefined);
+          out.stream(s);
+          out.pushByte(10);
+        },
+      },
+    );
     while (j < lines) line(j++, 0, 0, undefined);
   }
 }
 
 function runBatch(
   io: CliIO,
-  ctx: Context,
+  ctx: CatContext,
   mode: 'batch' | 'batch-check',
   format: string,
   opts: { allObjects: boolean; nul: boolean },
@@ -824,6 +936,11 @@ function runBatch(
       fullHex: boolean,
       found: Found | undefined,
     ) => {
+      let stream: ObjectStream | undefined;
+      if (found?.streamOid !== undefined) {
+        stream = store.streamObject(found.streamOid, { chunkSize: STREAM_CHUNK });
+        if (stream === undefined) found = undefined;
+      }
       if (found === undefined) {
         out.push(`${name} missing\n`);
         return;
@@ -856,23 +973,49 @@ function runBatch(
         }
       }
       out.push(`${line}\n`);
-      if (found.data !== undefined) {
+      if (stream !== undefined) {
+        try {
+          out.stream(stream);
+        } finally {
+          stream.close();
+        }
+        out.push('\n');
+      } else if (found.data !== undefined) {
         out.push(found.data);
         out.push('\n');
       }
+    };
+    /**
+     * The objects' bytes for --batch, next to what `infos` says of them: large ones are left to
+     * stream when printed (`streamOid`), the rest read together. With `details`, an object needs
+     * both answers (as `objectDetailsMany` and `readObjects` gave them); else the read answers.
+     */
+    const withData = (
+      oids: Uint8Array[],
+      infos: (ObjectInfo | undefined)[],
+      details: boolean,
+    ): (Found | undefined)[] => {
+      const above = streamAbove(store);
+      const big = (i: number) => (infos[i]?.size ?? 0) > above;
+      const toRead = oids.filter((_, i) => !big(i));
+      const objs = toRead.length > 0 ? store.readObjects(toRead) : [];
+      let r = 0;
+      return oids.map((oid, i) => {
+        const info = infos[i];
+        if (big(i)) return { ...info, streamOid: oid };
+        const o = objs[r++];
+        if (!details) return o;
+        return info && o && { ...info, type: o.type, size: o.size, data: o.data };
+      });
     };
     /** What one object contributes: the fields the format names, and its bytes for --batch. */
     const lookupMany = (oids: Uint8Array[]): (Found | undefined)[] => {
       if (needsDetails) {
         const details = store.objectDetailsMany(oids);
         if (mode !== 'batch') return details;
-        const objs = store.readObjects(oids);
-        return details.map((d, i) => {
-          const o = objs[i];
-          return d && o && { ...d, type: o.type, size: o.size, data: o.data };
-        });
+        return withData(oids, details, true);
       }
-      if (mode === 'batch') return store.readObjects(oids);
+      if (mode === 'batch') return withData(oids, store.objectInfos(oids), false);
       if (needsInfo) return store.objectInfos(oids);
       return store.hasObjects(oids).map((ok) => (ok ? PRESENT : undefined));
     };
