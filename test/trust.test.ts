@@ -20,9 +20,11 @@ import { fromHex } from '../src/bytes.js';
 import { type ErrorCode, GitMidxError } from '../src/errors.js';
 import { SHA1, SHA256 } from '../src/hash.js';
 import { MultiPackIndex } from '../src/midx/reader.js';
+import { expireMidx, planExpire } from '../src/node/expire.js';
 import { openMidxFile, writeMidxFile, writeMidxFileAsync } from '../src/node/midx.js';
 import { ObjectStore } from '../src/node/odb.js';
 import { repackMidx } from '../src/node/repack.js';
+import { verifyMidxFile } from '../src/node/verify.js';
 import { makeManyPacks, TestRepo } from './helpers/git.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -645,6 +647,20 @@ describe('library traps (finding 11)', () => {
     const res = writeMidxFile({ objectDir: r.objectDir });
     assert.equal(res.written, true);
     assert.ok(r.readMidx()!.equals(gitBytes));
+  });
+
+  test('verify, expire and repack without hash in a SHA-256 repository use its object format', () => {
+    const r = newRepo('sha256');
+    makeManyPacks(r, 4, 6, { duplicateEvery: 2 });
+    r.git(['multi-pack-index', 'write', '--no-progress']);
+    const v = verifyMidxFile({ objectDir: r.objectDir });
+    assert.equal(v.status, 0, v.lines.join('\n'));
+    assert.equal(planExpire({ objectDir: r.objectDir }).hasMidx, true);
+    const before = r.gitText(['cat-file', '--batch-all-objects', '--batch-check']);
+    repackMidx({ objectDir: r.objectDir, batchSize: 0 });
+    expireMidx({ objectDir: r.objectDir });
+    assert.equal(r.gitText(['cat-file', '--batch-all-objects', '--batch-check']), before);
+    assert.equal(r.git(['multi-pack-index', 'verify'], { allowFail: true }).status, 0);
   });
 
   test('a missing object directory (or a file in its place) is OBJECT_DIR_NOT_FOUND naming it', () => {

@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readU32, toHex } from '../bytes.js';
 import { isGitMidxError } from '../errors.js';
-import { type HashAlgorithm, SHA1 } from '../hash.js';
+import type { HashAlgorithm } from '../hash.js';
 import type { RandomAccessReader } from '../io.js';
 import { CHUNK_OIDL, CHUNK_OOFF } from '../midx/chunks.js';
 import type { MultiPackIndex } from '../midx/reader.js';
@@ -27,6 +27,7 @@ import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
 import { openFileReader } from './fs.js';
 import { midxPath, openMidxFile, type WriteMidxResult, writeMidxFile } from './midx.js';
 import { packDirPath, removeInPackDir } from './packdir.js';
+import { repositoryForObjectDir } from './repo.js';
 
 /** Companion files removed with a pack, `.idx` first so the pack stops being visible at once. */
 export const PACK_EXTENSIONS = ['.idx', '.pack', '.rev', '.keep', '.bitmap', '.promisor', '.mtimes'] as const;
@@ -82,7 +83,7 @@ function stem(idxName: string): string {
 
 /** What `expire` would do, touching nothing. */
 export function planExpire(options: ExpireOptions): ExpirePlan {
-  const hash = options.hash ?? SHA1;
+  const hash = options.hash ?? repositoryForObjectDir(options.objectDir).hash;
   let m: MultiPackIndex;
   try {
     m = openMidxFile(midxPath(options.objectDir), { hash });
@@ -142,7 +143,7 @@ function planWith(m: MultiPackIndex, options: ExpireOptions): ExpirePlan {
 export function expireMidx(options: ExpireOptions): ExpireResult {
   const plan = planExpire(options);
   if (!plan.hasMidx || plan.drop.length === 0) return { ...plan, deleted: [], spared: [] };
-  const hash = options.hash ?? SHA1;
+  const hash = options.hash ?? repositoryForObjectDir(options.objectDir).hash;
   const diag = options.onDiagnostic ?? (() => {});
   // 1. A MIDX without the dropped packs (their files are still there while it is written).
   const write = writeMidxFile({

@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { compareBytes, toHex, utf8 } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
-import { type HashAlgorithm, SHA1 } from '../hash.js';
+import type { HashAlgorithm } from '../hash.js';
 import { PagedReader } from '../io.js';
 import { isFatalMidxError, type MultiPackIndex } from '../midx/reader.js';
 import { PackIndex } from '../pack/idx.js';
@@ -299,7 +299,10 @@ function openForRepack(options: RepackOptions, s: Settings): MultiPackIndex | un
   // core.multiPackIndex=false: Git does not load the MIDX, so `repack` finds none (observed).
   if (!s.useMidx) return undefined;
   try {
-    return openMidxFile(midxPath(options.objectDir), { hash: options.hash ?? SHA1 });
+    return openMidxFile(midxPath(options.objectDir), {
+      hash:
+        options.hash ?? repositoryForObjectDir(options.objectDir, { env: options.env ?? process.env }).hash,
+    });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     if (isGitMidxError(e) && !isFatalMidxError(e.code)) {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readU32 } from '../bytes.js';
 import { type GitMidxError, isGitMidxError } from '../errors.js';
-import { type HashAlgorithm, SHA1 } from '../hash.js';
+import type { HashAlgorithm } from '../hash.js';
 import { isFatalMidxError, MultiPackIndex } from '../midx/reader.js';
 import { type PackIndexLoad, verifyMidx } from '../midx/verify.js';
 import { PackIndex } from '../pack/idx.js';
@@ -17,6 +17,7 @@ import type { ProgressCallback } from '../progress.js';
 import { openFileReader, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { MIDX_NAME, midxPath } from './midx.js';
+import { repositoryForObjectDir } from './repo.js';
 
 export interface VerifyMidxFileOptions {
   /** The object directory (absolute, or relative to the process's working directory). */
@@ -49,7 +50,7 @@ const noInflate: Inflater = {
 };
 
 export function verifyMidxFile(options: VerifyMidxFileOptions): VerifyMidxFileResult {
-  const hash = options.hash ?? SHA1;
+  const hash = options.hash ?? repositoryForObjectDir(options.objectDir).hash;
   const lines: string[] = [];
   const emit = (line: string) => {
     lines.push(line);
