@@ -192,7 +192,7 @@ type Found = 'explicit' | 'dotgit' | 'bare';
  * core.repositoryFormatVersion, core.bare and `extensions.*` in file order, as Git's callback
  * does, then applies the version rules. Returns the hash and `core.bare` (undefined = unset).
  */
-function checkRepositoryFormat(local: readonly ConfigEntry[]): {
+function checkRepositoryFormat(entries: Iterable<ConfigEntry>): {
   hash: HashAlgorithm;
   versionSet: boolean;
   coreBare: boolean | undefined;
@@ -205,7 +205,8 @@ function checkRepositoryFormat(local: readonly ConfigEntry[]): {
   const v1Only: string[] = [];
   const missingValue = (e: ConfigEntry) =>
     new GitMidxError('BAD_CONFIG', `missing value for '${e.key}'`, { file: e.file, data: { line: e.line } });
-  for (const e of local) {
+  for (const e of entries) {
+    if (e.scope !== 'local') continue;
     if (e.key === 'core.repositoryformatversion') {
       version = parseConfigInt(e.value, e.key, e.file);
     } else if (e.key === 'core.bare') {
@@ -277,7 +278,13 @@ function openRepository(gitDir: string, found: Found, ctx: Ctx): Repository {
   const commonDir = commonDirOf(gitDir, ctx);
   const objectDir = envPath(ctx, 'GIT_OBJECT_DIRECTORY') ?? path.join(commonDir, 'objects');
   const config = loadRepoConfig(commonDir, ctx.env, gitDir);
-  const format = checkRepositoryFormat(config.entries.filter((e) => e.scope === 'local'));
+  const format = checkRepositoryFormat(
+    config.each(
+      (key, scope) =>
+        scope === 'local' &&
+        (key === 'core.repositoryformatversion' || key === 'core.bare' || key.startsWith('extensions.')),
+    ),
+  );
   // Observed on git 2.39 (`rev-parse --is-bare-repository`): GIT_WORK_TREE always means non-bare.
   // A directory found as a bare repository by the walk is bare unless core.bare (any layer) is
   // false. For GIT_DIR and `.git`, Git sets up a work tree unless the repository file says
