@@ -416,8 +416,7 @@ export class ObjectStore {
     const dir = path.resolve(cwd, opts.objectDir);
     store.addSource(dir, opts.objectDir, true);
     if (opts.alternates !== false) {
-      const alt = readAlternates(dir, opts.env ?? process.env, cwd);
-      for (const w of alt.warnings) store.diag('error', w);
+      const alt = readAlternates(dir, opts.env ?? process.env, cwd, (w) => store.diag('error', w));
       for (const d of alt.dirs) store.addSource(d, d, false);
     }
     for (const s of store.sources) store.scanSource(s);
