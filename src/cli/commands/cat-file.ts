@@ -604,8 +604,9 @@ function parseLines(
     }
     if (end < 0) end = input.indexOf(sep, pos);
     const next = end < 0 ? total : end + 1;
+    // CR LF ends a line as LF does; a CR at the very end of the input stays (as in Git).
     if (end < 0) end = total;
-    if (!nul && end > pos && input[end - 1] === 13) end--;
+    else if (!nul && end > pos && input[end - 1] === 13) end--;
     starts[lines] = pos;
     ends[lines] = end;
     if (slot === -1 && end - pos === hexSize) {
@@ -945,7 +946,7 @@ function runBatch(
     };
 
     /** The lines of one block, window by window (a window of ids looked up at once). */
-    const answerLines = (lines: string[]): void => {
+    const answerLines = (lines: string[], terminated: boolean): void => {
       const window = mode === 'batch' ? BATCH_WINDOW : CHECK_WINDOW;
       const H = ctx.hash.size;
       for (let first = 0; first < lines.length; first += window) {
@@ -957,7 +958,9 @@ function runBatch(
         const idBytes = new Uint8Array((last - first) * H);
         for (let j = first; j < last; j++) {
           let line = lines[j];
-          if (!opts.nul && line.endsWith('\r')) line = line.slice(0, -1);
+          // CR LF ends a line as LF does; a CR at the very end of the input stays (as in Git).
+          if (!opts.nul && line.endsWith('\r') && (terminated || j < lines.length - 1))
+            line = line.slice(0, -1);
           let name = line;
           let rest = '';
           if (usesRest) {
@@ -1025,8 +1028,9 @@ function runBatch(
       for (let block = blocks.next(); block !== undefined; block = blocks.next()) {
         // Bytes as latin1: any name, valid UTF-8 or not, is echoed exactly as it came.
         const lines = block.toString('latin1').split(sep);
-        if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-        answerLines(lines);
+        const terminated = lines[lines.length - 1] === '';
+        if (terminated) lines.pop();
+        answerLines(lines, terminated);
         if (!opts.buffer) out.flush();
       }
     }
