@@ -687,6 +687,8 @@ export function parseConfig(text: string | Uint8Array, path: string): GitConfig 
 
 /** Reads a file's bytes, or undefined when it does not exist (Git skips missing config files). */
 function readIfExists(file: string): Buffer | undefined {
+  // The usual way to say "no such configuration" (GIT_CONFIG_GLOBAL=/dev/null): empty, as in Git.
+  if (file === '/dev/null') return Buffer.alloc(0);
   try {
     return readRegularFile(file);
   } catch (err) {
