@@ -440,6 +440,30 @@ if (isMainThread) {
       }
     });
 
+    // Found by this property (FUZZ_SEED=2 FUZZ_RUNS=6000), shrunk: four zero bytes inserted into
+    // the OID table of an .idx that stays within Git's size bounds; the store notices the MIDX and
+    // the .idx disagree, drops the MIDX, trusts the shifted .idx and returns another object's bytes
+    // for an id (with verifyHashes off). The MIDX/.idx disagreement fix is in progress elsewhere.
+    test('pinned: 4 bytes inserted into an .idx OID table give no wrong object', {
+      todo: 'MIDX/.idx offset disagreement: the shifted .idx is trusted',
+    }, () => {
+      const work = makeTempDir('git-midx-hostile-');
+      try {
+        fs.cpSync(corpus.dir, work, { recursive: true });
+        for (const t of corpus.targets.filter((t) => t.endsWith('.idx'))) {
+          const file = path.join(work, t);
+          const original = fs.readFileSync(file);
+          fs.chmodSync(file, 0o644);
+          fs.writeFileSync(file, mutate(original, [{ t: 'insert', pos: 1214, bytes: new Uint8Array(4) }]));
+          const env = { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', HOME: work };
+          driveCase(corpus, work, env, { errors: 0, answers: 0 });
+          fs.writeFileSync(file, original);
+        }
+      } finally {
+        removeDir(work);
+      }
+    });
+
     test('only GitMidxError, objects that hash to their ids, bounded memory', async () => {
       const r = await runInWorker({ corpus, seed: SEED, numRuns: RUNS });
       if (!r.ok) assert.fail(`seed ${SEED}: ${r.error}`);

@@ -140,7 +140,7 @@ function modeOrder(args: readonly string[]): Mode[] {
 const CHECK_WINDOW = 1 << 18;
 const BATCH_WINDOW = 1 << 10;
 /** Lines of stdin read and answered together: memory is bounded by a block, not by the input. */
-const BLOCK_LINES = 1 << 16;
+const BLOCK_LINES = 1 << 17;
 
 /** One object's answer in a batch: the fields of ObjectInfo/ObjectDetails/StoredObject it has. */
 interface Found {
