@@ -116,6 +116,28 @@ describe('config includes', () => {
   });
 });
 
+describe('config includes (bounded)', () => {
+  it('a file included many times over, 10 levels deep, stops at a bound instead of reading forever', () => {
+    const r = repo();
+    fs.writeFileSync(
+      path.join(r.gitDir, 'config'),
+      '[core]\n\trepositoryformatversion = 0\n[include]\n\tpath = f1\n',
+    );
+    for (let i = 1; i <= 10; i++) {
+      fs.writeFileSync(
+        path.join(r.gitDir, `f${i}`),
+        `[x]\n\tv${i} = ${i}\n${`[include]\n\tpath = f${i + 1}\n`.repeat(40)}`,
+      );
+    }
+    // 40^9 includes of f10 were it not bounded.
+    assert.throws(
+      () => loadRepoConfig(r.gitDir, r.env),
+      (e: unknown) =>
+        e instanceof GitMidxError && e.code === 'BAD_CONFIG' && /too much included config/.test(e.message),
+    );
+  });
+});
+
 describe('config and alternates in linear memory', () => {
   it('a 20 MB config (long values, escapes, many keys) parses with peak RSS growth under 2x its size (+24 MiB for the young generation)', () => {
     const r = repo();

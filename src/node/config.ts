@@ -379,6 +379,28 @@ const BACKSLASH = 0x5c;
 const MAX_INCLUDE_DEPTH = 10;
 
 /**
+ * Most bytes one configuration may read through includes. Git has no such bound, but a file that
+ * includes another many times, which does the same, 10 levels deep, would read without end.
+ */
+const MAX_INCLUDED_BYTES = 32 * 1024 * 1024;
+
+/** Bytes read through includes so far, per configuration being loaded. */
+const includedBytes = new WeakMap<GitConfig, number>();
+
+/** Counts an included file against MAX_INCLUDED_BYTES. */
+function chargeInclude(config: GitConfig, file: string, size: number): void {
+  const total = (includedBytes.get(config) ?? 0) + size;
+  if (total > MAX_INCLUDED_BYTES) {
+    throw new GitMidxError(
+      'BAD_CONFIG',
+      `too much included config: more than ${MAX_INCLUDED_BYTES} bytes read through include.path (at ${file})`,
+      { file, data: { limit: MAX_INCLUDED_BYTES } },
+    );
+  }
+  includedBytes.set(config, total);
+}
+
+/**
  * A byte source shaped like Git's: CRLF reads as LF, and the end of the text reads as one more LF
  * (every time it is read). `line` counts the LFs read so far, the final one included; the error
  * sites below subtract one where Git reports the line that holds the offending newline. `at` is
@@ -737,6 +759,7 @@ function readFileInto(
           { file, data: { included, depth: MAX_INCLUDE_DEPTH } },
         );
       }
+      chargeInclude(config, included, bytes.length);
       readFileInto(config, included, bytes, scope, env, depth + 1);
       // Entries after the include are the including file's again.
       target.src = config.sourceFor(scope, file, text);
@@ -932,8 +955,10 @@ function addCommandLine(config: GitConfig, env: NodeJS.ProcessEnv): void {
     if (e.key !== 'include.path' || e.value === null) continue;
     const included = includePath(e.value, undefined, env);
     const bytes = included === undefined ? undefined : readIfExists(included);
-    if (included !== undefined && bytes !== undefined)
+    if (included !== undefined && bytes !== undefined) {
+      chargeInclude(config, included, bytes.length);
       readFileInto(config, included, bytes, 'command', env, 1);
+    }
   }
 }
 
