@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { type ChunkSource, LineBlockReader } from '../src/cli/stdin.js';
 import { GitMidxError } from '../src/errors.js';
 import { loadRepoConfig } from '../src/node/config.js';
 import { TestRepo } from './helpers/git.js';
@@ -69,6 +70,92 @@ function measureInChild(body: string, env: NodeJS.ProcessEnv = process.env): { g
     fs.rmSync(file, { force: true });
   }
 }
+
+describe('LineBlockReader', () => {
+  /** A source that gives `steps` in order: bytes, or -1 (nothing now); then the end. */
+  function scripted(steps: (string | -1)[]): ChunkSource & { waits: number; reads: number } {
+    let k = 0;
+    const src = {
+      waits: 0,
+      reads: 0,
+      read(into: Uint8Array): number {
+        src.reads++;
+        if (k >= steps.length) return 0;
+        const step = steps[k];
+        if (step === -1) {
+          k++;
+          return -1;
+        }
+        const b = Buffer.from(step, 'latin1');
+        const n = Math.min(b.length, into.length);
+        into.set(b.subarray(0, n));
+        if (n < b.length) steps[k] = step.slice(n);
+        else k++;
+        return n;
+      },
+      wait() {
+        src.waits++;
+      },
+    };
+    return src;
+  }
+  const blocks = (r: LineBlockReader) => {
+    const out: string[] = [];
+    for (let b = r.next(); b !== undefined; b = r.next()) out.push(b.toString('latin1'));
+    return out;
+  };
+
+  it('hands out whole lines, a partial line kept for the next block, the last one unterminated', () => {
+    const src = scripted(['ab\ncd', 'e\nf', -1, 'g\nh']);
+    assert.deepEqual(blocks(new LineBlockReader(src, { sep: 10, maxLines: 100 })), [
+      'ab\n',
+      'cde\n',
+      'fg\n',
+      'h',
+    ]);
+    assert.equal(src.waits, 1); // `f` alone is no whole line: wait
+  });
+
+  it('waits on "nothing now" when no whole line is there, never taking it for the end', () => {
+    const src = scripted([-1, -1, 'x', -1, 'y\n']);
+    assert.deepEqual(blocks(new LineBlockReader(src, { sep: 10, maxLines: 100 })), ['xy\n']);
+    assert.equal(src.waits, 3);
+  });
+
+  it('splits at maxLines and maxBytes, with NUL as the separator', () => {
+    const input = Array.from({ length: 10 }, (_, i) => `line${i}\0`).join('');
+    const byLines = blocks(new LineBlockReader(scripted([input]), { sep: 0, maxLines: 3 }));
+    assert.deepEqual(
+      byLines.map((b) => b.split('\0').length - 1),
+      [3, 3, 3, 1],
+    );
+    assert.equal(byLines.join(''), input);
+    const byBytes = blocks(new LineBlockReader(scripted([input]), { sep: 0, maxLines: 100, maxBytes: 12 }));
+    assert.deepEqual(byBytes, [
+      'line0\0line1\0',
+      'line2\0line3\0',
+      'line4\0line5\0',
+      'line6\0line7\0',
+      'line8\0line9\0',
+    ]);
+  });
+
+  it('without interactive (--buffer), a pause does not end a block', () => {
+    const src = scripted(['a\n', -1, 'b\n', 'c\n']);
+    assert.deepEqual(blocks(new LineBlockReader(src, { sep: 10, maxLines: 100, interactive: false })), [
+      'a\nb\nc\n',
+    ]);
+    assert.equal(src.waits, 1);
+  });
+
+  it('a line longer than the read size is held whole', () => {
+    const long = 'x'.repeat(3 * 1024 * 1024);
+    assert.deepEqual(blocks(new LineBlockReader(scripted([`${long}\n`, 'y']), { sep: 10, maxLines: 100 })), [
+      `${long}\n`,
+      'y',
+    ]);
+  });
+});
 
 describe('config includes', () => {
   it('an include cycle stops at depth 10 with git’s message and exit code', () => {

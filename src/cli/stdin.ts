@@ -148,12 +148,16 @@ export class LineBlockReader {
     }
   }
 
-  /** Counts separators from `scanned`, stopping after the `maxLines`-th. */
+  /** Counts separators from `scanned`, stopping after the `maxLines`-th or past `maxBytes`. */
   private scan(): void {
     const b = this.buf;
     const sep = this.sep;
     let p = this.scanned;
-    while (p < this.end && this.lines < this.maxLines) {
+    while (
+      p < this.end &&
+      this.lines < this.maxLines &&
+      (this.lines === 0 || this.lastLineEnd - this.start < this.maxBytes)
+    ) {
       const i = b.indexOf(sep, p);
       if (i < 0 || i >= this.end) {
         p = this.end;
