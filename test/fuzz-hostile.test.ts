@@ -28,7 +28,7 @@ import { PackIndex } from '../src/pack/idx.js';
 import { makeTempDir, removeDir, TestRepo } from './helpers/git.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x686f7374);
-const RUNS = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : 2000;
+const RUNS = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : 3000;
 const MiB = 1024 * 1024;
 const MEMORY_LIMIT = 256 * MiB;
 const HANG_MS = 60_000;
@@ -385,11 +385,11 @@ if (!isMainThread && workerData && (workerData as Job).corpus) {
 // ---------------------------------------------------------------------------------------------
 // The corpus, built by git
 
-function buildCorpus(repos: TestRepo[]): Corpus {
-  const alt = TestRepo.create({ bare: true });
+function buildCorpus(repos: TestRepo[], objectFormat: 'sha1' | 'sha256'): Corpus {
+  const alt = TestRepo.create({ bare: true, objectFormat });
   repos.push(alt);
   alt.packObjects(alt.writeBlobs(['alternate blob one\n', 'alternate blob two\n']));
-  const r = TestRepo.create({ bare: true });
+  const r = TestRepo.create({ bare: true, objectFormat });
   repos.push(r);
   // Similar blobs, so that the packs hold deltas (OFS_DELTA chains).
   const text = (i: number) => `${'line of a file that changes a little\n'.repeat(40)}version ${i}\n`;
@@ -418,7 +418,7 @@ function buildCorpus(repos: TestRepo[]): Corpus {
     .stdout.toString('latin1');
   const ids = listed.trim().split('\n');
   assert.ok(ids.length >= 21 && first.every((h) => ids.includes(h)), `${ids.length} ids`);
-  return { dir: r.gitDir, targets, hash: 'sha1', ids };
+  return { dir: r.gitDir, targets, hash: objectFormat, ids };
 }
 
 if (isMainThread) {
@@ -429,21 +429,28 @@ if (isMainThread) {
 
   describe('fuzz: hostile repository files', () => {
     let corpus: Corpus;
+    let corpus256: Corpus;
     before(() => {
-      corpus = buildCorpus(repos);
+      corpus = buildCorpus(repos, 'sha1');
+      corpus256 = buildCorpus(repos, 'sha256');
     });
 
-    test('control: the unmutated repository answers every id with its own bytes', () => {
-      const store = ObjectStore.open({
-        objectDir: path.join(corpus.dir, 'objects'),
-        hash: SHA1,
-        env: {},
-        verifyHashes: true,
-      });
-      try {
-        for (const hex of corpus.ids) assert.ok(store.readObject(Buffer.from(hex, 'hex')), hex);
-      } finally {
-        store.close();
+    test('control: the unmutated repositories answer every id with its own bytes', () => {
+      for (const [c, hash] of [
+        [corpus, SHA1],
+        [corpus256, SHA256],
+      ] as const) {
+        const store = ObjectStore.open({
+          objectDir: path.join(c.dir, 'objects'),
+          hash,
+          env: {},
+          verifyHashes: true,
+        });
+        try {
+          for (const hex of c.ids) assert.ok(store.readObject(Buffer.from(hex, 'hex')), hex);
+        } finally {
+          store.close();
+        }
       }
     });
 
@@ -472,12 +479,18 @@ if (isMainThread) {
       }
     });
 
-    test('only GitMidxError, objects that hash to their ids, bounded memory', async () => {
-      const r = await runInWorker({ corpus, seed: SEED, numRuns: RUNS });
-      if (!r.ok) assert.fail(`seed ${SEED}: ${r.error}`);
-      console.log(`hostile: ${RUNS} cases, ${r.errors} errors, ${r.answers} objects read and checked`);
-      // The mutations must reach both outcomes, or the property proves little.
-      assert.ok(r.errors > 0 && r.answers > 0);
-    });
+    for (const format of ['sha1', 'sha256'] as const) {
+      test(`${format}: only GitMidxError, objects read with verifyHashes hash to their ids, bounded memory`, async () => {
+        const c = format === 'sha1' ? corpus : corpus256;
+        const numRuns = Math.ceil(RUNS / 2);
+        const r = await runInWorker({ corpus: c, seed: SEED, numRuns });
+        if (!r.ok) assert.fail(`${format}, seed ${SEED}: ${r.error}`);
+        console.log(
+          `hostile ${format}: ${numRuns} cases, ${r.errors} errors, ${r.answers} objects read and checked`,
+        );
+        // The mutations must reach both outcomes, or the property proves little.
+        assert.ok(r.errors > 0 && r.answers > 0);
+      });
+    }
   });
 }
