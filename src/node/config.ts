@@ -707,12 +707,18 @@ export function parseConfig(text: string | Uint8Array, path: string): GitConfig 
   return config;
 }
 
+/**
+ * Largest config file read (FILE_TOO_LARGE beyond): values are kept as 32-bit offsets into it,
+ * and no real configuration comes near.
+ */
+const MAX_CONFIG_FILE = 1024 * 1024 * 1024;
+
 /** Reads a file's bytes, or undefined when it does not exist (Git skips missing config files). */
 function readIfExists(file: string): Buffer | undefined {
   // The usual way to say "no such configuration" (GIT_CONFIG_GLOBAL=/dev/null): empty, as in Git.
   if (file === '/dev/null') return Buffer.alloc(0);
   try {
-    return readRegularFile(file);
+    return readRegularFile(file, MAX_CONFIG_FILE);
   } catch (err) {
     if (isMissingFile(err)) return undefined;
     if (err instanceof GitMidxError) throw err;
