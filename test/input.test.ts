@@ -203,6 +203,55 @@ describe('config includes', () => {
   });
 });
 
+describe('config includeIf', () => {
+  it('gitdir:, gitdir/i: and onbranch: conditions hold where git says they do; an includeIf cycle is git’s error', () => {
+    const r = TestRepo.create({ objectFormat: 'sha1' });
+    repos.push(r);
+    const inc = path.join(r.dir, 'inc.cfg');
+    fs.writeFileSync(inc, '[x]\n\tv = included\n');
+    const base = fs.readFileSync(path.join(r.gitDir, 'config'), 'utf8');
+    const real = fs.realpathSync(r.gitDir);
+    const parent = path.basename(path.dirname(real));
+    const conds = [
+      `gitdir:${real}`,
+      `gitdir:${path.dirname(real)}/`,
+      `gitdir:${path.dirname(real).toUpperCase()}/`,
+      `gitdir/i:${path.dirname(real).toUpperCase()}/`,
+      `gitdir:${parent}/`,
+      'gitdir:**/.git',
+      'gitdir:.git',
+      'gitdir:./',
+      `gitdir:${real}/`,
+      `gitdir:${path.dirname(real)}/.[g]it`,
+      `gitdir:${path.dirname(real)}/.[!g]it`,
+      `gitdir:${path.dirname(real)}/.g[[:alpha:]]?`,
+      '/tmp/*/x/',
+      'onbranch:main',
+      'onbranch:ma*',
+      'onbranch:m',
+      'onbranch:other',
+      'hasconfig:remote.*.url:x',
+    ];
+    const env = { ...r.env, GIT_DIR: r.gitDir };
+    let held = 0;
+    for (const c of conds) {
+      fs.writeFileSync(path.join(r.gitDir, 'config'), `${base}[includeIf "${c}"]\n\tpath = ${inc}\n`);
+      const git = spawnSync('git', ['config', 'x.v'], { env, encoding: 'utf8' }).stdout.trim();
+      const ours = loadRepoConfig(r.gitDir, r.env, r.gitDir).get('x.v') ?? '';
+      assert.equal(ours, git, c);
+      if (git !== '') held++;
+    }
+    assert.ok(held >= 6 && held <= conds.length - 6, `${held} conditions held`);
+    // A condition that holds and includes the file itself: git's depth error, from the CLI too.
+    fs.writeFileSync(path.join(r.gitDir, 'config'), `${base}[includeIf "gitdir:**"]\n\tpath = config\n`);
+    const git = spawnSync('git', ['cat-file', '--batch-check'], { env, input: '', encoding: 'utf8' });
+    const ours = spawnSync(bin, ['cat-file', '--batch-check'], { env, input: '', encoding: 'utf8' });
+    assert.equal(git.status, 128);
+    assert.equal(ours.stderr, git.stderr);
+    assert.equal(ours.status, git.status);
+  });
+});
+
 describe('config includes (bounded)', () => {
   it('a file included many times over, 10 levels deep, stops at a bound instead of reading forever', () => {
     const r = repo();

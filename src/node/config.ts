@@ -6,16 +6,17 @@
  * the whitespace rules, the escapes, the line numbers in `bad config line <n> in file <path>`,
  * booleans, and integers with `k`/`m`/`g` suffixes.
  *
- * `include.path` is followed as Git follows it, with its depth limit of 10 (the message Git gives
- * for a cycle too). Not supported: `[includeIf]` (read as ordinary keys and never followed; the
- * spec makes includes optional for object access), and blobs or stdin as config sources.
+ * `include.path` and `[includeIf "gitdir:…"/"gitdir/i:…"/"onbranch:…"]` are followed as Git
+ * follows them, with its depth limit of 10 (and the message Git gives for a cycle). Not supported:
+ * `hasconfig:` conditions (never hold), blobs or stdin as config sources.
  *
  * Time and memory are linear in the file: the parser works on the file's bytes, and a GitConfig
  * keeps plain values as ranges of them (see GitConfig).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GitMidxError } from '../errors.js';
-import { isMissingFile, readRegularFile } from './fs.js';
+import { isMissingFile, readFileIfExists, readRegularFile } from './fs.js';
 
 /** Where a value came from, in Git's reading order. `file` = a lone file given to parseConfig. */
 export type ConfigScope = 'system' | 'global' | 'local' | 'worktree' | 'command' | 'file';
@@ -468,7 +469,7 @@ interface ParseTarget {
   config: GitConfig;
   src: number;
   /** Called after each entry with its key and (for `include.path` only) its value. */
-  onInclude?: (value: string | null, line: number) => void;
+  onInclude?: (key: string, value: string | null, line: number) => void;
 }
 
 class Parser {
@@ -580,8 +581,12 @@ class Parser {
       // The terminating LF has been read, so the entry ended on the line before `r.line`.
       t.config.addRange(key, -1, 0, r.line - 1, t.src);
     }
-    if (t.onInclude !== undefined && key === 'include.path')
-      t.onInclude(t.config.get(key) ?? null, r.line - 1);
+    if (
+      t.onInclude !== undefined &&
+      (key === 'include.path' || (key.startsWith('includeif.') && key.endsWith('.path')))
+    ) {
+      t.onInclude(key, t.config.get(key) ?? null, r.line - 1);
+    }
   }
 
   /**
@@ -733,7 +738,8 @@ function readIfExists(file: string): Buffer | undefined {
  * Reads `file` into `config`, following `include.path` entries (§6.6) as Git does: a relative
  * path is relative to the directory of the file that names it, `~/` is $HOME, a missing file is
  * skipped, and a file included more than 10 levels deep ends the reading with Git's message (a
- * cycle of includes reaches it too). `[includeIf]` sections are not followed.
+ * cycle of includes reaches it too). `[includeIf "<condition>"]` sections are followed when their
+ * condition holds (see includeCondition).
  */
 function readFileInto(
   config: GitConfig,
@@ -747,12 +753,18 @@ function readFileInto(
   const target: ParseTarget = {
     config,
     src,
-    onInclude: (value, line) => {
+    onInclude: (key, value, line) => {
       if (value === null) {
         throw new GitMidxError('BAD_CONFIG', `bad config line ${line} in file ${file}`, {
           file,
-          data: { line, reason: "missing value for 'include.path'" },
+          data: { line, reason: `missing value for '${key}'` },
         });
+      }
+      if (
+        key !== 'include.path' &&
+        !includeCondition(key.slice('includeif.'.length, -'.path'.length), config, file, env)
+      ) {
+        return;
       }
       const included = includePath(value, file, env);
       if (included === undefined) return;
@@ -773,6 +785,132 @@ function readFileInto(
   };
   new Parser(text, file, target).parse();
 }
+
+/** The git directory whose conditions `includeIf` tests, per configuration being loaded. */
+const gitDirOf = new WeakMap<GitConfig, string>();
+
+/**
+ * Whether an `[includeIf "<condition>"]` holds (checked against git 2.39): `gitdir:<pattern>` and
+ * `gitdir/i:<pattern>` (case-insensitive) match the git directory, `onbranch:<pattern>` the
+ * branch HEAD names, with wildmatch patterns (`*`, `?`, `[…]`, `**`, as for paths). A gitdir
+ * pattern starting with `./` is relative to the config file's directory, `~/` to $HOME; one not
+ * starting with `/` gets `** /` in front; a trailing `/` gets `**` after. Other conditions
+ * (`hasconfig:…`), and any condition outside a repository, do not hold.
+ */
+function includeCondition(cond: string, config: GitConfig, file: string, env: NodeJS.ProcessEnv): boolean {
+  const gitDir = gitDirOf.get(config);
+  if (gitDir === undefined) return false;
+  const gitdir = /^gitdir(\/i)?:/.exec(cond);
+  if (gitdir) {
+    let pattern = cond.slice(gitdir[0].length);
+    if (pattern.startsWith('./')) {
+      const slash = file.lastIndexOf('/');
+      pattern = (slash < 0 ? '' : file.slice(0, slash + 1)) + pattern.slice(2);
+    } else if (pattern.startsWith('~/')) {
+      if (!env.HOME) return false;
+      pattern = env.HOME + pattern.slice(1);
+    }
+    if (!pattern.startsWith('/')) pattern = `**/${pattern}`;
+    if (pattern.endsWith('/')) pattern += '**';
+    const re = wildmatchRegExp(pattern, gitdir[1] !== undefined);
+    const dir = path.resolve(gitDir);
+    if (re.test(dir)) return true;
+    try {
+      return re.test(fs.realpathSync.native(dir));
+    } catch {
+      return false;
+    }
+  }
+  if (cond.startsWith('onbranch:')) {
+    let pattern = cond.slice('onbranch:'.length);
+    if (pattern.endsWith('/')) pattern += '**';
+    let head: Buffer | undefined;
+    try {
+      head = readFileIfExists(path.join(gitDir, 'HEAD'), 4096);
+    } catch {
+      return false;
+    }
+    const m = head === undefined ? null : /^ref: refs\/heads\/([^\n]+)\n?$/.exec(head.toString('utf8'));
+    return m !== null && wildmatchRegExp(pattern, false).test(m[1]);
+  }
+  return false;
+}
+
+/** A wildmatch pattern with WM_PATHNAME (wildcards never match `/`, except `**` between slashes) as a RegExp. */
+function wildmatchRegExp(p: string, icase: boolean): RegExp {
+  let re = '';
+  const special = /[.*+?^${}()|[\]\\/]/;
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i];
+    const atSegmentStart = i === 0 || p[i - 1] === '/';
+    if (c === '*' && p[i + 1] === '*' && atSegmentStart && (p[i + 2] === '/' || i + 2 === p.length)) {
+      if (i + 2 === p.length) {
+        re += '.*'; // `dir/**`: everything inside
+        i += 1;
+      } else {
+        re += '(?:.*/)?'; // `**/`: zero or more directories
+        i += 2;
+      }
+      continue;
+    }
+    if (c === '*') {
+      while (p[i + 1] === '*') i++;
+      re += '[^/]*';
+    } else if (c === '?') {
+      re += '[^/]';
+    } else if (c === '\\' && i + 1 < p.length) {
+      i++;
+      re += special.test(p[i]) ? `\\${p[i]}` : p[i];
+    } else if (c === '[') {
+      const close = classEnd(p, i);
+      if (close < 0) {
+        re += '\\[';
+        continue;
+      }
+      let body = p.slice(i + 1, close);
+      const negate = body[0] === '!' || body[0] === '^';
+      if (negate) body = body.slice(1);
+      body = body.replace(
+        /\[:(alpha|digit|alnum|upper|lower|space|xdigit|punct):\]/g,
+        (_m, k: string) => POSIX_CLASSES[k],
+      );
+      body = body.replace(/[\]\\^]/g, (x) => `\\${x}`).replace(/\\\\(.)/g, '\\$1');
+      re += `(?!/)[${negate ? '^' : ''}${body}]`;
+      i = close;
+    } else {
+      re += special.test(c) ? `\\${c}` : c;
+    }
+  }
+  return new RegExp(`^${re}$`, icase ? 'is' : 's');
+}
+
+/** Where the `]` closing the bracket expression at p[i] is (`[:alpha:]` and `\]` inside skipped), or -1. */
+function classEnd(p: string, i: number): number {
+  let j = i + 1;
+  if (p[j] === '!' || p[j] === '^') j++;
+  if (p[j] === ']') j++; // a `]` first is a member
+  while (j < p.length) {
+    if (p.startsWith('[:', j)) {
+      const end = p.indexOf(':]', j + 2);
+      if (end < 0) return -1;
+      j = end + 2;
+    } else if (p[j] === '\\') j += 2;
+    else if (p[j] === ']') return j;
+    else j++;
+  }
+  return -1;
+}
+
+const POSIX_CLASSES: Readonly<Record<string, string>> = {
+  alpha: 'a-zA-Z',
+  digit: '0-9',
+  alnum: 'a-zA-Z0-9',
+  upper: 'A-Z',
+  lower: 'a-z',
+  space: ' \\t\\n\\r\\v\\f',
+  xdigit: '0-9a-fA-F',
+  punct: '!-\\/:-@\\[-`{-~',
+};
 
 /**
  * The file an `include.path` value names: `~/…` under $HOME, a relative path next to the file
@@ -992,6 +1130,7 @@ export function loadRepoConfig(
   gitDir?: string,
 ): GitConfig {
   const config = new GitConfig();
+  gitDirOf.set(config, gitDir ?? commonDir);
   readScoped(config, systemFiles(env), 'system', env);
   readScoped(config, globalFiles(env), 'global', env);
   readScoped(config, [path.join(commonDir, 'config')], 'local', env);
