@@ -385,17 +385,22 @@ const MAX_INCLUDE_DEPTH = 10;
  */
 const MAX_INCLUDED_BYTES = 32 * 1024 * 1024;
 
-/** Bytes read through includes so far, per configuration being loaded. */
-const includedBytes = new WeakMap<GitConfig, number>();
+/** Most includes one configuration may follow (the same bound, counted in files, found or not). */
+const MAX_INCLUDES = 10_000;
 
-/** Counts an included file against MAX_INCLUDED_BYTES. */
+/** Bytes and files read through includes so far, per configuration being loaded. */
+const includedBytes = new WeakMap<GitConfig, { bytes: number; files: number }>();
+
+/** Counts an included file against MAX_INCLUDED_BYTES and MAX_INCLUDES. */
 function chargeInclude(config: GitConfig, file: string, size: number): void {
-  const total = (includedBytes.get(config) ?? 0) + size;
-  if (total > MAX_INCLUDED_BYTES) {
+  const total = includedBytes.get(config) ?? { bytes: 0, files: 0 };
+  total.bytes += size;
+  total.files++;
+  if (total.bytes > MAX_INCLUDED_BYTES || total.files > MAX_INCLUDES) {
     throw new GitMidxError(
       'BAD_CONFIG',
-      `too much included config: more than ${MAX_INCLUDED_BYTES} bytes read through include.path (at ${file})`,
-      { file, data: { limit: MAX_INCLUDED_BYTES } },
+      `too much included config: more than ${MAX_INCLUDES} files or ${MAX_INCLUDED_BYTES} bytes read through includes (at ${file})`,
+      { file, data: { limit: MAX_INCLUDED_BYTES, files: MAX_INCLUDES } },
     );
   }
   includedBytes.set(config, total);
@@ -769,6 +774,8 @@ function readFileInto(
       const included = includePath(value, file, env);
       if (included === undefined) return;
       const bytes = readIfExists(included);
+      // Missing files count too: looking for one is work as well.
+      chargeInclude(config, included, bytes?.length ?? 0);
       if (bytes === undefined) return;
       if (depth + 1 > MAX_INCLUDE_DEPTH) {
         throw new GitMidxError(
@@ -777,7 +784,6 @@ function readFileInto(
           { file, data: { included, depth: MAX_INCLUDE_DEPTH } },
         );
       }
-      chargeInclude(config, included, bytes.length);
       readFileInto(config, included, bytes, scope, env, depth + 1);
       // Entries after the include are the including file's again.
       target.src = config.sourceFor(scope, file, text);
