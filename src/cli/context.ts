@@ -7,12 +7,18 @@ import type { GitConfig } from '../node/config.js';
 import { discoverRepository, repositoryForObjectDir } from '../node/repo.js';
 import type { Diagnostic, ProgressCallback } from '../progress.js';
 import { progressRenderer } from './progress.js';
+import type { ChunkSource } from './stdin.js';
 
 export interface CliIO {
   stdout: (s: string | Uint8Array) => void;
   stderr: (s: string) => void;
   readStdin: () => string;
   readStdinBytes: () => Buffer;
+  /**
+   * Standard input read in chunks (src/cli/stdin.ts), for commands that stream it; without it they
+   * take `readStdinBytes()` whole.
+   */
+  stdinSource?: () => ChunkSource;
   stderrIsTTY: boolean;
   env: NodeJS.ProcessEnv;
   cwd: string;

@@ -24,6 +24,7 @@ import { verifyCommand } from './commands/verify.js';
 import { writeCommand } from './commands/write.js';
 import { type CliIO, Exit, type GlobalOptions } from './context.js';
 import { parseCommon, UsageError } from './options.js';
+import { readAll, stdinSource } from './stdin.js';
 
 export interface Command {
   name: string;
@@ -112,21 +113,13 @@ export function nodeIO(): CliIO {
     stderr: (s) => {
       writeFully(2, Buffer.from(s));
     },
-    readStdin: () => readStdinBytes().toString('utf8'),
-    readStdinBytes,
+    readStdin: () => readAll(stdinSource()).toString('utf8'),
+    readStdinBytes: () => readAll(stdinSource()),
+    stdinSource: () => stdinSource(),
     stderrIsTTY: process.stderr.isTTY === true,
     env: process.env,
     cwd: process.cwd(),
   };
-}
-
-function readStdinBytes(): Buffer {
-  try {
-    return fs.readFileSync(0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return Buffer.alloc(0);
-    throw e;
-  }
 }
 
 /** Bytes given to one write(2) at most: Node refuses lengths of 2 GiB and more. */

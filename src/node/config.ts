@@ -6,12 +6,17 @@
  * the whitespace rules, the escapes, the line numbers in `bad config line <n> in file <path>`,
  * booleans, and integers with `k`/`m`/`g` suffixes.
  *
- * Not supported: `[include]`/`[includeIf]` (they are read as ordinary keys and never followed; the
- * spec makes them optional for object access), and blobs or stdin as config sources.
+ * `include.path` and `[includeIf "gitdir:…"/"gitdir/i:…"/"onbranch:…"]` are followed as Git
+ * follows them, with its depth limit of 10 (and the message Git gives for a cycle). Not supported:
+ * `hasconfig:` conditions (never hold), blobs or stdin as config sources.
+ *
+ * Time and memory are linear in the file: the parser works on the file's bytes, and a GitConfig
+ * keeps plain values as ranges of them (see GitConfig).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GitMidxError } from '../errors.js';
-import { isMissingFile, readRegularFile } from './fs.js';
+import { isMissingFile, readFileIfExists, readRegularFile } from './fs.js';
 
 /** Where a value came from, in Git's reading order. `file` = a lone file given to parseConfig. */
 export type ConfigScope = 'system' | 'global' | 'local' | 'worktree' | 'command' | 'file';
@@ -36,39 +41,176 @@ function lookupKey(key: string): string {
   return key.slice(0, first).toLowerCase() + key.slice(first, last) + key.slice(last).toLowerCase();
 }
 
-/** An ordered list of config values; the last value of a key wins (§6.6). */
+/** Where the entries of one stretch of a GitConfig come from. */
+interface Source {
+  scope: ConfigScope;
+  file: string | undefined;
+  /** The file's bytes: values that are a plain range of it are kept as that range. */
+  text: Buffer | undefined;
+}
+
+/**
+ * An ordered list of config values; the last value of a key wins (§6.6).
+ *
+ * Kept compact, so that memory grows with the file and not with a multiple of it: one interned
+ * string per distinct key, and per entry a few numbers in typed arrays. A value that is a plain
+ * range of its file (the common case: no quotes, escapes, comments or tabs) is kept as that range
+ * of the file's bytes and decoded when asked for; others are kept as strings.
+ */
 export class GitConfig {
-  readonly entries: readonly ConfigEntry[];
-  private readonly byKey = new Map<string, ConfigEntry[]>();
+  private readonly keys: string[] = [];
+  private readonly keyIds = new Map<string, number>();
+  /** The last entry of each key, -1 none. */
+  private lastOf = new Int32Array(8).fill(-1);
+  private count = 0;
+  private keyOf = new Int32Array(16);
+  /** >= 0: start of the value in the source's text; -1: no value (a bare key); <= -2: strings[-2 - v]. */
+  private valueStart = new Int32Array(16);
+  private valueEnd = new Int32Array(16);
+  private lineOf = new Int32Array(16);
+  private sourceOf = new Int32Array(16);
+  private readonly sources: Source[] = [];
+  private readonly strings: string[] = [];
 
   constructor(entries: Iterable<ConfigEntry> = []) {
-    this.entries = [...entries];
-    for (const e of this.entries) {
-      const list = this.byKey.get(e.key);
-      if (list) list.push(e);
-      else this.byKey.set(e.key, [e]);
-    }
+    for (const e of entries) this.push(e);
   }
 
   /** Concatenates configurations; values of later ones win. */
   static merge(...configs: GitConfig[]): GitConfig {
-    return new GitConfig(configs.flatMap((c) => c.entries));
+    const out = new GitConfig();
+    for (const c of configs) out.append(c);
+    return out;
+  }
+
+  /** Appends every entry of `other`, values kept as they are stored (nothing is decoded). */
+  append(other: GitConfig): void {
+    let lastSource = -1;
+    let src = -1;
+    for (let i = 0; i < other.count; i++) {
+      const o = other.sourceOf[i];
+      if (o !== lastSource) {
+        const s = other.sources[o];
+        src = this.sourceFor(s.scope, s.file, s.text);
+        lastSource = o;
+      }
+      const vs = other.valueStart[i];
+      const key = other.keys[other.keyOf[i]];
+      if (vs < -1) this.addString(key, other.strings[-2 - vs], other.lineOf[i], src);
+      else this.add(key, vs, other.valueEnd[i], other.lineOf[i], src);
+    }
+  }
+
+  /** The entries in reading order, as objects (made on each call: prefer `each()` for a large config). */
+  get entries(): readonly ConfigEntry[] {
+    return [...this.each()];
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.count;
+  }
+
+  /**
+   * The entries in reading order, one object at a time; with `keep`, only those whose key and
+   * scope it accepts (the others cost no object and no decoding).
+   */
+  *each(keep?: (key: string, scope: ConfigScope) => boolean): IterableIterator<ConfigEntry> {
+    for (let i = 0; i < this.count; i++) {
+      if (keep === undefined || keep(this.keys[this.keyOf[i]], this.sources[this.sourceOf[i]].scope)) {
+        yield this.entryAt(i);
+      }
+    }
+  }
+
+  /** Appends an entry. */
+  push(e: ConfigEntry): void {
+    const src = this.sourceFor(e.scope, e.file, undefined);
+    const v = e.value === null ? -1 : -2 - this.strings.push(e.value) + 1;
+    this.add(e.key, v, 0, e.line ?? 0, src);
+  }
+
+  /** @internal The source index for entries read from `file` (the last one, when it is the same). */
+  sourceFor(scope: ConfigScope, file: string | undefined, text: Buffer | undefined): number {
+    const last = this.sources.length - 1;
+    const s = this.sources[last];
+    if (s !== undefined && s.scope === scope && s.file === file && s.text === text) return last;
+    return this.sources.push({ scope, file, text }) - 1;
+  }
+
+  /** @internal Appends an entry whose value is `text[start, end)` of its source (or -1: none). */
+  addRange(key: string, start: number, end: number, line: number, src: number): void {
+    this.add(key, start, end, line, src);
+  }
+
+  /** @internal Appends an entry with a value that is not a range of the file. */
+  addString(key: string, value: string, line: number, src: number): void {
+    this.add(key, -2 - this.strings.push(value) + 1, 0, line, src);
+  }
+
+  private add(key: string, vs: number, ve: number, line: number, src: number): void {
+    let id = this.keyIds.get(key);
+    if (id === undefined) {
+      id = this.keys.push(key) - 1;
+      this.keyIds.set(key, id);
+      if (id >= this.lastOf.length) this.lastOf = grow(this.lastOf, -1);
+    }
+    const i = this.count;
+    if (i === this.keyOf.length) {
+      this.keyOf = grow(this.keyOf, 0);
+      this.valueStart = grow(this.valueStart, 0);
+      this.valueEnd = grow(this.valueEnd, 0);
+      this.lineOf = grow(this.lineOf, 0);
+      this.sourceOf = grow(this.sourceOf, 0);
+    }
+    this.keyOf[i] = id;
+    this.valueStart[i] = vs;
+    this.valueEnd[i] = ve;
+    this.lineOf[i] = line;
+    this.sourceOf[i] = src;
+    this.lastOf[id] = i;
+    this.count = i + 1;
+  }
+
+  private valueAt(i: number): string | null {
+    const vs = this.valueStart[i];
+    if (vs === -1) return null;
+    if (vs < -1) return this.strings[-2 - vs];
+    return this.sources[this.sourceOf[i]].text!.toString('utf8', vs, this.valueEnd[i]);
+  }
+
+  private entryAt(i: number): ConfigEntry {
+    const src = this.sources[this.sourceOf[i]];
+    const e: { -readonly [K in keyof ConfigEntry]: ConfigEntry[K] } = {
+      key: this.keys[this.keyOf[i]],
+      value: this.valueAt(i),
+      scope: src.scope,
+    };
+    if (src.file !== undefined) e.file = src.file;
+    if (this.lineOf[i] !== 0) e.line = this.lineOf[i];
+    return e;
   }
 
   /** The last entry for `section.key` or `section.subsection.key`, or undefined. */
   getEntry(key: string): ConfigEntry | undefined {
-    const list = this.byKey.get(lookupKey(key));
-    return list?.[list.length - 1];
+    const id = this.keyIds.get(lookupKey(key));
+    return id === undefined ? undefined : this.entryAt(this.lastOf[id]);
   }
 
   /** The last value; null for a bare key (`[core]\n\tbare`), undefined when the key is absent. */
   get(key: string): string | null | undefined {
-    return this.getEntry(key)?.value;
+    const id = this.keyIds.get(lookupKey(key));
+    return id === undefined ? undefined : this.valueAt(this.lastOf[id]);
   }
 
   /** Every value of a multi-valued key, in reading order. */
   getAll(key: string): (string | null)[] {
-    return (this.byKey.get(lookupKey(key)) ?? []).map((e) => e.value);
+    const id = this.keyIds.get(lookupKey(key));
+    const out: (string | null)[] = [];
+    if (id === undefined) return out;
+    const last = this.lastOf[id];
+    for (let i = 0; i <= last; i++) if (this.keyOf[i] === id) out.push(this.valueAt(i));
+    return out;
   }
 
   /** The key as a boolean (§6.6), `def` when absent; a non-boolean value throws BAD_CONFIG. */
@@ -82,6 +224,14 @@ export class GitConfig {
     const e = this.getEntry(key);
     return e === undefined ? def : parseConfigInt(e.value, e.key, e.file);
   }
+}
+
+/** A typed array twice as long, the new half filled with `fill`. */
+function grow(a: Int32Array, fill: number): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  if (fill !== 0) b.fill(fill, a.length);
+  return b;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -211,46 +361,132 @@ function isKeyChar(c: string): boolean {
   return isAlpha(c) || (c >= '0' && c <= '9') || c === '-';
 }
 
+function isAlphaByte(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
+}
+
+function isKeyByte(c: number): boolean {
+  return isAlphaByte(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d;
+}
+
+const LF = 10;
+const CR = 13;
+const SPACE = 32;
+const TAB = 9;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** Git's include depth limit: the files a file includes are one level deeper. */
+const MAX_INCLUDE_DEPTH = 10;
+
 /**
- * A character source shaped like Git's: CRLF reads as LF, and the end of the text reads as one more
- * LF (every time it is read). `line` counts the LFs read so far, the final one included; the error
- * sites below subtract one where Git reports the line that holds the offending newline.
+ * Most bytes one configuration may read through includes. Git has no such bound, but a file that
+ * includes another many times, which does the same, 10 levels deep, would read without end.
+ */
+const MAX_INCLUDED_BYTES = 32 * 1024 * 1024;
+
+/** Most includes one configuration may follow (the same bound, counted in files, found or not). */
+const MAX_INCLUDES = 10_000;
+
+/** Bytes and files read through includes so far, per configuration being loaded. */
+const includedBytes = new WeakMap<GitConfig, { bytes: number; files: number }>();
+
+/** Counts an included file against MAX_INCLUDED_BYTES and MAX_INCLUDES. */
+function chargeInclude(config: GitConfig, file: string, size: number): void {
+  const total = includedBytes.get(config) ?? { bytes: 0, files: 0 };
+  total.bytes += size;
+  total.files++;
+  if (total.bytes > MAX_INCLUDED_BYTES || total.files > MAX_INCLUDES) {
+    throw new GitMidxError(
+      'BAD_CONFIG',
+      `too much included config: more than ${MAX_INCLUDES} files or ${MAX_INCLUDED_BYTES} bytes read through includes (at ${file})`,
+      { file, data: { limit: MAX_INCLUDED_BYTES, files: MAX_INCLUDES } },
+    );
+  }
+  includedBytes.set(config, total);
+}
+
+/**
+ * A byte source shaped like Git's: CRLF reads as LF, and the end of the text reads as one more LF
+ * (every time it is read). `line` counts the LFs read so far, the final one included; the error
+ * sites below subtract one where Git reports the line that holds the offending newline. `at` is
+ * where the byte last read starts.
  */
 class Reader {
-  private i = 0;
+  i = 0;
+  at = 0;
   line = 1;
   eof = false;
 
-  constructor(private readonly s: string) {
-    if (s.charCodeAt(0) === 0xfeff) this.i = 1; // a UTF-8 BOM, only at the very start
+  constructor(readonly s: Buffer) {
+    // A UTF-8 BOM, only at the very start.
+    if (s[0] === 0xef && s[1] === 0xbb && s[2] === 0xbf) this.i = 3;
   }
 
-  next(): string {
-    if (this.i >= this.s.length) {
+  next(): number {
+    const s = this.s;
+    if (this.i >= s.length) {
       this.eof = true;
+      this.at = s.length;
       this.line++;
-      return '\n';
+      return LF;
     }
-    let c = this.s[this.i++];
-    if (c === '\r' && this.s[this.i] === '\n') {
+    this.at = this.i;
+    let c = s[this.i++];
+    if (c === CR && s[this.i] === LF) {
       this.i++;
-      c = '\n';
+      c = LF;
     }
-    if (c === '\n') this.line++;
+    if (c === LF) this.line++;
     return c;
   }
+}
+
+/** A growable byte buffer for the values and subsections that are not a plain range of the file. */
+class Scratch {
+  buf = Buffer.allocUnsafe(256);
+  len = 0;
+  push(c: number): void {
+    if (this.len === this.buf.length) {
+      const b = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(b, 0, 0, this.len);
+      this.buf = b;
+    }
+    this.buf[this.len++] = c;
+  }
+  pushRange(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    if (this.len + n > this.buf.length) {
+      const b = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+      this.buf.copy(b, 0, 0, this.len);
+      this.buf = b;
+    }
+    src.copy(this.buf, this.len, start, end);
+    this.len += n;
+  }
+  text(): string {
+    return this.buf.toString('utf8', 0, this.len);
+  }
+}
+
+/** How a file's entries are read: into which config, and what an `include.path` entry does. */
+interface ParseTarget {
+  config: GitConfig;
+  src: number;
+  /** Called after each entry with its key and (for `include.path` only) its value. */
+  onInclude?: (key: string, value: string | null, line: number) => void;
 }
 
 class Parser {
   private readonly r: Reader;
   /** The current section as a key prefix: `core`, `remote.Origin`, or '' before any header. */
   private section = '';
-  readonly entries: ConfigEntry[] = [];
+  private readonly scratch = new Scratch();
 
   constructor(
-    text: string,
+    text: Buffer,
     private readonly file: string,
-    private readonly scope: ConfigScope,
+    private readonly target: ParseTarget,
   ) {
     this.r = new Reader(text);
   }
@@ -262,153 +498,237 @@ class Parser {
     });
   }
 
-  parse(): ConfigEntry[] {
+  parse(): void {
     const r = this.r;
     for (;;) {
       let c = r.next();
-      if (c === '\n') {
-        if (r.eof) return this.entries;
+      if (c === LF) {
+        if (r.eof) return;
         continue;
       }
       // Git's isspace(): space, tab, CR, LF (not \v or \f).
-      if (c === ' ' || c === '\t' || c === '\r') continue;
-      if (c === '#' || c === ';') {
-        while (c !== '\n') c = r.next();
-        if (r.eof) return this.entries;
+      if (c === SPACE || c === TAB || c === CR) continue;
+      if (c === 0x23 || c === 0x3b) {
+        // `#` or `;`: a comment to the end of the line.
+        const nl = r.s.indexOf(LF, r.i);
+        if (nl < 0) r.i = r.s.length;
+        else r.i = nl;
+        while (c !== LF) c = r.next();
+        if (r.eof) return;
         continue;
       }
-      if (c === '[') {
+      if (c === 0x5b) {
         this.section = this.parseSectionHeader();
         continue; // a key may follow `]` on the same line
       }
-      if (!isAlpha(c)) this.fail(r.line);
-      this.parseVariable(c);
+      if (!isAlphaByte(c)) this.fail(r.line);
+      this.parseVariable();
     }
   }
 
   /** After `[`: `[name]`, `[name "sub"]` or the old `[name.sub]`; returns the key prefix. */
   private parseSectionHeader(): string {
     const r = this.r;
-    let base = '';
+    const start = r.i;
     for (;;) {
       const c = r.next();
-      if (c === '\n') this.fail(r.eof ? r.line : r.line - 1);
-      if (c === ']') {
-        if (base === '') this.fail(r.line);
-        return base;
+      if (c === LF) this.fail(r.eof ? r.line : r.line - 1);
+      if (c === 0x5d) {
+        if (r.at === start) this.fail(r.line);
+        // `[Section.Sub]` lowercases the whole name, sub included.
+        return r.s.toString('latin1', start, r.at).toLowerCase();
       }
-      if (c === ' ' || c === '\t' || c === '\r') return this.parseSubsection(base);
-      if (!isKeyChar(c) && c !== '.') this.fail(r.line);
-      base += c.toLowerCase(); // `[Section.Sub]` lowercases the whole name, sub included
+      if (c === SPACE || c === TAB || c === CR) {
+        return this.parseSubsection(r.s.toString('latin1', start, r.at).toLowerCase());
+      }
+      if (!isKeyByte(c) && c !== 0x2e) this.fail(r.line);
     }
   }
 
   /** `[base "sub"]` after the whitespace: the subsection keeps its case; `\x` stands for `x`. */
   private parseSubsection(base: string): string {
     const r = this.r;
-    let c: string;
+    let c: number;
     do c = r.next();
-    while (c === ' ' || c === '\t' || c === '\r');
-    if (c === '\n') this.fail(r.line - 1);
-    if (c !== '"') this.fail(r.line);
-    let sub = '';
+    while (c === SPACE || c === TAB || c === CR);
+    if (c === LF) this.fail(r.line - 1);
+    if (c !== QUOTE) this.fail(r.line);
+    const sub = this.scratch;
+    sub.len = 0;
     for (;;) {
       c = r.next();
-      if (c === '\n') this.fail(r.line - 1); // a subsection cannot contain a newline
-      if (c === '"') break;
-      if (c === '\\') {
+      if (c === LF) this.fail(r.line - 1); // a subsection cannot contain a newline
+      if (c === QUOTE) break;
+      if (c === BACKSLASH) {
         c = r.next();
-        if (c === '\n') this.fail(r.line - 1);
+        if (c === LF) this.fail(r.line - 1);
       }
-      sub += c;
+      sub.push(c);
     }
-    if (r.next() !== ']') this.fail(r.line); // nothing, not even a space, before `]`
-    return `${base}.${sub}`;
+    if (r.next() !== 0x5d) this.fail(r.line); // nothing, not even a space, before `]`
+    return `${base}.${sub.text()}`;
   }
 
   /** `name`, `name = value`: the name starts with a letter and holds letters, digits and `-`. */
-  private parseVariable(first: string): void {
+  private parseVariable(): void {
     const r = this.r;
-    let name = first.toLowerCase();
+    const start = r.at;
     let c = r.next();
-    while (isKeyChar(c)) {
-      name += c.toLowerCase();
-      c = r.next();
-    }
-    while (c === ' ' || c === '\t') c = r.next();
-    let value: string | null = null;
-    if (c !== '\n') {
-      if (c !== '=') this.fail(r.line); // includes `name ; comment`
-      value = this.parseValue();
-    }
+    while (isKeyByte(c)) c = r.next();
+    const name = r.s.toString('latin1', start, r.at).toLowerCase();
+    while (c === SPACE || c === TAB) c = r.next();
     const key = this.section === '' ? name : `${this.section}.${name}`;
-    // The terminating LF has been read, so the value ended on the line before `r.line`.
-    this.entries.push({ key, value, scope: this.scope, file: this.file, line: r.line - 1 });
+    const t = this.target;
+    if (c !== LF) {
+      if (c !== 0x3d) this.fail(r.line); // includes `name ; comment`
+      this.parseValue(key);
+    } else {
+      // The terminating LF has been read, so the entry ended on the line before `r.line`.
+      t.config.addRange(key, -1, 0, r.line - 1, t.src);
+    }
+    if (
+      t.onInclude !== undefined &&
+      (key === 'include.path' || (key.startsWith('includeif.') && key.endsWith('.path')))
+    ) {
+      t.onInclude(key, t.config.get(key) ?? null, r.line - 1);
+    }
   }
 
   /**
    * The value after `=`, up to the end of the line: leading and trailing whitespace dropped, each
    * whitespace character between words kept as one space, `"…"` taken literally, escapes
    * `\n \t \b \\ \"`, `\` + newline continues the line, `#`/`;` outside quotes start a comment.
+   * While every byte written is the next byte of the file, the value is kept as that range.
    */
-  private parseValue(): string {
+  private parseValue(key: string): void {
     const r = this.r;
-    let value = '';
+    const s = r.s;
+    const out = this.scratch;
+    out.len = 0;
+    /** Where the value starts in the file, how much of it is still exactly that range. */
+    let rawStart = -1;
+    let rawLen = 0;
+    let raw = true;
+    /** Bytes of value so far. */
+    let written = 0;
     let pendingSpaces = 0;
+    let pendingAllSpace = true;
     let quoted = false;
     let comment = false;
+    /** The value stops being a range of the file: what it has so far goes to the scratch buffer. */
+    const unraw = () => {
+      if (!raw) return;
+      raw = false;
+      if (rawLen > 0) out.pushRange(s, rawStart, rawStart + rawLen);
+    };
+    const write = (c: number, at: number) => {
+      written++;
+      if (raw) {
+        if (rawStart < 0) rawStart = at;
+        if (at === rawStart + rawLen && s[at] === c) {
+          rawLen++;
+          return;
+        }
+        unraw();
+      }
+      out.push(c);
+    };
     for (;;) {
       let c = r.next();
-      if (c === '\n') {
+      if (c === LF) {
         if (quoted) this.fail(r.line - 1);
-        return value;
+        break;
       }
       if (comment) continue;
       if (!quoted) {
-        if (c === ';' || c === '#') {
+        if (c === 0x3b || c === 0x23) {
           comment = true;
           continue;
         }
-        if (c === ' ' || c === '\t' || c === '\r') {
-          if (value.length > 0) pendingSpaces++; // spaces before anything else are dropped
+        if (c === SPACE || c === TAB || c === CR) {
+          if (written > 0) {
+            pendingSpaces++; // spaces before anything else are dropped
+            if (c !== SPACE) pendingAllSpace = false;
+          }
           continue;
         }
       }
       // Spaces are written out only when something follows them, so trailing ones vanish.
-      value += ' '.repeat(pendingSpaces);
-      pendingSpaces = 0;
-      if (c === '\\') {
+      if (pendingSpaces > 0) {
+        if (!pendingAllSpace) unraw();
+        const from = r.at - pendingSpaces;
+        for (let k = 0; k < pendingSpaces; k++) write(SPACE, from + k);
+        pendingSpaces = 0;
+        pendingAllSpace = true;
+      }
+      if (c === BACKSLASH) {
         c = r.next();
-        if (c === '\n') continue;
-        if (c === 'n') value += '\n';
-        else if (c === 't') value += '\t';
-        else if (c === 'b') value += '\b';
-        else if (c === '\\' || c === '"') value += c;
+        if (c === LF) continue;
+        unraw();
+        written++;
+        if (c === 0x6e) out.push(LF);
+        else if (c === 0x74) out.push(TAB);
+        else if (c === 0x62) out.push(8);
+        else if (c === BACKSLASH || c === QUOTE) out.push(c);
         else this.fail(r.line);
         continue;
       }
-      if (c === '"') {
+      if (c === QUOTE) {
         quoted = !quoted;
         continue;
       }
-      value += c;
+      write(c, r.at);
+      // A run of ordinary bytes (the bulk of most values) in one go.
+      let j = r.i;
+      while (j < s.length && PLAIN[s[j]] === 1) j++;
+      if (j > r.i) {
+        const n = j - r.i;
+        if (raw && r.i === rawStart + rawLen) rawLen += n;
+        else {
+          unraw();
+          out.pushRange(s, r.i, j);
+        }
+        written += n;
+        r.i = j;
+        r.at = j - 1;
+      }
     }
+    const t = this.target;
+    // The terminating LF has been read, so the value ended on the line before `r.line`.
+    const line = r.line - 1;
+    const from = Math.max(rawStart, 0);
+    if (raw) t.config.addRange(key, from, from + rawLen, line, t.src);
+    else t.config.addString(key, out.text(), line, t.src);
   }
 }
 
-function parseEntries(text: string, file: string, scope: ConfigScope): ConfigEntry[] {
-  return new Parser(text, file, scope).parse();
+/** Bytes that stand for themselves in a value, quoted or not (no whitespace, quote, escape, comment). */
+const PLAIN = new Uint8Array(256).fill(1);
+for (const c of [LF, CR, SPACE, TAB, QUOTE, BACKSLASH, 0x23, 0x3b]) PLAIN[c] = 0;
+
+/** Parses one config file's text; `path` only names the file in error messages. Includes are not followed. */
+export function parseConfig(text: string | Uint8Array, path: string): GitConfig {
+  const config = new GitConfig();
+  const bytes =
+    typeof text === 'string'
+      ? Buffer.from(text, 'utf8')
+      : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+  new Parser(bytes, path, { config, src: config.sourceFor('file', path, bytes) }).parse();
+  return config;
 }
 
-/** Parses one config file's text; `path` only names the file in error messages. */
-export function parseConfig(text: string, path: string): GitConfig {
-  return new GitConfig(parseEntries(text, path, 'file'));
-}
+/**
+ * Largest config file read (FILE_TOO_LARGE beyond): values are kept as 32-bit offsets into it,
+ * and no real configuration comes near.
+ */
+const MAX_CONFIG_FILE = 1024 * 1024 * 1024;
 
-/** Reads a file's text, or undefined when it does not exist (Git skips missing config files). */
-function readIfExists(file: string): string | undefined {
+/** Reads a file's bytes, or undefined when it does not exist (Git skips missing config files). */
+function readIfExists(file: string): Buffer | undefined {
+  // The usual way to say "no such configuration" (GIT_CONFIG_GLOBAL=/dev/null): empty, as in Git.
+  if (file === '/dev/null') return Buffer.alloc(0);
   try {
-    return readRegularFile(file).toString('utf8');
+    return readRegularFile(file, MAX_CONFIG_FILE);
   } catch (err) {
     if (isMissingFile(err)) return undefined;
     if (err instanceof GitMidxError) throw err;
@@ -419,18 +739,220 @@ function readIfExists(file: string): string | undefined {
   }
 }
 
-function readScoped(paths: readonly string[], scope: ConfigScope): ConfigEntry[] {
-  const out: ConfigEntry[] = [];
-  for (const file of paths) {
-    const text = readIfExists(file);
-    if (text !== undefined) out.push(...parseEntries(text, file, scope));
-  }
-  return out;
+/**
+ * Reads `file` into `config`, following `include.path` entries (§6.6) as Git does: a relative
+ * path is relative to the directory of the file that names it, `~/` is $HOME, a missing file is
+ * skipped, and a file included more than 10 levels deep ends the reading with Git's message (a
+ * cycle of includes reaches it too). `[includeIf "<condition>"]` sections are followed when their
+ * condition holds (see includeCondition).
+ */
+function readFileInto(
+  config: GitConfig,
+  file: string,
+  text: Buffer,
+  scope: ConfigScope,
+  env: NodeJS.ProcessEnv,
+  depth: number,
+): void {
+  const src = config.sourceFor(scope, file, text);
+  const target: ParseTarget = {
+    config,
+    src,
+    onInclude: (key, value, line) => {
+      if (value === null) {
+        throw new GitMidxError('BAD_CONFIG', `bad config line ${line} in file ${file}`, {
+          file,
+          data: { line, reason: `missing value for '${key}'` },
+        });
+      }
+      if (
+        key !== 'include.path' &&
+        !includeCondition(key.slice('includeif.'.length, -'.path'.length), config, file, env)
+      ) {
+        return;
+      }
+      const included = includePath(value, file, env);
+      if (included === undefined) return;
+      const bytes = readIfExists(included);
+      // Missing files count too: looking for one is work as well.
+      chargeInclude(config, included, bytes?.length ?? 0);
+      if (bytes === undefined) return;
+      if (depth + 1 > MAX_INCLUDE_DEPTH) {
+        throw new GitMidxError(
+          'BAD_CONFIG',
+          `exceeded maximum include depth (${MAX_INCLUDE_DEPTH}) while including\n\t${included}\nfrom\n\t${file}\nThis might be due to circular includes.`,
+          { file, data: { included, depth: MAX_INCLUDE_DEPTH } },
+        );
+      }
+      readFileInto(config, included, bytes, scope, env, depth + 1);
+      // Entries after the include are the including file's again.
+      target.src = config.sourceFor(scope, file, text);
+    },
+  };
+  new Parser(text, file, target).parse();
 }
 
-/** Reads the files in order, skipping missing ones; values of later files win. */
-export function readConfigFiles(paths: string[]): GitConfig {
-  return new GitConfig(readScoped(paths, 'file'));
+/** The git directory whose conditions `includeIf` tests, per configuration being loaded. */
+const gitDirOf = new WeakMap<GitConfig, string>();
+
+/**
+ * Whether an `[includeIf "<condition>"]` holds (checked against git 2.39): `gitdir:<pattern>` and
+ * `gitdir/i:<pattern>` (case-insensitive) match the git directory, `onbranch:<pattern>` the
+ * branch HEAD names, with wildmatch patterns (`*`, `?`, `[…]`, `**`, as for paths). A gitdir
+ * pattern starting with `./` is relative to the config file's directory, `~/` to $HOME; one not
+ * starting with `/` gets `** /` in front; a trailing `/` gets `**` after. Other conditions
+ * (`hasconfig:…`), and any condition outside a repository, do not hold.
+ */
+function includeCondition(cond: string, config: GitConfig, file: string, env: NodeJS.ProcessEnv): boolean {
+  const gitDir = gitDirOf.get(config);
+  if (gitDir === undefined) return false;
+  const gitdir = /^gitdir(\/i)?:/.exec(cond);
+  if (gitdir) {
+    let pattern = cond.slice(gitdir[0].length);
+    if (pattern.startsWith('./')) {
+      const slash = file.lastIndexOf('/');
+      pattern = (slash < 0 ? '' : file.slice(0, slash + 1)) + pattern.slice(2);
+    } else if (pattern.startsWith('~/')) {
+      if (!env.HOME) return false;
+      pattern = env.HOME + pattern.slice(1);
+    }
+    if (!pattern.startsWith('/')) pattern = `**/${pattern}`;
+    if (pattern.endsWith('/')) pattern += '**';
+    const re = wildmatchRegExp(pattern, gitdir[1] !== undefined);
+    const dir = path.resolve(gitDir);
+    if (re.test(dir)) return true;
+    try {
+      return re.test(fs.realpathSync.native(dir));
+    } catch {
+      return false;
+    }
+  }
+  if (cond.startsWith('onbranch:')) {
+    let pattern = cond.slice('onbranch:'.length);
+    if (pattern.endsWith('/')) pattern += '**';
+    let head: Buffer | undefined;
+    try {
+      head = readFileIfExists(path.join(gitDir, 'HEAD'), 4096);
+    } catch {
+      return false;
+    }
+    const m = head === undefined ? null : /^ref: refs\/heads\/([^\n]+)\n?$/.exec(head.toString('utf8'));
+    return m !== null && wildmatchRegExp(pattern, false).test(m[1]);
+  }
+  return false;
+}
+
+/** A wildmatch pattern with WM_PATHNAME (wildcards never match `/`, except `**` between slashes) as a RegExp. */
+function wildmatchRegExp(p: string, icase: boolean): RegExp {
+  let re = '';
+  const special = /[.*+?^${}()|[\]\\/]/;
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i];
+    const atSegmentStart = i === 0 || p[i - 1] === '/';
+    if (c === '*' && p[i + 1] === '*' && atSegmentStart && (p[i + 2] === '/' || i + 2 === p.length)) {
+      if (i + 2 === p.length) {
+        re += '.*'; // `dir/**`: everything inside
+        i += 1;
+      } else {
+        re += '(?:.*/)?'; // `**/`: zero or more directories
+        i += 2;
+      }
+      continue;
+    }
+    if (c === '*') {
+      while (p[i + 1] === '*') i++;
+      re += '[^/]*';
+    } else if (c === '?') {
+      re += '[^/]';
+    } else if (c === '\\' && i + 1 < p.length) {
+      i++;
+      re += special.test(p[i]) ? `\\${p[i]}` : p[i];
+    } else if (c === '[') {
+      const close = classEnd(p, i);
+      if (close < 0) {
+        re += '\\[';
+        continue;
+      }
+      let body = p.slice(i + 1, close);
+      const negate = body[0] === '!' || body[0] === '^';
+      if (negate) body = body.slice(1);
+      body = body.replace(
+        /\[:(alpha|digit|alnum|upper|lower|space|xdigit|punct):\]/g,
+        (_m, k: string) => POSIX_CLASSES[k],
+      );
+      body = body.replace(/[\]\\^]/g, (x) => `\\${x}`).replace(/\\\\(.)/g, '\\$1');
+      re += `(?!/)[${negate ? '^' : ''}${body}]`;
+      i = close;
+    } else {
+      re += special.test(c) ? `\\${c}` : c;
+    }
+  }
+  return new RegExp(`^${re}$`, icase ? 'is' : 's');
+}
+
+/** Where the `]` closing the bracket expression at p[i] is (`[:alpha:]` and `\]` inside skipped), or -1. */
+function classEnd(p: string, i: number): number {
+  let j = i + 1;
+  if (p[j] === '!' || p[j] === '^') j++;
+  if (p[j] === ']') j++; // a `]` first is a member
+  while (j < p.length) {
+    if (p.startsWith('[:', j)) {
+      const end = p.indexOf(':]', j + 2);
+      if (end < 0) return -1;
+      j = end + 2;
+    } else if (p[j] === '\\') j += 2;
+    else if (p[j] === ']') return j;
+    else j++;
+  }
+  return -1;
+}
+
+const POSIX_CLASSES: Readonly<Record<string, string>> = {
+  alpha: 'a-zA-Z',
+  digit: '0-9',
+  alnum: 'a-zA-Z0-9',
+  upper: 'A-Z',
+  lower: 'a-z',
+  space: ' \\t\\n\\r\\v\\f',
+  xdigit: '0-9a-fA-F',
+  punct: '!-\\/:-@\\[-`{-~',
+};
+
+/**
+ * The file an `include.path` value names: `~/…` under $HOME, a relative path next to the file
+ * that names it (`from`; undefined for the command line, where Git refuses relative includes).
+ */
+function includePath(value: string, from: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  let p = value;
+  if (p === '~' || p.startsWith('~/')) {
+    const home = env.HOME;
+    if (!home) return undefined;
+    p = home + p.slice(1);
+  }
+  if (path.isAbsolute(p)) return p;
+  if (from === undefined)
+    throw new GitMidxError('BAD_CONFIG', 'relative config includes must come from files');
+  const slash = from.lastIndexOf('/');
+  return slash < 0 ? p : from.slice(0, slash + 1) + p;
+}
+
+function readScoped(
+  config: GitConfig,
+  paths: readonly string[],
+  scope: ConfigScope,
+  env: NodeJS.ProcessEnv,
+): void {
+  for (const file of paths) {
+    const text = readIfExists(file);
+    if (text !== undefined) readFileInto(config, file, text, scope, env, 0);
+  }
+}
+
+/** Reads the files in order, skipping missing ones and following includes; values of later files win. */
+export function readConfigFiles(paths: string[], env: NodeJS.ProcessEnv = process.env): GitConfig {
+  const config = new GitConfig();
+  readScoped(config, paths, 'file', env);
+  return config;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -576,41 +1098,55 @@ function globalFiles(env: NodeJS.ProcessEnv): string[] {
   return files;
 }
 
+/** Command-line entries, with their `include.path` values followed (only absolute ones: Git's rule). */
+function addCommandLine(config: GitConfig, env: NodeJS.ProcessEnv): void {
+  for (const e of commandLineEntries(env)) {
+    config.push(e);
+    if (e.key !== 'include.path' || e.value === null) continue;
+    const included = includePath(e.value, undefined, env);
+    const bytes = included === undefined ? undefined : readIfExists(included);
+    if (included !== undefined && bytes !== undefined) {
+      chargeInclude(config, included, bytes.length);
+      readFileInto(config, included, bytes, 'command', env, 1);
+    }
+  }
+}
+
 /**
  * The "protected" configuration: system, global and command line, without any repository file.
  * Git reads security settings such as `safe.bareRepository` only from these.
  */
 export function loadProtectedConfig(env: NodeJS.ProcessEnv = process.env): GitConfig {
-  return new GitConfig([
-    ...readScoped(systemFiles(env), 'system'),
-    ...readScoped(globalFiles(env), 'global'),
-    ...commandLineEntries(env),
-  ]);
+  const config = new GitConfig();
+  readScoped(config, systemFiles(env), 'system', env);
+  readScoped(config, globalFiles(env), 'global', env);
+  addCommandLine(config, env);
+  return config;
 }
 
 /**
  * Everything a command in the repository sees: system, global, `<commonDir>/config`, then the
  * command line (GIT_CONFIG_COUNT…, GIT_CONFIG_PARAMETERS). With `gitDir` given and
  * `extensions.worktreeConfig` true in the repository file, `<gitDir>/config.worktree` is read
- * after it (the worktree layer).
+ * after it (the worktree layer). Includes are followed (see readFileInto).
  */
 export function loadRepoConfig(
   commonDir: string,
   env: NodeJS.ProcessEnv = process.env,
   gitDir?: string,
 ): GitConfig {
-  const local = readScoped([path.join(commonDir, 'config')], 'local');
-  let worktree: ConfigEntry[] = [];
+  const config = new GitConfig();
+  gitDirOf.set(config, gitDir ?? commonDir);
+  readScoped(config, systemFiles(env), 'system', env);
+  readScoped(config, globalFiles(env), 'global', env);
+  readScoped(config, [path.join(commonDir, 'config')], 'local', env);
   if (gitDir !== undefined) {
-    const ext = new GitConfig(local).getEntry('extensions.worktreeConfig');
-    if (ext && parseBool(ext.value, ext.key))
-      worktree = readScoped([path.join(gitDir, 'config.worktree')], 'worktree');
+    // extensions.worktreeConfig counts only from the repository file (and what it includes).
+    const ext = config.getEntry('extensions.worktreeConfig');
+    if (ext && ext.scope === 'local' && parseBool(ext.value, ext.key)) {
+      readScoped(config, [path.join(gitDir, 'config.worktree')], 'worktree', env);
+    }
   }
-  return new GitConfig([
-    ...readScoped(systemFiles(env), 'system'),
-    ...readScoped(globalFiles(env), 'global'),
-    ...local,
-    ...worktree,
-    ...commandLineEntries(env),
-  ]);
+  addCommandLine(config, env);
+  return config;
 }

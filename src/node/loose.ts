@@ -14,7 +14,7 @@ import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
 import { allocateObjectBytes, GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import type { RandomAccessReader } from '../io.js';
-import { DEFAULT_MAX_OBJECT_SIZE, type ObjectType, ownedBytes } from '../pack/pack.js';
+import { DEFAULT_MAX_OBJECT_SIZE, EAGER_ALLOCATION, type ObjectType, ownedBytes } from '../pack/pack.js';
 import { InflatedObjectStream, InflateReader, type ObjectStream } from '../pack/stream.js';
 import { isMissingFile, openFileReader, readRegularFilePrefix } from './fs.js';
 import { nodeHash } from './hash.js';
@@ -226,8 +226,7 @@ export function readLooseObject(
       }
       try {
         if (size > max) throw tooLarge(shown, hex, size, max);
-        data = allocateObjectBytes(size, shown);
-        r.inflate.fill(data, 0, size);
+        data = r.inflate.readAll(EAGER_ALLOCATION, (n) => allocateObjectBytes(n, shown));
         r.inflate.end();
       } finally {
         r.inflate.close();

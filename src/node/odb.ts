@@ -234,6 +234,12 @@ class PackSlot {
   midx: MidxState | undefined;
   /** Ids whose copy here turned out unreadable (hex). */
   bad: Set<string> | undefined;
+  /**
+   * Its `.idx` and a MIDX were found to disagree on an offset: one of the two files is damaged, and
+   * which one cannot always be told (a REF_DELTA base is found through the `.idx`). Every object
+   * then served from this pack is read and hashed first.
+   */
+  suspect = false;
   extents: Extents | undefined;
   /** When it was last used (the store's use counter), for closing the least recently used. */
   lastUse = 0;
@@ -529,8 +535,7 @@ export class ObjectStore {
     try {
       store.addSource(dir, opts.objectDir, true);
       if (opts.alternates !== false) {
-        const alt = readAlternates(dir, env, cwd);
-        for (const w of alt.warnings) store.diag('error', w);
+        const alt = readAlternates(dir, env, cwd, (w) => store.diag('error', w));
         for (const d of alt.dirs) store.addSource(d, d, false);
       }
       for (const s of store.sources) store.scanSource(s);
@@ -942,6 +947,13 @@ export class ObjectStore {
           continue;
         }
         try {
+          if (hit.slot.suspect && !this.holds(pack, hit.offset, oid)) {
+            const detail = `${hit.slot.shownIdx} places ${hex} at offset ${hit.offset}, where another object is`;
+            throw new GitMidxError('PACK_HASH_MISMATCH', detail, {
+              file: hit.slot.shownPack,
+              data: { git: detail, oid: hex, offset: hit.offset },
+            });
+          }
           return fromPack(pack, hit);
         } catch (e) {
           // Too large is no damage of this copy: every copy is as large.
@@ -1417,6 +1429,7 @@ export class ObjectStore {
           // never another object under this name. (Batches trust the MIDX's offsets, as Git always
           // does; see planBatch.)
           const own = slot.idx!.lookup(oid);
+          if (own !== offset) slot.suspect = true;
           if (own !== offset && !this.holds(pack, offset, oid)) {
             const git = `multi-pack-index ${m.midx.file} places ${hex} at offset ${offset} in ${slot.name}, its index at ${own ?? 'none'}`;
             this.disableMidx(m, new GitMidxError('MIDX_BAD_OFFSET', git, { data: { git } }));

@@ -192,7 +192,7 @@ type Found = 'explicit' | 'dotgit' | 'bare';
  * core.repositoryFormatVersion, core.bare and `extensions.*` in file order, as Git's callback
  * does, then applies the version rules. Returns the hash and `core.bare` (undefined = unset).
  */
-function checkRepositoryFormat(local: readonly ConfigEntry[]): {
+function checkRepositoryFormat(entries: Iterable<ConfigEntry>): {
   hash: HashAlgorithm;
   versionSet: boolean;
   coreBare: boolean | undefined;
@@ -205,7 +205,8 @@ function checkRepositoryFormat(local: readonly ConfigEntry[]): {
   const v1Only: string[] = [];
   const missingValue = (e: ConfigEntry) =>
     new GitMidxError('BAD_CONFIG', `missing value for '${e.key}'`, { file: e.file, data: { line: e.line } });
-  for (const e of local) {
+  for (const e of entries) {
+    if (e.scope !== 'local') continue;
     if (e.key === 'core.repositoryformatversion') {
       version = parseConfigInt(e.value, e.key, e.file);
     } else if (e.key === 'core.bare') {
@@ -277,7 +278,13 @@ function openRepository(gitDir: string, found: Found, ctx: Ctx): Repository {
   const commonDir = commonDirOf(gitDir, ctx);
   const objectDir = envPath(ctx, 'GIT_OBJECT_DIRECTORY') ?? path.join(commonDir, 'objects');
   const config = loadRepoConfig(commonDir, ctx.env, gitDir);
-  const format = checkRepositoryFormat(config.entries.filter((e) => e.scope === 'local'));
+  const format = checkRepositoryFormat(
+    config.each(
+      (key, scope) =>
+        scope === 'local' &&
+        (key === 'core.repositoryformatversion' || key === 'core.bare' || key.startsWith('extensions.')),
+    ),
+  );
   // Observed on git 2.39 (`rev-parse --is-bare-repository`): GIT_WORK_TREE always means non-bare.
   // A directory found as a bare repository by the walk is bare unless core.bare (any layer) is
   // false. For GIT_DIR and `.git`, Git sets up a work tree unless the repository file says
@@ -436,66 +443,84 @@ const MAX_ALTERNATE_DEPTH = 5;
 /**
  * realpath as Git's alternates use it: every component must exist except the last one, which may
  * be missing (then the path is the real parent plus that name). undefined when it cannot be done.
+ * `parents` caches the real paths of parent directories within one reading (a long alternates
+ * file names the same parents again and again).
  */
-function realpathAllowMissingLast(p: string): string | undefined {
+function realpathAllowMissingLast(p: string, parents: Map<string, string | undefined>): string | undefined {
   try {
-    return fs.realpathSync(p);
+    return fs.realpathSync.native(p);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT') return undefined;
   }
-  const trimmed = p.replace(/(.)\/+$/, '$1');
+  let end = p.length;
+  while (end > 1 && p.charCodeAt(end - 1) === 0x2f) end--;
+  const trimmed = p.slice(0, end);
   const slash = trimmed.lastIndexOf('/');
   const last = trimmed.slice(slash + 1);
   if (last === '' || last === '.' || last === '..') return undefined;
   const parentPart = slash <= 0 ? '/' : trimmed.slice(0, slash);
-  try {
-    return path.join(fs.realpathSync(parentPart), last);
-  } catch {
-    return undefined;
+  let real = parents.get(parentPart);
+  if (real === undefined && !parents.has(parentPart)) {
+    try {
+      real = fs.realpathSync.native(parentPart);
+    } catch {
+      real = undefined;
+    }
+    parents.set(parentPart, real);
+  }
+  return real === undefined ? undefined : path.join(real, last);
+}
+
+const C_SIMPLE: Readonly<Record<string, string>> = {
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+  '\\': '\\',
+  '"': '"',
+};
+
+/**
+ * C-style unquoting of `"…"` at s[i]: the text and the index of the closing quote, or undefined.
+ * Runs between escapes are copied as slices (one pass, no string grown a character at a time).
+ */
+function unquoteC(s: string, i: number): { text: string; close: number } | undefined {
+  const parts: string[] = [];
+  let j = i + 1;
+  for (;;) {
+    let k = j;
+    while (k < s.length && s[k] !== '"' && s[k] !== '\\') k++;
+    if (k >= s.length) return undefined;
+    if (k > j) parts.push(s.slice(j, k));
+    if (s[k] === '"') return { text: parts.join(''), close: k };
+    const e = s[k + 1];
+    if (e !== undefined && e in C_SIMPLE) {
+      parts.push(C_SIMPLE[e]);
+      j = k + 2;
+    } else if (e !== undefined && e >= '0' && e <= '3' && isOctal(s[k + 2]) && isOctal(s[k + 3])) {
+      parts.push(String.fromCharCode(Number.parseInt(s.slice(k + 1, k + 4), 8)));
+      j = k + 4;
+    } else return undefined;
   }
 }
 
-/** C-style unquoting of `"…"` at s[i]: the text and the index of the closing quote, or undefined. */
-function unquoteC(s: string, i: number): { text: string; close: number } | undefined {
-  const simple: Record<string, string> = {
-    a: '\x07',
-    b: '\b',
-    f: '\f',
-    n: '\n',
-    r: '\r',
-    t: '\t',
-    v: '\v',
-    '\\': '\\',
-    '"': '"',
-  };
-  let text = '';
-  for (let j = i + 1; j < s.length; j++) {
-    const c = s[j];
-    if (c === '"') return { text, close: j };
-    if (c !== '\\') {
-      text += c;
-      continue;
-    }
-    const e = s[++j];
-    if (e !== undefined && e in simple) text += simple[e];
-    else if (e !== undefined && /[0-3]/.test(e) && /^[0-7]{2}$/.test(s.slice(j + 1, j + 3))) {
-      text += String.fromCharCode(Number.parseInt(s.slice(j, j + 3), 8));
-      j += 2;
-    } else return undefined;
-  }
-  return undefined;
+function isOctal(c: string | undefined): boolean {
+  return c !== undefined && c >= '0' && c <= '7';
 }
 
 /**
- * Splits an alternates list (§6.3): entries separated by `sep`; empty entries are skipped; an
- * entry *starting* with `#` is a comment up to the next separator; an entry starting with `"` is
- * C-quoted (the quote may span separators), and when the quoting is bad the raw entry is used.
- * Nothing is trimmed. Observed on git 2.39: after a closing quote exactly one character is
- * skipped, whatever it is, and the next entry starts right after it (`"a" b` gives `a` and `b`).
+ * Splits an alternates list (§6.3), calling `fn` for each entry: entries separated by `sep`;
+ * empty entries are skipped; an entry *starting* with `#` is a comment up to the next separator;
+ * an entry starting with `"` is C-quoted (the quote may span separators), and when the quoting is
+ * bad the raw entry is used. Nothing is trimmed. Observed on git 2.39: after a closing quote
+ * exactly one character is skipped, whatever it is, and the next entry starts right after it
+ * (`"a" b` gives `a` and `b`). One pass over the text.
  */
-function splitAlternates(s: string, sep: string): string[] {
-  const out: string[] = [];
+function forEachAlternate(s: string, sep: string, fn: (entry: string) => void): void {
   let i = 0;
   while (i < s.length) {
     if (s[i] === sep) {
@@ -511,15 +536,14 @@ function splitAlternates(s: string, sep: string): string[] {
     if (s[i] === '"') {
       const q = unquoteC(s, i);
       if (q) {
-        if (q.text !== '') out.push(q.text);
+        if (q.text !== '') fn(q.text);
         i = q.close + 2;
         continue;
       }
     }
-    out.push(s.slice(i, end));
+    fn(s.slice(i, end));
     i = end + 1;
   }
-  return out;
 }
 
 /**
@@ -527,33 +551,44 @@ function splitAlternates(s: string, sep: string): string[] {
  * (`:`-separated, relative to `cwd`), then `<objectDir>/info/alternates` (relative to the object
  * directory holding the file), each accepted alternate's own file read right after it, one level
  * deeper. Duplicates and the main directory are skipped in silence; missing ones and files nested
- * too deep give a warning with Git's text. Paths are real paths.
+ * too deep give a warning with Git's text (in `warnings`, or to `onWarning` as they come). Paths
+ * are real paths. Linear in the size of the file: one pass to split it, real paths of parents cached.
  */
 export function readAlternates(
   objectDir: string,
   env: NodeJS.ProcessEnv = process.env,
   cwd: string = process.cwd(),
+  onWarning?: (message: string) => void,
 ): Alternates {
   const dirs: string[] = [];
   const warnings: string[] = [];
+  // Given a callback, warnings go out as they come (a long file may hold millions of them).
+  const warn = onWarning ?? ((w: string) => warnings.push(w));
   const base = path.resolve(cwd, objectDir);
   const main = realpathOr(base);
   const seen = new Set<string>([main]);
+  const parents = new Map<string, string | undefined>();
 
   // `relativeBase` undefined = environment entries, relative to cwd and named as written.
   const link = (entry: string, relativeBase: string | undefined, depth: number): void => {
     const joined =
       relativeBase === undefined || path.isAbsolute(entry) ? entry : joinRaw(relativeBase, entry);
-    const real = realpathAllowMissingLast(path.resolve(cwd, joined));
+    const real = realpathAllowMissingLast(path.resolve(cwd, joined), parents);
     if (real === undefined) {
-      warnings.push(`unable to normalize alternate object path: ${joined}`);
-      return;
-    }
-    if (!statOrUndefined(real)?.isDirectory()) {
-      warnings.push(`object directory ${real} does not exist; check .git/objects/info/alternates`);
+      warn(`unable to normalize alternate object path: ${joined}`);
       return;
     }
     if (seen.has(real)) return;
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(real, { throwIfNoEntry: false });
+    } catch {
+      st = undefined;
+    }
+    if (!st?.isDirectory()) {
+      warn(`object directory ${real} does not exist; check .git/objects/info/alternates`);
+      return;
+    }
     seen.add(real);
     dirs.push(real);
     readFile(real, depth + 1);
@@ -568,14 +603,14 @@ export function readAlternates(
     }
     if (text === '') return;
     if (depth > MAX_ALTERNATE_DEPTH) {
-      warnings.push(`${dir}: ignoring alternate object stores, nesting too deep`);
+      warn(`${dir}: ignoring alternate object stores, nesting too deep`);
       return;
     }
-    for (const entry of splitAlternates(text, '\n')) link(entry, dir, depth);
+    forEachAlternate(text, '\n', (entry) => link(entry, dir, depth));
   };
 
   const fromEnv = env.GIT_ALTERNATE_OBJECT_DIRECTORIES;
-  if (fromEnv) for (const entry of splitAlternates(fromEnv, ':')) link(entry, undefined, 0);
+  if (fromEnv) forEachAlternate(fromEnv, ':', (entry) => link(entry, undefined, 0));
   readFile(base, 0);
   return { dirs, warnings };
 }

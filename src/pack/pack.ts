@@ -152,6 +152,8 @@ const PACK_SIGNATURE = 0x5041434b; // "PACK"
 const HEADER_SIZE = 12;
 /** deflate's best ratio is about 1032:1 (a 258-byte match in 2 bits); the rest is slack. */
 const MAX_INFLATE_RATIO = 1032;
+/** Bytes of a large object allocated before they arrive (see InflateReader.readAll). */
+export const EAGER_ALLOCATION = 64 * 1024 * 1024;
 /**
  * Input given to `inflatePrefix` at most (a dynamic Huffman block header is at most ~300 bytes), and
  * the delta header bytes wanted (two 10-byte varints, as Git's `get_size_from_delta()` reads 20).
@@ -830,15 +832,14 @@ export class PackFile {
     const size = e.size;
     if (size >= STREAM_INFLATE_MIN && this.inflater.stream !== undefined) {
       // Straight into a buffer of the declared size, input read a piece at a time: 1× memory.
-      const out = allocateObjectBytes(size, this.file);
       const r = this.inflateReader(e);
       try {
-        r.fill(out, 0, size);
+        const out = r.readAll(EAGER_ALLOCATION, (n) => allocateObjectBytes(n, this.file));
         r.end();
+        return out;
       } finally {
         r.close();
       }
-      return out;
     }
     // deflate's worst case for `size` bytes, plus room for the zlib header and trailer.
     const bound = size + Math.floor(size / 16000) * 5 + 64;

@@ -143,6 +143,28 @@ export class InflateReader {
     }
   }
 
+  /**
+   * All `size` bytes of the object in one buffer of their own. A declared size is only a claim
+   * until the bytes arrive: up to `eager` bytes are allocated at once (1× memory for most objects);
+   * beyond that the buffer doubles as the stream actually produces them, so a header that lies
+   * costs what the data really inflates to, not what it says.
+   */
+  readAll(eager: number, alloc: (n: number) => Uint8Array): Uint8Array {
+    const size = this.size - this.done;
+    let cap = Math.min(size, Math.max(1, eager));
+    let out = alloc(cap);
+    let got = 0;
+    for (;;) {
+      this.fill(out, got, cap - got);
+      got = cap;
+      if (got === size) return out;
+      cap = Math.min(size, cap * 2);
+      const next = alloc(cap);
+      next.set(out);
+      out = next;
+    }
+  }
+
   /** Writes the next `len` bytes of the object (at most what is left) into `out` at `off`. */
   fill(out: Uint8Array, off: number, len: number): void {
     this.skipHead();

@@ -35,6 +35,7 @@ import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
 import { type CliIO, type Context, makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand } from '../options.js';
+import { bufferSource, commandInput, LineBlockReader } from '../stdin.js';
 
 const USAGE =
   'cat-file [--max-object-size=<n>] (-t | -s | -e | -p) <object> | <type> <object> | (--batch | --batch-check)[=<format>] [--batch-all-objects] [-z]';
@@ -152,6 +153,7 @@ export const catFileCommand: Command = {
       return runBatch(io, context(), batch.mode, batch.format ?? DEFAULT_FORMAT, {
         allObjects,
         nul: p.values.nul === true,
+        buffer: p.values.buffer === true,
       });
     }
     if (allObjects) {
@@ -189,9 +191,6 @@ function modeOrder(args: readonly string[]): Mode[] {
   return out;
 }
 
-/** Lookups from which a batch reads each MIDX whole rather than page by page. */
-const WHOLE_MIDX_BATCH = 1024;
-
 /**
  * Ids answered together: a window is looked up in one pass and read pack by pack in offset order
  * (ObjectStore's batch forms), then printed in input order. `--batch` holds a window's bytes, so
@@ -199,6 +198,8 @@ const WHOLE_MIDX_BATCH = 1024;
  */
 const CHECK_WINDOW = 1 << 18;
 const BATCH_WINDOW = 1 << 10;
+/** Lines of stdin read and answered together: memory is bounded by a block, not by the input. */
+const BLOCK_LINES = 1 << 17;
 
 /** One object's answer in a batch: the fields of ObjectInfo/ObjectDetails/StoredObject it has. */
 interface Found {
@@ -681,20 +682,32 @@ function parseLines(
   let lines = 0;
   let count = 0;
   while (pos < total && lines < W) {
-    // Most lines are a full hex id: one look at where its end would be instead of a search.
-    let end = pos + hexSize < total && input[pos + hexSize] === sep ? pos + hexSize : input.indexOf(sep, pos);
+    // Most lines are a full hex id: one look at where its end would be instead of a search. The
+    // guess holds only when the id decodes (`a` LF and 38 more bytes also end there).
+    let slot = -1;
+    let end = -1;
+    lowercase[lines] = 0;
+    if (pos + hexSize < total && input[pos + hexSize] === sep) {
+      const upper = hexBytesInto(input, pos, ids, count * H, H);
+      if (upper >= 0) {
+        end = pos + hexSize;
+        slot = count++;
+        // Already lowercase: the name can be printed as it came.
+        lowercase[lines] = upper === 0 ? 1 : 0;
+      }
+    }
+    if (end < 0) end = input.indexOf(sep, pos);
     const next = end < 0 ? total : end + 1;
+    // CR LF ends a line as LF does; a CR at the very end of the input stays (as in Git).
     if (end < 0) end = total;
-    if (!nul && end > pos && input[end - 1] === 13) end--;
+    else if (!nul && end > pos && input[end - 1] === 13) end--;
     starts[lines] = pos;
     ends[lines] = end;
-    let slot = -1;
-    if (end - pos === hexSize) {
+    if (slot === -1 && end - pos === hexSize) {
       const at = count * H;
       const upper = hexBytesInto(input, pos, ids, at, H);
       if (upper >= 0) {
         slot = count++;
-        // Already lowercase: the name can be printed as it came.
         lowercase[lines] = upper === 0 ? 1 : 0;
       }
     }
@@ -764,11 +777,12 @@ function writeDefaultLines(
 function batchFast(
   io: CliIO,
   store: ObjectStore,
-  input: Buffer,
+  blocks: LineBlockReader,
   atoms: Atom[],
   nul: boolean,
   out: Output,
   withData: boolean,
+  flushEachBlock: boolean,
 ): void {
   const H = store.hash.size;
   const hexSize = store.hash.hexSize;
@@ -784,16 +798,69 @@ function batchFast(
     atoms[3].kind === 'text' &&
     atoms[3].text === ' ' &&
     atoms[4].kind === 'objectsize';
-  const W = Math.min(CHECK_WINDOW, countLines(input, sep, hexSize, CHECK_WINDOW));
-  const starts = new Int32Array(W);
-  const ends = new Int32Array(W);
+  // Sized for the largest block so far: a short input needs little.
+  let W = 0;
+  let starts = new Int32Array(0);
+  let ends = starts;
   /** Slot of the line's id in `ids`, -1 missing, -2 ambiguous. */
-  const slots = new Int32Array(W);
-  const lowercase = new Uint8Array(W);
-  const ids = new Uint8Array(W * H);
+  let slots = starts;
+  let lowercase = new Uint8Array(0);
+  let ids = lowercase;
+  const counts = new Int32Array(2);
+  for (let input = blocks.next(); input !== undefined; input = blocks.next()) {
+    const need = countLines(input, sep, hexSize, BLOCK_LINES);
+    if (need > W) {
+      W = need;
+      starts = new Int32Array(W);
+      ends = new Int32Array(W);
+      slots = new Int32Array(W);
+      lowercase = new Uint8Array(W);
+      ids = new Uint8Array(W * H);
+    }
+    batchWindows(
+      io,
+      store,
+      input,
+      atoms,
+      texts,
+      defaultFormat,
+      nul,
+      out,
+      withData,
+      W,
+      starts,
+      ends,
+      slots,
+      lowercase,
+      ids,
+      counts,
+    );
+    if (flushEachBlock) out.flush();
+  }
+}
+
+/** The windows of one block of input lines (see batchFast). */
+function batchWindows(
+  io: CliIO,
+  store: ObjectStore,
+  input: Buffer,
+  atoms: Atom[],
+  texts: (Buffer | undefined)[],
+  defaultFormat: boolean,
+  nul: boolean,
+  out: Output,
+  withData: boolean,
+  W: number,
+  starts: Int32Array,
+  ends: Int32Array,
+  slots: Int32Array,
+  lowercase: Uint8Array,
+  ids: Uint8Array,
+  counts: Int32Array,
+): void {
+  const H = store.hash.size;
   let pos = 0;
   const total = input.length;
-  const counts = new Int32Array(2);
   while (pos < total) {
     const ambiguous = new Map<number, string[]>();
     pos = parseLines(store, input, pos, nul, W, starts, ends, slots, lowercase, ids, ambiguous, counts);
@@ -894,7 +961,7 @@ function runBatch(
   ctx: CatContext,
   mode: 'batch' | 'batch-check',
   format: string,
-  opts: { allObjects: boolean; nul: boolean },
+  opts: { allObjects: boolean; nul: boolean; buffer: boolean },
 ): number {
   let atoms: Atom[];
   try {
@@ -909,19 +976,20 @@ function runBatch(
   const needsDetails = has('objectsize:disk') || has('deltabase');
   const nullOid = '0'.repeat(ctx.hash.hexSize);
   const hexSize = ctx.hash.hexSize;
-  // Bytes as latin1: any name, valid UTF-8 or not, is echoed exactly as it came.
-  const stdin = opts.allObjects ? Buffer.alloc(0) : io.readStdinBytes();
-  const input = stdin.toString('latin1');
   const sep = opts.nul ? '\0' : '\n';
-  let batchSize = 0;
-  for (let i = input.indexOf(sep); i >= 0 && batchSize < WHOLE_MIDX_BATCH; i = input.indexOf(sep, i + 1)) {
-    batchSize++;
-  }
   const store = openStore(ctx, opts.allObjects);
   const out = new Output(io);
+  // Stdin is read block by block, each block answered (and, unless --buffer, written out) before
+  // the next is read: memory stays bounded whatever the length of the input, and a writer that
+  // waits for its answers gets them.
+  const blocks = new LineBlockReader(opts.allObjects ? bufferSource(new Uint8Array(0)) : commandInput(io), {
+    sep: opts.nul ? 0 : 10,
+    maxLines: BLOCK_LINES,
+    interactive: !opts.buffer,
+  });
   if (!opts.allObjects && !needsDetails && !usesRest) {
     try {
-      batchFast(io, store, stdin, atoms, opts.nul, out, mode === 'batch');
+      batchFast(io, store, blocks, atoms, opts.nul, out, mode === 'batch', !opts.buffer);
       return 0;
     } finally {
       out.flush();
@@ -1020,25 +1088,8 @@ function runBatch(
       return store.hasObjects(oids).map((ok) => (ok ? PRESENT : undefined));
     };
 
-    if (opts.allObjects) {
-      const all = store.allObjectIdsHex();
-      const window = mode === 'batch' ? BATCH_WINDOW : CHECK_WINDOW;
-      for (let first = 0; first < all.length; first += window) {
-        const hexes = all.slice(first, first + window);
-        const oids = hexes.map((h) => fromHex(h)!);
-        let found: (Found | undefined)[] | undefined;
-        try {
-          found = lookupMany(oids);
-        } catch {
-          found = undefined;
-        }
-        for (let i = 0; i < hexes.length; i++) {
-          emit(hexes[i], '', oids[i], true, found !== undefined ? found[i] : lookupMany([oids[i]])[0]);
-        }
-      }
-    } else {
-      const lines = input.split(sep);
-      if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+    /** The lines of one block, window by window (a window of ids looked up at once). */
+    const answerLines = (lines: string[], terminated: boolean): void => {
       const window = mode === 'batch' ? BATCH_WINDOW : CHECK_WINDOW;
       const H = ctx.hash.size;
       for (let first = 0; first < lines.length; first += window) {
@@ -1050,7 +1101,9 @@ function runBatch(
         const idBytes = new Uint8Array((last - first) * H);
         for (let j = first; j < last; j++) {
           let line = lines[j];
-          if (!opts.nul && line.endsWith('\r')) line = line.slice(0, -1);
+          // CR LF ends a line as LF does; a CR at the very end of the input stays (as in Git).
+          if (!opts.nul && line.endsWith('\r') && (terminated || j < lines.length - 1))
+            line = line.slice(0, -1);
           let name = line;
           let rest = '';
           if (usesRest) {
@@ -1095,6 +1148,33 @@ function runBatch(
             emit(names[j], rests[j], r.oid, r.fromFullHex === true, f);
           }
         }
+      }
+    };
+
+    if (opts.allObjects) {
+      const all = store.allObjectIdsHex();
+      const window = mode === 'batch' ? BATCH_WINDOW : CHECK_WINDOW;
+      for (let first = 0; first < all.length; first += window) {
+        const hexes = all.slice(first, first + window);
+        const oids = hexes.map((h) => fromHex(h)!);
+        let found: (Found | undefined)[] | undefined;
+        try {
+          found = lookupMany(oids);
+        } catch {
+          found = undefined;
+        }
+        for (let i = 0; i < hexes.length; i++) {
+          emit(hexes[i], '', oids[i], true, found !== undefined ? found[i] : lookupMany([oids[i]])[0]);
+        }
+      }
+    } else {
+      for (let block = blocks.next(); block !== undefined; block = blocks.next()) {
+        // Bytes as latin1: any name, valid UTF-8 or not, is echoed exactly as it came.
+        const lines = block.toString('latin1').split(sep);
+        const terminated = lines[lines.length - 1] === '';
+        if (terminated) lines.pop();
+        answerLines(lines, terminated);
+        if (!opts.buffer) out.flush();
       }
     }
     return 0;

@@ -1,12 +1,16 @@
-import { countLines, hexBytesInto, writeDecimal } from '../../bytes.js';
+import { hexBytesInto, writeDecimal } from '../../bytes.js';
 import { midxPath, openMidxFile } from '../../node/midx.js';
 import { type CliIO, makeContext, openMidxOrSay } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand, UsageError } from '../options.js';
+import { bufferSource, commandInput, LineBlockReader } from '../stdin.js';
 
 const USAGE = 'lookup (--stdin | <oid>...)';
 
 const MISSING = Buffer.from(' missing\n');
+
+/** Lines answered together (one lookupMany): the MIDX merge-join pays up to 8M objects; few MiB. */
+const BLOCK_LINES = 1 << 17;
 
 /**
  * One line per id: `<oid> <pack-name> <offset>`, or `<oid> missing` (the input echoed as given).
@@ -21,26 +25,32 @@ export const lookupCommand: Command = {
     const fromStdin = p.values.stdin === true;
     if (fromStdin === p.rest.length > 0) throw new UsageError('give object ids or --stdin, not both', USAGE);
     const ctx = makeContext(io, p.global);
-    const input = fromStdin ? io.readStdinBytes() : Buffer.from(p.rest.map((a) => `${a}\n`).join(''));
-    const lines = countLines(input, 10, ctx.hash.hexSize, Number.POSITIVE_INFINITY);
     const file = midxPath(ctx.objectDir);
     const H = ctx.hash.size;
-    // Pass 1: split lines and parse ids into one packed buffer.
-    const starts = new Int32Array(lines);
-    const ends = new Int32Array(lines);
-    const ids = new Uint8Array(lines * H);
-    const valid = new Uint8Array(lines);
-    const nl = parseIds(input, ctx.hash.hexSize, H, starts, ends, ids, valid);
     // Opened by pages: a large batch is answered by one forward walk over the file through a
     // reused buffer (lookupMany), which beats reading it whole into fresh memory.
     const m = await openMidxOrSay(io, file, async () => openMidxFile(file, { hash: ctx.hash }));
     if (!m) return 1;
     try {
       const names = m.packNames.map((n) => Buffer.from(` ${n} `));
-      // Pass 2: look them all up at once (in id order internally).
-      const found = m.lookupMany(ids, nl);
-      // Pass 3: answer in input order.
-      writeAnswers(io, input, starts, ends, valid, found, names, nl);
+      // The input is answered block by block (each block in one lookupMany), so that memory is
+      // bounded by the block whatever the length of the input.
+      const source = fromStdin
+        ? commandInput(io)
+        : bufferSource(Buffer.from(p.rest.map((a) => `${a}\n`).join('')));
+      const reader = new LineBlockReader(source, { sep: 10, maxLines: BLOCK_LINES });
+      const starts = new Int32Array(BLOCK_LINES);
+      const ends = new Int32Array(BLOCK_LINES);
+      const ids = new Uint8Array(BLOCK_LINES * H);
+      const valid = new Uint8Array(BLOCK_LINES);
+      for (let input = reader.next(); input !== undefined; input = reader.next()) {
+        // Pass 1: split lines and parse ids into one packed buffer.
+        const nl = parseIds(input, ctx.hash.hexSize, H, starts, ends, ids, valid);
+        // Pass 2: look them all up at once (in id order internally).
+        const found = m.lookupMany(ids, nl);
+        // Pass 3: answer in input order, before the next block is read.
+        writeAnswers(io, input, starts, ends, valid, found, names, nl);
+      }
       return 0;
     } finally {
       m.close();
@@ -74,9 +84,7 @@ function parseIds(
     if (lineEnd > start && input[lineEnd - 1] === 13) lineEnd--;
     starts[nl] = start;
     ends[nl] = lineEnd;
-    if (lineEnd - start === hexLen) {
-      valid[nl] = hexBytesInto(input, start, ids, nl * H, H) < 0 ? 0 : 1;
-    }
+    valid[nl] = lineEnd - start === hexLen && hexBytesInto(input, start, ids, nl * H, H) >= 0 ? 1 : 0;
     start = end + 1;
   }
   return nl;
@@ -94,7 +102,8 @@ function writeAnswers(
   nl: number,
 ): void {
   const maxName = names.reduce((a, b) => Math.max(a, b.length), 0);
-  let out = Buffer.allocUnsafe(1 << 20);
+  // Sized for the block (a short one, from a pausing pipe, needs little).
+  let out = Buffer.allocUnsafe(Math.min(1 << 20, input.length + nl * (maxName + 24)));
   let w = 0;
   for (let k = 0; k < nl; k++) {
     const start = starts[k];
