@@ -500,7 +500,7 @@ const cases: Case[] = [
   ...(['OOFF', 'LOFF'] as const).map(
     (kind): Case => ({
       id: `F8-${kind}`,
-      what: `write reusing a MIDX whose ${kind === 'OOFF' ? 'OOFF pack id' : 'LOFF index'} is out of range`,
+      what: `write reusing a MIDX whose ${kind === 'OOFF' ? 'OOFF pack id is out of range' : 'offset has bit 31 set, no LOFF'}`,
       async run() {
         const r = repo();
         makeManyPacks(r, 3, 20);
@@ -512,8 +512,12 @@ const cases: Case[] = [
         fs.writeFileSync(r.midxPath, fixTrailer(midx));
         makeManyPacks(r, 1, 20);
         const outcome = await run(r.dir, r.env, ['write']);
+        if (fs.readFileSync(r.midxPath).equals(midx)) return { outcome, check: 'nothing written' };
         const v = r.git(['multi-pack-index', 'verify'], { allowFail: true });
-        return { outcome, check: v.status === 0 ? 'git verify passes' : 'GIT VERIFY FAILS' };
+        return {
+          outcome,
+          check: v.status === 0 ? 'written, git verify passes' : 'WRITTEN, GIT VERIFY FAILS',
+        };
       },
     }),
   ),

@@ -255,7 +255,7 @@ function midxRepo(format: Format): { r: TestRepo; oids: string[]; sorted: string
 
 describe('the writer does not trust the MIDX it reuses (finding 8)', () => {
   for (const format of FORMATS) {
-    test(`${format}: bad pack-int-id, LOFF index out of range, ids out of order → fatal, nothing written`, async () => {
+    test(`${format}: bad pack-int-id, LOFF index out of range, offset past the pack, ids out of order → fatal, nothing written`, async () => {
       const r = newRepo(format);
       makeManyPacks(r, 3, 8);
       r.git(['multi-pack-index', 'write', '--no-progress']);
@@ -280,6 +280,12 @@ describe('the writer does not trust the MIDX it reuses (finding 8)', () => {
           bytes: withLoff(good, format, 7, 5),
           code: 'MIDX_LOFF_BOUNDS',
           git: /^fatal: multi-pack-index large offset out of bounds$/m,
+        },
+        {
+          name: 'offset 0x80000005 (no LOFF): past the end of its pack',
+          bytes: setOoff(good, format, 9, 0x80000005, 1),
+          code: 'MIDX_BAD_OFFSET',
+          git: /^fatal: multi-pack-index places oid\[9\] = [0-9a-f]+ at offset 2147483653, outside pack-[0-9a-f]+\.idx \(\d+ bytes\)$/m,
         },
         {
           name: 'OIDL entries 3 and 17 swapped',

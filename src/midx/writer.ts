@@ -41,6 +41,11 @@ export interface WriterPack {
   readonly idx?: PackIndex;
   /** Set when this pack is listed in the existing MIDX: its pack-int-id there. */
   readonly fromMidx?: number;
+  /**
+   * The `.pack` size in bytes, when known: an offset reused from the existing MIDX must point
+   * inside it (between the 12-byte header and the trailer), or the MIDX is refused.
+   */
+  readonly packSize?: number;
 }
 
 export interface MidxPlanInput {
@@ -272,6 +277,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       selPos[n] = pos;
       n++;
       fanout[s.oids[o]]++;
+      if (s.ooff !== undefined) checkReusedOffset(s, pos, packs, H);
       if (s.mayBeLarge) {
         const off = entryOffset(s, pos);
         if (off > MIDX_LARGE_THRESHOLD) {
@@ -452,6 +458,24 @@ function entryOffset(s: Source, pos: number): number {
     return w;
   }
   return s.idx!.offsetAtIn(s.oids, pos);
+}
+
+/**
+ * An offset reused from the existing MIDX must lie inside its pack: a valid checksum says nothing of
+ * whether the entries are true, and one pointing past the pack would be carried into the new file.
+ */
+function checkReusedOffset(s: Source, pos: number, packs: readonly WriterPack[], H: number): void {
+  const limit = packs[readU32(s.ooff!, pos * 8)]?.packSize;
+  if (limit === undefined) return;
+  const off = entryOffset(s, pos);
+  if (off >= 12 && off + H < limit) return;
+  const pack = packs[readU32(s.ooff!, pos * 8)].name;
+  const oid = toHex(s.oids, s.base + pos * s.stride, s.base + pos * s.stride + H);
+  const git = `multi-pack-index places oid[${pos}] = ${oid} at offset ${off}, outside ${pack} (${limit} bytes)`;
+  throw new GitMidxError('MIDX_BAD_OFFSET', `${s.file}: ${git}`, {
+    file: s.file,
+    data: { git, position: pos, offset: off, pack, packSize: limit },
+  });
 }
 
 /** An existing-MIDX entry naming no pack: the reader's MIDX_BAD_PACK_ID, in Git's words. */

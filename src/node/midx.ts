@@ -90,6 +90,7 @@ interface Candidate {
   mtime: number;
   idx?: PackIndex;
   fromMidx?: number;
+  packSize?: number;
 }
 
 function mtimeSeconds(file: string): number {
@@ -279,8 +280,12 @@ function* writeWith(
     const packPath = packPathOf(p.idxPath);
     let ok = false;
     try {
-      ok = fs.statSync(packPath).isFile();
-      if (ok) p.mtime = mtimeSeconds(packPath);
+      const st = fs.statSync(packPath);
+      ok = st.isFile();
+      if (ok) {
+        p.mtime = mtimeSeconds(packPath);
+        p.packSize = st.size;
+      }
     } catch {
       ok = false;
     }
@@ -342,6 +347,7 @@ function* writeWith(
     mtime: p.mtime,
     idx: p.idx,
     fromMidx: p.fromMidx,
+    packSize: p.packSize,
   }));
   const plan = planMidx({ hash, packs: writerPacks, existing, preferred, drop: dropSet });
   yield;
