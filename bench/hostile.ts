@@ -16,7 +16,9 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { deflateSync } from 'node:zlib';
+import { crc32 } from '../src/pack/writer.js';
 import { makeManyPacks, TestRepo } from '../test/helpers/git.js';
+import { entryHeader, leb, ofsBytes } from '../test/helpers/pack-bytes.js';
 
 const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -140,50 +142,6 @@ function fixTrailer(b: Buffer, hashSize = 20): Buffer {
   return b;
 }
 
-function packEntryHeader(type: number, size: number): Buffer {
-  const out: number[] = [];
-  let c = (type << 4) | (size % 16);
-  let rest = Math.floor(size / 16);
-  while (rest > 0) {
-    out.push(c | 0x80);
-    c = rest % 128;
-    rest = Math.floor(rest / 128);
-  }
-  out.push(c);
-  return Buffer.from(out);
-}
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
-function ofsDistance(d: number): Buffer {
-  const out = [d % 128];
-  d = Math.floor(d / 128);
-  while (d > 0) {
-    d -= 1;
-    out.push(0x80 | (d % 128));
-    d = Math.floor(d / 128);
-  }
-  return Buffer.from(out.reverse());
-}
-
-function crc32(b: Buffer): number {
-  let c = ~0;
-  for (const x of b) {
-    c ^= x;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
-
 /**
  * A pack of a 64 KiB blob of zeros and `levels` OFS deltas on top of each other, each building
  * `declared` bytes for real (copies of 64 KiB from its base: the delta is a run of 0x80 bytes, which
@@ -199,14 +157,18 @@ function writeBombPack(packDir: string, declared: number, levels: number): strin
     pos += e.length;
   };
   const base = Buffer.alloc(65536);
-  add(Buffer.concat([packEntryHeader(3, base.length), deflateSync(base)]));
+  add(Buffer.concat([Buffer.from(entryHeader(3, base.length)), deflateSync(base)]));
   let baseSize = base.length;
   for (let l = 0; l < levels; l++) {
-    const delta = Buffer.concat([varint(baseSize), varint(declared), Buffer.alloc(declared / 65536, 0x80)]);
+    const delta = Buffer.concat([
+      Buffer.from(leb(baseSize)),
+      Buffer.from(leb(declared)),
+      Buffer.alloc(declared / 65536, 0x80),
+    ]);
     add(
       Buffer.concat([
-        packEntryHeader(6, delta.length),
-        ofsDistance(pos - offsets.at(-1)!),
+        Buffer.from(entryHeader(6, delta.length)),
+        Buffer.from(ofsBytes(pos - offsets.at(-1)!)),
         deflateSync(delta),
       ]),
     );

@@ -22,6 +22,7 @@ import { SHA1 } from '../src/hash.js';
 import { nodeHash } from '../src/node/hash.js';
 import { ObjectStore } from '../src/node/odb.js';
 import { TestRepo } from '../test/helpers/git.js';
+import { entryHeader, leb } from '../test/helpers/pack-bytes.js';
 import { prng } from '../test/helpers/prng.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -108,31 +109,6 @@ function hashRun(
     });
     child.stdin.end(input);
   });
-}
-
-/** Little-endian base-128 (delta header sizes) and a pack entry header (§2.2, §3.1). */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
-
-function entryHeader(type: number, size: number): number[] {
-  let c = (type << 4) | (size % 16);
-  size = Math.floor(size / 16);
-  const out: number[] = [];
-  while (size > 0) {
-    out.push(c | 0x80);
-    c = size % 128;
-    size = Math.floor(size / 128);
-  }
-  out.push(c);
-  return out;
 }
 
 /**

@@ -27,6 +27,7 @@ import { type HashAlgorithm, SHA1, SHA256 } from '../src/hash.js';
 import { nodeHash } from '../src/node/hash.js';
 import { ObjectStore, type ObjectStream } from '../src/node/odb.js';
 import { TestRepo } from './helpers/git.js';
+import { entryHeader, leb, ofsBytes } from './helpers/pack-bytes.js';
 import { prng } from './helpers/prng.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -132,41 +133,6 @@ function readAll(s: ObjectStream): Buffer {
 
 // ---------------------------------------------------------------------------------------------
 // Hand-built packs (spec/objects-format.md §1.2, §2.2, §3)
-
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
-
-function entryHeader(type: number, size: number): number[] {
-  let c = (type << 4) | (size % 16);
-  size = Math.floor(size / 16);
-  const out: number[] = [];
-  while (size > 0) {
-    out.push(c | 0x80);
-    c = size % 128;
-    size = Math.floor(size / 128);
-  }
-  out.push(c);
-  return out;
-}
-
-function ofsBytes(d: number): number[] {
-  const out = [d & 0x7f];
-  d = Math.floor(d / 128);
-  while (d > 0) {
-    d -= 1;
-    out.unshift(0x80 | (d & 0x7f));
-    d = Math.floor(d / 128);
-  }
-  return out;
-}
 
 /**
  * A delta from a base of `baseSize` bytes that copies its first 64 KiB `copies` times: its header

@@ -28,6 +28,7 @@ import { applyDelta, deltaHeader } from '../src/pack/delta.js';
 import { PackIndex } from '../src/pack/idx.js';
 import { type Inflater, PackFile, type PackFileOptions } from '../src/pack/pack.js';
 import { TestRepo } from './helpers/git.js';
+import { entryHeader, leb, ofsBytes } from './helpers/pack-bytes.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x7061636b);
 const RUNS = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : undefined;
@@ -77,18 +78,6 @@ function objectId(hash: HashAlgorithm, type: string, data: Uint8Array): Buffer {
   h.update(Buffer.from(`${type} ${data.length}\0`));
   h.update(data);
   return Buffer.from(h.digest());
-}
-
-/** Little-endian base-128, as in delta headers. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
 }
 
 function delta(baseSize: number, resultSize: number, ...ops: (number | number[] | Uint8Array)[]): Uint8Array {
@@ -144,30 +133,6 @@ interface RawEntry {
   headerSize?: number;
   /** Compressed stream instead of deflate(data). */
   stream?: Uint8Array;
-}
-
-function entryHeader(type: number, size: number): number[] {
-  let c = (type << 4) | (size % 16);
-  size = Math.floor(size / 16);
-  const out: number[] = [];
-  while (size > 0) {
-    out.push(c | 0x80);
-    c = size % 128;
-    size = Math.floor(size / 128);
-  }
-  out.push(c);
-  return out;
-}
-
-function ofsBytes(d: number): number[] {
-  const out = [d & 0x7f];
-  d = Math.floor(d / 128);
-  while (d > 0) {
-    d -= 1;
-    out.unshift(0x80 | (d & 0x7f));
-    d = Math.floor(d / 128);
-  }
-  return out;
 }
 
 interface BuiltPack {
