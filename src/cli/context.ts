@@ -33,9 +33,6 @@ export interface Context {
   diag: (d: Diagnostic) => void;
 }
 
-/** Aborted by SIGINT/SIGTERM/SIGHUP; the reason is the exit status (128 + signal number). */
-export const interrupt = new AbortController();
-
 /** Thrown to end the process with Git's exit code after the message has been printed. */
 export class Exit extends Error {
   constructor(readonly status: number) {

@@ -1,5 +1,5 @@
 import { expireMidx, planExpire } from '../../node/expire.js';
-import { interrupt, makeContext } from '../context.js';
+import { makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand } from '../options.js';
 
@@ -20,7 +20,6 @@ export const expireCommand: Command = {
       hash: ctx.hash,
       onProgress: ctx.progress,
       onDiagnostic: ctx.diag,
-      signal: interrupt.signal,
     };
     if (p.values['dry-run']) {
       const plan = planExpire(options);

@@ -1,6 +1,6 @@
 import { isCSpace, scanCDigits } from '../../node/config.js';
 import { planRepack, repackMidxAsync } from '../../node/repack.js';
-import { interrupt, makeContext } from '../context.js';
+import { makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand, UsageError } from '../options.js';
 
@@ -63,7 +63,6 @@ export const repackCommand: Command = {
       config: ctx.config,
       onProgress: ctx.progress,
       onDiagnostic: ctx.diag,
-      signal: interrupt.signal,
     };
     if (p.values['dry-run']) {
       const plan = planRepack(options);

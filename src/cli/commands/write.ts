@@ -1,5 +1,5 @@
 import { writeMidxFileAsync } from '../../node/midx.js';
-import { interrupt, makeContext } from '../context.js';
+import { makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand } from '../options.js';
 
@@ -33,7 +33,6 @@ export const writeCommand: Command = {
       useExistingMidx: ctx.config.getBool('core.multipackindex', true),
       onProgress: ctx.progress,
       onDiagnostic: ctx.diag,
-      signal: interrupt.signal,
     });
     return 0;
   },
