@@ -403,6 +403,11 @@ test('expire through the CLI: a lying MIDX costs no data and says so', () => {
   const p = parseMidx(r.readMidx()!, 20);
   omitPackObjects(p, packNames(p).indexOf(`${b}.idx`), 20);
   fs.writeFileSync(r.midxPath, buildMidx(p, 'sha1'));
+  // --dry-run says what the real run will do: B stays, with the reason.
+  const dry = cli(r, ['expire', '--dry-run']);
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.match(dry.stdout, new RegExp(`^would keep ${b}\\.idx: object ${y} is not in`, 'm'));
+  assert.match(dry.stdout, /^0 pack\(s\) to drop, 0 bytes to free$/m);
   const run = cli(r, ['expire']);
   assert.equal(run.status, 0, run.stderr);
   assert.match(

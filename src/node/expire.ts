@@ -139,6 +139,44 @@ function planWith(m: MultiPackIndex, options: ExpireOptions): ExpirePlan {
   return { hasMidx: true, drop, kept };
 }
 
+/**
+ * `planExpire` as `expire` would carry it out: the packs to drop are also checked as the real run
+ * checks them after writing (every object held by a pack that stays; see `expireMidx`), here
+ * against the current MIDX, which places the objects of an unreferenced pack exactly where the new
+ * one will. Packs that fail are in `spared` instead of `drop`. For `--dry-run`; nothing is touched.
+ */
+export function planExpireChecked(options: ExpireOptions): ExpirePlan & Pick<ExpireResult, 'spared'> {
+  const plan = planExpire(options);
+  if (!plan.hasMidx || plan.drop.length === 0) return { ...plan, spared: [] };
+  const hash = options.hash ?? repositoryForObjectDir(options.objectDir).hash;
+  const packDir = path.join(options.objectDir, 'pack');
+  const dropped = new Set(plan.drop.map((d) => d.name));
+  let cover: Coverage | string;
+  try {
+    cover = openCoverage(
+      options.objectDir,
+      packDir,
+      hash,
+      dropped,
+      options.checkHoldBytes ?? CHECK_HOLD_BYTES,
+    );
+  } catch (e) {
+    cover = `the multi-pack-index cannot be read (${gitText(e)})`;
+  }
+  const drop: (typeof plan.drop)[number][] = [];
+  const spared: { name: string; reason: string }[] = [];
+  try {
+    for (const d of plan.drop) {
+      const why = typeof cover === 'string' ? cover : uncovered(cover, packDir, d.name, hash);
+      if (why === undefined) drop.push(d);
+      else spared.push({ name: d.name, reason: why });
+    }
+  } finally {
+    if (typeof cover !== 'string') closeCoverage(cover);
+  }
+  return { ...plan, drop, spared };
+}
+
 /** Runs `expire`. No MIDX, or nothing to drop: nothing is touched. */
 export function expireMidx(options: ExpireOptions): ExpireResult {
   const plan = planExpire(options);

@@ -16,6 +16,7 @@ export {
   expireMidx,
   PACK_EXTENSIONS,
   planExpire,
+  planExpireChecked,
 } from './expire.js';
 export { openFileReader, readdirRaw } from './fs.js';
 export { nodeHash } from './hash.js';

@@ -1,4 +1,4 @@
-import { expireMidx, planExpire } from '../../node/expire.js';
+import { expireMidx, planExpireChecked } from '../../node/expire.js';
 import { makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand } from '../options.js';
@@ -22,7 +22,7 @@ export const expireCommand: Command = {
       onDiagnostic: ctx.diag,
     };
     if (p.values['dry-run']) {
-      const plan = planExpire(options);
+      const plan = planExpireChecked(options);
       let out = '';
       let total = 0;
       for (const d of plan.drop) {
@@ -30,6 +30,7 @@ export const expireCommand: Command = {
         total += d.bytes;
       }
       for (const k of plan.kept) out += `would keep ${k.name}: unreferenced but ${k.reason}\n`;
+      for (const k of plan.spared) out += `would keep ${k.name}: ${k.reason}\n`;
       if (plan.hasMidx) out += `${plan.drop.length} pack(s) to drop, ${total} bytes to free\n`;
       else out += 'nothing to expire: no multi-pack-index\n';
       io.stdout(out);
