@@ -50,6 +50,16 @@ function assertNoStack(r: Run): void {
 }
 
 describe('cli', () => {
+  test('--version and `version` print the package version, exit 0', () => {
+    const r = newRepo();
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+    for (const args of [['--version'], ['version']]) {
+      const run = cli(r, args);
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stdout, `git-midx version ${pkg.version}\n`);
+    }
+  });
+
   test('write from a subdirectory finds the repository and matches git byte for byte', () => {
     for (const format of ['sha1', 'sha256'] as const) {
       const r = newRepo(format);

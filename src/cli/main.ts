@@ -44,10 +44,14 @@ const COMMANDS: Command[] = [
 
 function usageText(): string {
   const lines = COMMANDS.map((c, i) => `${i === 0 ? 'usage: ' : '   or: '}git-midx [<options>] ${c.usage}`);
-  return `${lines.join('\n')}\n\n    --object-dir <directory>\n                          object directory containing set of packfile and pack-index pairs\n    --[no-]progress       force progress reporting\n\n`;
+  return `${lines.join('\n')}\n\n    --version             print the git-midx version\n    --object-dir <directory>\n                          object directory containing set of packfile and pack-index pairs\n    --[no-]progress       force progress reporting\n\n`;
 }
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
+  if (argv[0] === '--version' || (argv[0] === 'version' && argv.length === 1)) {
+    io.stdout(`git-midx version ${packageVersion()}\n`);
+    return 0;
+  }
   try {
     const { global, rest, help } = parseCommon(argv, true);
     if (help) {
@@ -66,6 +70,19 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     return await cmd.run(io, global, rest.slice(1));
   } catch (e) {
     return report(e, io);
+  }
+}
+
+/** The package's version, from the package.json two levels above this module (src/cli or dist/cli). */
+function packageVersion(): string {
+  const here = import.meta.url.startsWith('file:') ? fileURLToPath(import.meta.url) : import.meta.url;
+  try {
+    const pkg = JSON.parse(
+      fs.readFileSync(path.resolve(path.dirname(here), '..', '..', 'package.json'), 'utf8'),
+    );
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
   }
 }
 
