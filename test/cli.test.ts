@@ -135,11 +135,10 @@ describe('cli', () => {
     const { oids } = makeManyPacks(r, 4, 6);
     r.git(['multi-pack-index', 'write']);
     const missing = 'f'.repeat(40);
-    const byArgs = cli(r, ['lookup', oids[0], missing, 'nothex']);
+    const byArgs = cli(r, ['lookup', oids[0], missing]);
     assert.equal(byArgs.status, 0, byArgs.stderr);
-    const [hit, miss, bad] = byArgs.stdout.trimEnd().split('\n');
+    const [hit, miss] = byArgs.stdout.trimEnd().split('\n');
     assert.equal(miss, `${missing} missing`);
-    assert.equal(bad, 'nothex missing');
     const [oid, pack, offset] = hit.split(' ');
     assert.equal(oid, oids[0]);
     const idx = fs.readFileSync(path.join(r.packDir, pack));
@@ -161,6 +160,36 @@ describe('cli', () => {
     assert.deepEqual(oddLines.slice(1, 3), [' missing', 'abc missing']);
     assert.equal(oddLines[3], out[1]);
     assert.equal(oddLines[4], '');
+  });
+
+  test('lookup resolves abbreviations in the MIDX as cat-file does, and rejects names that are not hex', () => {
+    for (const format of ['sha1', 'sha256'] as const) {
+      const r = newRepo(format);
+      const { oids } = makeManyPacks(r, 3, 300);
+      r.git(['multi-pack-index', 'write']);
+      const full = cli(r, ['lookup', oids[7]]);
+      assert.equal(full.status, 0, full.stderr);
+      // A unique abbreviation answers under the full id, as git's batch modes name it.
+      const abbrev = oids[7].slice(0, 12);
+      const run = cli(r, ['lookup', abbrev, abbrev.toUpperCase()]);
+      assert.equal(run.status, 0, run.stderr);
+      assert.equal(run.stdout, full.stdout + full.stdout);
+      // Two ids sharing their first 4 digits (900 ids: some do): ambiguous, as git says.
+      const sorted = [...oids].sort();
+      const i = sorted.findIndex((o, k) => k > 0 && o.slice(0, 4) === sorted[k - 1].slice(0, 4));
+      assert.ok(i > 0, 'two ids share 4 digits');
+      const short = sorted[i].slice(0, 4);
+      const gitSays = r.git(['cat-file', '--batch-check'], { input: `${short}\n` }).stdout.toString();
+      assert.equal(gitSays, `${short} ambiguous\n`);
+      const amb = cli(r, ['lookup', '--stdin'], { input: `${short}\nzzzz\n${'0'.repeat(r.hexLength)}\n` });
+      assert.equal(amb.stdout, `${short} ambiguous\nzzzz missing\n${'0'.repeat(r.hexLength)} missing\n`);
+      // On the command line a name that cannot be an id is fatal, as git's object names are.
+      for (const bad of ['zzzz', 'abc', '0'.repeat(r.hexLength + 1)]) {
+        const b = cli(r, ['lookup', bad]);
+        assert.equal(b.status, 128, bad);
+        assert.equal(b.stderr, `fatal: Not a valid object name ${bad}\n`);
+      }
+    }
   });
 
   test('usage errors exit 129 with git-style messages', () => {

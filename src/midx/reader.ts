@@ -502,6 +502,53 @@ export class MultiPackIndex {
     }
   }
 
+  /**
+   * Positions `[from, to)` of the ids whose hex form starts with the hex digits `hexPrefix` (any
+   * case; at most the id's length; INVALID_ARGUMENT otherwise): two binary searches in id order,
+   * within the fanout bucket of the first byte. `to - from` is the number of matching ids.
+   */
+  prefixRange(hexPrefix: string): [number, number] {
+    const H = this.H;
+    if (!/^[0-9a-fA-F]+$/.test(hexPrefix) || hexPrefix.length > 2 * H) {
+      throw new GitMidxError(
+        'INVALID_ARGUMENT',
+        `not a hex id prefix of at most ${2 * H} digits: ${JSON.stringify(hexPrefix)}`,
+      );
+    }
+    if (this.src.isClosed) throw closedError(this.file);
+    // The smallest and the largest id with this prefix.
+    const low = new Uint8Array(H);
+    const high = new Uint8Array(H).fill(0xff);
+    for (let i = 0; i < hexPrefix.length; i++) {
+      const v = Number.parseInt(hexPrefix[i], 16);
+      const b = i >> 1;
+      if ((i & 1) === 0) {
+        low[b] = v << 4;
+        high[b] = (v << 4) | 0x0f;
+      } else {
+        low[b] |= v;
+        high[b] = (high[b] & 0xf0) | v;
+      }
+    }
+    const f = this.fanout;
+    const bucketLo = low[0] === 0 ? 0 : f[low[0] - 1];
+    const bucketHi = f[high[0]];
+    // First position whose id is > `key` (strictly, when `after`), else >= `key`.
+    const bound = (key: Uint8Array, after: boolean): number => {
+      let lo = bucketLo;
+      let hi = bucketHi;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        const b = this.src.bytesAt(this.oidl + mid * H, H);
+        const c = compareIds(b, this.src.at, key, 0, H);
+        if (c < 0 || (after && c === 0)) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    return [bound(low, false), bound(high, true)];
+  }
+
   /** A copy of the n-th id. */
   oidAt(n: number): Uint8Array {
     this.checkPosition(n);
