@@ -409,11 +409,15 @@ describe('stdin is streamed', () => {
       const [off, id] = l.split(' ');
       where.set(id, off);
     }
-    return input
-      .split('\n')
-      .slice(0, -1)
-      .map((l) => (where.has(l) ? `${l} ${stem}.idx ${where.get(l)}\n` : `${l} missing\n`))
-      .join('');
+    const answer = (l: string): string => {
+      if (where.has(l)) return `${l} ${stem}.idx ${where.get(l)}\n`;
+      // 4+ hex digits: an abbreviation, answered under the full id when unique.
+      if (!/^[0-9a-fA-F]{4,}$/.test(l)) return `${l} missing\n`;
+      const ids = [...where.keys()].filter((id) => id.startsWith(l.toLowerCase()));
+      if (ids.length > 1) return `${l} ambiguous\n`;
+      return ids.length === 1 ? `${ids[0]} ${stem}.idx ${where.get(ids[0])}\n` : `${l} missing\n`;
+    };
+    return input.split('\n').slice(0, -1).map(answer).join('');
   }
 
   it('non-blocking stdin that pauses is read to its end, not taken as empty', async () => {
