@@ -192,6 +192,42 @@ describe('cli', () => {
     }
   });
 
+  test('-h on every command prints its usage and options in git’s layout, exit 129', () => {
+    const r = newRepo();
+    const want: Record<string, string[]> = {
+      write: ['--preferred-pack <preferred-pack>', '--stdin-packs'],
+      verify: [],
+      expire: ['--dry-run'],
+      repack: ['--batch-size <n>', '--dry-run'],
+      show: ['--json'],
+      lookup: ['--stdin'],
+      'cat-file': [
+        '-e',
+        '-p',
+        '-t',
+        '-s',
+        '--batch[=<format>]',
+        '--batch-check[=<format>]',
+        '-z',
+        '--max-object-size <n>',
+      ],
+    };
+    for (const [cmd, flags] of Object.entries(want)) {
+      const run = cli(r, [cmd, '-h']);
+      assert.equal(run.status, 129, cmd);
+      assert.match(
+        run.stdout,
+        new RegExp(`^usage: git-midx \\[<options>\\] ${cmd.replace('-', '\\-')}`),
+        cmd,
+      );
+      for (const f of ['--object-dir <directory>', '--[no-]progress', ...flags]) {
+        // Git's layout: four spaces, the option, its text from column 26 or on the next line.
+        const esc = f.replace(/[[\]]/g, '\\$&');
+        assert.match(run.stdout, new RegExp(`^    ${esc}(?: {2,}\\S|\\n {26}\\S)`, 'm'), `${cmd}: ${f}`);
+      }
+    }
+  });
+
   test('usage errors exit 129 with git-style messages', () => {
     const r = newRepo();
     const none = cli(r, []);

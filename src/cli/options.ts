@@ -105,12 +105,37 @@ export function parseCommand(
   usage: string,
   global: GlobalOptions,
   positionals = false,
+  optionHelp: OptionHelp = [],
 ): Parsed {
   const p = parseCommon(args, false, extra, usage, global);
   if (p.help) {
-    io.stdout(`usage: git-midx [<options>] ${usage}\n`);
+    io.stdout(
+      `usage: git-midx [<options>] ${usage}\n\n${formatOptionHelp([...GLOBAL_HELP, ...optionHelp])}\n`,
+    );
     throw new Exit(129);
   }
   if (!positionals && p.rest.length > 0) throw new UsageError(`unexpected argument '${p.rest[0]}'`, usage);
   return p;
+}
+
+/** A command's options for `-h`: the option as written, and what it does. */
+export type OptionHelp = ReadonlyArray<readonly [string, string]>;
+
+/** The options every command takes (they may come before or after the command's name). */
+const GLOBAL_HELP: OptionHelp = [
+  ['--object-dir <directory>', 'object directory containing set of packfile and pack-index pairs'],
+  ['--[no-]progress', 'force progress reporting'],
+];
+
+/**
+ * Git's layout of an option list (parse-options): four spaces, the option, and its description
+ * from column 26, or on the next line when the option is too long for that.
+ */
+export function formatOptionHelp(options: OptionHelp): string {
+  let out = '';
+  for (const [flag, text] of options) {
+    const left = `    ${flag}`;
+    out += left.length <= 24 ? `${left.padEnd(26)}${text}\n` : `${left}\n${' '.repeat(26)}${text}\n`;
+  }
+  return out;
 }

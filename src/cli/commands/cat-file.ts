@@ -34,7 +34,7 @@ import {
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
 import { type CliIO, type Context, makeContext } from '../context.js';
 import type { Command } from '../main.js';
-import { parseCommand } from '../options.js';
+import { type OptionHelp, parseCommand } from '../options.js';
 import { bufferSource, commandInput, LineBlockReader } from '../stdin.js';
 
 const USAGE =
@@ -52,6 +52,23 @@ const OPTIONS = {
   'batch-all-objects': { type: 'boolean' },
   'max-object-size': { type: 'string' },
 } as const;
+
+/** `-h`'s option list, in Git's words where Git has the option. */
+const OPTION_HELP: OptionHelp = [
+  ['-e', 'check if <object> exists'],
+  ['-p', 'pretty-print <object> content'],
+  ['-t', "show object type (one of 'blob', 'tree', 'commit', 'tag', ...)"],
+  ['-s', 'show object size'],
+  ['--batch[=<format>]', 'show full <object> contents'],
+  ['--batch-check[=<format>]', "like --batch, but don't emit <contents>"],
+  ['-z', 'stdin is NUL-terminated'],
+  ['--batch-all-objects', 'with --batch[-check]: ignores stdin, batches all known objects'],
+  ['--buffer', 'buffer --batch output'],
+  [
+    '--max-object-size <n>',
+    'largest object built in memory (k, m, g; default 1g or $GIT_MIDX_MAX_OBJECT_SIZE)',
+  ],
+];
 
 /** The environment variable that sets `--max-object-size` when the option is not given. */
 const MAX_OBJECT_SIZE_ENV = 'GIT_MIDX_MAX_OBJECT_SIZE';
@@ -115,7 +132,7 @@ export const catFileCommand: Command = {
       }
       rest.push(a);
     }
-    const p = parseCommand(io, rest, OPTIONS, USAGE, global, true);
+    const p = parseCommand(io, rest, OPTIONS, USAGE, global, true, OPTION_HELP);
     let maxObjectSize: number | undefined;
     const given = p.values['max-object-size'];
     if (typeof given === 'string') {

@@ -13,7 +13,9 @@ export const expireCommand: Command = {
   name: 'expire',
   usage: USAGE,
   run(io, global, args) {
-    const p = parseCommand(io, args, { 'dry-run': { type: 'boolean' } }, USAGE, global);
+    const p = parseCommand(io, args, { 'dry-run': { type: 'boolean' } }, USAGE, global, false, [
+      ['--dry-run', 'list the packs that would be dropped and the bytes freed; touch nothing'],
+    ]);
     const ctx = makeContext(io, p.global, new Set(['Counting referenced objects']));
     const options = {
       objectDir: ctx.objectDir,

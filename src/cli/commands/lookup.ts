@@ -25,7 +25,9 @@ export const lookupCommand: Command = {
   name: 'lookup',
   usage: USAGE,
   async run(io, global, args) {
-    const p = parseCommand(io, args, { stdin: { type: 'boolean' } }, USAGE, global, true);
+    const p = parseCommand(io, args, { stdin: { type: 'boolean' } }, USAGE, global, true, [
+      ['--stdin', 'read object ids (full or abbreviated) from stdin, one per line'],
+    ]);
     const fromStdin = p.values.stdin === true;
     if (fromStdin === p.rest.length > 0) throw new UsageError('give object ids or --stdin, not both', USAGE);
     const ctx = makeContext(io, p.global);

@@ -47,6 +47,14 @@ export const repackCommand: Command = {
       { 'batch-size': { type: 'string' }, 'dry-run': { type: 'boolean' } },
       USAGE,
       global,
+      false,
+      [
+        [
+          '--batch-size <n>',
+          'during repack, collect pack-files of smaller size into a batch that is larger than this size',
+        ],
+        ['--dry-run', 'list the packs that would be combined and their bytes; touch nothing'],
+      ],
     );
     let batchSize = 0;
     const given = p.values['batch-size'];

@@ -25,7 +25,9 @@ export const showCommand: Command = {
   name: 'show',
   usage: USAGE,
   async run(io, global, args) {
-    const p = parseCommand(io, args, { json: { type: 'boolean' } }, USAGE, global);
+    const p = parseCommand(io, args, { json: { type: 'boolean' } }, USAGE, global, false, [
+      ['--json', 'print the header, chunks and packs as JSON'],
+    ]);
     const ctx = makeContext(io, p.global);
     const file = midxPath(ctx.objectDir);
     const m = await openMidxOrSay(io, file, () => openMidxFile(file, { hash: ctx.hash }));

@@ -15,6 +15,11 @@ export const writeCommand: Command = {
       { 'preferred-pack': { type: 'string' }, 'stdin-packs': { type: 'boolean' } },
       USAGE,
       global,
+      false,
+      [
+        ['--preferred-pack <preferred-pack>', 'pack for reuse when computing a multi-pack bitmap'],
+        ['--stdin-packs', 'write multi-pack index containing only given indexes'],
+      ],
     );
     const ctx = makeContext(io, p.global, new Set(['Adding packfiles to multi-pack-index']));
     let stdinPacks: string[] | undefined;
