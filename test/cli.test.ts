@@ -228,6 +228,35 @@ describe('cli', () => {
     }
   });
 
+  test('`git midx --help` opens the man page the package installs (package.json "man")', {
+    skip: spawnSync('man', ['--version']).status === 0 ? false : 'no man(1) on this machine',
+  }, () => {
+    const r = newRepo();
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+    assert.deepEqual(pkg.man, ['./man/git-midx.1']);
+    // What `npm install -g` does: the page linked into <prefix>/share/man/man1.
+    const manDir = path.join(r.scratchDir(), 'man');
+    fs.mkdirSync(path.join(manDir, 'man1'), { recursive: true });
+    fs.symlinkSync(path.join(root, 'man', 'git-midx.1'), path.join(manDir, 'man1', 'git-midx.1'));
+    const run = spawnSync('git', ['midx', '--help'], {
+      cwd: r.dir,
+      env: {
+        ...r.env,
+        PATH: `${path.join(root, 'bin')}:${process.env.PATH}`,
+        MANPATH: manDir,
+        MANPAGER: 'cat',
+        PAGER: 'cat',
+        MANWIDTH: '100',
+      },
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /GIT-MIDX\(1\)/);
+    for (const cmd of ['write', 'verify', 'expire', 'repack', 'show', 'lookup', 'cat-file']) {
+      assert.match(run.stdout, new RegExp(`^\\s+${cmd}\\b`, 'm'), `the page documents ${cmd}`);
+    }
+  });
+
   test('usage errors exit 129 with git-style messages', () => {
     const r = newRepo();
     const none = cli(r, []);
