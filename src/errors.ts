@@ -65,6 +65,9 @@ export type ErrorCode =
   | 'PACK_HASH_MISMATCH'
   // object store (objects-format.md §5, §6.1)
   | 'OBJECT_AMBIGUOUS'
+  // refs and revisions
+  | 'REVISION_NOT_FOUND'
+  | 'REFS_UNSUPPORTED'
   | 'LOOSE_CORRUPT'
   /** An object (or delta, or delta base) declares more bytes than the limit to build in memory. */
   | 'OBJECT_TOO_LARGE';

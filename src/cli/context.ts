@@ -31,6 +31,9 @@ export interface Context {
   config: GitConfig;
   progress: ProgressCallback | undefined;
   diag: (d: Diagnostic) => void;
+  /** The repository's git directory and common directory (refs live there). */
+  gitDir?: string;
+  commonDir?: string;
 }
 
 /** Thrown to end the process with Git's exit code after the message has been printed. */
@@ -49,6 +52,8 @@ export function makeContext(io: CliIO, g: GlobalOptions, delayed: ReadonlySet<st
   let objectDir: string;
   let hash: HashAlgorithm;
   let config: GitConfig;
+  let gitDir: string | undefined;
+  let commonDir: string | undefined;
   if (g.objectDir !== undefined) {
     const dir = path.resolve(io.cwd, g.objectDir);
     if (!isDir(dir)) {
@@ -70,6 +75,8 @@ export function makeContext(io: CliIO, g: GlobalOptions, delayed: ReadonlySet<st
     if (objectDir.startsWith('..')) objectDir = repo.objectDir;
     hash = repo.hash;
     config = repo.config;
+    gitDir = repo.gitDir;
+    commonDir = repo.commonDir;
   }
   const enabled = g.progress ?? io.stderrIsTTY;
   return {
@@ -79,6 +86,8 @@ export function makeContext(io: CliIO, g: GlobalOptions, delayed: ReadonlySet<st
     config,
     progress: progressRenderer({ enabled, write: io.stderr, delayed }),
     diag: (d) => io.stderr(`${d.level}: ${d.message}\n`),
+    gitDir,
+    commonDir,
   };
 }
 

@@ -31,6 +31,7 @@ import {
   ObjectStore as Store,
   type StoredObject,
 } from '../../node/odb.js';
+import { RefStore, RevisionResolver } from '../../node/revision.js';
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
 import { type CliIO, type Context, makeContext } from '../context.js';
 import type { Command } from '../main.js';
@@ -231,7 +232,7 @@ interface Found {
 const PRESENT: Found = {};
 
 function openStore(ctx: CatContext, readMidxWhole = false): ObjectStore {
-  return Store.open({
+  const store = Store.open({
     readMidxWhole,
     maxObjectSize: ctx.maxObjectSize,
     maxObjectSizeHint: `--max-object-size=<n> or ${MAX_OBJECT_SIZE_ENV}`,
@@ -242,10 +243,25 @@ function openStore(ctx: CatContext, readMidxWhole = false): ObjectStore {
     cwd: ctx.io.cwd,
     onDiagnostic: ctx.diag,
   });
+  if (ctx.gitDir !== undefined) {
+    const gitDir = ctx.gitDir;
+    const commonDir = ctx.commonDir;
+    const refStorage = ctx.config.get('extensions.refstorage') ?? undefined;
+    // Made on the first name that is not an id: reading refs costs nothing before.
+    let revs: RevisionResolver | undefined;
+    revisions.set(store, () => {
+      revs ??= new RevisionResolver(store, new RefStore({ gitDir, commonDir, refStorage }));
+      return revs;
+    });
+  }
+  return store;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Names
+
+/** The revision resolver of each store opened for a repository (refs need its git directory). */
+const revisions = new WeakMap<ObjectStore, () => RevisionResolver>();
 
 /** `fromFullHex`: the name was the full hex id itself. */
 type Resolved = { oid: Uint8Array; fromFullHex?: boolean } | { missing: true } | { ambiguous: string[] };
@@ -256,8 +272,19 @@ type Resolved = { oid: Uint8Array; fromFullHex?: boolean } | { missing: true } |
  */
 function resolveName(store: ObjectStore, name: string): Resolved {
   const hexSize = store.hash.hexSize;
+  if (isHex(name) && name.length === hexSize) return { oid: fromHex(name)!, fromFullHex: true };
+  const revs = revisions.get(store);
+  if (revs !== undefined) {
+    // Refs, `<rev>^{type}`, `~n`, `^n`, `:path`, and abbreviations, in git's order.
+    try {
+      return { oid: revs().resolve(name) };
+    } catch (e) {
+      if (isGitMidxError(e, 'OBJECT_AMBIGUOUS')) return { ambiguous: e.data.candidates as string[] };
+      if (isGitMidxError(e, 'REVISION_NOT_FOUND')) return { missing: true };
+      throw e;
+    }
+  }
   if (!isHex(name)) return { missing: true };
-  if (name.length === hexSize) return { oid: fromHex(name)!, fromFullHex: true };
   if (name.length > hexSize) return { missing: true };
   try {
     const oid = store.resolvePrefix(name);
