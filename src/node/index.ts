@@ -63,5 +63,6 @@ export {
   readAlternates,
   repositoryForObjectDir,
 } from './repo.js';
+export { RefStore, type RefStoreOptions, RevisionResolver } from './revision.js';
 export { type VerifyMidxFileOptions, type VerifyMidxFileResult, verifyMidxFile } from './verify.js';
 export { nodeInflater, nodeInflateStream, type OpenPackFileOptions, openPackFile } from './zlib.js';
