@@ -149,6 +149,30 @@ export function planExpireChecked(options: ExpireOptions): ExpirePlan & Pick<Exp
   const plan = planExpire(options);
   if (!plan.hasMidx || plan.drop.length === 0) return { ...plan, spared: [] };
   const hash = options.hash ?? repositoryForObjectDir(options.objectDir).hash;
+  const drop: (typeof plan.drop)[number][] = [];
+  const spared: { name: string; reason: string }[] = [];
+  withDropCheck(options, plan, hash, 'the multi-pack-index', (why) => {
+    for (const d of plan.drop) {
+      const reason = why(d.name);
+      if (reason === undefined) drop.push(d);
+      else spared.push({ name: d.name, reason });
+    }
+  });
+  return { ...plan, drop, spared };
+}
+
+/**
+ * Runs `fn` with a check of the packs in `plan.drop` against the MIDX now on disk: `why(name)` is
+ * undefined when each of the pack's objects is held by a pack that stays, else the reason (also
+ * when the MIDX cannot be read: then nothing is deleted).
+ */
+function withDropCheck(
+  options: ExpireOptions,
+  plan: ExpirePlan,
+  hash: HashAlgorithm,
+  what: string,
+  fn: (why: (name: string) => string | undefined) => void,
+): void {
   const packDir = path.join(options.objectDir, 'pack');
   const dropped = new Set(plan.drop.map((d) => d.name));
   let cover: Coverage | string;
@@ -161,20 +185,13 @@ export function planExpireChecked(options: ExpireOptions): ExpirePlan & Pick<Exp
       options.checkHoldBytes ?? CHECK_HOLD_BYTES,
     );
   } catch (e) {
-    cover = `the multi-pack-index cannot be read (${gitText(e)})`;
+    cover = `${what} cannot be read (${gitText(e)})`;
   }
-  const drop: (typeof plan.drop)[number][] = [];
-  const spared: { name: string; reason: string }[] = [];
   try {
-    for (const d of plan.drop) {
-      const why = typeof cover === 'string' ? cover : uncovered(cover, packDir, d.name, hash);
-      if (why === undefined) drop.push(d);
-      else spared.push({ name: d.name, reason: why });
-    }
+    fn((name) => (typeof cover === 'string' ? cover : uncovered(cover, packDir, name, hash)));
   } finally {
     if (typeof cover !== 'string') closeCoverage(cover);
   }
-  return { ...plan, drop, spared };
 }
 
 /** Runs `expire`. No MIDX, or nothing to drop: nothing is touched. */
@@ -198,24 +215,11 @@ export function expireMidx(options: ExpireOptions): ExpireResult {
   const packDir = path.join(options.objectDir, 'pack');
   const deleted: string[] = [];
   const spared: { name: string; reason: string }[] = [];
-  const dropped = new Set(plan.drop.map((d) => d.name));
-  let cover: Coverage | string;
-  try {
-    cover = openCoverage(
-      options.objectDir,
-      packDir,
-      hash,
-      dropped,
-      options.checkHoldBytes ?? CHECK_HOLD_BYTES,
-    );
-  } catch (e) {
-    cover = `the new multi-pack-index cannot be read (${gitText(e)})`;
-  }
-  try {
+  withDropCheck(options, plan, hash, 'the new multi-pack-index', (check) => {
     for (const d of plan.drop) {
       const s = stem(d.name);
       if (fs.existsSync(packDirPath(packDir, `${s}.keep`))) continue;
-      const why = typeof cover === 'string' ? cover : uncovered(cover, packDir, d.name, hash);
+      const why = check(d.name);
       if (why !== undefined) {
         spared.push({ name: d.name, reason: why });
         diag({
@@ -232,9 +236,7 @@ export function expireMidx(options: ExpireOptions): ExpireResult {
         }
       }
     }
-  } finally {
-    if (typeof cover !== 'string') closeCoverage(cover);
-  }
+  });
   return { ...plan, write, deleted, spared };
 }
 
