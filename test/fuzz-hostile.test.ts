@@ -26,6 +26,7 @@ import { ObjectStore, type StoredObject } from '../src/node/odb.js';
 import { discoverRepository } from '../src/node/repo.js';
 import { PackIndex } from '../src/pack/idx.js';
 import { makeTempDir, removeDir, TestRepo } from './helpers/git.js';
+import { watchWorker } from './helpers/worker-watch.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x686f7374);
 const RUNS = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : 3000;
@@ -347,35 +348,7 @@ function runInWorker(job: Omit<Job, 'progress'>): Promise<Result> {
     })().catch((e) => parentPort.postMessage({ ok: false, error: 'worker failed to start: ' + (e && e.stack || e) }));
   `;
   const worker = new Worker(boot, { eval: true, execArgv: [], workerData: { ...job, progress } });
-  const counter = new Int32Array(progress, 0, 2);
-  return new Promise<Result>((resolve, reject) => {
-    let settled = false;
-    let last = -1;
-    let lastChange = Date.now();
-    const finish = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearInterval(watchdog);
-      void worker.terminate();
-      fn();
-    };
-    const watchdog = setInterval(() => {
-      const n = Atomics.load(counter, 0);
-      if (n !== last) {
-        last = n;
-        lastChange = Date.now();
-        return;
-      }
-      if (Date.now() - lastChange < HANG_MS) return;
-      const input = Buffer.from(new Uint8Array(progress, 8, Atomics.load(counter, 1))).toString('utf8');
-      finish(() =>
-        reject(new Error(`no progress for ${HANG_MS} ms after ${n} cases (hang); case: ${input}`)),
-      );
-    }, 500);
-    worker.on('message', (r: Result) => finish(() => resolve(r)));
-    worker.on('error', (e) => finish(() => reject(e)));
-    worker.on('exit', (code) => finish(() => reject(new Error(`worker exited with ${code}`))));
-  });
+  return watchWorker<Result>(worker, progress, HANG_MS, `corpus ${job.corpus.hash}`);
 }
 
 if (!isMainThread && workerData && (workerData as Job).corpus) {

@@ -24,6 +24,7 @@ import { MultiPackIndex } from '../src/midx/reader.js';
 import { nodeHash } from '../src/node/hash.js';
 import { PackIndex } from '../src/pack/idx.js';
 import { makeManyPacks, TestRepo } from './helpers/git.js';
+import { watchWorker } from './helpers/worker-watch.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6d696478);
 const RUNS = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : undefined;
@@ -670,39 +671,7 @@ function runInWorker(property: PropertyName, samples: Sample[], numRuns: number)
     numRuns,
     progress,
   };
-  const counter = new Int32Array(progress, 0, 2);
-  const worker = startWorker(job);
-  return new Promise<WorkerResult>((resolve, reject) => {
-    let settled = false;
-    let lastRuns = -1;
-    let lastChange = Date.now();
-    const finish = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearInterval(watchdog);
-      void worker.terminate();
-      fn();
-    };
-    const watchdog = setInterval(() => {
-      const n = Atomics.load(counter, 0);
-      if (n !== lastRuns) {
-        lastRuns = n;
-        lastChange = Date.now();
-        return;
-      }
-      if (Date.now() - lastChange < HANG_MS) return;
-      const len = Atomics.load(counter, 1);
-      const input = Buffer.from(new Uint8Array(progress, 8, len)).toString('utf8');
-      finish(() =>
-        reject(
-          new Error(`${property}: no progress for ${HANG_MS} ms after ${n} runs (hang); input: ${input}`),
-        ),
-      );
-    }, 200);
-    worker.on('message', (r: WorkerResult) => finish(() => resolve(r)));
-    worker.on('error', (e) => finish(() => reject(e)));
-    worker.on('exit', (code) => finish(() => reject(new Error(`${property}: worker exited with ${code}`))));
-  });
+  return watchWorker<WorkerResult>(startWorker(job), progress, HANG_MS, property);
 }
 
 if (!isMainThread && workerData && (workerData as WorkerJob).property) {
