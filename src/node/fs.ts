@@ -190,6 +190,16 @@ export function readFileIfExists(path: string, maxBytes?: number): Buffer | unde
   }
 }
 
+/** `openFileReader` that turns a missing file into `undefined`. */
+export function openFileReaderIfExists(path: string): RandomAccessReader | undefined {
+  try {
+    return openFileReader(path);
+  } catch (e) {
+    if (isMissingFile(e)) return undefined;
+    throw e;
+  }
+}
+
 /** Directory entries in raw readdir order (not sorted): Git's pack discovery order (§8.3, §17.4). */
 export function readdirRaw(dir: string): string[] {
   const d = fs.opendirSync(dir);

@@ -16,7 +16,7 @@ import type { HashAlgorithm } from '../hash.js';
 import type { RandomAccessReader } from '../io.js';
 import { DEFAULT_MAX_OBJECT_SIZE, EAGER_ALLOCATION, type ObjectType, ownedBytes } from '../pack/pack.js';
 import { InflatedObjectStream, InflateReader, type ObjectStream } from '../pack/stream.js';
-import { isMissingFile, openFileReader, readRegularFilePrefix } from './fs.js';
+import { isMissingFile, openFileReaderIfExists, readRegularFilePrefix } from './fs.js';
 import { nodeHash } from './hash.js';
 import { nodeInflater, nodeInflateStream } from './zlib.js';
 
@@ -194,13 +194,8 @@ export function readLooseObject(
   hash: HashAlgorithm,
   opts: LooseReadOptions = {},
 ): LooseObject | undefined {
-  let reader: RandomAccessReader;
-  try {
-    reader = openFileReader(file);
-  } catch (e) {
-    if (isMissingFile(e)) return undefined;
-    throw e;
-  }
+  const reader = openFileReaderIfExists(file);
+  if (reader === undefined) return undefined;
   const shown = opts.shownAs ?? file;
   const max = opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
   const streamAbove = opts.streamAbove ?? Number.POSITIVE_INFINITY;
@@ -349,13 +344,8 @@ export function openLooseStream(
   hex: string,
   opts: { chunkSize?: number; shownAs?: string; onRead?: (bytes: number) => void } = {},
 ): ObjectStream | undefined {
-  let reader: RandomAccessReader;
-  try {
-    reader = openFileReader(file);
-  } catch (e) {
-    if (isMissingFile(e)) return undefined;
-    throw e;
-  }
+  const reader = openFileReaderIfExists(file);
+  if (reader === undefined) return undefined;
   try {
     // The file is closed with the inflater.
     const r = looseReader(reader, hex, opts.shownAs ?? file, opts.onRead, () => reader.close());
