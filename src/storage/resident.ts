@@ -1,0 +1,338 @@
+/**
+ * One implementation, two APIs. The store's parsing and lookup code is synchronous: it reads files
+ * through `StoreFiles`, whose answers are either there at once (Node files, memory) or resident in a
+ * cache. When an answer is not resident yet, the read throws a `Pending` that says how to get it;
+ * `drive()` waits for that and runs the operation again, which now gets further. Every operation of
+ * the store is written to be re-run from the start: it changes nothing but caches before its last
+ * read (see docs/architecture.md, "Storage and the async store").
+ *
+ * Loads are coalesced: ranges of one file asked for in the same tick (concurrent operations) that
+ * touch or nearly touch become one read, so one HTTP request.
+ */
+import { GitMidxError } from '../errors.js';
+import type { RandomAccessReader } from '../io.js';
+import { type AsyncFile, type FileStat, isPromise, type Storage } from './storage.js';
+
+/**
+ * Thrown by a read whose bytes are not resident: `settle` resolves once they are (or rejects with
+ * the read's error). Not an Error: code that sorts failures into "damaged copy" and "bug" must let
+ * it through, and does (its catch blocks rethrow what is not a GitMidxError or an fs error).
+ */
+export class Pending {
+  constructor(readonly settle: Promise<void>) {}
+}
+
+export function isPending(e: unknown): e is Pending {
+  return e instanceof Pending;
+}
+
+/** Runs `fn` until it stops asking for bytes; at most `maxAttempts` times. */
+export async function drive<T>(fn: () => T, maxAttempts = 100000): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof Pending)) throw e;
+      if (attempt >= maxAttempts) {
+        throw new GitMidxError(
+          'IO_ERROR',
+          `an operation asked for more bytes than the storage cache keeps (${attempt} loads); raise cacheBytes`,
+        );
+      }
+      await e.settle;
+    }
+  }
+}
+
+/** A reader that can be told a range will be read soon, so that it is fetched in one go. */
+export interface HintedReader extends RandomAccessReader {
+  /** Makes `[position, position + length)` resident in one load (throws Pending while it is not). */
+  hint(position: number, length: number): void;
+  /** Whether reads cost a round trip. */
+  readonly remote: boolean;
+}
+
+/** Asks a reader to make a range resident, when it knows how (a no-op for files and memory). */
+export function hintRange(reader: RandomAccessReader, position: number, length: number): void {
+  const h = (reader as Partial<HintedReader>).hint;
+  if (h !== undefined) {
+    const end = Math.min(reader.size, position + length);
+    if (end > position) h.call(reader, position, end - position);
+  }
+}
+
+export function isRemoteReader(reader: RandomAccessReader): boolean {
+  return (reader as Partial<HintedReader>).remote === true;
+}
+
+/** The synchronous view of a storage the store reads through. */
+export interface StoreFiles {
+  readonly name: string;
+  readonly remote: boolean;
+  /** Whether some answers come later (the store must then be driven by `drive`). */
+  readonly async: boolean;
+  list(dir: string): string[] | undefined | null;
+  readFile(path: string, maxBytes: number): Uint8Array | undefined;
+  stat(path: string): FileStat | undefined;
+  open(path: string): RandomAccessReader | undefined;
+  resolve(base: string, relative: string): string;
+  /** Forgets what was listed, read and stat'ed (a re-scan must see the storage as it is now). */
+  forget(): void;
+}
+
+export interface ResidentOptions {
+  /** Bytes per cached block of a file read asynchronously (default 16 KiB; 4 KiB when remote). */
+  blockSize?: number;
+  /** Budget of all cached blocks, in bytes (default 64 MiB). */
+  cacheBytes?: number;
+  /** Ranges closer than this many bytes are read as one (default 16 KiB). */
+  mergeGap?: number;
+  /**
+   * Whether the storage answers later (default: learnt from its first Promise). Set it for a
+   * storage that always does, so that the sync API refuses it at once.
+   */
+  async?: boolean;
+}
+
+type Slot<T> = { value: T } | { pending: Pending } | { error: unknown };
+
+/**
+ * The store's view of a storage: answers that are there at once pass through; answers that come
+ * later are cached, and asked for by throwing `Pending`.
+ */
+export function storeFiles(storage: Storage, options: ResidentOptions = {}): StoreFiles {
+  return new Resident(storage, options);
+}
+
+class Resident implements StoreFiles {
+  readonly name: string;
+  readonly remote: boolean;
+  async: boolean;
+  private readonly cache = new Map<string, Slot<unknown>>();
+  private readonly blocks: BlockCache;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly options: ResidentOptions,
+  ) {
+    this.name = storage.name;
+    this.remote = storage.remote;
+    this.async = options.async ?? false;
+    this.blocks = new BlockCache(options.cacheBytes ?? 64 * 1024 * 1024);
+  }
+
+  private answer<T>(key: string, call: () => T | Promise<T>): T {
+    const hit = this.cache.get(key) as Slot<T> | undefined;
+    if (hit !== undefined) {
+      if ('value' in hit) return hit.value;
+      if ('error' in hit) {
+        this.cache.delete(key);
+        throw hit.error;
+      }
+      throw hit.pending;
+    }
+    const r = call();
+    if (!isPromise(r)) return r;
+    this.async = true;
+    const pending = new Pending(
+      r.then(
+        (value) => {
+          this.cache.set(key, { value });
+        },
+        (error) => {
+          this.cache.set(key, { error });
+        },
+      ),
+    );
+    this.cache.set(key, { pending });
+    throw pending;
+  }
+
+  list(dir: string): string[] | undefined | null {
+    return this.answer(`l\0${dir}`, () => this.storage.list(dir));
+  }
+
+  readFile(path: string, maxBytes: number): Uint8Array | undefined {
+    return this.answer(`r\0${maxBytes}\0${path}`, () => this.storage.readFile(path, maxBytes));
+  }
+
+  stat(path: string): FileStat | undefined {
+    return this.answer(`s\0${path}`, () => this.storage.stat(path));
+  }
+
+  open(path: string): RandomAccessReader | undefined {
+    const key = `o\0${path}`;
+    const f = this.answer(key, () => this.storage.open(path));
+    // An open file is handed out once: the next open of the path is a new one.
+    this.cache.delete(key);
+    if (f === undefined) return undefined;
+    if (typeof (f as RandomAccessReader).readInto === 'function') return f as RandomAccessReader;
+    const bs = this.options.blockSize ?? (this.remote ? 4096 : 16384);
+    return new ResidentReader(f as AsyncFile, path, bs, this.options.mergeGap ?? 16384, this.blocks, this.remote);
+  }
+
+  resolve(base: string, relative: string): string {
+    return this.storage.resolve(base, relative);
+  }
+
+  forget(): void {
+    for (const [k, v] of this.cache) if (!('pending' in v)) this.cache.delete(k);
+  }
+}
+
+/** Cached blocks of every file of one storage, evicted oldest first beyond the budget. */
+class BlockCache {
+  private readonly map = new Map<string, Uint8Array>();
+  private bytes = 0;
+  constructor(private readonly budget: number) {}
+
+  get(key: string): Uint8Array | undefined {
+    return this.map.get(key);
+  }
+
+  put(key: string, b: Uint8Array): void {
+    const old = this.map.get(key);
+    if (old !== undefined) this.bytes -= old.length;
+    this.map.set(key, b);
+    this.bytes += b.length;
+    while (this.bytes > this.budget && this.map.size > 1) {
+      const [k, v] = this.map.entries().next().value as [string, Uint8Array];
+      this.map.delete(k);
+      this.bytes -= v.length;
+    }
+  }
+
+  drop(prefix: string): void {
+    for (const [k, v] of this.map) {
+      if (k.startsWith(prefix)) {
+        this.map.delete(k);
+        this.bytes -= v.length;
+      }
+    }
+  }
+}
+
+let fileSerial = 0;
+
+/** Positioned reads over an async file through resident blocks. */
+class ResidentReader implements HintedReader {
+  readonly size: number;
+  private readonly id: string;
+  /** Blocks being loaded: block number → the load. */
+  private readonly inflight = new Map<number, Pending>();
+  /** Block ranges asked for in this tick, read together at its end. */
+  private queue: { first: number; last: number; done: (e?: unknown) => void }[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly file: AsyncFile,
+    private readonly path: string,
+    private readonly bs: number,
+    private readonly mergeGap: number,
+    private readonly blocks: BlockCache,
+    readonly remote: boolean,
+  ) {
+    this.size = file.size;
+    this.id = `${++fileSerial}\0`;
+  }
+
+  readInto(into: Uint8Array, offset: number, length: number, position: number): void {
+    if (this.closed) throw new GitMidxError('MIDX_CLOSED', `${this.path}: read after close`, { file: this.path });
+    const bs = this.bs;
+    const first = Math.floor(position / bs);
+    const last = Math.floor((position + Math.max(length, 1) - 1) / bs);
+    for (let b = first; b <= last; b++) {
+      if (this.blocks.get(this.id + b) === undefined) this.fetch(b, last);
+    }
+    let done = 0;
+    for (let b = first; b <= last && done < length; b++) {
+      const blk = this.blocks.get(this.id + b)!;
+      const from = b === first ? position - b * bs : 0;
+      const n = Math.min(length - done, blk.length - from);
+      into.set(blk.subarray(from, from + n), offset + done);
+      done += n;
+    }
+  }
+
+  hint(position: number, length: number): void {
+    const bs = this.bs;
+    const first = Math.floor(position / bs);
+    const last = Math.floor((position + length - 1) / bs);
+    for (let b = first; b <= last; b++) {
+      if (this.blocks.get(this.id + b) === undefined) this.fetch(b, last);
+    }
+  }
+
+  /** Throws the Pending of a load covering the missing blocks from `first` up to `last`. */
+  private fetch(first: number, last: number): never {
+    const wait = this.inflight.get(first);
+    if (wait !== undefined) throw wait;
+    // Load from the first missing block to the last block wanted, skipping none in between.
+    let end = first;
+    while (end < last && !this.inflight.has(end + 1)) end++;
+    const settle = new Promise<void>((resolve, reject) => {
+      this.queue.push({ first, last: end, done: (e) => (e === undefined ? resolve() : reject(e)) });
+      if (this.queue.length === 1) queueMicrotask(() => this.flush());
+    });
+    const pending = new Pending(settle);
+    for (let b = first; b <= end; b++) this.inflight.set(b, pending);
+    settle.catch(() => {});
+    throw pending;
+  }
+
+  /** Reads the ranges queued in this tick, merging those that touch or nearly do. */
+  private flush(): void {
+    const q = this.queue.sort((a, b) => a.first - b.first);
+    this.queue = [];
+    const gap = Math.max(0, Math.floor(this.mergeGap / this.bs));
+    let i = 0;
+    while (i < q.length) {
+      let j = i;
+      let last = q[i].last;
+      while (j + 1 < q.length && q[j + 1].first <= last + 1 + gap) {
+        j++;
+        last = Math.max(last, q[j].last);
+      }
+      this.load(q[i].first, last, q.slice(i, j + 1));
+      i = j + 1;
+    }
+  }
+
+  private load(first: number, last: number, waiters: { done: (e?: unknown) => void }[]): void {
+    const bs = this.bs;
+    const start = first * bs;
+    const end = Math.min(this.size, (last + 1) * bs);
+    this.file.read(start, end - start).then(
+      (bytes) => {
+        if (bytes.length !== end - start) {
+          throw new GitMidxError(
+            'IO_ERROR',
+            `${this.path}: short read (${bytes.length} of ${end - start} bytes at ${start})`,
+            { file: this.path },
+          );
+        }
+        for (let b = first; b <= last; b++) {
+          const from = b * bs - start;
+          // A copy per block: a view would keep the whole response alive for one block.
+          this.blocks.put(this.id + b, bytes.slice(from, Math.min(from + bs, bytes.length)));
+          this.inflight.delete(b);
+        }
+        for (const w of waiters) w.done();
+      },
+      (e) => {
+        for (let b = first; b <= last; b++) this.inflight.delete(b);
+        for (const w of waiters) w.done(e ?? new Error('read failed'));
+      },
+    ).catch((e) => {
+      for (let b = first; b <= last; b++) this.inflight.delete(b);
+      for (const w of waiters) w.done(e);
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.blocks.drop(this.id);
+    this.file.close();
+  }
+}
