@@ -168,7 +168,14 @@ class Resident implements StoreFiles {
     if (f === undefined) return undefined;
     if (typeof (f as RandomAccessReader).readInto === 'function') return f as RandomAccessReader;
     const bs = this.options.blockSize ?? (this.remote ? 4096 : 16384);
-    return new ResidentReader(f as AsyncFile, path, bs, this.options.mergeGap ?? 16384, this.blocks, this.remote);
+    return new ResidentReader(
+      f as AsyncFile,
+      path,
+      bs,
+      this.options.mergeGap ?? 16384,
+      this.blocks,
+      this.remote,
+    );
   }
 
   resolve(base: string, relative: string): string {
@@ -237,7 +244,8 @@ class ResidentReader implements HintedReader {
   }
 
   readInto(into: Uint8Array, offset: number, length: number, position: number): void {
-    if (this.closed) throw new GitMidxError('MIDX_CLOSED', `${this.path}: read after close`, { file: this.path });
+    if (this.closed)
+      throw new GitMidxError('MIDX_CLOSED', `${this.path}: read after close`, { file: this.path });
     const bs = this.bs;
     const first = Math.floor(position / bs);
     const last = Math.floor((position + Math.max(length, 1) - 1) / bs);
@@ -302,31 +310,34 @@ class ResidentReader implements HintedReader {
     const bs = this.bs;
     const start = first * bs;
     const end = Math.min(this.size, (last + 1) * bs);
-    this.file.read(start, end - start).then(
-      (bytes) => {
-        if (bytes.length !== end - start) {
-          throw new GitMidxError(
-            'IO_ERROR',
-            `${this.path}: short read (${bytes.length} of ${end - start} bytes at ${start})`,
-            { file: this.path },
-          );
-        }
-        for (let b = first; b <= last; b++) {
-          const from = b * bs - start;
-          // A copy per block: a view would keep the whole response alive for one block.
-          this.blocks.put(this.id + b, bytes.slice(from, Math.min(from + bs, bytes.length)));
-          this.inflight.delete(b);
-        }
-        for (const w of waiters) w.done();
-      },
-      (e) => {
+    this.file
+      .read(start, end - start)
+      .then(
+        (bytes) => {
+          if (bytes.length !== end - start) {
+            throw new GitMidxError(
+              'IO_ERROR',
+              `${this.path}: short read (${bytes.length} of ${end - start} bytes at ${start})`,
+              { file: this.path },
+            );
+          }
+          for (let b = first; b <= last; b++) {
+            const from = b * bs - start;
+            // A copy per block: a view would keep the whole response alive for one block.
+            this.blocks.put(this.id + b, bytes.slice(from, Math.min(from + bs, bytes.length)));
+            this.inflight.delete(b);
+          }
+          for (const w of waiters) w.done();
+        },
+        (e) => {
+          for (let b = first; b <= last; b++) this.inflight.delete(b);
+          for (const w of waiters) w.done(e ?? new Error('read failed'));
+        },
+      )
+      .catch((e) => {
         for (let b = first; b <= last; b++) this.inflight.delete(b);
-        for (const w of waiters) w.done(e ?? new Error('read failed'));
-      },
-    ).catch((e) => {
-      for (let b = first; b <= last; b++) this.inflight.delete(b);
-      for (const w of waiters) w.done(e);
-    });
+        for (const w of waiters) w.done(e);
+      });
   }
 
   close(): void {
