@@ -5,6 +5,7 @@
  * It does not hash the file or check the order of every id: that is `verify`'s job. Lookups then
  * read OIDL/OOFF/LOFF through a bounded page cache.
  */
+
 import { readU32, toHex } from '../bytes.js';
 import { type ChunkEntry, chunkIdName, findChunk, parseToc, TOC_ROW_SIZE } from '../chunkfile/chunkfile.js';
 import { GitMidxError } from '../errors.js';
@@ -16,6 +17,7 @@ import {
   type PagedReaderOptions,
   type RandomAccessReader,
 } from '../io.js';
+import { isPending } from '../storage/resident.js';
 import {
   CHUNK_LOFF,
   CHUNK_OIDF,
@@ -185,7 +187,7 @@ export class MultiPackIndex {
       return new MultiPackIndex(src, options);
     } catch (e) {
       src.close();
-      if (e instanceof GitMidxError) throw e;
+      if (e instanceof GitMidxError || isPending(e)) throw e;
       throw new GitMidxError('IO_ERROR', `${src.file}: ${(e as Error).message}`, {
         file: src.file,
         cause: e,

@@ -7,10 +7,12 @@
  * - ownership checks (`safe.directory`, "detected dubious ownership"): every repository is trusted;
  * - Windows paths and separators.
  */
+
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GitMidxError } from '../errors.js';
 import { type HashAlgorithm, hashByName, SHA1 } from '../hash.js';
+import { forEachAlternate } from '../store/alternates.js';
 import {
   type ConfigEntry,
   GitConfig,
@@ -470,80 +472,6 @@ function realpathAllowMissingLast(p: string, parents: Map<string, string | undef
     parents.set(parentPart, real);
   }
   return real === undefined ? undefined : path.join(real, last);
-}
-
-const C_SIMPLE: Readonly<Record<string, string>> = {
-  a: '\x07',
-  b: '\b',
-  f: '\f',
-  n: '\n',
-  r: '\r',
-  t: '\t',
-  v: '\v',
-  '\\': '\\',
-  '"': '"',
-};
-
-/**
- * C-style unquoting of `"…"` at s[i]: the text and the index of the closing quote, or undefined.
- * Runs between escapes are copied as slices (one pass, no string grown a character at a time).
- */
-function unquoteC(s: string, i: number): { text: string; close: number } | undefined {
-  const parts: string[] = [];
-  let j = i + 1;
-  for (;;) {
-    let k = j;
-    while (k < s.length && s[k] !== '"' && s[k] !== '\\') k++;
-    if (k >= s.length) return undefined;
-    if (k > j) parts.push(s.slice(j, k));
-    if (s[k] === '"') return { text: parts.join(''), close: k };
-    const e = s[k + 1];
-    if (e !== undefined && e in C_SIMPLE) {
-      parts.push(C_SIMPLE[e]);
-      j = k + 2;
-    } else if (e !== undefined && e >= '0' && e <= '3' && isOctal(s[k + 2]) && isOctal(s[k + 3])) {
-      parts.push(String.fromCharCode(Number.parseInt(s.slice(k + 1, k + 4), 8)));
-      j = k + 4;
-    } else return undefined;
-  }
-}
-
-function isOctal(c: string | undefined): boolean {
-  return c !== undefined && c >= '0' && c <= '7';
-}
-
-/**
- * Splits an alternates list (§6.3), calling `fn` for each entry: entries separated by `sep`;
- * empty entries are skipped; an entry *starting* with `#` is a comment up to the next separator;
- * an entry starting with `"` is C-quoted (the quote may span separators), and when the quoting is
- * bad the raw entry is used. Nothing is trimmed. Observed on git 2.39: after a closing quote
- * exactly one character is skipped, whatever it is, and the next entry starts right after it
- * (`"a" b` gives `a` and `b`). One pass over the text.
- */
-function forEachAlternate(s: string, sep: string, fn: (entry: string) => void): void {
-  let i = 0;
-  while (i < s.length) {
-    if (s[i] === sep) {
-      i++;
-      continue;
-    }
-    let end = s.indexOf(sep, i);
-    if (end < 0) end = s.length;
-    if (s[i] === '#') {
-      i = end + 1;
-      continue;
-    }
-    if (s[i] === '"') {
-      const q = unquoteC(s, i);
-      if (q) {
-        if (q.text !== '') fn(q.text);
-        i = q.close + 2;
-        continue;
-      }
-    }
-    fn(s.slice(i, end));
-    i = end + 1;
-  }
 }
 
 /**

@@ -110,6 +110,7 @@ class Resident implements StoreFiles {
   async: boolean;
   private readonly cache = new Map<string, Slot<unknown>>();
   private readonly blocks: BlockCache;
+  private readonly handles = new Map<string, Handle>();
 
   constructor(
     private readonly storage: Storage,
@@ -163,19 +164,25 @@ class Resident implements StoreFiles {
   open(path: string): RandomAccessReader | undefined {
     const key = `o\0${path}`;
     const f = this.answer(key, () => this.storage.open(path));
-    // An open file is handed out once: the next open of the path is a new one.
-    this.cache.delete(key);
-    if (f === undefined) return undefined;
-    if (typeof (f as RandomAccessReader).readInto === 'function') return f as RandomAccessReader;
+    if (f === undefined) {
+      this.cache.delete(key);
+      return undefined;
+    }
+    if (typeof (f as RandomAccessReader).readInto === 'function') {
+      // A file opened at once is the caller's: the next open of the path is a new one.
+      this.cache.delete(key);
+      return f as RandomAccessReader;
+    }
+    // A file opened later stays open, shared by every reader of the path, until `forget()`: an
+    // operation re-run after a wait opens it again and finds its blocks still there.
+    const file = f as AsyncFile;
+    let h = this.handles.get(path);
+    if (h === undefined || h.file !== file) {
+      h = { file, readers: 0, prefix: file.prefix, inflight: new Map(), queue: [] };
+      this.handles.set(path, h);
+    }
     const bs = this.options.blockSize ?? (this.remote ? 4096 : 16384);
-    return new ResidentReader(
-      f as AsyncFile,
-      path,
-      bs,
-      this.options.mergeGap ?? 16384,
-      this.blocks,
-      this.remote,
-    );
+    return new ResidentReader(h, path, bs, this.options.mergeGap ?? 16384, this.blocks, this.remote);
   }
 
   resolve(base: string, relative: string): string {
@@ -184,6 +191,12 @@ class Resident implements StoreFiles {
 
   forget(): void {
     for (const [k, v] of this.cache) if (!('pending' in v)) this.cache.delete(k);
+    for (const [path, h] of this.handles) {
+      if (h.readers > 0) continue;
+      this.handles.delete(path);
+      this.blocks.drop(`${path}\0`);
+      h.file.close();
+    }
   }
 }
 
@@ -219,28 +232,49 @@ class BlockCache {
   }
 }
 
-let fileSerial = 0;
+/** An async file kept open for its readers, with its loads in flight. */
+interface Handle {
+  file: AsyncFile;
+  readers: number;
+  /** Bytes read at open, not yet moved into the block cache. */
+  prefix: Uint8Array | undefined;
+  /** Blocks being loaded: block number → the load. */
+  inflight: Map<number, Pending>;
+  /** Block ranges asked for in this tick, read together at its end. */
+  queue: { first: number; last: number; done: (e?: unknown) => void }[];
+}
 
-/** Positioned reads over an async file through resident blocks. */
+/** Positioned reads over an async file through resident blocks (keyed by path, shared by readers). */
 class ResidentReader implements HintedReader {
   readonly size: number;
   private readonly id: string;
-  /** Blocks being loaded: block number → the load. */
-  private readonly inflight = new Map<number, Pending>();
-  /** Block ranges asked for in this tick, read together at its end. */
-  private queue: { first: number; last: number; done: (e?: unknown) => void }[] = [];
+  private readonly file: AsyncFile;
+  private readonly inflight: Map<number, Pending>;
   private closed = false;
 
   constructor(
-    private readonly file: AsyncFile,
+    private readonly h: Handle,
     private readonly path: string,
     private readonly bs: number,
     private readonly mergeGap: number,
     private readonly blocks: BlockCache,
     readonly remote: boolean,
   ) {
-    this.size = file.size;
-    this.id = `${++fileSerial}\0`;
+    this.file = h.file;
+    this.size = h.file.size;
+    this.id = `${path}\0`;
+    this.inflight = h.inflight;
+    h.readers++;
+    const p = h.prefix;
+    if (p !== undefined) {
+      // Whole blocks of what was read at open (and the last, short block when it ends the file).
+      h.prefix = undefined;
+      for (let b = 0; b * bs < p.length; b++) {
+        const end = (b + 1) * bs;
+        if (end > p.length && p.length !== this.size) break;
+        this.blocks.put(this.id + b, p.slice(b * bs, Math.min(end, p.length)));
+      }
+    }
   }
 
   readInto(into: Uint8Array, offset: number, length: number, position: number): void {
@@ -278,9 +312,10 @@ class ResidentReader implements HintedReader {
     // Load from the first missing block to the last block wanted, skipping none in between.
     let end = first;
     while (end < last && !this.inflight.has(end + 1)) end++;
+    const queue = this.h.queue;
     const settle = new Promise<void>((resolve, reject) => {
-      this.queue.push({ first, last: end, done: (e) => (e === undefined ? resolve() : reject(e)) });
-      if (this.queue.length === 1) queueMicrotask(() => this.flush());
+      queue.push({ first, last: end, done: (e) => (e === undefined ? resolve() : reject(e)) });
+      if (queue.length === 1) queueMicrotask(() => this.flush());
     });
     const pending = new Pending(settle);
     for (let b = first; b <= end; b++) this.inflight.set(b, pending);
@@ -290,8 +325,8 @@ class ResidentReader implements HintedReader {
 
   /** Reads the ranges queued in this tick, merging those that touch or nearly do. */
   private flush(): void {
-    const q = this.queue.sort((a, b) => a.first - b.first);
-    this.queue = [];
+    const q = this.h.queue.sort((a, b) => a.first - b.first);
+    this.h.queue = [];
     const gap = Math.max(0, Math.floor(this.mergeGap / this.bs));
     let i = 0;
     while (i < q.length) {
@@ -343,7 +378,6 @@ class ResidentReader implements HintedReader {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.blocks.drop(this.id);
-    this.file.close();
+    this.h.readers--;
   }
 }

@@ -17,6 +17,8 @@ export interface FileStat {
   mtimeMs: number;
   /** Changes whenever the file is replaced (device, inode, size, times); '' when unknown. */
   identity: string;
+  /** False for a directory, FIFO, device or socket (default true). */
+  regular?: boolean;
 }
 
 /** A file opened for positioned reads whose reads may take time (a Promise). */
@@ -26,6 +28,8 @@ export interface AsyncFile {
   /** `length` bytes at `position` (the range lies within `size`). */
   read(position: number, length: number): Promise<Uint8Array>;
   close(): void;
+  /** Bytes from position 0 already read when the file was opened, which a cache may keep. */
+  readonly prefix?: Uint8Array;
 }
 
 /**

@@ -9,16 +9,19 @@
  * silently), a body whose length differs from the header, a truncated or corrupt stream, and bytes
  * after the stream are all reported as corruption, never returned.
  */
-import * as fs from 'node:fs';
 import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
 import { allocateObjectBytes, GitMidxError } from '../errors.js';
-import type { HashAlgorithm } from '../hash.js';
+import type { HashAlgorithm, HashFunction } from '../hash.js';
 import type { RandomAccessReader } from '../io.js';
-import { DEFAULT_MAX_OBJECT_SIZE, EAGER_ALLOCATION, type ObjectType, ownedBytes } from '../pack/pack.js';
+import {
+  DEFAULT_MAX_OBJECT_SIZE,
+  EAGER_ALLOCATION,
+  type Inflater,
+  type ObjectType,
+  ownedBytes,
+} from '../pack/pack.js';
 import { InflatedObjectStream, InflateReader, type ObjectStream } from '../pack/stream.js';
-import { isMissingFile, openFileReaderIfExists, readRegularFilePrefix } from './fs.js';
-import { nodeHash } from './hash.js';
-import { nodeInflater, nodeInflateStream } from './zlib.js';
+import type { StoreFiles } from '../storage/resident.js';
 
 /** The header must end (NUL) within this many inflated bytes (§5). */
 export const LOOSE_HEADER_MAX = 32;
@@ -47,6 +50,12 @@ export interface LooseObject {
   data: Uint8Array;
   /** With `streamAbove`, for an object larger than that: its body, to read (`data` is empty). */
   stream?: ObjectStream;
+}
+
+/** How loose files are inflated and hashed (Node's zlib and crypto, or the portable ones). */
+export interface LooseCodec {
+  inflate: Inflater;
+  hashFn: HashFunction;
 }
 
 export interface LooseReadOptions {
@@ -145,27 +154,31 @@ export function parseLooseHeader(inflated: Uint8Array, hex: string, file = hex):
  * `unable to unpack … header` (both `missing: true`).
  */
 export function readLooseHeader(
+  files: StoreFiles,
   file: string,
   hex: string,
+  codec: LooseCodec,
   opts: LooseReadOptions = {},
 ): LooseHeader | undefined {
+  const reader = files.open(file);
+  if (reader === undefined) return undefined;
   let head: Uint8Array;
   try {
-    head = readRegularFilePrefix(file, HEADER_READ);
-  } catch (e) {
-    if (isMissingFile(e)) return undefined;
-    throw e;
+    head = new Uint8Array(Math.min(HEADER_READ, reader.size));
+    reader.readInto(head, 0, head.length, 0);
+  } finally {
+    reader.close();
   }
   opts.onRead?.(head.length);
-  return headerOf(head, hex, opts.shownAs ?? file);
+  return headerOf(head, hex, opts.shownAs ?? file, codec.inflate);
 }
 
 /** Inflates just enough of the stream for the header and parses it. */
-function headerOf(input: Uint8Array, hex: string, shown: string): LooseHeader {
+function headerOf(input: Uint8Array, hex: string, shown: string, inflater: Inflater): LooseHeader {
   if (input.length === 0) throw looseError(`object file ${shown} is empty`, shown, hex, true);
   let prefix: Uint8Array;
   try {
-    prefix = nodeInflater.inflatePrefix!(input.subarray(0, HEADER_READ), LOOSE_HEADER_MAX);
+    prefix = inflatePrefix(inflater, input.subarray(0, HEADER_READ), LOOSE_HEADER_MAX);
   } catch (cause) {
     // Git prints zlib's complaint first, then this.
     const why = cause instanceof Error ? cause.message : String(cause);
@@ -189,12 +202,14 @@ function headerOf(input: Uint8Array, hex: string, shown: string): LooseHeader {
  * words where it has some). The size is checked against the file's length before inflating.
  */
 export function readLooseObject(
+  files: StoreFiles,
   file: string,
   hex: string,
   hash: HashAlgorithm,
+  codec: LooseCodec,
   opts: LooseReadOptions = {},
 ): LooseObject | undefined {
-  const reader = openFileReaderIfExists(file);
+  const reader = files.open(file);
   if (reader === undefined) return undefined;
   const shown = opts.shownAs ?? file;
   const max = opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
@@ -209,9 +224,9 @@ export function readLooseObject(
       const bytes = new Uint8Array(reader.size);
       reader.readInto(bytes, 0, bytes.length, 0);
       opts.onRead?.(bytes.length);
-      ({ type, size, data } = inflateWhole(bytes, hex, shown, max));
+      ({ type, size, data } = inflateWhole(bytes, hex, shown, max, codec.inflate));
     } else {
-      const r = looseReader(reader, hex, shown, opts.onRead, () => reader.close());
+      const r = looseReader(reader, hex, shown, codec.inflate, opts.onRead, () => reader.close());
       type = r.type;
       size = r.inflate.size;
       if (size > streamAbove) {
@@ -231,7 +246,7 @@ export function readLooseObject(
     if (!handedOver) reader.close();
   }
   if (opts.verifyHash) {
-    const hasher = nodeHash(hash);
+    const hasher = codec.hashFn(hash);
     hasher.update(utf8(`${type} ${size}\0`));
     hasher.update(data);
     checkLooseHash(hasher.digest(), hex, hash, shown);
@@ -240,8 +255,14 @@ export function readLooseObject(
 }
 
 /** A file read whole: the header, then the body inflated in one call (a small file). */
-function inflateWhole(input: Uint8Array, hex: string, shown: string, max: number): LooseObject {
-  const h = headerOf(input, hex, shown);
+function inflateWhole(
+  input: Uint8Array,
+  hex: string,
+  shown: string,
+  max: number,
+  inflater: Inflater,
+): LooseObject {
+  const h = headerOf(input, hex, shown, inflater);
   if (h.size > max) throw tooLarge(shown, hex, h.size, max);
   if (h.size > input.length * MAX_INFLATE_RATIO + 64) {
     throw corruptLoose(hex, shown, `corrupt loose object '${hex}'`);
@@ -249,7 +270,7 @@ function inflateWhole(input: Uint8Array, hex: string, shown: string, max: number
   const total = h.headerLength + h.size;
   let out: { data: Uint8Array; consumed: number };
   try {
-    out = nodeInflater.inflate(input, total);
+    out = inflater.inflate(input, total);
   } catch (cause) {
     throw corruptLoose(hex, shown, `corrupt loose object '${hex}'`, cause);
   }
@@ -300,15 +321,19 @@ function looseReader(
   reader: RandomAccessReader,
   hex: string,
   shown: string,
+  inflater: Inflater,
   onRead: ((bytes: number) => void) | undefined,
   onClose?: () => void,
 ): { type: ObjectType; inflate: InflateReader } {
   const head = new Uint8Array(Math.min(HEADER_READ, reader.size));
   reader.readInto(head, 0, head.length, 0);
   onRead?.(head.length);
-  const h = headerOf(head, hex, shown);
+  const h = headerOf(head, hex, shown, inflater);
   if (h.size > reader.size * MAX_INFLATE_RATIO + 64) {
     throw corruptLoose(hex, shown, `corrupt loose object '${hex}'`);
+  }
+  if (inflater.stream === undefined) {
+    throw new GitMidxError('INVALID_ARGUMENT', 'the inflater cannot stream (Inflater.stream is missing)');
   }
   const inflate = new InflateReader({
     read: (into, off, len, pos) => {
@@ -319,7 +344,7 @@ function looseReader(
     end: reader.size,
     size: h.size,
     skip: h.headerLength,
-    stream: nodeInflateStream(),
+    stream: inflater.stream(),
     inputChunk: STREAM_INPUT,
     toEnd: true,
     onClose,
@@ -340,15 +365,19 @@ function looseReader(
  * it, by the stream's last `read()`. The file stays open until the stream ends or is closed.
  */
 export function openLooseStream(
+  files: StoreFiles,
   file: string,
   hex: string,
+  codec: LooseCodec,
   opts: { chunkSize?: number; shownAs?: string; onRead?: (bytes: number) => void } = {},
 ): ObjectStream | undefined {
-  const reader = openFileReaderIfExists(file);
+  const reader = files.open(file);
   if (reader === undefined) return undefined;
   try {
     // The file is closed with the inflater.
-    const r = looseReader(reader, hex, opts.shownAs ?? file, opts.onRead, () => reader.close());
+    const r = looseReader(reader, hex, opts.shownAs ?? file, codec.inflate, opts.onRead, () =>
+      reader.close(),
+    );
     return new InflatedObjectStream(r.type, r.inflate, opts.chunkSize ?? 1 << 18);
   } catch (e) {
     reader.close();
@@ -357,61 +386,45 @@ export function openLooseStream(
 }
 
 /** Size of the loose file in bytes (`%(objectsize:disk)`), or undefined when there is none. */
-export function looseFileSize(file: string): number | undefined {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return undefined;
-  }
+export function looseFileSize(files: StoreFiles, file: string): number | undefined {
+  return files.stat(file)?.size;
 }
 
 /** Whether the loose file exists (Git's `-e` and name-only queries look no further). */
-export function hasLooseFile(file: string): boolean {
-  try {
-    fs.statSync(file);
-    return true;
-  } catch {
-    return false;
-  }
+export function hasLooseFile(files: StoreFiles, file: string): boolean {
+  return files.stat(file) !== undefined;
 }
 
 /**
  * The ids of the loose objects under `objectDir`: names in `<2 hex>/` directories made of
  * `hexSize − 2` lowercase hex digits (others are not objects). Unsorted.
  */
-export function listLooseObjects(objectDir: string, hash: HashAlgorithm): string[] {
+export function listLooseObjects(files: StoreFiles, objectDir: string, hash: HashAlgorithm): string[] {
   const out: string[] = [];
-  let top: string[];
-  try {
-    top = fs.readdirSync(objectDir);
-  } catch {
-    return out;
-  }
+  const top = files.list(objectDir);
+  if (top == null) return out;
   const restLen = hash.hexSize - 2;
   for (const d of top) {
     if (d.length !== 2 || !isLowerHex(d)) continue;
-    let names: string[];
-    try {
-      names = fs.readdirSync(`${objectDir}/${d}`);
-    } catch {
-      continue;
-    }
+    const names = files.list(`${objectDir}/${d}`);
+    if (names == null) continue;
     for (const n of names) if (n.length === restLen && isLowerHex(n)) out.push(d + n);
   }
   return out;
 }
 
 /** Loose ids starting with `prefix` (lowercase hex, at least 2 digits). */
-export function looseIdsWithPrefix(objectDir: string, hash: HashAlgorithm, prefix: string): string[] {
+export function looseIdsWithPrefix(
+  files: StoreFiles,
+  objectDir: string,
+  hash: HashAlgorithm,
+  prefix: string,
+): string[] {
   const d = prefix.slice(0, 2);
   const rest = prefix.slice(2);
   const restLen = hash.hexSize - 2;
-  let names: string[];
-  try {
-    names = fs.readdirSync(`${objectDir}/${d}`);
-  } catch {
-    return [];
-  }
+  const names = files.list(`${objectDir}/${d}`);
+  if (names == null) return [];
   return names.filter((n) => n.length === restLen && n.startsWith(rest) && isLowerHex(n)).map((n) => d + n);
 }
 
@@ -421,4 +434,20 @@ function isLowerHex(s: string): boolean {
     if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
   }
   return true;
+}
+
+/** The first `want` inflated bytes: the inflater's own prefix call, else its stream, else a whole inflate. */
+function inflatePrefix(inflater: Inflater, input: Uint8Array, want: number): Uint8Array {
+  if (inflater.inflatePrefix !== undefined) return inflater.inflatePrefix(input, want);
+  if (inflater.stream !== undefined) {
+    const s = inflater.stream();
+    try {
+      const out = new Uint8Array(want);
+      const n = s.write(input, 0, input.length, out, 0, want);
+      return out.subarray(0, n);
+    } finally {
+      s.close();
+    }
+  }
+  return inflater.inflate(input, Number.MAX_SAFE_INTEGER).data.subarray(0, want);
 }
