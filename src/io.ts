@@ -4,6 +4,7 @@
  * a synchronous cache in front of it). Nothing in the core reads a whole file unless asked to.
  */
 import { GitMidxError } from './errors.js';
+import { hintRange, isRemoteReader } from './storage/resident.js';
 
 export interface RandomAccessReader {
   /** Total size in bytes. */
@@ -215,6 +216,19 @@ export class PagedReader {
     this.checkOpen();
     if (this.memory) dst.set(this.memory.subarray(position, position + length), dstOffset);
     else this.reader.readInto(dst, dstOffset, length, position);
+  }
+
+  /**
+   * Says that `[position, position + length)` will be read soon: a reader that fetches over a
+   * network (src/storage/resident.ts) makes it resident in one request; files and memory ignore it.
+   */
+  hint(position: number, length: number): void {
+    if (this.memory === undefined) hintRange(this.reader, position, length);
+  }
+
+  /** Whether reads cost a round trip (a remote storage): callers then read as little as they can. */
+  get remote(): boolean {
+    return isRemoteReader(this.reader);
   }
 
   /** Whether the whole file is in memory as page 0. */

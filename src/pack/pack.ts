@@ -153,6 +153,9 @@ const HEADER_SIZE = 12;
 /** deflate's best ratio is about 1032:1 (a 258-byte match in 2 bits); the rest is slack. */
 const MAX_INFLATE_RATIO = 1032;
 /** Bytes of a large object allocated before they arrive (see InflateReader.readAll). */
+/** Most bytes of one entry asked for ahead of reading it (see PagedReader.hint in src/io.ts). */
+const HINT_MAX = 32 * 1024 * 1024;
+
 export const EAGER_ALLOCATION = 64 * 1024 * 1024;
 /**
  * Input given to `inflatePrefix` at most (a dynamic Huffman block header is at most ~300 bytes), and
@@ -832,6 +835,8 @@ export class PackFile {
     const size = e.size;
     if (size >= STREAM_INFLATE_MIN && this.inflater.stream !== undefined) {
       // Straight into a buffer of the declared size, input read a piece at a time: 1× memory.
+      // Over a network, the whole compressed payload (deflate's bound) is fetched in one go.
+      this.src.hint(e.dataOffset, Math.min(avail, size + Math.floor(size / 16000) * 5 + 64, HINT_MAX));
       const r = this.inflateReader(e);
       try {
         const out = r.readAll(EAGER_ALLOCATION, (n) => allocateObjectBytes(n, this.file));

@@ -9,6 +9,7 @@
  * beyond calling `read`, so an asynchronous driver can reuse it by handing it a `read` over bytes
  * it fetched beforehand.
  */
+import { isPending } from '../storage/resident.js';
 import type { ObjectType } from './pack.js';
 
 /** One zlib stream inflated incrementally and synchronously. */
@@ -91,6 +92,8 @@ export class InflateReader {
   private skip: number;
   private ended = false;
   private closed = false;
+  private partial: { out: Uint8Array; off: number; len: number; w: number } | undefined;
+  private head: Uint8Array | undefined;
 
   constructor(o: InflateReaderOptions) {
     this.o = o;
@@ -112,12 +115,26 @@ export class InflateReader {
     return true;
   }
 
-  /** Output into `out[off, off + len)` until it is full; throws when the stream gives less. */
+  /**
+   * Output into `out[off, off + len)` until it is full; throws when the stream gives less. When a
+   * read of input has to wait (a `Pending` from src/storage/resident.ts), the bytes already written
+   * are remembered: the same call made again goes on from there.
+   */
   private pull(out: Uint8Array, off: number, len: number): void {
     const s = this.o.stream;
     let w = 0;
+    const p = this.partial;
+    if (p !== undefined && p.out === out && p.off === off && p.len === len) w = p.w;
+    this.partial = undefined;
     while (w < len) {
-      if (!this.more()) {
+      let more: boolean;
+      try {
+        more = this.more();
+      } catch (e) {
+        this.partial = { out, off, len, w };
+        throw e;
+      }
+      if (!more) {
         let n: number;
         try {
           n = s.finish(out, off + w, len - w);
@@ -176,9 +193,10 @@ export class InflateReader {
   /** Drops the `skip` leading bytes, once. */
   private skipHead(): void {
     if (this.skip === 0) return;
-    const head = new Uint8Array(this.skip);
+    this.head ??= new Uint8Array(this.skip);
+    this.pull(this.head, 0, this.head.length);
     this.skip = 0;
-    this.pull(head, 0, head.length);
+    this.head = undefined;
   }
 
   /** After all `size` bytes: checks that the stream ends here (and the input with it, `toEnd`). */
@@ -188,6 +206,7 @@ export class InflateReader {
     const s = this.o.stream;
     const probe = new Uint8Array(1);
     for (;;) {
+      // (`more()` may have to wait; nothing below has changed yet when it does.)
       if (!this.more()) {
         let n: number;
         try {
@@ -262,16 +281,19 @@ export class InflatedObjectStream implements ObjectStream {
     if (r.done >= r.size) {
       try {
         r.end();
-      } finally {
-        this.close();
+      } catch (e) {
+        if (!isPending(e)) this.close();
+        throw e;
       }
+      this.close();
       return undefined;
     }
     const n = Math.min(this.buf.length, r.size - r.done);
     try {
       r.fill(this.buf, 0, n);
     } catch (e) {
-      this.close();
+      // A read that has to wait is asked again later; anything else ends the stream.
+      if (!isPending(e)) this.close();
       throw e;
     }
     return this.buf.subarray(0, n);
