@@ -53,6 +53,8 @@ export {
 export { packNameProblem, plainNameProblem, quoteName } from './names.js';
 export { type ApplyDeltaOptions, applyDelta, type DeltaHeader, deltaHeader } from './pack/delta.js';
 export { PackIndex, type PackIndexOptions } from './pack/idx.js';
+/** Portable zlib inflating for `PackFileOptions.inflate`, in plain TypeScript (no streaming). */
+export { jsInflater } from './pack/js-inflater.js';
 export {
   DEFAULT_MAX_OBJECT_SIZE,
   InflateError,
@@ -89,3 +91,5 @@ export {
   writePackIndex,
 } from './pack/writer.js';
 export type { Diagnostic, DiagnosticCallback, ProgressCallback, ProgressEvent } from './progress.js';
+/** Portable SHA-1 and SHA-256 (a `HashFunction`), in plain TypeScript. */
+export { jsHash } from './sha.js';

@@ -255,6 +255,13 @@ const ENOUGH = 4;
 /** Results of `run`, passed back without allocating: the end of the output and the input used. */
 let outEnd = 0;
 let inUsed = 0;
+/** Why the last run gave ERR, in zlib's words. */
+let why = '';
+
+function bad(message: string): number {
+  why = message;
+  return ERR;
+}
 
 /**
  * Decodes the zlib stream at input[0] into `out[base .. base+cap)`. In prefix mode a full output
@@ -278,8 +285,12 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
   if (inLen < 2) return TRUNC;
   const cmf = input[0];
   const flg = input[1];
-  // RFC 1950 §2.2: method 8, window at most 32 KiB, header check, no preset dictionary.
-  if ((cmf & 15) !== 8 || cmf >>> 4 > 7 || ((cmf << 8) | flg) % 31 !== 0 || (flg & 32) !== 0) return ERR;
+  // RFC 1950 §2.2, checked in zlib's order: header check, method 8, window at most 32 KiB, and no
+  // preset dictionary (whose 4-byte id zlib reads before asking for the dictionary).
+  if (((cmf << 8) | flg) % 31 !== 0) return bad('incorrect header check');
+  if ((cmf & 15) !== 8) return bad('unknown compression method');
+  if (cmf >>> 4 > 7) return bad('invalid window size');
+  if ((flg & 32) !== 0) return inLen < 6 ? TRUNC : bad('Missing dictionary');
 
   // The bit buffer holds at most 31 bits, so it stays a non-negative small integer. Refills add
   // whole bytes until it holds at least 24.
@@ -311,7 +322,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
       const nlen = input[pos + 2] | (input[pos + 3] << 8);
       pos += 4;
       if ((len ^ 0xffff) !== nlen) {
-        status = ERR;
+        status = bad('invalid stored block lengths');
         break;
       }
       let n = len;
@@ -350,7 +361,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
       bitBuf >>= 14;
       bitCnt -= 14;
       if (nlen > 286 || ndist > 30) {
-        status = ERR;
+        status = bad('too many length or distance symbols');
         break;
       }
       for (let i = 0; i < 19; i++) clLens[i] = 0;
@@ -369,7 +380,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
       bucketize(clLens, 19, clBucket, CL_STRIDE, clCount);
       const clRoot = buildTable(clBucket, CL_STRIDE, clCount, CL_SYM, clTable, CL_ROOT, true);
       if (clRoot < 0) {
-        status = ERR;
+        status = bad('invalid code lengths set');
         break;
       }
       const clMask = (1 << clRoot) - 1;
@@ -400,7 +411,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
           bitBuf >>= 2;
           bitCnt -= 2;
           if (i === 0) {
-            status = ERR;
+            status = bad('invalid bit length repeat');
             break main;
           }
           v = prev;
@@ -416,7 +427,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
           v = 0;
         }
         if (i + rep > total) {
-          status = ERR;
+          status = bad('invalid bit length repeat');
           break main;
         }
         prev = v;
@@ -434,7 +445,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
         }
       }
       if (eob === 0) {
-        status = ERR;
+        status = bad('invalid code -- missing end-of-block');
         break;
       }
       lroot = buildTable(litBucket, LIT_STRIDE, litCount, LIT_SYM, litTable, LIT_ROOT, false);
@@ -443,7 +454,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
           ? -1
           : buildTable(distBucket, DIST_STRIDE, distCount, DIST_SYM, distTable, DIST_ROOT, false);
       if (droot < 0) {
-        status = ERR;
+        status = bad(lroot < 0 ? 'invalid literal/lengths set' : 'invalid distances set');
         break;
       }
       if (pos > inLen && (pos - inLen) << 3 > bitCnt) {
@@ -453,7 +464,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
       lt = litTable;
       dt = distTable;
     } else {
-      status = ERR;
+      status = bad('invalid block type');
       break;
     }
 
@@ -510,7 +521,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
         bitBuf >>= l;
         bitCnt -= l;
         if ((d & F_LENDIST) === 0) {
-          status = ERR;
+          status = bad('invalid distance code');
           break main;
         }
         x = (d >> 4) & 15;
@@ -529,7 +540,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
           break main;
         }
         if (dist > outPos - base) {
-          status = ERR;
+          status = bad('invalid distance too far back');
           break main;
         }
         if (outPos + len > limit) {
@@ -547,7 +558,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
         continue;
       }
       if ((e & F_EOB) !== 0) break;
-      status = ERR;
+      status = bad('invalid literal/length code');
       break main;
     }
     if (final) break;
@@ -561,7 +572,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
     } else {
       const want =
         ((input[pos] << 24) | (input[pos + 1] << 16) | (input[pos + 2] << 8) | input[pos + 3]) >>> 0;
-      if (adler32(out, base, outPos) !== want) status = ERR;
+      if (adler32(out, base, outPos) !== want) status = bad('incorrect data check');
       else inUsed = pos + 4;
     }
   } else if (status === ERR && pos > inLen && (pos - inLen) << 3 > bitCnt) {
@@ -597,6 +608,7 @@ function decode(input: Uint8Array, cap: number, prefix: boolean): number {
     base = slabPos;
   }
   const status = run(input, out, base, cap, prefix);
+  lastStatus = status;
   if (status === OK || (prefix && (status === TRUNC || status === ENOUGH))) {
     lastOut = out.subarray(base, outEnd);
     // Keep the next output 8-byte aligned.
@@ -606,6 +618,22 @@ function decode(input: Uint8Array, cap: number, prefix: boolean): number {
 }
 
 let lastOut: Uint8Array = slab.subarray(0, 0);
+let lastStatus = OK;
+
+/** Why the last `inflateZlib` or `inflateZlibPrefix` call that decoded gave undefined. */
+export interface InflateFailure {
+  /** `truncated`: the input ended before the stream did; `long`: more output than allowed. */
+  kind: 'truncated' | 'corrupt' | 'long';
+  /** zlib's message for the same failure (src/node/zlib.ts reports zlib's own). */
+  message: string;
+}
+
+/** The failure of the last call to `inflateZlib` or `inflateZlibPrefix` (valid right after it). */
+export function lastInflateFailure(): InflateFailure {
+  if (lastStatus === TRUNC) return { kind: 'truncated', message: 'unexpected end of file' };
+  if (lastStatus === FULL) return { kind: 'long', message: 'output exceeds the limit' };
+  return { kind: 'corrupt', message: why };
+}
 
 /**
  * Inflates the zlib stream at input[0]: returns the bytes and the input bytes used (2-byte header +
