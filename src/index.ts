@@ -93,3 +93,38 @@ export {
 export type { Diagnostic, DiagnosticCallback, ProgressCallback, ProgressEvent } from './progress.js';
 /** Portable SHA-1 and SHA-256 (a `HashFunction`), in plain TypeScript. */
 export { jsHash } from './sha.js';
+export { memoryStorage } from './storage/memory.js';
+export {
+  drive,
+  type HintedReader,
+  isPending,
+  Pending,
+  type ResidentOptions,
+  type StoreFiles,
+  storeFiles,
+} from './storage/resident.js';
+export {
+  type AsyncFile,
+  type FileStat,
+  joinPath,
+  type MaybePromise,
+  type Storage,
+} from './storage/storage.js';
+export {
+  AsyncObjectStore,
+  type AsyncObjectStoreOptions,
+  type AsyncObjectStream,
+  objectFormatOf,
+} from './store/async-store.js';
+export {
+  EMPTY_TREE_HEX,
+  MIN_ABBREV,
+  type ObjectDetails,
+  type ObjectInfo,
+  ObjectStore,
+  type ObjectStoreCounters,
+  type ObjectStoreOptions,
+  type StoreConfig,
+  type StoredObject,
+  type StreamObjectOptions,
+} from './store/object-store.js';

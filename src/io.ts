@@ -27,6 +27,9 @@ export function bufferReader(bytes: Uint8Array): RandomAccessReader & { readonly
   };
 }
 
+/** Page size over a remote reader (the block size of src/storage/resident.ts there). */
+const REMOTE_PAGE = 4096;
+
 export interface PagedReaderOptions {
   /** Page size in bytes, a power of two (default 64 KiB). */
   pageSize?: number;
@@ -86,8 +89,14 @@ export class PagedReader {
     const memory = (reader as { bytes?: unknown }).bytes;
     this.memory = memory instanceof Uint8Array && memory.length === reader.size ? memory : undefined;
     // An in-memory reader is served as one page: no copies, no eviction.
-    this.pool = this.memory ? undefined : options.pool;
-    this.pageSize = this.memory ? Math.max(1, this.size) : (this.pool?.pageSize ?? options.pageSize ?? 65536);
+    // Over a network, pages are small: each one costs bytes that a lookup mostly does not need.
+    const remote = isRemoteReader(reader);
+    this.pool = this.memory || remote ? undefined : options.pool;
+    this.pageSize = this.memory
+      ? Math.max(1, this.size)
+      : remote
+        ? REMOTE_PAGE
+        : (this.pool?.pageSize ?? options.pageSize ?? 65536);
     this.pages = [];
     this.maxPages = Math.max(4, Math.floor((options.cacheBytes ?? 256 * 1024 * 1024) / this.pageSize));
   }

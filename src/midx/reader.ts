@@ -252,6 +252,20 @@ export class MultiPackIndex {
     return this.search(oid, oidOffset ?? 0);
   }
 
+  /**
+   * Over a network, the ids around where interpolation puts `t` in `[lo, hi)` (ids are uniformly
+   * spread, so the target lies within a few standard deviations of that place) are fetched in one
+   * request, so that the search that follows reads nothing else in the common case.
+   */
+  private hintWindow(lo: number, hi: number, t: number): void {
+    const n = hi - lo;
+    const guess = lo + Math.floor((t / 4294967296) * n);
+    const spread = Math.ceil(4 * Math.sqrt(n) + 8);
+    const a = Math.max(lo, guess - spread);
+    const z = Math.min(hi, guess + spread + 1);
+    this.src.hint(this.oidl + a * this.H, (z - a) * this.H);
+  }
+
   /** `findPosition` without the argument checks (the batch path checked the buffer once). */
   private search(oid: Uint8Array, oidOffset: number): number {
     const f = this.fanout;
@@ -272,7 +286,10 @@ export class MultiPackIndex {
     let kLo = 0;
     let kHi = 4294967296;
     let steps = 0;
-    const sample = this.sample ?? (++this.lookups === SAMPLE_AFTER ? this.buildSample() : undefined);
+    // (No sample table over a network: it would read the whole id table.)
+    const sample =
+      this.sample ?? (++this.lookups === SAMPLE_AFTER && !src.remote ? this.buildSample() : undefined);
+    if (src.remote && hi - lo > 1) this.hintWindow(lo, hi, t);
     if (sample !== undefined && hi - lo > SAMPLE) {
       // Narrow [lo, hi) with the sampled keys, which stay in the CPU cache: sample j is the key of
       // id j·SAMPLE. Find the first sample in the bucket whose key is ≥ t (interpolating, then

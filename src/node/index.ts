@@ -39,6 +39,7 @@ export {
   type ObjectStoreCounters,
   type ObjectStoreOptions,
   type ObjectStream,
+  openAsyncObjectStore,
   type StoredObject,
   type StreamObjectOptions,
 } from './odb.js';
@@ -64,5 +65,6 @@ export {
   repositoryForObjectDir,
 } from './repo.js';
 export { RefStore, type RefStoreOptions, RevisionResolver } from './revision.js';
+export { nodeAsyncStorage, nodeStorage } from './storage.js';
 export { type VerifyMidxFileOptions, type VerifyMidxFileResult, verifyMidxFile } from './verify.js';
 export { nodeInflater, nodeInflateStream, type OpenPackFileOptions, openPackFile } from './zlib.js';

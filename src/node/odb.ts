@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import { type StoreFiles, storeFiles } from '../storage/resident.js';
+import { AsyncObjectStore, type AsyncObjectStoreOptions } from '../store/async-store.js';
 import {
   ObjectStore as PortableObjectStore,
   type ObjectStoreOptions as StoreOptions,
@@ -16,7 +17,7 @@ import {
 import { fileError, isMissingFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { type Repository, readAlternates, repositoryForObjectDir } from './repo.js';
-import { nodeStorage } from './storage.js';
+import { nodeAsyncStorage, nodeStorage } from './storage.js';
 import { nodeInflater } from './zlib.js';
 
 export {
@@ -106,4 +107,31 @@ export class ObjectStore extends PortableObjectStore {
       hash: repo.hash,
     });
   }
+}
+
+/**
+ * The object store of a repository on disk through Promises (`fs.promises`: the event loop stays
+ * free), with Node's zlib and crypto, alternates read as `ObjectStore.open` reads them.
+ */
+export async function openAsyncObjectStore(
+  opts: ObjectStoreOptions & Pick<AsyncObjectStoreOptions, 'concurrency' | 'sliceMs' | 'storageCache'>,
+): Promise<AsyncObjectStore> {
+  if (typeof opts?.objectDir !== 'string' || opts.objectDir === '') {
+    throw new GitMidxError('INVALID_ARGUMENT', 'openAsyncObjectStore needs objectDir, the object directory');
+  }
+  const cwd = opts.cwd ?? process.cwd();
+  const env = opts.env ?? process.env;
+  const dir = path.resolve(cwd, opts.objectDir);
+  checkObjectDir(dir, opts.objectDir);
+  const hash = opts.hash ?? repositoryForObjectDir(dir, { cwd, env }).hash;
+  const alternates = opts.alternates === false ? false : readAlternates(dir, env, cwd, () => {}).dirs;
+  return AsyncObjectStore.open({
+    ...opts,
+    objectDir: dir,
+    storage: nodeAsyncStorage(),
+    hash,
+    alternates,
+    inflate: nodeInflater,
+    hashFn: nodeHash,
+  });
 }

@@ -286,9 +286,10 @@ export class PackFile {
   /**
    * Git's `is_pack_valid()` checks (§2.5), in Git's order: at least 12 bytes, the `PACK`
    * signature, version 2 or 3, the header's object count equal to the index's, a trailer there,
-   * and the trailer equal to the index's copy of it. The content is not hashed.
+   * and the trailer equal to the index's copy of it (unless `checkTrailer` is false: a remote
+   * store, which hashes every object it reads instead). The content is not hashed.
    */
-  validate(): void {
+  validate(checkTrailer = true): void {
     const f = this.file;
     if (this.size < HEADER_SIZE) {
       throw this.err('PACK_TOO_SHORT', `${f}: ${this.size} bytes, too short to be a pack`, {
@@ -328,6 +329,7 @@ export class PackFile {
         size: this.size,
       });
     }
+    if (!checkTrailer) return;
     const trailer = this.src.read(this.size - H, H);
     const expected = this.idx.packChecksum();
     if (compareBytes(trailer, 0, expected, 0, H) !== 0) {

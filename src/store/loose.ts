@@ -20,7 +20,7 @@ import {
   type ObjectType,
   ownedBytes,
 } from '../pack/pack.js';
-import { InflatedObjectStream, InflateReader, type ObjectStream } from '../pack/stream.js';
+import { BytesObjectStream, InflatedObjectStream, InflateReader, type ObjectStream } from '../pack/stream.js';
 import type { StoreFiles } from '../storage/resident.js';
 
 /** The header must end (NUL) within this many inflated bytes (§5). */
@@ -81,6 +81,9 @@ export function loosePath(objectDir: string, hex: string): string {
   const dir = objectDir.endsWith('/') ? objectDir : `${objectDir}/`;
   return `${dir}${hex.slice(0, 2)}/${hex.slice(2)}`;
 }
+
+/** A hash for calls that do not check one (`verifyHash` unset). */
+const HASH_UNUSED: HashAlgorithm = { name: 'sha1', formatId: 1, size: 20, hexSize: 40 };
 
 const TYPES: ReadonlySet<string> = new Set(['commit', 'tree', 'blob', 'tag']);
 
@@ -219,12 +222,25 @@ export function readLooseObject(
   let data: Uint8Array;
   let handedOver = false;
   try {
-    // Read whole when small, and (with `streamAbove`) too small to inflate past it.
-    if (reader.size <= WHOLE_FILE_MAX && reader.size * MAX_INFLATE_RATIO + 64 <= streamAbove) {
+    // Read whole when small, and (with `streamAbove`) too small to inflate past it; always with
+    // an inflater that cannot stream.
+    const canStream = codec.inflate.stream !== undefined;
+    if (
+      !canStream ||
+      (reader.size <= WHOLE_FILE_MAX && reader.size * MAX_INFLATE_RATIO + 64 <= streamAbove)
+    ) {
       const bytes = new Uint8Array(reader.size);
       reader.readInto(bytes, 0, bytes.length, 0);
       opts.onRead?.(bytes.length);
       ({ type, size, data } = inflateWhole(bytes, hex, shown, max, codec.inflate));
+      if (size > streamAbove) {
+        return {
+          type,
+          size,
+          data: new Uint8Array(0),
+          stream: new BytesObjectStream(type, data, opts.chunkSize ?? 1 << 18),
+        };
+      }
     } else {
       const r = looseReader(reader, hex, shown, codec.inflate, opts.onRead, () => reader.close());
       type = r.type;
@@ -371,6 +387,11 @@ export function openLooseStream(
   codec: LooseCodec,
   opts: { chunkSize?: number; shownAs?: string; onRead?: (bytes: number) => void } = {},
 ): ObjectStream | undefined {
+  if (codec.inflate.stream === undefined) {
+    // An inflater that cannot stream: the object is inflated whole, then served in chunks.
+    const o = readLooseObject(files, file, hex, HASH_UNUSED, codec, { ...opts, maxObjectSize: undefined });
+    return o === undefined ? undefined : new BytesObjectStream(o.type, o.data, opts.chunkSize ?? 1 << 18);
+  }
   const reader = files.open(file);
   if (reader === undefined) return undefined;
   try {

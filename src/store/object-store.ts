@@ -42,7 +42,6 @@ import {
 import { BytesObjectStream, type ObjectStream } from '../pack/stream.js';
 import type { DiagnosticCallback } from '../progress.js';
 import { isPending, type StoreFiles } from '../storage/resident.js';
-import { joinPath } from '../storage/storage.js';
 import { readAlternateDirs } from './alternates.js';
 import {
   hasLooseFile,
@@ -492,6 +491,8 @@ export class ObjectStore {
   /** Packs with open files (each slot's `lastUse` says how recently it was used). */
   private readonly lru = new Map<PackSlot, true>();
   private useTick = 0;
+  /** Set while `hasObject` runs on a remote storage: a MIDX entry answers without its pack. */
+  private midxSuffices = false;
   private closed = false;
   private readonly countRead = (n: number): void => {
     this.counters.bytesRead += n;
@@ -513,10 +514,12 @@ export class ObjectStore {
     this.hash = hash;
     this.inflater = opts.inflate;
     this.hashFn = opts.hashFn;
-    this.rescanOnMiss = opts.rescanOnMiss ?? !files.remote;
+    this.rescanOnMiss = opts.rescanOnMiss ?? (!files.remote && !files.async);
     this.codec = { inflate: opts.inflate, hashFn: opts.hashFn };
     this.useMidx = opts.useMidx ?? true;
-    this.verify = opts.verifyHashes ?? false;
+    // Over a network the files are not checked when opened (that would cost requests): every
+    // object read is hashed instead.
+    this.verify = opts.verifyHashes ?? files.remote;
     this.cacheBytes = opts.cacheBytes ?? 256 * 1024 * 1024;
     this.maxOpen = Math.max(1, opts.maxOpenPacks ?? 400);
     const asked = opts.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
@@ -728,15 +731,21 @@ export class ObjectStore {
     this.checkOid(oid);
     if (this.isEmptyTree(oid)) return true;
     const hex = toHex(oid, 0, this.hash.size);
-    return (
-      this.find(
-        oid,
-        hex,
-        false,
-        () => true,
-        (file) => (hasLooseFile(this.files, file) ? true : undefined),
-      ) ?? false
-    );
+    // Over a network, a MIDX entry is taken at its word: opening the pack would cost requests.
+    this.midxSuffices = this.files.remote;
+    try {
+      return (
+        this.find(
+          oid,
+          hex,
+          false,
+          () => true,
+          (file) => (hasLooseFile(this.files, file) ? true : undefined),
+        ) ?? false
+      );
+    } finally {
+      this.midxSuffices = false;
+    }
   }
 
   /**
@@ -835,7 +844,7 @@ export class ObjectStore {
       return this.hasObject(oid) ? oid : undefined;
     }
     let found = this.prefixCandidates(p);
-    if (found.length === 0) {
+    if (found.length === 0 && this.rescanOnMiss) {
       this.rescan();
       found = this.prefixCandidates(p);
     }
@@ -943,6 +952,9 @@ export class ObjectStore {
   /** Re-reads every pack directory and reloads MIDX files that changed (done by itself on a miss). */
   rescan(): void {
     this.checkOpen();
+    // A storage that answers later forgets its answers in `AsyncObjectStore.rescan`, outside the
+    // re-run operation (forgetting here would make every re-run ask again).
+    if (!this.files.async) this.files.forget();
     this.counters.rescans++;
     for (const s of this.sources) this.scanSource(s);
     this.rebuildOrder();
@@ -965,6 +977,7 @@ export class ObjectStore {
     for (;;) {
       const hit = this.findInPacks(oid, hex);
       if (hit !== undefined) {
+        if (this.midxSuffices && hit.via === 'midx') return fromPack(undefined as unknown as PackFile, hit);
         const pack = this.packOf(hit.slot);
         if (pack === undefined) {
           // Closed to bound open files, and could not be reopened: it is gone now.
@@ -993,7 +1006,7 @@ export class ObjectStore {
         const r = this.findLoose(hex, fromLoose);
         if (r !== undefined) return r;
       }
-      if (rescanned) break;
+      if (rescanned || !this.rescanOnMiss) break;
       rescanned = true;
       this.rescan();
     }
@@ -1448,6 +1461,10 @@ export class ObjectStore {
         return this.findInPacks(oid, hex);
       }
       const slot = m.slots[packId];
+      if (this.midxSuffices && slot.bad?.has(hex) !== true) {
+        this.counters.midxHits++;
+        return { slot, offset, via: 'midx' };
+      }
       if (slot.bad?.has(hex) !== true) {
         const pack = this.packOf(slot);
         if (pack !== undefined) {
@@ -1455,7 +1472,8 @@ export class ObjectStore {
           // files is damaged, and the copy that answers is the one whose bytes hash to the id:
           // never another object under this name. (Batches trust the MIDX's offsets, as Git always
           // does; see planBatch.)
-          const own = slot.idx!.lookup(oid);
+          // (Over a network that costs requests: objects are hashed when read there instead.)
+          const own = this.files.remote ? offset : slot.idx!.lookup(oid);
           if (own !== offset) slot.suspect = true;
           if (own !== offset && !this.holds(pack, offset, oid)) {
             const git = `multi-pack-index ${m.midx.file} places ${hex} at offset ${offset} in ${slot.name}, its index at ${own ?? 'none'}`;
@@ -1899,7 +1917,7 @@ export class ObjectStore {
         pageCacheBytes: 1024 * 1024,
         pagePool: this.pagePool,
       });
-      pack.validate();
+      pack.validate(!this.files.remote);
       slot.pack = pack;
     } catch (e) {
       reader?.close();
