@@ -8,15 +8,15 @@
  * Every file read is bounded (a ref is small; `packed-refs` is read once, regular files only) and
  * symbolic refs are followed at most 5 levels, as Git does.
  */
-import * as path from 'node:path';
 import { fromHex, toHex, utf8 } from '../bytes.js';
 
 const decoder = new TextDecoder();
 
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { ObjectType } from '../pack/pack.js';
-import { isMissingFile, readRegularFile } from './fs.js';
-import type { ObjectStore } from './odb.js';
+import type { StoreFiles } from '../storage/resident.js';
+import { joinPath } from '../storage/storage.js';
+import type { ObjectStore } from './object-store.js';
 
 /** Symbolic refs followed at most this deep (Git's SYMREF_MAXDEPTH). */
 const MAX_SYMREF_DEPTH = 5;
@@ -32,6 +32,15 @@ const DWIM_RULES = [
   'refs/remotes/%s/HEAD',
 ];
 
+/** Largest `packed-refs` read, in bytes. */
+const MAX_PACKED_REFS = 1 << 30;
+
+/** A ref path that names a directory (`refs/heads` asked as a ref): not a ref. */
+function isDirError(e: unknown): boolean {
+  const code = (e as { data?: { errno?: unknown } })?.data?.errno ?? (e as { code?: unknown })?.code;
+  return code === 'EISDIR';
+}
+
 export interface RefStoreOptions {
   /** The git directory (`.git`, a bare repository, or a linked worktree's). */
   gitDir: string;
@@ -39,6 +48,8 @@ export interface RefStoreOptions {
   commonDir?: string;
   /** The repository's `extensions.refstorage`, if set: only `files` is supported. */
   refStorage?: string;
+  /** Where the ref files are read (`storeFiles(nodeStorage())` on Node, or any storage). */
+  files: StoreFiles;
 }
 
 /** Refs of one repository, in the files backend. */
@@ -46,8 +57,10 @@ export class RefStore {
   readonly gitDir: string;
   readonly commonDir: string;
   private packed: Map<string, string> | undefined;
+  private readonly files: StoreFiles;
 
   constructor(opts: RefStoreOptions) {
+    this.files = opts.files;
     this.gitDir = opts.gitDir;
     this.commonDir = opts.commonDir ?? opts.gitDir;
     const storage = opts.refStorage?.toLowerCase();
@@ -80,14 +93,15 @@ export class RefStore {
   private readLoose(ref: string): string | undefined {
     // HEAD and the other root refs are per worktree; refs/ is shared.
     const base = ref.startsWith('refs/') ? this.commonDir : this.gitDir;
-    let bytes: Uint8Array;
+    let bytes: Uint8Array | undefined;
     try {
-      bytes = readRegularFile(path.join(base, ref), MAX_REF_FILE);
+      bytes = this.files.readFile(joinPath(base, ref), MAX_REF_FILE);
     } catch (e) {
-      if (isMissingFile(e) || isGitMidxError(e, 'NOT_REGULAR_FILE') || isGitMidxError(e, 'FILE_TOO_LARGE'))
+      if (isGitMidxError(e, 'NOT_REGULAR_FILE') || isGitMidxError(e, 'FILE_TOO_LARGE') || isDirError(e))
         return undefined;
       throw e;
     }
+    if (bytes === undefined) return undefined;
     const text = decoder.decode(bytes);
     const line = text.split('\n', 1)[0].trim();
     if (line.startsWith('ref:')) return line;
@@ -97,13 +111,9 @@ export class RefStore {
 
   private readPacked(ref: string): string | undefined {
     if (this.packed === undefined) {
+      const bytes = this.files.readFile(joinPath(this.commonDir, 'packed-refs'), MAX_PACKED_REFS);
+      const text = bytes === undefined ? '' : decoder.decode(bytes);
       this.packed = new Map();
-      let text = '';
-      try {
-        text = decoder.decode(readRegularFile(path.join(this.commonDir, 'packed-refs')));
-      } catch (e) {
-        if (!isMissingFile(e)) throw e;
-      }
       for (const line of text.split('\n')) {
         if (line === '' || line.startsWith('#') || line.startsWith('^')) continue;
         const sp = line.indexOf(' ');
