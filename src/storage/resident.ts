@@ -241,6 +241,21 @@ class ResidentReader implements HintedReader {
   ) {
     this.size = file.size;
     this.id = `${++fileSerial}\0`;
+    this.seed(file.prefix);
+  }
+
+  /**
+   * Keeps the bytes `open` already read: its whole blocks, and the last, partial block when they
+   * reach the end of the file.
+   */
+  private seed(prefix: Uint8Array | undefined): void {
+    if (prefix === undefined) return;
+    const have = Math.min(prefix.length, this.size);
+    const bs = this.bs;
+    const blocks = have === this.size ? Math.ceil(have / bs) : Math.floor(have / bs);
+    for (let b = 0; b < blocks; b++) {
+      this.blocks.put(this.id + b, prefix.slice(b * bs, Math.min((b + 1) * bs, have)));
+    }
   }
 
   readInto(into: Uint8Array, offset: number, length: number, position: number): void {

@@ -26,6 +26,8 @@ export interface AsyncFile {
   /** `length` bytes at `position` (the range lies within `size`). */
   read(position: number, length: number): Promise<Uint8Array>;
   close(): void;
+  /** Bytes from position 0 already read at open, which a cache may keep (at most `size` bytes). */
+  readonly prefix?: Uint8Array;
 }
 
 /**
