@@ -3,20 +3,34 @@
  * whole files, HEAD, ranged reads at random positions, the prefix read at open and kept by the
  * resident layer (src/storage/resident.ts), coalesced reads, request and byte counts, and servers
  * that ignore Range, lie, never stop sending or never answer, each a typed error within a time limit.
+ * Its synchronous bridge (src/node/http-sync.ts) must give the same bytes and errors, from
+ * TypeScript source and from an esbuild bundle like the CLI's.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { GitMidxError } from '../src/errors.js';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { GitMidxError, isGitMidxError } from '../src/errors.js';
 import type { RandomAccessReader } from '../src/io.js';
+import { syncHttpStorage } from '../src/node/http-sync.js';
 import { httpStorage } from '../src/storage/http.js';
 import { drive, isPending, storeFiles } from '../src/storage/resident.js';
 import { prng } from './helpers/prng.js';
-import { type StaticServer, startStaticServer } from './helpers/static-server.js';
+import {
+  type StaticServer,
+  type StaticServerOptions,
+  type StaticServerThread,
+  startStaticServer,
+  startStaticServerThread,
+} from './helpers/static-server.js';
 
+const here = path.dirname(fileURLToPath(import.meta.url));
 const T = { timeout: 20000 };
 
 let dir: string;
@@ -293,5 +307,134 @@ describe('servers that misbehave', () => {
     });
     assert.deepEqual(await s.readFile('HEAD', 10), new TextEncoder().encode('abc'));
     assert.deepEqual(seen, ['https://example.invalid/r/HEAD Bearer x']);
+  });
+});
+
+// The bridge blocks this thread while it waits: its server runs on another one.
+describe('syncHttpStorage', () => {
+  let remote: StaticServerThread;
+  before(async () => {
+    remote = await startStaticServerThread(dir);
+  });
+  after(() => remote.close());
+
+  test('same bytes and stats, synchronously', T, () => {
+    const s = syncHttpStorage(remote.url, { prefixBytes: 1000 });
+    const n = remote.requests;
+    let bytes = 0;
+    try {
+      assert.equal(s.list('objects'), null);
+      assert.deepEqual(s.readFile('objects/info/packs', 1000), small);
+      assert.equal(s.readFile('missing', 1000), undefined);
+      assert.equal(s.stat('big.bin')?.size, big.length);
+      assert.equal(s.stat('missing'), undefined);
+      assert.equal(s.open('missing'), undefined);
+      assert.equal(s.open('empty')?.size, 0);
+      const r = s.open('big.bin')!;
+      assert.equal(r.size, big.length);
+      const rnd = prng(9);
+      for (let i = 0; i < 20; i++) {
+        const pos = Math.floor(rnd() * big.length);
+        const len = 1 + Math.floor(rnd() * Math.min(50000, big.length - pos));
+        assert.deepEqual(readAll(r, pos, len), big.subarray(pos, pos + len));
+        bytes += pos + len <= 1000 ? 0 : len;
+      }
+      assert.deepEqual(readAll(r, 10, 20), big.subarray(10, 30));
+      assert.deepEqual(s.stats, { requests: remote.requests - n, bytes: small.length + 1000 + bytes });
+      r.close();
+      assert.throws(
+        () => readAll(r, 5000, 1),
+        (e) => isGitMidxError(e, 'MIDX_CLOSED'),
+      );
+      assert.equal(s.resolve('objects', '/x/objects'), 'x/objects');
+      assert.equal(s.resolve('objects', '/../x/objects'), 'x/objects');
+    } finally {
+      s.close();
+    }
+    assert.throws(
+      () => s.stat('big.bin'),
+      (e) => isGitMidxError(e, 'MIDX_CLOSED'),
+    );
+  });
+
+  test('the same errors as the async storage', T, async () => {
+    const a = httpStorage(remote.url, { prefixBytes: 1000, timeoutMs: 300 });
+    const s = syncHttpStorage(remote.url, { prefixBytes: 1000, timeoutMs: 300 });
+    try {
+      const af = (await a.open('big.bin'))!;
+      const sf = s.open('big.bin')!;
+      const cases: [StaticServerOptions, () => Promise<unknown>, () => unknown][] = [
+        [{}, () => a.readFile('big.bin', 10), () => s.readFile('big.bin', 10)],
+        [{ status: 503 }, () => a.stat('big.bin'), () => s.stat('big.bin')],
+        [{ contentRangeShift: 2 }, () => af.read(7000, 9), () => readAll(sf, 7000, 9)],
+        [{ contentRangeShift: 2 }, () => a.open('big.bin'), () => s.open('big.bin')],
+        [{ extraBytes: 50 }, () => af.read(7000, 9), () => readAll(sf, 7000, 9)],
+        [{ contentLength: 1e12 }, () => a.readFile('empty', 10), () => s.readFile('empty', 10)],
+        [{ endlessBody: true }, () => a.readFile('big.bin', 5000), () => s.readFile('big.bin', 5000)],
+        [{ ignoreRange: true }, () => af.read(7000, 9), () => readAll(sf, 7000, 9)],
+        [{ delayMs: 2000 }, () => a.readFile('empty', 10), () => s.readFile('empty', 10)],
+      ];
+      for (const [o, async, sync] of cases) {
+        await remote.setOptions(o);
+        const ea = await failure(async());
+        const es = await failure(sync);
+        assert.deepEqual(
+          { code: es.code, message: es.message, file: es.file },
+          { code: ea.code, message: ea.message, file: ea.file },
+          JSON.stringify(o),
+        );
+      }
+    } finally {
+      await remote.setOptions({});
+      s.close();
+    }
+  });
+
+  /** Runs a script that reads `big.bin` through the bridge, without closing it. */
+  async function runScript(
+    args: string[],
+  ): Promise<{ stdout: string; stderr: string; status: number | null }> {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 15000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const [status] = (await once(child, 'close')) as [number | null];
+    return { stdout, stderr, status };
+  }
+
+  const script = `import { syncHttpStorage } from ${JSON.stringify(path.join(here, '..', 'src', 'node', 'http-sync.ts'))};
+    const s = syncHttpStorage(process.argv.at(-1));
+    const f = s.open('big.bin');
+    const b = new Uint8Array(3);
+    f.readInto(b, 0, 3, 100000);
+    process.stdout.write(JSON.stringify([f.size, Array.from(b), s.stats.requests]));`;
+  const expected = () => JSON.stringify([big.length, Array.from(big.subarray(100000, 100003)), 2]);
+
+  test('from TypeScript source, without keeping the process alive', T, async () => {
+    const r = await runScript(['--import', 'tsx', '--input-type=module', '-e', script, remote.url]);
+    assert.deepEqual(r, { stdout: expected(), stderr: '', status: 0 });
+  });
+
+  test('from a CommonJS bundle like the CLI', T, async () => {
+    const out = path.join(dir, 'bundle.cjs');
+    const entry = path.join(dir, 'entry.ts');
+    fs.writeFileSync(entry, script);
+    await build({
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      outfile: out,
+      define: { 'import.meta.url': '__filename' },
+      logLevel: 'warning',
+    });
+    const r = await runScript([out, remote.url]);
+    assert.deepEqual(r, { stdout: expected(), stderr: '', status: 0 });
   });
 });
