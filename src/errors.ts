@@ -53,6 +53,8 @@ export type ErrorCode =
   | 'PACK_DIR_BAD_NAME'
   | 'FILE_TOO_LARGE'
   | 'ABORTED'
+  /** An HTTP request failed, was refused, or was answered with other bytes than asked for. */
+  | 'HTTP_ERROR'
   // packfile (.pack) and deltas (objects-format.md §2, §3)
   | 'PACK_TOO_SHORT'
   | 'PACK_BAD_SIGNATURE'
