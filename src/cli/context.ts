@@ -3,9 +3,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
-import type { GitConfig } from '../node/config.js';
+import { hashByName, SHA1 } from '../hash.js';
+import { GitConfig, parseConfig } from '../node/config.js';
+import { syncHttpStorage } from '../node/http-sync.js';
 import { discoverRepository, repositoryForObjectDir } from '../node/repo.js';
 import type { Diagnostic, ProgressCallback } from '../progress.js';
+import { type StoreFiles, storeFiles } from '../storage/resident.js';
+import { objectFormatOf } from '../store/async-store.js';
 import { progressRenderer } from './progress.js';
 import type { ChunkSource } from './stdin.js';
 
@@ -34,6 +38,11 @@ export interface Context {
   /** The repository's git directory and common directory (refs live there). */
   gitDir?: string;
   commonDir?: string;
+  /**
+   * A repository served over HTTP (`--git-dir=<url>`): its files, read synchronously; `objectDir`
+   * and `gitDir` are then paths relative to the URL.
+   */
+  remote?: { url: string; files: StoreFiles };
 }
 
 /** Thrown to end the process with Git's exit code after the message has been printed. */
@@ -45,6 +54,8 @@ export class Exit extends Error {
 
 export interface GlobalOptions {
   objectDir?: string;
+  /** `--git-dir`: a repository directory, or the http(s) URL of one served as static files. */
+  gitDir?: string;
   progress?: boolean;
 }
 
@@ -54,6 +65,23 @@ export function makeContext(io: CliIO, g: GlobalOptions, delayed: ReadonlySet<st
   let config: GitConfig;
   let gitDir: string | undefined;
   let commonDir: string | undefined;
+  if (g.gitDir !== undefined && /^https?:\/\//i.test(g.gitDir)) {
+    return remoteContext(io, g, delayed);
+  }
+  if (g.gitDir !== undefined) {
+    // As GIT_DIR: the repository is the directory given.
+    const repo = discoverRepository({ cwd: io.cwd, env: { ...io.env, GIT_DIR: g.gitDir } });
+    return {
+      io,
+      objectDir: repo.objectDir,
+      hash: repo.hash,
+      config: repo.config,
+      progress: progressRenderer({ enabled: g.progress ?? io.stderrIsTTY, write: io.stderr, delayed }),
+      diag: (d) => io.stderr(`${d.level}: ${d.message}\n`),
+      gitDir: repo.gitDir,
+      commonDir: repo.commonDir,
+    };
+  }
   if (g.objectDir !== undefined) {
     const dir = path.resolve(io.cwd, g.objectDir);
     if (!isDir(dir)) {
@@ -88,6 +116,33 @@ export function makeContext(io: CliIO, g: GlobalOptions, delayed: ReadonlySet<st
     diag: (d) => io.stderr(`${d.level}: ${d.message}\n`),
     gitDir,
     commonDir,
+  };
+}
+
+/**
+ * A repository served as static files: its config says the hash (and `core.multiPackIndex`); its
+ * files are read through `syncHttpStorage` (a worker thread does the requests).
+ */
+function remoteContext(io: CliIO, g: GlobalOptions, delayed: ReadonlySet<string>): Context {
+  const url = g.gitDir!.endsWith('/') ? g.gitDir! : `${g.gitDir}/`;
+  const files = storeFiles(syncHttpStorage(url));
+  const text = files.readFile('config', 1 << 20);
+  const config = text === undefined ? new GitConfig() : parseConfig(new TextDecoder().decode(text), 'config');
+  const format = objectFormatOf(text === undefined ? '' : new TextDecoder().decode(text));
+  const hash = format === undefined ? SHA1 : hashByName(format);
+  if (hash === undefined) {
+    throw new GitMidxError('INVALID_ARGUMENT', `unknown object format ${format} in ${url}config`);
+  }
+  return {
+    io,
+    objectDir: 'objects',
+    hash,
+    config,
+    progress: progressRenderer({ enabled: g.progress ?? io.stderrIsTTY, write: io.stderr, delayed }),
+    diag: (d) => io.stderr(`${d.level}: ${d.message}\n`),
+    gitDir: '',
+    commonDir: '',
+    remote: { url, files },
   };
 }
 

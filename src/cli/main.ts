@@ -44,7 +44,7 @@ const COMMANDS: Command[] = [
 
 function usageText(): string {
   const lines = COMMANDS.map((c, i) => `${i === 0 ? 'usage: ' : '   or: '}git-midx [<options>] ${c.usage}`);
-  return `${lines.join('\n')}\n\n    --version             print the git-midx version\n    --object-dir <directory>\n                          object directory containing set of packfile and pack-index pairs\n    --[no-]progress       force progress reporting\n\n`;
+  return `${lines.join('\n')}\n\n    --version             print the git-midx version\n    --object-dir <directory>\n                          object directory containing set of packfile and pack-index pairs\n    --git-dir <path|url>  the repository: a directory, or the http(s) URL of one served as static files\n    --[no-]progress       force progress reporting\n\n`;
 }
 
 export async function main(argv: string[], io: CliIO): Promise<number> {

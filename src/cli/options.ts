@@ -15,6 +15,7 @@ type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>
 
 const COMMON: OptionSpec = {
   'object-dir': { type: 'string' },
+  'git-dir': { type: 'string' },
   progress: { type: 'boolean' },
   'no-progress': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -52,7 +53,7 @@ export function parseCommon(
       tail = argv.slice(cut);
     }
     // `--object-dir <dir>` takes the next word as its value.
-    if (cut > 0 && argv[cut - 1] === '--object-dir' && cut < argv.length) {
+    if (cut > 0 && (argv[cut - 1] === '--object-dir' || argv[cut - 1] === '--git-dir') && cut < argv.length) {
       args = argv.slice(0, cut + 1);
       tail = argv.slice(cut + 1);
       const j = tail.findIndex((a) => !a.startsWith('-'));
@@ -83,6 +84,7 @@ export function parseCommon(
   for (const t of parsed.tokens ?? []) {
     if (t.kind !== 'option') continue;
     if (t.name === 'object-dir') global.objectDir = t.value as string;
+    else if (t.name === 'git-dir') global.gitDir = t.value as string;
     else if (t.name === 'progress') global.progress = true;
     else if (t.name === 'no-progress') global.progress = false;
   }
@@ -124,6 +126,7 @@ export type OptionHelp = ReadonlyArray<readonly [string, string]>;
 /** The options every command takes (they may come before or after the command's name). */
 const GLOBAL_HELP: OptionHelp = [
   ['--object-dir <directory>', 'object directory containing set of packfile and pack-index pairs'],
+  ['--git-dir <path|url>', 'the repository: a directory, or the http(s) URL of one served as static files'],
   ['--[no-]progress', 'force progress reporting'],
 ];
 

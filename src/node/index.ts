@@ -1,4 +1,6 @@
 // The Node adapter: files, hashing, zlib, the lock protocol, repository discovery and config.
+
+export { RefStore, type RefStoreOptions, RevisionResolver } from '../store/revision.js';
 export {
   type ConfigEntry,
   type ConfigScope,
@@ -64,7 +66,6 @@ export {
   readAlternates,
   repositoryForObjectDir,
 } from './repo.js';
-export { RefStore, type RefStoreOptions, RevisionResolver } from './revision.js';
 export { nodeAsyncStorage, nodeStorage } from './storage.js';
 export { type VerifyMidxFileOptions, type VerifyMidxFileResult, verifyMidxFile } from './verify.js';
 export { nodeInflater, nodeInflateStream, type OpenPackFileOptions, openPackFile } from './zlib.js';

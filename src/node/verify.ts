@@ -4,20 +4,21 @@
  * Git does (error-level: the error, then `multi-pack-index file exists, but failed to parse`, exit 1;
  * die-level: `fatal: …`, exit 128), then runs the portable checks with the real pack files.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { readU32 } from '../bytes.js';
 import { type GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
+import type { RandomAccessReader } from '../io.js';
 import { isFatalMidxError, MultiPackIndex } from '../midx/reader.js';
 import { type PackIndexLoad, verifyMidx } from '../midx/verify.js';
 import { PackIndex } from '../pack/idx.js';
 import { type Inflater, PackFile } from '../pack/pack.js';
 import type { ProgressCallback } from '../progress.js';
-import { openFileReader, readRegularFile } from './fs.js';
+import { type StoreFiles, storeFiles } from '../storage/resident.js';
+import { joinPath } from '../storage/storage.js';
 import { nodeHash } from './hash.js';
-import { MIDX_NAME, midxPath } from './midx.js';
+import { MIDX_NAME } from './midx.js';
 import { repositoryForObjectDir } from './repo.js';
+import { nodeStorage } from './storage.js';
 
 export interface VerifyMidxFileOptions {
   /** The object directory (absolute, or relative to the process's working directory). */
@@ -28,6 +29,8 @@ export interface VerifyMidxFileOptions {
    */
   displayDir?: string;
   hash?: HashAlgorithm;
+  /** Where the files are read (default: Node files); e.g. a repository served over HTTP. */
+  files?: StoreFiles;
   onProgress?: ProgressCallback;
   /** Called with each stderr line as soon as it is known (the lines are returned as well). */
   onLine?: (line: string) => void;
@@ -56,27 +59,30 @@ export function verifyMidxFile(options: VerifyMidxFileOptions): VerifyMidxFileRe
     lines.push(line);
     options.onLine?.(line);
   };
-  const file = midxPath(options.objectDir);
-  const packDir = path.join(options.objectDir, 'pack');
+  const files = options.files ?? storeFiles(nodeStorage());
+  const file = joinPath(joinPath(options.objectDir, 'pack'), MIDX_NAME);
+  const packDir = joinPath(options.objectDir, 'pack');
   // Git joins with `/` and does not normalize (`./objects/pack/…`).
   const shownPackDir = `${options.displayDir ?? options.objectDir}/pack`;
   const shownFile = `${shownPackDir}/${MIDX_NAME}`;
 
   let midx: MultiPackIndex;
   try {
-    midx = MultiPackIndex.open(openFileReader(file), { hash, lenient: true, file: shownFile });
+    const reader = files.open(file);
+    if (reader === undefined) return { status: 0, lines };
+    midx = MultiPackIndex.open(reader, { hash, lenient: true, file: shownFile });
   } catch (e) {
     if (isGitMidxError(e)) {
       if (isFatalMidxError(e.code)) {
         emit(`fatal: ${String(e.data.git ?? e.message)}`);
         return { status: 128, lines };
       }
-      emit(`error: ${loadErrorText(e, file, hash)}`);
+      emit(`error: ${loadErrorText(e, files, file, hash)}`);
       emit(`error: ${PARSE_FAILED}`);
       return { status: 1, lines };
     }
     // Git loads the file silently or not at all; a file it cannot map still "exists".
-    if (fs.existsSync(file)) {
+    if (files.stat(file) !== undefined) {
       emit(`error: ${PARSE_FAILED}`);
       return { status: 1, lines };
     }
@@ -88,8 +94,10 @@ export function verifyMidxFile(options: VerifyMidxFileOptions): VerifyMidxFileRe
       hashFn: nodeHash,
       onProgress: options.onProgress,
       onLine: emit,
-      packExists: (name) => isRegularFile(path.join(packDir, packFileName(name))),
-      openPackIndex: (name) => openPack(packDir, shownPackDir, name, hash),
+      packExists: (name) =>
+        files.stat(joinPath(packDir, packFileName(name)))?.regular !== false &&
+        files.stat(joinPath(packDir, packFileName(name))) !== undefined,
+      openPackIndex: (name) => openPack(files, packDir, shownPackDir, name, hash),
     });
     if (r.fatal !== undefined) {
       emit(`fatal: ${r.fatal}`);
@@ -106,31 +114,32 @@ function packFileName(name: string): string {
   return name.endsWith('.idx') ? `${name.slice(0, -4)}.pack` : `${name}.pack`;
 }
 
-function isRegularFile(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
 /** Git's `is_pack_valid()`: the index opens, and the pack's header and trailer agree with it. */
-function openPack(packDir: string, shownDir: string, name: string, hash: HashAlgorithm): PackIndexLoad {
-  const idxPath = path.join(packDir, name);
-  const packPath = path.join(packDir, packFileName(name));
+function openPack(
+  files: StoreFiles,
+  packDir: string,
+  shownDir: string,
+  name: string,
+  hash: HashAlgorithm,
+): PackIndexLoad {
+  const idxPath = joinPath(packDir, name);
+  const packPath = joinPath(packDir, packFileName(name));
   const shownPack = `${shownDir}/${packFileName(name)}`;
   let idx: PackIndex;
   try {
-    idx = PackIndex.open(openFileReader(idxPath), { hash, file: `${shownDir}/${name}` });
+    const r = files.open(idxPath);
+    if (r === undefined) throw new Error('missing');
+    idx = PackIndex.open(r, { hash, file: `${shownDir}/${name}` });
   } catch (e) {
     const errors: string[] = [];
     if (isGitMidxError(e)) errors.push(String(e.data.git ?? e.message));
     errors.push(`packfile ${shownPack} index unavailable`);
     return { errors };
   }
-  let reader: ReturnType<typeof openFileReader> | undefined;
+  let reader: RandomAccessReader | undefined;
   try {
-    reader = openFileReader(packPath);
+    reader = files.open(packPath);
+    if (reader === undefined) return { errors: [] };
     new PackFile(reader, idx, { inflate: noInflate, file: shownPack }).validate();
     return idx;
   } catch (e) {
@@ -147,21 +156,22 @@ function openPack(packDir: string, shownDir: string, name: string, hash: HashAlg
  * file is rejected by our reader before reading it; Git reads on into zeros (the rest of the mapped
  * page) and reports the first row that then fails its checks, which we reproduce here.
  */
-function loadErrorText(e: GitMidxError, file: string, hash: HashAlgorithm): string {
+function loadErrorText(e: GitMidxError, files: StoreFiles, file: string, hash: HashAlgorithm): string {
   if (e.code === 'CHUNK_TOC_TRUNCATED') {
-    const msg = gitTocMessage(file, hash);
+    const msg = gitTocMessage(files, file, hash);
     if (msg !== undefined) return msg;
   }
   return String(e.data.git ?? e.message);
 }
 
-function gitTocMessage(file: string, hash: HashAlgorithm): string | undefined {
-  let bytes: Buffer;
+function gitTocMessage(files: StoreFiles, file: string, hash: HashAlgorithm): string | undefined {
+  let bytes: Uint8Array | undefined;
   try {
-    bytes = readRegularFile(file);
+    bytes = files.readFile(file, 1 << 30);
   } catch {
     return undefined;
   }
+  if (bytes === undefined) return undefined;
   const count = bytes[6];
   const rows = new Uint8Array(12 * (count + 1));
   rows.set(bytes.subarray(12, Math.min(bytes.length, 12 + rows.length)));

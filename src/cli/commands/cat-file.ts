@@ -28,15 +28,15 @@ import {
   type ObjectInfo,
   type ObjectStore,
   type ObjectStream,
-  ObjectStore as Store,
   type StoredObject,
 } from '../../node/odb.js';
-import { RefStore, RevisionResolver } from '../../node/revision.js';
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
+import { RevisionResolver } from '../../store/revision.js';
 import { type CliIO, type Context, makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { type OptionHelp, parseCommand } from '../options.js';
 import { bufferSource, commandInput, LineBlockReader } from '../stdin.js';
+import { openCliRefs, openCliStore } from '../store.js';
 
 const USAGE =
   'cat-file [--max-object-size=<n>] (-t | -s | -e | -p) <object> | <type> <object> | (--batch | --batch-check)[=<format>] [--batch-all-objects] [-z]';
@@ -232,7 +232,7 @@ interface Found {
 const PRESENT: Found = {};
 
 function openStore(ctx: CatContext, readMidxWhole = false): ObjectStore {
-  const store = Store.open({
+  const store = openCliStore(ctx, {
     readMidxWhole,
     maxObjectSize: ctx.maxObjectSize,
     maxObjectSizeHint: `--max-object-size=<n> or ${MAX_OBJECT_SIZE_ENV}`,
@@ -244,13 +244,10 @@ function openStore(ctx: CatContext, readMidxWhole = false): ObjectStore {
     onDiagnostic: ctx.diag,
   });
   if (ctx.gitDir !== undefined) {
-    const gitDir = ctx.gitDir;
-    const commonDir = ctx.commonDir;
-    const refStorage = ctx.config.get('extensions.refstorage') ?? undefined;
     // Made on the first name that is not an id: reading refs costs nothing before.
     let revs: RevisionResolver | undefined;
     revisions.set(store, () => {
-      revs ??= new RevisionResolver(store, new RefStore({ gitDir, commonDir, refStorage }));
+      revs ??= new RevisionResolver(store, openCliRefs(ctx)!);
       return revs;
     });
   }

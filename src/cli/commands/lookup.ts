@@ -1,10 +1,10 @@
 import { hexBytesInto, toHex, writeDecimal } from '../../bytes.js';
 import type { MultiPackIndex } from '../../midx/reader.js';
-import { midxPath, openMidxFile } from '../../node/midx.js';
 import { type CliIO, makeContext, openMidxOrSay } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand, UsageError } from '../options.js';
 import { bufferSource, commandInput, LineBlockReader } from '../stdin.js';
+import { cliMidxPath, openCliMidx } from '../store.js';
 
 const USAGE = 'lookup (--stdin | <oid>...)';
 
@@ -31,11 +31,11 @@ export const lookupCommand: Command = {
     const fromStdin = p.values.stdin === true;
     if (fromStdin === p.rest.length > 0) throw new UsageError('give object ids or --stdin, not both', USAGE);
     const ctx = makeContext(io, p.global);
-    const file = midxPath(ctx.objectDir);
+    const file = cliMidxPath(ctx);
     const H = ctx.hash.size;
     // Opened by pages: a large batch is answered by one forward walk over the file through a
     // reused buffer (lookupMany), which beats reading it whole into fresh memory.
-    const m = await openMidxOrSay(io, file, async () => openMidxFile(file, { hash: ctx.hash }));
+    const m = await openMidxOrSay(io, file, async () => openCliMidx(ctx));
     if (!m) return 1;
     try {
       const names = m.packNames.map((n) => Buffer.from(` ${n} `));

@@ -1,10 +1,10 @@
 import { toHex } from '../../bytes.js';
 import { chunkIdName } from '../../chunkfile/chunkfile.js';
 import { CHUNK_LOFF, CHUNK_OIDF, CHUNK_OIDL, CHUNK_OOFF, CHUNK_PNAM, CHUNK_RIDX } from '../../midx/chunks.js';
-import { midxPath, openMidxFile } from '../../node/midx.js';
 import { makeContext, openMidxOrSay } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand } from '../options.js';
+import { cliMidxPath, openCliMidx } from '../store.js';
 
 const USAGE = 'show [--json]';
 
@@ -29,8 +29,8 @@ export const showCommand: Command = {
       ['--json', 'print the header, chunks and packs as JSON'],
     ]);
     const ctx = makeContext(io, p.global);
-    const file = midxPath(ctx.objectDir);
-    const m = await openMidxOrSay(io, file, () => openMidxFile(file, { hash: ctx.hash }));
+    const file = cliMidxPath(ctx);
+    const m = await openMidxOrSay(io, file, () => openCliMidx(ctx));
     if (!m) return 1;
     try {
       const chunks = m.chunks.map((c) => ({ id: chunkIdName(c.id), offset: c.offset, size: c.size }));

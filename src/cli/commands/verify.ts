@@ -17,6 +17,16 @@ export const verifyCommand: Command = {
     const p = parseCommand(io, args, {}, USAGE, global);
     // Only the first meter is delayed in Git; the others are "sparse" meters shown at once.
     const ctx = makeContext(io, p.global, new Set([VERIFY_TITLES.packs]));
+    if (ctx.remote !== undefined) {
+      return verifyMidxFile({
+        objectDir: ctx.objectDir,
+        displayDir: `${ctx.remote.url}${ctx.objectDir}`,
+        hash: ctx.hash,
+        files: ctx.remote.files,
+        onProgress: ctx.progress,
+        onLine: (line) => io.stderr(`${line}\n`),
+      }).status;
+    }
     const objectDir = path.resolve(io.cwd, ctx.objectDir);
     const r = verifyMidxFile({
       objectDir,
