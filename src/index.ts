@@ -128,3 +128,5 @@ export {
   type StoredObject,
   type StreamObjectOptions,
 } from './store/object-store.js';
+export { type HttpFile, type HttpStats, type HttpStorage, type HttpStorageOptions, httpStorage } from './storage/http.js';
+export { RefStore, type RefStoreOptions, RevisionResolver } from './store/revision.js';

@@ -5,13 +5,61 @@
  * it, loose objects, an alternate and annotated tags.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { fromHex, toHex } from '../src/bytes.js';
 import { SHA1, SHA256 } from '../src/hash.js';
-import { AsyncObjectStore, memoryStorage, ObjectStore as PortableStore, storeFiles } from '../src/index.js';
+import {
+  AsyncObjectStore,
+  httpStorage,
+  memoryStorage,
+  ObjectStore as PortableStore,
+  storeFiles,
+} from '../src/index.js';
 import { ObjectStore, openAsyncObjectStore } from '../src/node/index.js';
+import { startStaticServer } from './helpers/static-server.js';
 import { buildStoreRepo, filesUnder, type StoreRepo } from './helpers/store-repo.js';
+
+/** Runs the CLI without blocking this thread (the test's HTTP server answers on it). */
+function runCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  input = '',
+): Promise<{ status: number | null; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [bin, ...args], { env });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    c.stdout.on('data', (b: Buffer) => out.push(b));
+    c.stderr.on('data', (b: Buffer) => err.push(b));
+    c.on('error', reject);
+    c.on('close', (status) =>
+      resolve({ status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString() }),
+    );
+    c.stdin.end(input);
+  });
+}
+
+const bin = path.join(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'), 'bin', 'git-midx');
+
+const REVS = [
+  'HEAD',
+  'main',
+  'side',
+  'loose-branch',
+  'v1',
+  'light',
+  'v1^{}',
+  'v1^{tree}',
+  'HEAD~3',
+  'HEAD^',
+  'HEAD:file.txt',
+  'side:dir/f1.txt',
+  'HEAD~2^{tree}',
+];
 
 const built: StoreRepo[] = [];
 after(() => {
@@ -105,5 +153,40 @@ for (const format of ['sha1', 'sha256'] as const) {
       memAsync.close();
     }
     void join;
+
+    // HTTP: the repositories served as static files; the async API, revisions, and the CLI.
+    const server = await startStaticServer(r.root);
+    try {
+      const base = `${server.url}main/.git/`;
+      const storage = httpStorage(base);
+      const web = await AsyncObjectStore.open({ storage, objectDir: 'objects' });
+      try {
+        assert.equal(web.hash.name, format);
+        await compareAll(r, web, 'http async');
+        for (const rev of REVS) {
+          const want = r.main.gitText(['rev-parse', '--verify', '-q', rev]);
+          assert.equal(toHex(await web.resolveRevision(rev)), want, `http revision ${rev}`);
+        }
+      } finally {
+        web.close();
+      }
+      const ids = [...r.objects.keys(), ...r.missing, ...REVS];
+      const want = r.catFileBatch(ids);
+      const cli = await runCli(
+        [`--git-dir=${base}`, 'cat-file', '--batch'],
+        r.main.env,
+        `${ids.join('\n')}\n`,
+      );
+      assert.equal(cli.stderr.toString(), '');
+      assert.ok(Buffer.from(cli.stdout).equals(want), 'cat-file --batch over HTTP equals git');
+      const p = await runCli([`--git-dir=${base}`, 'cat-file', '-p', 'HEAD:file.txt'], r.main.env);
+      assert.equal(p.stdout.toString(), r.main.gitText(['cat-file', '-p', 'HEAD:file.txt']) + '\n');
+      for (const args of [['show'], ['verify'], ['lookup', [...r.objects.keys()][0].slice(0, 10)]]) {
+        const c = await runCli([`--git-dir=${base}`, ...args], r.main.env);
+        assert.equal(c.status, 0, `${args.join(' ')}: ${c.stderr}`);
+      }
+    } finally {
+      await server.close();
+    }
   });
 }

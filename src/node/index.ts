@@ -1,6 +1,7 @@
 // The Node adapter: files, hashing, zlib, the lock protocol, repository discovery and config.
 
 export { RefStore, type RefStoreOptions, RevisionResolver } from '../store/revision.js';
+export { type SyncHttpStorage, type SyncHttpStorageOptions, syncHttpStorage } from './http-sync.js';
 export {
   type ConfigEntry,
   type ConfigScope,

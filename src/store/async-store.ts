@@ -13,6 +13,7 @@ import type { ObjectStream } from '../pack/stream.js';
 import { jsHash } from '../sha.js';
 import { drive, isPending, type ResidentOptions, type StoreFiles, storeFiles } from '../storage/resident.js';
 import { joinPath, type Storage } from '../storage/storage.js';
+import { RefStore, RevisionResolver } from './revision.js';
 import {
   type ObjectDetails,
   type ObjectInfo,
@@ -39,6 +40,8 @@ export interface AsyncObjectStoreOptions extends ObjectStoreOptions {
   hashFn?: HashFunction;
   /** Block size and budget of the cache of bytes read from the storage (see ResidentOptions). */
   storageCache?: Pick<ResidentOptions, 'blockSize' | 'cacheBytes' | 'mergeGap'>;
+  /** The git directory, where `HEAD`, `refs/` and `packed-refs` are (default: the object directory's parent). */
+  gitDir?: string;
   /** Lookups a batch method runs at once (default 16; their reads are coalesced). */
   concurrency?: number;
   /** Longest stretch of work between two turns of the event loop, in milliseconds (default 5). */
@@ -99,6 +102,8 @@ export class AsyncObjectStore {
   private readonly concurrency: number;
   private readonly sliceMs: number;
   private lastYield = Date.now();
+  private revisions: RevisionResolver | undefined;
+  private readonly gitDir: string;
 
   private constructor(
     private readonly store: ObjectStore,
@@ -108,6 +113,30 @@ export class AsyncObjectStore {
     this.hash = store.hash;
     this.concurrency = Math.max(1, opts.concurrency ?? 16);
     this.sliceMs = Math.max(0, opts.sliceMs ?? 5);
+    this.gitDir = opts.gitDir ?? files.resolve(opts.objectDir, '..');
+  }
+
+  /**
+   * The id a revision names, as `git rev-parse` resolves it: full or abbreviated ids, ref names,
+   * `<rev>^{<type>}`, `<rev>^{}`, `<rev>~<n>`, `<rev>^<n>`, `<rev>:<path>` (REVISION_NOT_FOUND
+   * when it names nothing; REFS_UNSUPPORTED for a reftable repository).
+   */
+  resolveRevision(rev: string): Promise<Uint8Array> {
+    return this.run(() => {
+      this.revisions ??= new RevisionResolver(
+        this.store,
+        new RefStore({ gitDir: this.gitDir, files: this.files, refStorage: this.refStorage() }),
+      );
+      return this.revisions.resolve(rev);
+    });
+  }
+
+  /** `extensions.refStorage` of the repository's config, if any. */
+  private refStorage(): string | undefined {
+    const bytes = this.files.readFile(joinPath(this.gitDir, 'config'), CONFIG_MAX);
+    if (bytes === undefined) return undefined;
+    const m = /^\s*refstorage\s*=\s*(\S+)/im.exec(new TextDecoder().decode(bytes));
+    return m?.[1];
   }
 
   /** Opens the store: its alternates, each MIDX and the packs each directory lists. */
