@@ -51,6 +51,7 @@ import { ObjectStore } from '../src/node/odb.js';
 import { gitEnv } from '../test/helpers/git.js';
 import { type Corpus, ensureCorpus, ensureHistoryCorpus, sampleOids } from './corpus.js';
 import { median, peakRssGnuTime, peakRssNodeWrapper, rssMethod, type Timed, timeSpawn } from './measure.js';
+import { asyncRows, httpRows } from './remote.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = join(ROOT, '.bench-cache');
@@ -387,6 +388,12 @@ async function main(): Promise<void> {
   // ------------------------------------------------------------------------------------------
   // 6. readObject in process, against isomorphic-git
   await readObjectRows(history);
+  await asyncRows(
+    history.objectDir,
+    sampleOids(history.objectDir, Math.min(READ_OBJECT_IDS, history.objects), 7),
+    rows,
+  );
+  await httpRows(rows, log);
 
   // ------------------------------------------------------------------------------------------
   // 7. verify (git's MIDX in place) and repack --batch-size=0 (on copies), both corpora

@@ -93,6 +93,13 @@ export {
 export type { Diagnostic, DiagnosticCallback, ProgressCallback, ProgressEvent } from './progress.js';
 /** Portable SHA-1 and SHA-256 (a `HashFunction`), in plain TypeScript. */
 export { jsHash } from './sha.js';
+export {
+  type HttpFile,
+  type HttpStats,
+  type HttpStorage,
+  type HttpStorageOptions,
+  httpStorage,
+} from './storage/http.js';
 export { memoryStorage } from './storage/memory.js';
 export {
   drive,
@@ -128,5 +135,4 @@ export {
   type StoredObject,
   type StreamObjectOptions,
 } from './store/object-store.js';
-export { type HttpFile, type HttpStats, type HttpStorage, type HttpStorageOptions, httpStorage } from './storage/http.js';
 export { RefStore, type RefStoreOptions, RevisionResolver } from './store/revision.js';

@@ -1,7 +1,6 @@
 // The Node adapter: files, hashing, zlib, the lock protocol, repository discovery and config.
 
 export { RefStore, type RefStoreOptions, RevisionResolver } from '../store/revision.js';
-export { type SyncHttpStorage, type SyncHttpStorageOptions, syncHttpStorage } from './http-sync.js';
 export {
   type ConfigEntry,
   type ConfigScope,
@@ -23,6 +22,7 @@ export {
 } from './expire.js';
 export { openFileReader, readdirRaw } from './fs.js';
 export { nodeHash } from './hash.js';
+export { type SyncHttpStorage, type SyncHttpStorageOptions, syncHttpStorage } from './http-sync.js';
 export { LockFile, type LockFileOptions, rollbackAllLocks } from './lockfile.js';
 export {
   MIDX_NAME,

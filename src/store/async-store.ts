@@ -13,7 +13,6 @@ import type { ObjectStream } from '../pack/stream.js';
 import { jsHash } from '../sha.js';
 import { drive, isPending, type ResidentOptions, type StoreFiles, storeFiles } from '../storage/resident.js';
 import { joinPath, type Storage } from '../storage/storage.js';
-import { RefStore, RevisionResolver } from './revision.js';
 import {
   type ObjectDetails,
   type ObjectInfo,
@@ -23,6 +22,7 @@ import {
   type StoredObject,
   type StreamObjectOptions,
 } from './object-store.js';
+import { RefStore, RevisionResolver } from './revision.js';
 
 export interface AsyncObjectStoreOptions extends ObjectStoreOptions {
   /** Where the files come from: `nodeAsyncStorage()`, `memoryStorage()`, `httpStorage(url)`, … */

@@ -41,7 +41,7 @@ import {
 } from '../pack/pack.js';
 import { BytesObjectStream, type ObjectStream } from '../pack/stream.js';
 import type { DiagnosticCallback } from '../progress.js';
-import { isPending, type StoreFiles } from '../storage/resident.js';
+import { type HintedReader, isPending, type StoreFiles } from '../storage/resident.js';
 import { readAlternateDirs } from './alternates.js';
 import {
   hasLooseFile,
@@ -1799,7 +1799,11 @@ export class ObjectStore {
 
   private counted(r: RandomAccessReader): RandomAccessReader {
     const c = this.counters;
+    const h = r as Partial<HintedReader>;
     return {
+      // A remote reader's hints and nature pass through (src/storage/resident.ts).
+      remote: h.remote,
+      hint: h.hint?.bind(r),
       size: r.size,
       readInto(into, offset, length, position) {
         r.readInto(into, offset, length, position);
@@ -1808,7 +1812,7 @@ export class ObjectStore {
       close() {
         r.close();
       },
-    };
+    } as RandomAccessReader;
   }
 
   /**

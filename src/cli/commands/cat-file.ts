@@ -24,12 +24,7 @@
  */
 import { concatBytes, countLines, fromHex, hexBytesInto, isHex, toHex, writeDecimal } from '../../bytes.js';
 import { isGitMidxError } from '../../errors.js';
-import {
-  type ObjectInfo,
-  type ObjectStore,
-  type ObjectStream,
-  type StoredObject,
-} from '../../node/odb.js';
+import type { ObjectInfo, ObjectStore, ObjectStream, StoredObject } from '../../node/odb.js';
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
 import { RevisionResolver } from '../../store/revision.js';
 import { type CliIO, type Context, makeContext } from '../context.js';

@@ -1,0 +1,171 @@
+/**
+ * Bench rows for the portable store: async throughput beside sync on Node files, and the HTTP
+ * economy of a repository served as static files (100 packs, 200,000 objects, a MIDX): requests
+ * and bytes to open, per cold lookup, per whole object, per warm lookup.
+ */
+import { fromHex, toHex } from '../src/bytes.js';
+import { AsyncObjectStore, httpStorage } from '../src/index.js';
+import { ObjectStore, openAsyncObjectStore } from '../src/node/index.js';
+import { makeManyPacks, TestRepo } from '../test/helpers/git.js';
+import { startStaticServer } from '../test/helpers/static-server.js';
+import { median } from './measure.js';
+
+export interface RemoteRow {
+  name: string;
+  unit: string;
+  git?: number;
+  ours: number;
+  ratio?: number;
+  target: string;
+  pass: boolean | undefined;
+  note?: string;
+}
+
+/** Async (`fs.promises`) beside sync `readObject` on the same ids, objects per second. */
+export async function asyncRows(
+  objectDir: string,
+  hexIds: readonly string[],
+  rows: RemoteRow[],
+): Promise<void> {
+  const oids = hexIds.map((h) => fromHex(h)!);
+  const sync = ObjectStore.open({ objectDir });
+  const syncRates: number[] = [];
+  const asyncRates: number[] = [];
+  const store = await openAsyncObjectStore({ objectDir });
+  try {
+    for (const oid of oids) sync.readObject(oid);
+    await store.readObjects(oids);
+    for (let rep = 0; rep < 3; rep++) {
+      let t = performance.now();
+      for (const oid of oids) sync.readObject(oid);
+      syncRates.push(oids.length / ((performance.now() - t) / 1000));
+      t = performance.now();
+      await store.readObjects(oids);
+      asyncRates.push(oids.length / ((performance.now() - t) / 1000));
+    }
+  } finally {
+    sync.close();
+    store.close();
+  }
+  const s = median(syncRates);
+  const a = median(asyncRates);
+  rows.push({
+    name: `readObjects async (fs.promises) beside sync readObject, ${hexIds.length} ids`,
+    unit: 'objects/s',
+    git: s,
+    ours: a,
+    ratio: a / s,
+    target: 'informational',
+    pass: undefined,
+    note: 'the "git" column is our synchronous API; ratio = async/sync throughput',
+  });
+}
+
+/** The HTTP economy on a 100-pack, 200,000-object repository with a MIDX, served from 127.0.0.1. */
+export async function httpRows(rows: RemoteRow[], log: (s: string) => void): Promise<void> {
+  log('http: building 100 packs × 2,000 objects with a MIDX');
+  const repo = TestRepo.create({ bare: true });
+  const server = await startStaticServer(repo.dir);
+  try {
+    const { oids } = makeManyPacks(repo, 100, 2000);
+    repo.git(['multi-pack-index', 'write']);
+    repo.git(['update-server-info']);
+    const ids = oids.filter((_, i) => i % 997 === 0).slice(0, 100);
+    const missing = Array.from({ length: 20 }, (_, i) => toHex(new Uint8Array(20).fill(i * 13 + 1)));
+    const open = { req: [] as number[], bytes: [] as number[] };
+    const cold = { req: [] as number[], bytes: [] as number[] };
+    const object = { req: [] as number[], bytes: [] as number[] };
+    let wrong = 0;
+    for (const hex of ids) {
+      const storage = httpStorage(server.url);
+      const store = await AsyncObjectStore.open({ storage, objectDir: 'objects' });
+      open.req.push(storage.stats.requests);
+      open.bytes.push(storage.stats.bytes);
+      let r0 = storage.stats.requests;
+      let b0 = storage.stats.bytes;
+      if (!(await store.hasObject(fromHex(hex)!))) wrong++;
+      cold.req.push(storage.stats.requests - r0);
+      cold.bytes.push(storage.stats.bytes - b0);
+      r0 = storage.stats.requests;
+      b0 = storage.stats.bytes;
+      const o = await store.readObject(fromHex(hex)!);
+      const want = repo.git(['cat-file', 'blob', hex]).stdout as Buffer;
+      if (o === undefined || !Buffer.from(o.data).equals(want)) wrong++;
+      object.req.push(storage.stats.requests - r0);
+      object.bytes.push(storage.stats.bytes - b0);
+      store.close();
+    }
+    // Warm: one store, many lookups (hits and misses) in one batch.
+    const storage = httpStorage(server.url);
+    const store = await AsyncObjectStore.open({ storage, objectDir: 'objects' });
+    const many = oids.filter((_, i) => i % 101 === 0).map((h) => fromHex(h)!);
+    const r0 = storage.stats.requests;
+    const b0 = storage.stats.bytes;
+    const has = await store.hasObjects([...many, ...missing.map((h) => fromHex(h)!)]);
+    if (has.slice(0, many.length).some((x) => !x) || has.slice(many.length).some((x) => x)) wrong++;
+    const warmReq = (storage.stats.requests - r0) / (many.length + missing.length);
+    const warmBytes = (storage.stats.bytes - b0) / (many.length + missing.length);
+    store.close();
+    const avg = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+    const max = (a: number[]) => Math.max(...a);
+    const add = (
+      name: string,
+      unit: string,
+      v: number,
+      target: string,
+      pass: boolean | undefined,
+      note: string,
+    ) =>
+      rows.push({
+        name,
+        unit,
+        ours: v,
+        target,
+        pass: pass === undefined ? undefined : pass && wrong === 0,
+        note,
+      });
+    add(
+      'http: open (100 packs, 200,000 objects, MIDX)',
+      'requests',
+      avg(open.req),
+      '≤ 2',
+      max(open.req) <= 2,
+      `max ${max(open.req)}, ${Math.round(avg(open.bytes))} bytes`,
+    );
+    add(
+      'http: cold lookup (hasObject, fresh store)',
+      'requests',
+      avg(cold.req),
+      '≤ 3',
+      max(cold.req) <= 3,
+      `max ${max(cold.req)}`,
+    );
+    add(
+      'http: cold lookup bytes',
+      'bytes',
+      avg(cold.bytes),
+      '≤ 16 KiB',
+      max(cold.bytes) <= 16384,
+      `max ${max(cold.bytes)}`,
+    );
+    add(
+      'http: one whole object after its lookup',
+      'requests',
+      avg(object.req),
+      '≤ 4',
+      max(object.req) <= 4,
+      `max ${max(object.req)}, ${Math.round(avg(object.bytes))} bytes on average`,
+    );
+    add(
+      `http: warm lookups (${many.length + missing.length} in one batch, hits and misses)`,
+      'requests/lookup',
+      warmReq,
+      'informational',
+      undefined,
+      `${Math.round(warmBytes)} bytes per lookup; ${wrong} wrong answers`,
+    );
+  } finally {
+    await server.close();
+    repo.cleanup();
+  }
+}
