@@ -26,6 +26,7 @@ import {
   startStaticServer,
 } from './helpers/browser.js';
 import { makeManyPacks, TestRepo } from './helpers/git.js';
+import { parseBatch } from './helpers/store-repo.js';
 
 /** The page's entry: the package by its name, handed to the in-page checks. */
 const PAGE_ENTRY = [
@@ -167,6 +168,48 @@ describe('the package in a browser', { skip: browserSkip(), timeout: 180_000 }, 
           midx.close();
         }
       }),
+    );
+  }
+
+  for (const format of ['sha1', 'sha256'] as const) {
+    test(
+      `${format}: objects read in the page (AsyncObjectStore over HTTP) equal git cat-file --batch`,
+      ONE_TEST,
+      () =>
+        withResources(suite, async (res) => {
+          const repo = TestRepo.create({ objectFormat: format });
+          res.add(() => repo.cleanup());
+          buildRepository(repo);
+          repo.git(['tag', '-a', '-m', 'annotated', 'v1']);
+          repo.commitFiles({ 'loose.txt': 'a loose object\n' }, 'loose');
+          repo.git(['update-server-info']);
+          const all = repo
+            .gitText(['cat-file', '--batch-all-objects', '--batch-check=%(objectname)'])
+            .split('\n')
+            .filter(Boolean);
+          const missing = missingIds(format, all);
+          const ids = [...all, ...missing];
+          const want = parseBatch(
+            repo.git(['cat-file', '--batch'], { input: `${ids.join('\n')}\n` }).stdout as Buffer,
+          );
+          const revs = ['HEAD', 'v1', 'v1^{}', 'HEAD~1', 'HEAD^{tree}'];
+          const { page, server } = await openRepositoryPage(res, repo);
+          const result = await runInPage(page, 'readObjects', { base: server.url, ids, revs });
+          assert.equal(result.hash, format);
+          ids.forEach((id, k) => {
+            const w = want.get(id);
+            const g = result.objects[k];
+            if (w === undefined) return assert.equal(g, null, `${id} should be missing`);
+            assert.ok(g, `${id} missing in the page`);
+            assert.equal(g.type, w.type, id);
+            assert.equal(g.size, w.size, id);
+            assert.ok(Buffer.from(g.data, 'base64').equals(w.data), `bytes of ${id}`);
+          });
+          assert.deepEqual(
+            result.revs,
+            revs.map((r) => repo.gitText(['rev-parse', '--verify', '-q', r])),
+          );
+        }),
     );
   }
 

@@ -30,9 +30,28 @@ export interface MidxLookupResult {
   lookups: ({ position: number; packName: string; offset: number } | null)[];
 }
 
+export interface ReadObjectsArgs {
+  /** URL of the repository's git directory (ending with `/`). */
+  base: string;
+  /** Hex ids to read (present or not). */
+  ids: string[];
+  /** Revisions to resolve. */
+  revs: string[];
+}
+
+export interface ReadObjectsResult {
+  hash: string;
+  /** For each id: type, size and the bytes as base64, or null when missing. */
+  objects: ({ type: string; size: number; data: string } | null)[];
+  /** For each revision: the id it names (hex), or the error code. */
+  revs: string[];
+}
+
 export interface Checks {
   /** Fetches a MIDX, opens it with `MultiPackIndex.fromBytes` and looks ids up. */
   midxLookup(args: MidxLookupArgs): Promise<MidxLookupResult>;
+  /** Opens the repository over HTTP with `AsyncObjectStore` + `httpStorage` and reads objects. */
+  readObjects(args: ReadObjectsArgs): Promise<ReadObjectsResult>;
 }
 
 export type CheckName = keyof Checks;
@@ -49,8 +68,35 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
   return new Uint8Array(await res.arrayBuffer());
 }
 
+function base64(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
 function makeChecks(api: Api): Checks {
   return {
+    async readObjects({ base, ids, revs }) {
+      const store = await api.AsyncObjectStore.open({ storage: api.httpStorage(base), objectDir: 'objects' });
+      try {
+        const got = await store.readObjects(ids.map((h) => api.fromHex(h)!));
+        const out: string[] = [];
+        for (const rev of revs) {
+          try {
+            out.push(api.toHex(await store.resolveRevision(rev)));
+          } catch (e) {
+            out.push(`error ${(e as { code?: string }).code}`);
+          }
+        }
+        return {
+          hash: store.hash.name,
+          objects: got.map((o) => (o ? { type: o.type, size: o.size, data: base64(o.data) } : null)),
+          revs: out,
+        };
+      } finally {
+        store.close();
+      }
+    },
     async midxLookup({ url, hash, ids }) {
       const algorithm = api.hashByName(hash);
       if (!algorithm) throw new Error(`unknown hash ${hash}`);
