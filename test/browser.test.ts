@@ -199,7 +199,10 @@ describe('the package in a browser', { skip: browserSkip(), timeout: 180_000 }, 
           ids.forEach((id, k) => {
             const w = want.get(id);
             const g = result.objects[k];
-            if (w === undefined) return assert.equal(g, null, `${id} should be missing`);
+            if (w === undefined) {
+              assert.equal(g, null, `${id} should be missing`);
+              return;
+            }
             assert.ok(g, `${id} missing in the page`);
             assert.equal(g.type, w.type, id);
             assert.equal(g.size, w.size, id);

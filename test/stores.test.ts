@@ -180,7 +180,7 @@ for (const format of ['sha1', 'sha256'] as const) {
       assert.equal(cli.stderr.toString(), '');
       assert.ok(Buffer.from(cli.stdout).equals(want), 'cat-file --batch over HTTP equals git');
       const p = await runCli([`--git-dir=${base}`, 'cat-file', '-p', 'HEAD:file.txt'], r.main.env);
-      assert.equal(p.stdout.toString(), r.main.gitText(['cat-file', '-p', 'HEAD:file.txt']) + '\n');
+      assert.equal(p.stdout.toString(), `${r.main.gitText(['cat-file', '-p', 'HEAD:file.txt'])}\n`);
       for (const args of [['show'], ['verify'], ['lookup', [...r.objects.keys()][0].slice(0, 10)]]) {
         const c = await runCli([`--git-dir=${base}`, ...args], r.main.env);
         assert.equal(c.status, 0, `${args.join(' ')}: ${c.stderr}`);
