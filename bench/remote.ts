@@ -67,7 +67,10 @@ export async function httpRows(rows: RemoteRow[], log: (s: string) => void): Pro
   const repo = TestRepo.create({ bare: true });
   const server = await startStaticServer(repo.dir);
   try {
-    const { oids } = makeManyPacks(repo, 100, 2000);
+    // OFS_DELTA packs, as `git repack` and fetches leave them.
+    const { oids } = makeManyPacks(repo, 100, 2000, {
+      deltaBaseOffset: process.env.REF_DELTA ? undefined : true,
+    });
     repo.git(['multi-pack-index', 'write']);
     repo.git(['update-server-info']);
     const ids = oids.filter((_, i) => i % 997 === 0).slice(0, 100);

@@ -4,7 +4,7 @@
  * a synchronous cache in front of it). Nothing in the core reads a whole file unless asked to.
  */
 import { GitMidxError } from './errors.js';
-import { hintRange, isRemoteReader } from './storage/resident.js';
+import { hintRange, hintRanges, isRemoteReader } from './storage/resident.js';
 
 export interface RandomAccessReader {
   /** Total size in bytes. */
@@ -233,6 +233,11 @@ export class PagedReader {
    */
   hint(position: number, length: number): void {
     if (this.memory === undefined) hintRange(this.reader, position, length);
+  }
+
+  /** `hint` for several ranges at once: fetched together (in parallel when apart). */
+  hintMany(ranges: readonly (readonly [number, number])[]): void {
+    if (this.memory === undefined) hintRanges(this.reader, ranges);
   }
 
   /** Whether reads cost a round trip (a remote storage): callers then read as little as they can. */

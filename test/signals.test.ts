@@ -161,10 +161,13 @@ describe('signals end every verb, from any point', () => {
           when === 'first-progress' ? first : sleep(when),
         );
         notes.push(`${sig}@${when} → ${p.signal ?? p.code} (${p.afterSignal.toFixed(0)} ms)`);
-        // Sent while it was still running: it must die by the signal, not finish and exit 0.
+        // Sent while it was still running: it must die by the signal, not finish and exit 0. A
+        // signal that lands while the process is already exiting (its work done, the MIDX in
+        // place) cannot be acted on: that is an exit 0 within a few milliseconds of the signal.
         const sent = p.afterSignal > 0;
+        const exiting = p.code === 0 && p.afterSignal < 20 && fs.existsSync(r.midxPath);
         assert.ok(
-          p.signal === sig || (!sent && p.code === 0),
+          p.signal === sig || (!sent && p.code === 0) || exiting,
           `${verb[0]} ${sig}@${when}: exit ${p.code}: ${p.stderr}`,
         );
         assert.doesNotMatch(p.stderr, /\n\s+at |node:internal/);

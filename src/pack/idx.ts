@@ -178,6 +178,23 @@ export class PackIndex {
     let hi = this.fanout[b];
     const H = this.hash.size;
     const src = this.src;
+    if (src.remote && hi - lo > 8) {
+      // Over a network: fetch the ids around where interpolation puts the target (and their
+      // offsets) in one go, and search there when the target lies within.
+      const n = hi - lo;
+      const t = ((oid[oidOffset + 1] << 16) | (oid[oidOffset + 2] << 8) | oid[oidOffset + 3]) / 16777216;
+      const guess = lo + Math.floor(t * n);
+      const spread = Math.ceil(4 * Math.sqrt(n) + 8);
+      const a = Math.max(lo, guess - spread);
+      const z = Math.min(hi, guess + spread + 1);
+      const ranges: [number, number][] = [[this.oidBase + a * this.oidStride, (z - a) * this.oidStride]];
+      if (this.version === 2) ranges.push([this.offBase + a * 4, (z - a) * 4]);
+      src.hintMany(ranges);
+      if (this.compareAt(a, oid, oidOffset) <= 0 && this.compareAt(z - 1, oid, oidOffset) >= 0) {
+        lo = a;
+        hi = z;
+      }
+    }
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       // Straight from the page (no view allocated per probe).
@@ -193,6 +210,17 @@ export class PackIndex {
       else hi = mid;
     }
     return -1;
+  }
+
+  /** The id at position `i` compared with `oid` (negative: the id sorts first). */
+  private compareAt(i: number, oid: Uint8Array, oidOffset: number): number {
+    const page = this.src.bytesAt(this.oidBase + i * this.oidStride, this.hash.size);
+    const o = this.src.at;
+    for (let k = 0; k < this.hash.size; k++) {
+      const c = page[o + k] - oid[oidOffset + k];
+      if (c !== 0) return c;
+    }
+    return 0;
   }
 
   /** The pack offset of `oid`, or undefined. */

@@ -155,6 +155,10 @@ const MAX_INFLATE_RATIO = 1032;
 /** Bytes of a large object allocated before they arrive (see InflateReader.readAll). */
 /** Most bytes of one entry asked for ahead of reading it (see PagedReader.hint in src/io.ts). */
 const HINT_MAX = 32 * 1024 * 1024;
+/** Over a network, bytes before an entry fetched with it (its delta bases are usually there). */
+const CHAIN_WINDOW = 48 * 1024;
+/** Over a network, bytes from an entry's start fetched at once (most entries end within). */
+const ENTRY_WINDOW = 16 * 1024;
 
 export const EAGER_ALLOCATION = 64 * 1024 * 1024;
 /**
@@ -518,6 +522,12 @@ export class PackFile {
     // Offsets seen, kept only once the chain steps forwards: OFS bases lie earlier, so a chain
     // that only steps backwards cannot loop (most chains; no Set built for them).
     let seen: Set<number> | undefined;
+    if (this.src.remote) {
+      // Over a network: the entry and what lies before it in one request (a delta's bases are
+      // usually written shortly before it), rather than a request per entry of the chain.
+      const from = Math.max(HEADER_SIZE, offset - CHAIN_WINDOW);
+      this.src.hint(from, Math.min(this.end, offset + ENTRY_WINDOW) - from);
+    }
     let e = this.entryAt(offset);
     if (e.type < OBJ_OFS_DELTA && e.size > wholeMax) return undefined;
     let baseType: number;

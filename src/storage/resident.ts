@@ -48,6 +48,8 @@ export async function drive<T>(fn: () => T, maxAttempts = 100000): Promise<T> {
 export interface HintedReader extends RandomAccessReader {
   /** Makes `[position, position + length)` resident in one load (throws Pending while it is not). */
   hint(position: number, length: number): void;
+  /** `hint` for several ranges: every missing one is asked for before the wait. */
+  hintMany?(ranges: readonly (readonly [number, number])[]): void;
   /** Whether reads cost a round trip. */
   readonly remote: boolean;
 }
@@ -59,6 +61,16 @@ export function hintRange(reader: RandomAccessReader, position: number, length: 
     const end = Math.min(reader.size, position + length);
     if (end > position) h.call(reader, position, end - position);
   }
+}
+
+/** `hintRange` for several ranges: the missing ones are asked for together, then one wait. */
+export function hintRanges(reader: RandomAccessReader, ranges: readonly (readonly [number, number])[]): void {
+  const r = reader as Partial<HintedReader>;
+  if (r.hintMany !== undefined) {
+    r.hintMany.call(reader, ranges);
+    return;
+  }
+  for (const [p, n] of ranges) hintRange(reader, p, n);
 }
 
 export function isRemoteReader(reader: RandomAccessReader): boolean {
@@ -294,6 +306,21 @@ class ResidentReader implements HintedReader {
       into.set(blk.subarray(from, from + n), offset + done);
       done += n;
     }
+  }
+
+  hintMany(ranges: readonly (readonly [number, number])[]): void {
+    const waits: Promise<void>[] = [];
+    for (const [position, length] of ranges) {
+      const end = Math.min(this.size, position + length);
+      if (end <= position) continue;
+      try {
+        this.hint(position, end - position);
+      } catch (e) {
+        if (!(e instanceof Pending)) throw e;
+        waits.push(e.settle);
+      }
+    }
+    if (waits.length > 0) throw new Pending(Promise.all(waits).then(() => {}));
   }
 
   hint(position: number, length: number): void {

@@ -491,6 +491,13 @@ export class ObjectStore {
   /** Packs with open files (each slot's `lastUse` says how recently it was used). */
   private readonly lru = new Map<PackSlot, true>();
   private useTick = 0;
+  /** Set until a remote store has looked for the packs outside its MIDX and its alternates. */
+  private deferred:
+    | {
+        dir: string;
+        alternates: readonly string[] | boolean | ((warn: (message: string) => void) => readonly string[]);
+      }
+    | undefined;
   /** Set while `hasObject` runs on a remote storage: a MIDX entry answers without its pack. */
   private midxSuffices = false;
   private closed = false;
@@ -560,6 +567,14 @@ export class ObjectStore {
     try {
       this.sources.length = 0;
       this.addSource(dir, shown, true);
+      if (this.files.remote) {
+        // Over a network only the MIDX is read now; the packs outside it and the alternates are
+        // looked for on the first miss (most lookups never need them).
+        this.deferred = { dir, alternates };
+        this.scanSource(this.sources[0], true);
+        this.rebuildOrder();
+        return;
+      }
       const warn = (w: string) => this.diag('error', w);
       const alts =
         alternates === true
@@ -579,6 +594,30 @@ export class ObjectStore {
       this.close();
       throw e;
     }
+  }
+
+  /**
+   * A remote store's deferred discovery: the alternates and the packs no MIDX covers. Returns
+   * whether there was any. Re-runnable: everything is read before the store changes, and what it
+   * adds is added once.
+   */
+  private discoverRest(): boolean {
+    const d = this.deferred;
+    if (d === undefined) return false;
+    const warn = (w: string) => this.diag('error', w);
+    const alts =
+      d.alternates === true
+        ? readAlternateDirs(this.files, d.dir, warn)
+        : typeof d.alternates === 'function'
+          ? d.alternates(warn)
+          : d.alternates;
+    if (alts !== false) {
+      for (const a of alts) if (!this.sources.some((s) => s.dir === a)) this.addSource(a, a, false);
+    }
+    for (const src of this.sources) this.scanSource(src);
+    this.deferred = undefined;
+    this.rebuildOrder();
+    return true;
   }
 
   /** The `maxObjectSize` in force (lowered to what a Buffer holds): objects built in memory stay within it. */
@@ -838,6 +877,7 @@ export class ObjectStore {
     if (hexPrefix.length < MIN_ABBREV || hexPrefix.length > hexSize || !/^[0-9a-fA-F]+$/.test(hexPrefix)) {
       return undefined;
     }
+    this.discoverRest();
     const p = hexPrefix.toLowerCase();
     if (p.length === hexSize) {
       const oid = fromHex(p)!;
@@ -869,6 +909,7 @@ export class ObjectStore {
   /** `allObjectIds` as lowercase hex. */
   allObjectIdsHex(): string[] {
     this.checkOpen();
+    this.discoverRest();
     const out: string[] = [];
     // Each MIDX and `.idx` lists its ids sorted and once: one list alone needs no sort.
     let lists = 0;
@@ -940,6 +981,7 @@ export class ObjectStore {
    * MIDX and plain pack (loose objects not counted).
    */
   approximateObjectCount(): number {
+    this.discoverRest();
     let n = 0;
     for (const m of this.midxOrder) n += m.midx.numObjects;
     for (const slot of this.mru) {
@@ -1005,6 +1047,10 @@ export class ObjectStore {
         looseDone = true;
         const r = this.findLoose(hex, fromLoose);
         if (r !== undefined) return r;
+      }
+      if (this.discoverRest()) {
+        looseDone = false;
+        continue;
       }
       if (rescanned || !this.rescanOnMiss) break;
       rescanned = true;
@@ -1653,7 +1699,7 @@ export class ObjectStore {
   }
 
   /** Loads (or reloads, when the file changed) the directory's MIDX, then lists its pack directory. */
-  private scanSource(src: Source): void {
+  private scanSource(src: Source, midxOnly = false): void {
     const packDir = joinRaw(src.dir, 'pack');
     if (this.useMidx) {
       const file = joinRaw(packDir, MIDX_NAME);
@@ -1683,6 +1729,7 @@ export class ObjectStore {
         }
       }
     }
+    if (midxOnly) return;
     const listed = this.files.list(packDir);
     // A storage that cannot list (static HTTP) says which packs there are in `info/packs`.
     const names = listed === null ? this.infoPacks(src) : (listed ?? []);
@@ -1804,6 +1851,7 @@ export class ObjectStore {
       // A remote reader's hints and nature pass through (src/storage/resident.ts).
       remote: h.remote,
       hint: h.hint?.bind(r),
+      hintMany: h.hintMany?.bind(r),
       size: r.size,
       readInto(into, offset, length, position) {
         r.readInto(into, offset, length, position);

@@ -367,6 +367,8 @@ export interface ManyPacksOptions {
    */
   mtimeBase?: number;
   mtimeStep?: number;
+  /** true: OFS_DELTA (`--delta-base-offset`, what `git repack` and fetches give); default: pack-objects' REF_DELTA. */
+  deltaBaseOffset?: boolean;
 }
 
 /**
@@ -419,7 +421,14 @@ export function makeManyPacks(
       if (dupEvery > 0 && p > 0) {
         for (let j = 0; j < objectsPerPack; j += dupEvery) members.push(oids[(p - 1) * objectsPerPack + j]);
       }
-      stems.push(packObjectsIn(repo, members, { mtime: mtimeBase + p * mtimeStep }, stagingObjects));
+      stems.push(
+        packObjectsIn(
+          repo,
+          members,
+          { mtime: mtimeBase + p * mtimeStep, deltaBaseOffset: opts.deltaBaseOffset },
+          stagingObjects,
+        ),
+      );
     }
     return { stems, oids };
   } finally {
@@ -439,6 +448,7 @@ function packObjectsIn(
   const prefix = opts.prefix ?? 'pack';
   const args = ['pack-objects', '-q'];
   if (opts.deltaBaseOffset === false) args.push('--no-delta-base-offset');
+  if (opts.deltaBaseOffset === true) args.push('--delta-base-offset');
   if (opts.indexVersion !== undefined) args.push(`--index-version=${opts.indexVersion}`);
   args.push(join(repo.packDir, prefix));
   const input = oids.length > 0 ? `${oids.join('\n')}\n` : '';
