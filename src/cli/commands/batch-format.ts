@@ -5,8 +5,8 @@
  * Output, the buffer the lines are written into.
  *
  * Formats are Git's: `%(objectname)`, `%(objecttype)`, `%(objectsize)`, `%(objectsize:disk)`,
- * `%(deltabase)` and `%(rest)`, `%%` for `%`, any other `%` and all other text literal. Names and
- * `%(rest)` are printed as they came on stdin.
+ * `%(deltabase)` and `%(rest)`, `%%` for `%`, any other `%` and all other text literal. Literal
+ * text is printed as the argument's bytes (UTF-8); names and `%(rest)` as they came on stdin.
  */
 import { writeDecimal } from '../../bytes.js';
 import type { ObjectStream } from '../../node/odb.js';
@@ -121,7 +121,7 @@ export class BatchLineWriter {
     this.needsInfo = has(OBJECTTYPE) || has(OBJECTSIZE);
     this.needsDetails = has(OBJECTSIZE_DISK) || has(DELTABASE);
     this.steps = Uint8Array.from(steps);
-    this.texts = texts.map((t) => Buffer.from(t, 'latin1'));
+    this.texts = texts.map((t) => Buffer.from(t, 'utf8'));
     this.isDefault =
       steps.length === 5 &&
       steps[0] === OBJECTNAME &&
