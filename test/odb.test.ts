@@ -308,6 +308,14 @@ for (const format of ['sha1', 'sha256'] as const) {
       const o2 = spawnCli(r, ['cat-file', restFmt], tail + input);
       const g2 = gitRun(r, ['cat-file', restFmt], tail + input);
       assertSameBytes(o2.stdout, g2.stdout, '%(rest)');
+      // Literal text beyond ASCII is printed as the argument's bytes, on both batch roads.
+      for (const fmt of ['--batch-check=%(objectname) é→ %(objecttype)', '--batch-check=« %(rest) »']) {
+        assertSameBytes(
+          spawnCli(r, ['cat-file', fmt], tail).stdout,
+          gitRun(r, ['cat-file', fmt], tail).stdout,
+          fmt,
+        );
+      }
       const zin = `${all[5]}\0${all[6].slice(0, 9)}\0nothing\0`;
       assertSameBytes(
         spawnCli(r, ['cat-file', '--batch', '-z'], zin).stdout,

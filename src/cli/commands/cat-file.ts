@@ -22,7 +22,7 @@
  * abbreviation length follows Git's automatic rule on the packed object count, which can differ from
  * Git's in edge cases.
  */
-import { concatBytes, countLines, fromHex, hexBytesInto, isHex, toHex, writeDecimal } from '../../bytes.js';
+import { concatBytes, countLines, fromHex, hexBytesInto, isHex, toHex } from '../../bytes.js';
 import { isGitMidxError } from '../../errors.js';
 import type { ObjectInfo, ObjectStore, ObjectStream, StoredObject } from '../../node/odb.js';
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
@@ -32,6 +32,7 @@ import type { Command } from '../main.js';
 import { type OptionHelp, parseCommand } from '../options.js';
 import { bufferSource, commandInput, LineBlockReader } from '../stdin.js';
 import { openCliRefs, openCliStore } from '../store.js';
+import { BatchLineWriter, FormatError, Output } from './batch-format.js';
 
 const USAGE =
   'cat-file [--max-object-size=<n>] (-t | -s | -e | -p) <object> | <type> <object> | (--batch | --batch-check)[=<format>] [--batch-all-objects] [-z]';
@@ -255,8 +256,7 @@ function openStore(ctx: CatContext, readMidxWhole = false): ObjectStore {
 /** The revision resolver of each store opened for a repository (refs need its git directory). */
 const revisions = new WeakMap<ObjectStore, () => RevisionResolver>();
 
-/** `fromFullHex`: the name was the full hex id itself. */
-type Resolved = { oid: Uint8Array; fromFullHex?: boolean } | { missing: true } | { ambiguous: string[] };
+type Resolved = { oid: Uint8Array } | { missing: true } | { ambiguous: string[] };
 
 /**
  * A full hex id is taken as it is (existence is checked by the caller, as Git does); 4 or more hex
@@ -264,7 +264,7 @@ type Resolved = { oid: Uint8Array; fromFullHex?: boolean } | { missing: true } |
  */
 function resolveName(store: ObjectStore, name: string): Resolved {
   const hexSize = store.hash.hexSize;
-  if (isHex(name) && name.length === hexSize) return { oid: fromHex(name)!, fromFullHex: true };
+  if (isHex(name) && name.length === hexSize) return { oid: fromHex(name)! };
   const revs = revisions.get(store);
   if (revs !== undefined) {
     // Refs, `<rev>^{type}`, `~n`, `^n`, `:path`, and abbreviations, in git's order.
@@ -509,187 +509,6 @@ function quoteC(name: Uint8Array, quoteHigh: boolean): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Batch modes
 
-type Atom =
-  | { kind: 'text'; text: string }
-  | { kind: 'objectname' | 'objecttype' | 'objectsize' | 'objectsize:disk' | 'deltabase' | 'rest' };
-
-class FormatError extends Error {}
-
-/** Parses a batch format the way Git expands it: `%(atom)`, `%%` → `%`, any other `%` literal. */
-function parseFormat(format: string): Atom[] {
-  const atoms: Atom[] = [];
-  let text = '';
-  for (let i = 0; i < format.length; i++) {
-    const c = format[i];
-    if (c !== '%' || i + 1 >= format.length) {
-      text += c;
-      continue;
-    }
-    const n = format[i + 1];
-    if (n === '%') {
-      text += '%';
-      i++;
-      continue;
-    }
-    if (n !== '(') {
-      text += c;
-      continue;
-    }
-    const close = format.indexOf(')', i + 2);
-    if (close < 0) throw new FormatError(`format element '${format.slice(i + 1)}' does not end in ')'`);
-    const name = format.slice(i + 2, close);
-    switch (name) {
-      case 'objectname':
-      case 'objecttype':
-      case 'objectsize':
-      case 'objectsize:disk':
-      case 'deltabase':
-      case 'rest':
-        if (text) atoms.push({ kind: 'text', text });
-        text = '';
-        atoms.push({ kind: name });
-        break;
-      default:
-        throw new FormatError(`unknown format element: ${name}`);
-    }
-    i = close;
-  }
-  if (text) atoms.push({ kind: 'text', text });
-  return atoms;
-}
-
-/**
- * Output collected into large writes (a fresh buffer each time, so no write can see it change).
- * Strings are latin1: names come from stdin decoded as latin1, so they go back out byte for byte.
- */
-class Output {
-  private static readonly SIZE = 1 << 20;
-  private buf = Buffer.allocUnsafe(Output.SIZE);
-  private pos = 0;
-  constructor(private readonly io: CliIO) {}
-  push(s: string | Uint8Array): void {
-    if (typeof s === 'string') {
-      if (this.pos + s.length > this.buf.length) this.flush();
-      if (s.length > this.buf.length) {
-        // (`pos + length` was past the end, so the buffer was flushed just above.)
-        this.io.stdout(Buffer.from(s, 'latin1'));
-        return;
-      }
-      this.pos += this.buf.write(s, this.pos, 'latin1');
-      return;
-    }
-    if (s.length > this.buf.length / 2) {
-      // Written as it is, after everything before it: whatever is buffered goes out first.
-      this.flush();
-      this.io.stdout(s);
-      return;
-    }
-    if (this.pos + s.length > this.buf.length) this.flush();
-    this.buf.set(s, this.pos);
-    this.pos += s.length;
-  }
-  /** Room for `n` more bytes in `buf` at `pos` (n at most the buffer size). */
-  room(n: number): void {
-    if (this.pos + n > this.buf.length) this.flush();
-  }
-  /** Input bytes `[start, end)` as they are, or lowercased (hex names: Git prints them so). */
-  pushBytes(src: Uint8Array, start: number, end: number, lower: boolean): void {
-    const n = end - start;
-    if (n > this.buf.length) {
-      this.push(src.subarray(start, end));
-      return;
-    }
-    this.room(n);
-    const b = this.buf;
-    let p = this.pos;
-    if (lower) {
-      for (let i = start; i < end; i++) {
-        const c = src[i];
-        b[p++] = c >= 65 && c <= 90 ? c + 32 : c;
-      }
-    } else if (n <= 64) {
-      for (let i = start; i < end; i++) b[p++] = src[i];
-    } else {
-      b.set(src.subarray(start, end), p);
-      p += n;
-    }
-    this.pos = p;
-  }
-  /** `ids[at, at + len)` in lowercase hex. */
-  pushHex(ids: Uint8Array, at: number, len: number): void {
-    this.room(2 * len);
-    const b = this.buf;
-    let p = this.pos;
-    for (let i = at; i < at + len; i++) {
-      const v = ids[i];
-      b[p++] = HEX_DIGITS[v >> 4];
-      b[p++] = HEX_DIGITS[v & 15];
-    }
-    this.pos = p;
-  }
-  /** `<hex id> <type> <size>\n`, the default batch-check line. */
-  defaultLine(
-    ids: Uint8Array,
-    at: number,
-    len: number,
-    /** The input holding the name in lowercase hex at `nameAt`, to copy; else encoded from `ids`. */
-    name: Buffer | undefined,
-    nameAt: number,
-    type: Uint8Array,
-    size: number,
-  ): void {
-    this.room(2 * len + type.length + 20);
-    const b = this.buf;
-    let p = this.pos;
-    if (name !== undefined) {
-      // A short copy: a byte loop beats Buffer.copy's call here.
-      for (let i = nameAt; i < nameAt + 2 * len; i++) b[p++] = name[i];
-    } else {
-      // Room for the whole line is reserved above, so this writes into `b` without a flush.
-      this.pos = p;
-      this.pushHex(ids, at, len);
-      p = this.pos;
-    }
-    b[p++] = 32;
-    for (let i = 0; i < type.length; i++) b[p++] = type[i];
-    b[p++] = 32;
-    p = writeDecimal(b, p, size);
-    b[p++] = 10;
-    this.pos = p;
-  }
-  /** A non-negative integer in decimal. */
-  pushNumber(v: number): void {
-    if (v < 0 || !Number.isSafeInteger(v)) {
-      this.push(String(v));
-      return;
-    }
-    this.room(16);
-    this.pos = writeDecimal(this.buf, this.pos, v);
-  }
-  pushByte(c: number): void {
-    this.room(1);
-    this.buf[this.pos++] = c;
-  }
-
-  /** An object's bytes from its stream, after everything buffered. */
-  stream(s: ObjectStream): void {
-    this.flush();
-    for (let c = s.read(); c !== undefined; c = s.read()) this.io.stdout(c);
-  }
-
-  flush(): void {
-    if (this.pos === 0) return;
-    this.io.stdout(this.buf.subarray(0, this.pos));
-    this.buf = Buffer.allocUnsafe(Output.SIZE);
-    this.pos = 0;
-  }
-}
-
-const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
-
-const TYPE_BYTES = ['', 'commit', 'tree', 'blob', 'tag'].map((t) => Buffer.from(t, 'latin1'));
-const MISSING = Buffer.from(' missing\n', 'latin1');
-
 /**
  * Parses the lines from `pos` on (at most the window's `starts.length`): where each is, and the
  * slot of its id in `ids` (-1 missing, -2 ambiguous, with Git's candidates in `ambiguous`). Full
@@ -769,52 +588,31 @@ function parseLines(
   return pos;
 }
 
-/**
- * The default `--batch-check` lines of a window: `<id> <type> <size>` for each found id, the
- * name copied from the input when it came in lowercase; `line(j, …)` prints the rest.
- */
-function writeDefaultLines(
+/** An ambiguous name: Git's error and hints (after the lines before it), then its line. */
+function answerAmbiguous(
+  io: CliIO,
+  store: ObjectStore,
   out: Output,
-  input: Buffer,
-  starts: Int32Array,
-  slots: Int32Array,
-  lowercase: Uint8Array,
-  ids: Uint8Array,
-  H: number,
-  types: Uint8Array,
-  sizes: Float64Array,
-  lines: number,
-  line: (j: number, type: number, size: number, data: Uint8Array | undefined) => void,
+  writer: BatchLineWriter,
+  name: string,
+  candidates: readonly string[],
 ): void {
-  for (let j = 0; j < lines; j++) {
-    const slot = slots[j];
-    if (slot >= 0 && types[slot] !== 0) {
-      out.defaultLine(
-        ids,
-        slot * H,
-        H,
-        lowercase[j] === 1 ? input : undefined,
-        starts[j],
-        TYPE_BYTES[types[slot]],
-        sizes[slot],
-      );
-    } else {
-      line(j, 0, 0, undefined);
-    }
-  }
+  out.flush();
+  reportAmbiguous(io, store, name, candidates);
+  writer.ambiguous(out, name);
 }
 
 /**
- * `--batch-check` with the fields every object has (name, type, size, text), straight from the
- * input bytes: full hex ids are decoded in place, a window of them is answered by one
- * `objectInfoPacked` call, and the lines are written as bytes. Other names (abbreviations,
- * anything else) take the usual road. Output equals `runBatch`'s.
+ * `--batch-check` and `--batch` with the fields every object has (name, type, size, text),
+ * straight from the input bytes: full hex ids are decoded in place, a window of them is answered
+ * by one `objectInfoPacked` or `readObjectsEach` call, and the lines are written as bytes. Other
+ * names (abbreviations, anything else) take the usual road. Output equals `runBatch`'s.
  */
 function batchFast(
   io: CliIO,
   store: ObjectStore,
   blocks: LineBlockReader,
-  atoms: Atom[],
+  writer: BatchLineWriter,
   nul: boolean,
   out: Output,
   withData: boolean,
@@ -823,17 +621,6 @@ function batchFast(
   const H = store.hash.size;
   const hexSize = store.hash.hexSize;
   const sep = nul ? 0 : 10;
-  const texts = atoms.map((a) => (a.kind === 'text' ? Buffer.from(a.text, 'latin1') : undefined));
-  // `%(objectname) %(objecttype) %(objectsize)`: one call writes the whole line.
-  const defaultFormat =
-    atoms.length === 5 &&
-    atoms[0].kind === 'objectname' &&
-    atoms[1].kind === 'text' &&
-    atoms[1].text === ' ' &&
-    atoms[2].kind === 'objecttype' &&
-    atoms[3].kind === 'text' &&
-    atoms[3].text === ' ' &&
-    atoms[4].kind === 'objectsize';
   // Sized for the largest block so far: a short input needs little.
   let W = 0;
   let starts = new Int32Array(0);
@@ -857,9 +644,7 @@ function batchFast(
       io,
       store,
       input,
-      atoms,
-      texts,
-      defaultFormat,
+      writer,
       nul,
       out,
       withData,
@@ -880,9 +665,7 @@ function batchWindows(
   io: CliIO,
   store: ObjectStore,
   input: Buffer,
-  atoms: Atom[],
-  texts: (Buffer | undefined)[],
-  defaultFormat: boolean,
+  writer: BatchLineWriter,
   nul: boolean,
   out: Output,
   withData: boolean,
@@ -903,63 +686,23 @@ function batchWindows(
     const lines = counts[0];
     const count = counts[1];
     /** Prints line j: found (type ≠ 0) or missing; ambiguous names get Git's hint first. */
-    const line = (j: number, type: number, size: number, data: Uint8Array | undefined) => {
+    const line = (j: number, type: number, size: number, contents: Uint8Array | ObjectStream | undefined) => {
       const slot = slots[j];
       const s = starts[j];
-      const e = ends[j];
       if (slot === -2) {
-        out.flush();
-        const name = Buffer.from(input.buffer, input.byteOffset + s, e - s).toString('latin1');
-        reportAmbiguous(io, store, name, ambiguous.get(j)!);
-        out.push(`${name} ambiguous\n`);
-        return;
-      }
-      if (type === 0) {
-        out.pushBytes(input, s, e, false);
-        out.pushBytes(MISSING, 0, MISSING.length, false);
-        return;
-      }
-      for (let a = 0; a < atoms.length; a++) {
-        const atom = atoms[a];
-        switch (atom.kind) {
-          case 'text': {
-            const t = texts[a]!;
-            out.pushBytes(t, 0, t.length, false);
-            break;
-          }
-          case 'objectname':
-            // The name is the id: printed lowercase, as Git prints it.
-            out.pushHex(ids, slot * H, H);
-            break;
-          case 'objecttype': {
-            const t = TYPE_BYTES[type];
-            out.pushBytes(t, 0, t.length, false);
-            break;
-          }
-          case 'objectsize':
-            out.pushNumber(size);
-            break;
-          default:
-            break;
-        }
-      }
-      out.pushByte(10);
-      if (data !== undefined) {
-        out.push(data);
-        out.pushByte(10);
+        const name = Buffer.from(input.buffer, input.byteOffset + s, ends[j] - s).toString('latin1');
+        answerAmbiguous(io, store, out, writer, name, ambiguous.get(j)!);
+      } else if (type === 0) {
+        writer.missing(out, input, s, ends[j]);
+      } else {
+        // A name that came as the id in lowercase hex is printed as it came.
+        const name = lowercase[j] === 1 ? input : undefined;
+        writer.object(out, ids, slot * H, name, s, type, size, undefined, '', contents);
       }
     };
     if (!withData) {
       const { types, sizes } = store.objectInfoPacked(ids, count);
-      if (defaultFormat)
-        writeDefaultLines(out, input, starts, slots, lowercase, ids, H, types, sizes, lines, line);
-      else {
-        for (let j = 0; j < lines; j++) {
-          const slot = slots[j];
-          if (slot < 0) line(j, 0, 0, undefined);
-          else line(j, types[slot], sizes[slot], undefined);
-        }
-      }
+      writeInfoLines(out, writer, input, starts, slots, lowercase, ids, H, types, sizes, lines, line);
       continue;
     }
     // Objects come in id order, which is line order; the lines without an id come between.
@@ -978,17 +721,42 @@ function batchWindows(
         else line(at, TYPE_NUMBER[o.type], o.size, o.data);
       },
       {
-        // Large whole objects: the header line, their bytes as they are inflated, the newline.
+        // Large whole objects: the line, then their bytes as they are inflated.
         streamAbove: streamAbove(store),
         chunkSize: STREAM_CHUNK,
-        onStream: (k, s) => {
-          line(lineOf(k), TYPE_NUMBER[s.type], s.size, undefined);
-          out.stream(s);
-          out.pushByte(10);
-        },
+        onStream: (k, s) => line(lineOf(k), TYPE_NUMBER[s.type], s.size, s),
       },
     );
     while (j < lines) line(j++, 0, 0, undefined);
+  }
+}
+
+/**
+ * The `--batch-check` lines of a window, from `objectInfoPacked`'s answers: each found id's line
+ * written here, `line(j, …)` for the others. (A loop of its own, as parseLines.)
+ */
+function writeInfoLines(
+  out: Output,
+  writer: BatchLineWriter,
+  input: Buffer,
+  starts: Int32Array,
+  slots: Int32Array,
+  lowercase: Uint8Array,
+  ids: Uint8Array,
+  H: number,
+  types: Uint8Array,
+  sizes: Float64Array,
+  lines: number,
+  line: (j: number, type: number, size: number, contents: undefined) => void,
+): void {
+  for (let j = 0; j < lines; j++) {
+    const slot = slots[j];
+    const type = slot < 0 ? 0 : types[slot];
+    if (type === 0) line(j, 0, 0, undefined);
+    else {
+      const name = lowercase[j] === 1 ? input : undefined;
+      writer.object(out, ids, slot * H, name, starts[j], type, sizes[slot], undefined, '', undefined);
+    }
   }
 }
 
@@ -999,18 +767,14 @@ function runBatch(
   format: string,
   opts: { allObjects: boolean; nul: boolean; buffer: boolean },
 ): number {
-  let atoms: Atom[];
+  let writer: BatchLineWriter;
   try {
-    atoms = parseFormat(format);
+    writer = new BatchLineWriter(format, ctx.hash.size);
   } catch (e) {
     if (e instanceof FormatError) return fatal(io, e.message);
     throw e;
   }
-  const has = (k: Atom['kind']) => atoms.some((a) => a.kind === k);
-  const usesRest = has('rest');
-  const needsInfo = has('objecttype') || has('objectsize');
-  const needsDetails = has('objectsize:disk') || has('deltabase');
-  const nullOid = '0'.repeat(ctx.hash.hexSize);
+  const { usesRest, needsInfo, needsDetails } = writer;
   const hexSize = ctx.hash.hexSize;
   const sep = opts.nul ? '\0' : '\n';
   const store = openStore(ctx, opts.allObjects);
@@ -1025,7 +789,7 @@ function runBatch(
   });
   if (!opts.allObjects && !needsDetails && !usesRest) {
     try {
-      batchFast(io, store, blocks, atoms, opts.nul, out, mode === 'batch', !opts.buffer);
+      batchFast(io, store, blocks, writer, opts.nul, out, mode === 'batch', !opts.buffer);
       return 0;
     } finally {
       out.flush();
@@ -1033,60 +797,22 @@ function runBatch(
     }
   }
   try {
-    const emit = (
-      name: string,
-      rest: string,
-      oid: Uint8Array,
-      fullHex: boolean,
-      found: Found | undefined,
-    ) => {
+    /** One name's line (and contents): `found` undefined when the object is missing. */
+    const emit = (name: string, rest: string, oid: Uint8Array, found: Found | undefined) => {
       let stream: ObjectStream | undefined;
       if (found?.streamOid !== undefined) {
         stream = store.streamObject(found.streamOid, { chunkSize: STREAM_CHUNK });
         if (stream === undefined) found = undefined;
       }
       if (found === undefined) {
-        out.push(`${name} missing\n`);
+        writer.missing(out, name);
         return;
       }
-      let line = '';
-      for (const a of atoms) {
-        switch (a.kind) {
-          case 'text':
-            line += a.text;
-            break;
-          case 'objectname':
-            // A full-length name is the id already (lowercased, as Git prints it).
-            line += fullHex ? name.toLowerCase() : toHex(oid);
-            break;
-          case 'objecttype':
-            line += found.type;
-            break;
-          case 'objectsize':
-            line += String(found.size);
-            break;
-          case 'objectsize:disk':
-            line += String(found.diskSize ?? 0);
-            break;
-          case 'deltabase':
-            line += found.deltaBase ? toHex(found.deltaBase) : nullOid;
-            break;
-          case 'rest':
-            line += rest;
-            break;
-        }
-      }
-      out.push(`${line}\n`);
-      if (stream !== undefined) {
-        try {
-          out.stream(stream);
-        } finally {
-          stream.close();
-        }
-        out.push('\n');
-      } else if (found.data !== undefined) {
-        out.push(found.data);
-        out.push('\n');
+      try {
+        const type = found.type === undefined ? 0 : TYPE_NUMBER[found.type];
+        writer.object(out, oid, 0, undefined, 0, type, found.size ?? 0, found, rest, stream ?? found.data);
+      } finally {
+        stream?.close();
       }
     };
     /**
@@ -1156,8 +882,7 @@ function runBatch(
           let r: Resolved | undefined;
           if (name.length === hexSize) {
             const at = oids.length * H;
-            if (fromHex(name, idBytes, at) !== undefined)
-              r = { oid: idBytes.subarray(at, at + H), fromFullHex: true };
+            if (fromHex(name, idBytes, at) !== undefined) r = { oid: idBytes.subarray(at, at + H) };
           }
           if (r === undefined) r = resolveName(store, name);
           resolved.push(r);
@@ -1174,14 +899,12 @@ function runBatch(
         for (let j = 0, k = 0; j < names.length; j++) {
           const r = resolved[j];
           if ('missing' in r) {
-            out.push(`${names[j]} missing\n`);
+            writer.missing(out, names[j]);
           } else if ('ambiguous' in r) {
-            out.flush();
-            reportAmbiguous(io, store, names[j], r.ambiguous);
-            out.push(`${names[j]} ambiguous\n`);
+            answerAmbiguous(io, store, out, writer, names[j], r.ambiguous);
           } else {
             const f = found !== undefined ? found[k++] : lookupMany([r.oid])[0];
-            emit(names[j], rests[j], r.oid, r.fromFullHex === true, f);
+            emit(names[j], rests[j], r.oid, f);
           }
         }
       }
@@ -1200,7 +923,7 @@ function runBatch(
           found = undefined;
         }
         for (let i = 0; i < hexes.length; i++) {
-          emit(hexes[i], '', oids[i], true, found !== undefined ? found[i] : lookupMany([oids[i]])[0]);
+          emit(hexes[i], '', oids[i], found !== undefined ? found[i] : lookupMany([oids[i]])[0]);
         }
       }
     } else {
