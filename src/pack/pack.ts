@@ -14,6 +14,7 @@ import { compareBytes, readU32, toHex, utf8 } from '../bytes.js';
 import { allocateObjectBytes, GitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
 import { PagedReader, type PagePool, type RandomAccessReader } from '../io.js';
+import { overDeadline, yieldPending } from '../storage/resident.js';
 import { applyDelta, deltaResultSize } from './delta.js';
 import type { PackIndex } from './idx.js';
 import {
@@ -565,7 +566,12 @@ export class PackFile {
         offset: d.offset,
         maxResultSize: this.maxObjectSize,
       });
-      if (i > 0) this.cache.put(d.offset, baseType, data);
+      if (i > 0) {
+        this.cache.put(d.offset, baseType, data);
+        // Driven by the async API and past its time slice: let the event loop run; the re-run
+        // finds this intermediate result in the cache and goes on from it.
+        if (overDeadline() && this.cache.get(d.offset) !== undefined) throw yieldPending();
+      }
     }
     return { type: TYPE_NAMES[baseType], data };
   }

@@ -26,11 +26,55 @@ export function isPending(e: unknown): e is Pending {
   return e instanceof Pending;
 }
 
-/** Runs `fn` until it stops asking for bytes; at most `maxAttempts` times. */
-export async function drive<T>(fn: () => T, maxAttempts = 100000): Promise<T> {
+/** Gives the event loop a turn (a macrotask: timers and I/O run first). */
+export const yieldToLoop: () => Promise<void> =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function'
+    ? () =>
+        new Promise((r) =>
+          (globalThis as unknown as { setImmediate: (f: () => void) => void }).setImmediate(r),
+        )
+    : () => new Promise((r) => setTimeout(r, 0));
+
+/** When the operation being driven should give the event loop a turn (ms, `performance.now()`). */
+let deadline = Number.POSITIVE_INFINITY;
+
+/**
+ * Whether a driven operation has used up its time slice: long work that leaves its progress in a
+ * cache (a delta chain, src/pack/pack.ts) then throws `yieldPending()` and goes on when re-run.
+ * Always false outside `drive` (the synchronous API never yields).
+ */
+export function overDeadline(): boolean {
+  return deadline !== Number.POSITIVE_INFINITY && performance.now() > deadline;
+}
+
+/** A Pending that only waits for a turn of the event loop. */
+export function yieldPending(): Pending {
+  return new Pending(yieldToLoop());
+}
+
+/** Runs `fn` once with a time slice of `sliceMs` (Infinity: none); what it throws passes through. */
+export function runSliced<T>(fn: () => T, sliceMs: number): T {
+  const outer = deadline;
+  deadline = sliceMs === Number.POSITIVE_INFINITY ? sliceMs : performance.now() + sliceMs;
+  try {
+    return fn();
+  } finally {
+    deadline = outer;
+  }
+}
+
+/**
+ * Runs `fn` until it stops asking for bytes; at most `maxAttempts` times. With `sliceMs`, long
+ * work inside it may stop after that long to let the event loop run, and is re-run afterwards.
+ */
+export async function drive<T>(
+  fn: () => T,
+  maxAttempts = 100000,
+  sliceMs = Number.POSITIVE_INFINITY,
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return fn();
+      return sliceMs === Number.POSITIVE_INFINITY ? fn() : runSliced(fn, sliceMs);
     } catch (e) {
       if (!(e instanceof Pending)) throw e;
       if (attempt >= maxAttempts) {
@@ -206,41 +250,62 @@ class Resident implements StoreFiles {
     for (const [path, h] of this.handles) {
       if (h.readers > 0) continue;
       this.handles.delete(path);
-      this.blocks.drop(`${path}\0`);
+      this.blocks.drop(path);
       h.file.close();
     }
   }
 }
 
-/** Cached blocks of every file of one storage, evicted oldest first beyond the budget. */
+/** One file's cached blocks, by block number. */
+type FileBlocks = Map<number, Uint8Array>;
+
+/**
+ * Cached blocks of every file of one storage, evicted oldest first beyond the budget. Blocks are
+ * kept per file under their number (no key built per access).
+ */
 class BlockCache {
-  private readonly map = new Map<string, Uint8Array>();
+  private readonly files = new Map<string, FileBlocks>();
+  /** Insertion order, for eviction: file blocks and block numbers, side by side. */
+  private order: { f: FileBlocks; b: number }[] = [];
+  private head = 0;
   private bytes = 0;
   constructor(private readonly budget: number) {}
 
-  get(key: string): Uint8Array | undefined {
-    return this.map.get(key);
-  }
-
-  put(key: string, b: Uint8Array): void {
-    const old = this.map.get(key);
-    if (old !== undefined) this.bytes -= old.length;
-    this.map.set(key, b);
-    this.bytes += b.length;
-    while (this.bytes > this.budget && this.map.size > 1) {
-      const [k, v] = this.map.entries().next().value as [string, Uint8Array];
-      this.map.delete(k);
-      this.bytes -= v.length;
+  file(path: string): FileBlocks {
+    let f = this.files.get(path);
+    if (f === undefined) {
+      f = new Map();
+      this.files.set(path, f);
     }
+    return f;
   }
 
-  drop(prefix: string): void {
-    for (const [k, v] of this.map) {
-      if (k.startsWith(prefix)) {
-        this.map.delete(k);
-        this.bytes -= v.length;
+  put(f: FileBlocks, b: number, block: Uint8Array): void {
+    const old = f.get(b);
+    if (old !== undefined) this.bytes -= old.length;
+    else this.order.push({ f, b });
+    f.set(b, block);
+    this.bytes += block.length;
+    while (this.bytes > this.budget && this.head < this.order.length - 1) {
+      const v = this.order[this.head++];
+      const blk = v.f.get(v.b);
+      if (blk !== undefined) {
+        v.f.delete(v.b);
+        this.bytes -= blk.length;
       }
     }
+    if (this.head > 4096 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  drop(path: string): void {
+    const f = this.files.get(path);
+    if (f === undefined) return;
+    for (const blk of f.values()) this.bytes -= blk.length;
+    f.clear();
+    this.files.delete(path);
   }
 }
 
@@ -259,7 +324,8 @@ interface Handle {
 /** Positioned reads over an async file through resident blocks (keyed by path, shared by readers). */
 class ResidentReader implements HintedReader {
   readonly size: number;
-  private readonly id: string;
+  /** This file's blocks in the cache. */
+  private readonly own: FileBlocks;
   private readonly file: AsyncFile;
   private readonly inflight: Map<number, Pending>;
   private closed = false;
@@ -274,7 +340,7 @@ class ResidentReader implements HintedReader {
   ) {
     this.file = h.file;
     this.size = h.file.size;
-    this.id = `${path}\0`;
+    this.own = blocks.file(path);
     this.inflight = h.inflight;
     h.readers++;
     const p = h.prefix;
@@ -284,7 +350,7 @@ class ResidentReader implements HintedReader {
       for (let b = 0; b * bs < p.length; b++) {
         const end = (b + 1) * bs;
         if (end > p.length && p.length !== this.size) break;
-        this.blocks.put(this.id + b, p.slice(b * bs, Math.min(end, p.length)));
+        this.blocks.put(this.own, b, p.slice(b * bs, Math.min(end, p.length)));
       }
     }
   }
@@ -296,11 +362,11 @@ class ResidentReader implements HintedReader {
     const first = Math.floor(position / bs);
     const last = Math.floor((position + Math.max(length, 1) - 1) / bs);
     for (let b = first; b <= last; b++) {
-      if (this.blocks.get(this.id + b) === undefined) this.fetch(b, last);
+      if (!this.own.has(b)) this.fetch(b, last);
     }
     let done = 0;
     for (let b = first; b <= last && done < length; b++) {
-      const blk = this.blocks.get(this.id + b)!;
+      const blk = this.own.get(b)!;
       const from = b === first ? position - b * bs : 0;
       const n = Math.min(length - done, blk.length - from);
       into.set(blk.subarray(from, from + n), offset + done);
@@ -328,7 +394,7 @@ class ResidentReader implements HintedReader {
     const first = Math.floor(position / bs);
     const last = Math.floor((position + length - 1) / bs);
     for (let b = first; b <= last; b++) {
-      if (this.blocks.get(this.id + b) === undefined) this.fetch(b, last);
+      if (!this.own.has(b)) this.fetch(b, last);
     }
   }
 
@@ -386,7 +452,7 @@ class ResidentReader implements HintedReader {
           for (let b = first; b <= last; b++) {
             const from = b * bs - start;
             // A copy per block: a view would keep the whole response alive for one block.
-            this.blocks.put(this.id + b, bytes.slice(from, Math.min(from + bs, bytes.length)));
+            this.blocks.put(this.own, b, bytes.slice(from, Math.min(from + bs, bytes.length)));
             this.inflight.delete(b);
           }
           for (const w of waiters) w.done();

@@ -11,7 +11,15 @@ import { jsInflater } from '../pack/js-inflater.js';
 import type { Inflater } from '../pack/pack.js';
 import type { ObjectStream } from '../pack/stream.js';
 import { jsHash } from '../sha.js';
-import { drive, isPending, type ResidentOptions, type StoreFiles, storeFiles } from '../storage/resident.js';
+import {
+  drive,
+  isPending,
+  type ResidentOptions,
+  runSliced,
+  type StoreFiles,
+  storeFiles,
+  yieldToLoop,
+} from '../storage/resident.js';
 import { joinPath, type Storage } from '../storage/storage.js';
 import {
   type ObjectDetails,
@@ -44,7 +52,7 @@ export interface AsyncObjectStoreOptions extends ObjectStoreOptions {
   gitDir?: string;
   /** Lookups a batch method runs at once (default 16; their reads are coalesced). */
   concurrency?: number;
-  /** Longest stretch of work between two turns of the event loop, in milliseconds (default 5). */
+  /** Longest stretch of work between two turns of the event loop, in milliseconds (default 4). */
   sliceMs?: number;
 }
 
@@ -59,15 +67,6 @@ export interface AsyncObjectStream extends AsyncIterable<Uint8Array> {
 }
 
 const CONFIG_MAX = 1024 * 1024;
-
-/** Gives the event loop a turn (a macrotask: timers and I/O run). */
-const yieldToLoop: () => Promise<void> =
-  typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function'
-    ? () =>
-        new Promise((r) =>
-          (globalThis as unknown as { setImmediate: (f: () => void) => void }).setImmediate(r),
-        )
-    : () => new Promise((r) => setTimeout(r, 0));
 
 /** `extensions.objectFormat` from a config file's text (`[extensions] objectFormat = sha256`). */
 export function objectFormatOf(configText: string): string | undefined {
@@ -112,7 +111,7 @@ export class AsyncObjectStore {
   ) {
     this.hash = store.hash;
     this.concurrency = Math.max(1, opts.concurrency ?? 16);
-    this.sliceMs = Math.max(0, opts.sliceMs ?? 5);
+    this.sliceMs = Math.max(0, opts.sliceMs ?? 4);
     this.gitDir = opts.gitDir ?? files.resolve(opts.objectDir, '..');
   }
 
@@ -240,7 +239,7 @@ export class AsyncObjectStore {
     opts: StreamObjectOptions = {},
   ): Promise<AsyncObjectStream | undefined> {
     const s = await this.run(() => this.store.streamObject(oid, opts));
-    return s === undefined ? undefined : new DrivenStream(s);
+    return s === undefined ? undefined : new DrivenStream(s, this.sliceMs);
   }
 
   /** Re-reads the pack directories (and MIDX files that changed). */
@@ -257,7 +256,7 @@ export class AsyncObjectStore {
 
   /** Runs one operation to its end, then lets the event loop have a turn if its slice is used up. */
   private async run<T>(fn: () => T): Promise<T> {
-    const r = await drive(fn);
+    const r = await drive(fn, undefined, this.sliceMs);
     await this.breathe();
     return r;
   }
@@ -280,11 +279,11 @@ export class AsyncObjectStore {
         const oid = oids[k];
         // Answered at once when its bytes are resident; else waits, and others go on meanwhile.
         try {
-          out[k] = fn(oid);
+          out[k] = runSliced(() => fn(oid), this.sliceMs);
         } catch (e) {
           if (!isPending(e)) throw e;
           await e.settle.catch(() => {});
-          out[k] = await drive(() => fn(oid));
+          out[k] = await drive(() => fn(oid), undefined, this.sliceMs);
         }
         await this.breathe();
       }
@@ -317,7 +316,10 @@ function hashOf(files: StoreFiles, opts: AsyncObjectStoreOptions): HashAlgorithm
 
 /** A synchronous object stream whose reads wait for bytes: each `read()` is driven. */
 class DrivenStream implements AsyncObjectStream {
-  constructor(private readonly inner: ObjectStream) {}
+  constructor(
+    private readonly inner: ObjectStream,
+    private readonly sliceMs: number,
+  ) {}
   get type(): ObjectInfo['type'] {
     return this.inner.type;
   }
@@ -325,7 +327,7 @@ class DrivenStream implements AsyncObjectStream {
     return this.inner.size;
   }
   async read(): Promise<Uint8Array | undefined> {
-    const chunk = await drive(() => this.inner.read());
+    const chunk = await drive(() => this.inner.read(), undefined, this.sliceMs);
     return chunk === undefined ? undefined : chunk.slice();
   }
   close(): void {
