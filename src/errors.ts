@@ -55,6 +55,7 @@ export type ErrorCode =
   | 'ABORTED'
   /** An HTTP request failed, was refused, or was answered with other bytes than asked for. */
   | 'HTTP_ERROR'
+  | 'STORAGE_ASYNC'
   // packfile (.pack) and deltas (objects-format.md §2, §3)
   | 'PACK_TOO_SHORT'
   | 'PACK_BAD_SIGNATURE'

@@ -101,15 +101,7 @@ export {
   httpStorage,
 } from './storage/http.js';
 export { memoryStorage } from './storage/memory.js';
-export {
-  drive,
-  type HintedReader,
-  isPending,
-  Pending,
-  type ResidentOptions,
-  type StoreFiles,
-  storeFiles,
-} from './storage/resident.js';
+export type { ResidentOptions } from './storage/resident.js';
 export {
   type AsyncFile,
   type FileStat,

@@ -12,13 +12,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { fromHex, toHex } from '../src/bytes.js';
 import { SHA1, SHA256 } from '../src/hash.js';
-import {
-  AsyncObjectStore,
-  httpStorage,
-  memoryStorage,
-  ObjectStore as PortableStore,
-  storeFiles,
-} from '../src/index.js';
+import { AsyncObjectStore, httpStorage, memoryStorage, ObjectStore as PortableStore } from '../src/index.js';
 import { ObjectStore, openAsyncObjectStore } from '../src/node/index.js';
 import { startStaticServer } from './helpers/static-server.js';
 import { buildStoreRepo, filesUnder, type StoreRepo } from './helpers/store-repo.js';
@@ -130,14 +124,19 @@ for (const format of ['sha1', 'sha256'] as const) {
       asyncStore.close();
     }
 
+    // The synchronous API refuses a storage that answers later.
+    assert.throws(
+      () => PortableStore.create({ storage: httpStorage('http://127.0.0.1:9/'), objectDir: 'objects', hash }),
+      (e: unknown) => (e as { code?: string }).code === 'STORAGE_ASYNC',
+    );
+
     // Memory: the files of both repositories, the alternate reached by its relative path.
     const files = filesUnder(r.root, r.root);
     const objectDir = 'main/.git/objects';
-    const mem = PortableStore.create(storeFiles(memoryStorage(files)), {
+    const mem = PortableStore.create({
+      storage: memoryStorage(files),
       objectDir,
       hash,
-      inflate: (await import('../src/index.js')).jsInflater,
-      hashFn: (await import('../src/index.js')).jsHash,
     });
     try {
       assert.deepEqual(mem.objectDirs, [objectDir, 'alt/.git/objects']);

@@ -13,7 +13,7 @@ import type { Context } from './context.js';
 /** The object store of the command's repository. */
 export function openCliStore(ctx: Context, opts: ObjectStoreOptions): ObjectStore {
   if (ctx.remote === undefined) return NodeStore.open(opts);
-  return ObjectStore.create(ctx.remote.files, {
+  return ObjectStore.fromFiles(ctx.remote.files, {
     ...opts,
     objectDir: ctx.objectDir,
     hash: ctx.hash,

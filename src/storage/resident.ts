@@ -148,6 +148,11 @@ export interface ResidentOptions {
    * storage that always does, so that the sync API refuses it at once.
    */
   async?: boolean;
+  /**
+   * For the synchronous API: an answer that comes as a Promise is `STORAGE_ASYNC` (use the
+   * async API), never a wait.
+   */
+  sync?: boolean;
 }
 
 type Slot<T> = { value: T } | { pending: Pending } | { error: unknown };
@@ -164,6 +169,8 @@ class Resident implements StoreFiles {
   readonly name: string;
   readonly remote: boolean;
   async: boolean;
+  /** In sync mode, the error of the first answer that came as a Promise. */
+  refused: GitMidxError | undefined;
   private readonly cache = new Map<string, Slot<unknown>>();
   private readonly blocks: BlockCache;
   private readonly handles = new Map<string, Handle>();
@@ -190,6 +197,15 @@ class Resident implements StoreFiles {
     }
     const r = call();
     if (!isPromise(r)) return r;
+    if (this.options.sync === true) {
+      r.catch(() => {});
+      this.refused ??= new GitMidxError(
+        'STORAGE_ASYNC',
+        `${this.name}: this storage answers asynchronously; read it with AsyncObjectStore`,
+        { data: { storage: this.name } },
+      );
+      throw this.refused;
+    }
     this.async = true;
     const pending = new Pending(
       r.then(

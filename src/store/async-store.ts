@@ -152,7 +152,7 @@ export class AsyncObjectStore {
     const files = storeFiles(opts.storage, { ...opts.storageCache, async: true });
     const hash = await drive(() => hashOf(files, opts));
     const store = await drive(() =>
-      ObjectStore.create(files, {
+      ObjectStore.fromFiles(files, {
         ...opts,
         hash,
         inflate: opts.inflate ?? jsInflater,

@@ -29,6 +29,7 @@ import type { HashAlgorithm, Hasher, HashFunction } from '../hash.js';
 import { PagePool, type RandomAccessReader } from '../io.js';
 import { checkOidArgument, idxName, MultiPackIndex } from '../midx/reader.js';
 import { PackIndex } from '../pack/idx.js';
+import { jsInflater } from '../pack/js-inflater.js';
 import {
   DEFAULT_MAX_OBJECT_SIZE,
   type Inflater,
@@ -41,7 +42,9 @@ import {
 } from '../pack/pack.js';
 import { BytesObjectStream, type ObjectStream } from '../pack/stream.js';
 import type { DiagnosticCallback } from '../progress.js';
-import { type HintedReader, isPending, type StoreFiles } from '../storage/resident.js';
+import { jsHash } from '../sha.js';
+import { type HintedReader, isPending, type StoreFiles, storeFiles } from '../storage/resident.js';
+import type { Storage } from '../storage/storage.js';
 import { readAlternateDirs } from './alternates.js';
 import {
   hasLooseFile,
@@ -96,7 +99,7 @@ export interface ObjectStoreOptions {
   readMidxWhole?: boolean;
 }
 
-/** The options of `ObjectStore.create`: a store over any storage. */
+/** The options of a store over any storage (see `ObjectStore.create`). */
 export interface StoreConfig extends ObjectStoreOptions {
   /** The repository's hash (SHA-1 or SHA-256). */
   hash: HashAlgorithm;
@@ -106,10 +109,10 @@ export interface StoreConfig extends ObjectStoreOptions {
    * recursively as Git does (default true).
    */
   alternates?: readonly string[] | boolean;
-  /** The inflater (default: the portable one, `jsInflater`). */
-  inflate: Inflater;
-  /** The hash implementation (default: the portable one, `jsHash`). */
-  hashFn: HashFunction;
+  /** The inflater (default: the portable one, `jsInflater`; on Node, `nodeInflater` is faster). */
+  inflate?: Inflater;
+  /** The hash implementation (default: the portable one, `jsHash`; on Node, `nodeHash`). */
+  hashFn?: HashFunction;
   /** Largest buffer the platform can allocate, in bytes (default 2^32). */
   maxBufferBytes?: number;
   /** Re-scan the pack directories when an id is missing (default: true unless the storage is remote). */
@@ -519,10 +522,10 @@ export class ObjectStore {
     }
     this.files = files;
     this.hash = hash;
-    this.inflater = opts.inflate;
-    this.hashFn = opts.hashFn;
+    this.inflater = opts.inflate ?? jsInflater;
+    this.hashFn = opts.hashFn ?? jsHash;
     this.rescanOnMiss = opts.rescanOnMiss ?? (!files.remote && !files.async);
-    this.codec = { inflate: opts.inflate, hashFn: opts.hashFn };
+    this.codec = { inflate: this.inflater, hashFn: this.hashFn };
     this.useMidx = opts.useMidx ?? true;
     // Over a network the files are not checked when opened (that would cost requests): every
     // object read is hashed instead.
@@ -542,11 +545,31 @@ export class ObjectStore {
   }
 
   /**
-   * A store over `files` (see `storeFiles` in src/storage/resident.ts): reads the alternates, loads
-   * each MIDX and lists each pack directory. Over a storage that answers later, call it through
-   * `drive()` (as `AsyncObjectStore.open` does): it is re-run until everything it needs is there.
+   * A synchronous store over a storage that answers at once (`memoryStorage`, `nodeStorage`, or
+   * your own): reads the alternates, loads each MIDX and lists each pack directory. A storage that
+   * answers with Promises is `STORAGE_ASYNC`: open it with `AsyncObjectStore.open`.
    */
-  static create(files: StoreFiles, opts: StoreConfig): ObjectStore {
+  static create(opts: StoreConfig & { storage: Storage }): ObjectStore {
+    if (opts?.storage === undefined) {
+      throw new GitMidxError('INVALID_ARGUMENT', 'ObjectStore.create needs a storage');
+    }
+    const files = storeFiles(opts.storage, { sync: true });
+    const store = ObjectStore.fromFiles(files, opts);
+    // (Refusals inside the store count as unreadable files; the store itself is refused here.)
+    const refused = (files as { refused?: unknown }).refused;
+    if (refused !== undefined) {
+      store.close();
+      throw refused;
+    }
+    return store;
+  }
+
+  /**
+   * A store over the store's view of a storage (src/storage/resident.ts). Over one that answers
+   * later, call it through `drive()`, as `AsyncObjectStore.open` does.
+   * @internal
+   */
+  static fromFiles(files: StoreFiles, opts: StoreConfig): ObjectStore {
     if (typeof opts?.objectDir !== 'string' || opts.objectDir === '') {
       throw new GitMidxError('INVALID_ARGUMENT', 'an object store needs objectDir, the object directory');
     }
