@@ -26,7 +26,7 @@ import {
   startStaticServer,
 } from './helpers/browser.js';
 import { makeManyPacks, TestRepo } from './helpers/git.js';
-import { parseBatch } from './helpers/store-repo.js';
+import { buildStoreRepo } from './helpers/store-repo.js';
 
 /** The page's entry: the package by its name, handed to the in-page checks. */
 const PAGE_ENTRY = [
@@ -177,27 +177,27 @@ describe('the package in a browser', { skip: browserSkip(), timeout: 180_000 }, 
       ONE_TEST,
       () =>
         withResources(suite, async (res) => {
-          const repo = TestRepo.create({ objectFormat: format });
-          res.add(() => repo.cleanup());
-          buildRepository(repo);
-          repo.git(['tag', '-a', '-m', 'annotated', 'v1']);
-          repo.commitFiles({ 'loose.txt': 'a loose object\n' }, 'loose');
-          repo.git(['update-server-info']);
-          const all = repo
-            .gitText(['cat-file', '--batch-all-objects', '--batch-check=%(objectname)'])
-            .split('\n')
-            .filter(Boolean);
-          const missing = missingIds(format, all);
-          const ids = [...all, ...missing];
-          const want = parseBatch(
-            repo.git(['cat-file', '--batch'], { input: `${ids.join('\n')}\n` }).stdout as Buffer,
-          );
-          const revs = ['HEAD', 'v1', 'v1^{}', 'HEAD~1', 'HEAD^{tree}'];
-          const { page, server } = await openRepositoryPage(res, repo);
-          const result = await runInPage(page, 'readObjects', { base: server.url, ids, revs });
+          // Deltas of both kinds, a MIDX, a pack outside it, loose objects, an alternate, annotated
+          // tags, packed and loose refs (test/helpers/store-repo.ts); both repositories are served.
+          const r = buildStoreRepo(format);
+          res.add(() => r.cleanup());
+          const ids = [...r.objects.keys(), ...r.missing];
+          const revs = [
+            'HEAD',
+            'main',
+            'side',
+            'loose-branch',
+            'v1',
+            'light',
+            'v1^{}',
+            'HEAD~3',
+            'HEAD:file.txt',
+          ];
+          const { page, server } = await openRepositoryPage(res, r.root);
+          const result = await runInPage(page, 'readObjects', { base: `${server.url}main/.git/`, ids, revs });
           assert.equal(result.hash, format);
           ids.forEach((id, k) => {
-            const w = want.get(id);
+            const w = r.objects.get(id);
             const g = result.objects[k];
             if (w === undefined) {
               assert.equal(g, null, `${id} should be missing`);
@@ -210,7 +210,7 @@ describe('the package in a browser', { skip: browserSkip(), timeout: 180_000 }, 
           });
           assert.deepEqual(
             result.revs,
-            revs.map((r) => repo.gitText(['rev-parse', '--verify', '-q', r])),
+            revs.map((rev) => r.main.gitText(['rev-parse', '--verify', '-q', rev])),
           );
         }),
     );
@@ -219,10 +219,10 @@ describe('the package in a browser', { skip: browserSkip(), timeout: 180_000 }, 
   /** Serves the repository's .git directory with the page and its bundle; opens the page. */
   async function openRepositoryPage(
     res: Resources,
-    repo: TestRepo,
+    repo: TestRepo | string,
   ): Promise<{ page: Page; server: StaticServer }> {
     assert.ok(browser && pageBundle, 'browser suite setup failed');
-    const server = await startStaticServer(repo.gitDir, {
+    const server = await startStaticServer(typeof repo === 'string' ? repo : repo.gitDir, {
       routes: {
         [PAGE_PATH]: { body: PAGE_HTML },
         [BUNDLE_PATH]: { body: pageBundle.code },
