@@ -1,0 +1,132 @@
+/**
+ * Incremental MIDX chains written by current Git (../shared/fixtures/git-2.55): every layer read
+ * as `test-tool read-midx` shows it (objects, offsets, packs, checksums), and chain loading as Git
+ * does it on damaged chains (warnings, layers kept).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { toHex } from '../src/bytes.js';
+import { SHA1, SHA256 } from '../src/hash.js';
+import { CHAIN_DIR, CHAIN_FILE, type ChainSource, loadChain, MidxChain } from '../src/midx/chain.js';
+import { nodeStorage } from '../src/node/storage.js';
+import { storeFiles } from '../src/storage/resident.js';
+import { makeTempDir, removeDir } from './helpers/git.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const FIXTURES = path.resolve(root, '..', 'shared', 'fixtures', 'git-2.55');
+const temps: string[] = [];
+after(() => {
+  for (const t of temps) removeDir(t);
+});
+
+/** Unpacks a fixture's repository; returns the bare repository's path. */
+export function unpackFixture(name: string): string {
+  const dir = makeTempDir();
+  temps.push(dir);
+  execFileSync('tar', ['-xzf', path.join(FIXTURES, name, 'repo.tar.gz'), '-C', dir]);
+  return path.join(dir, 'repo.git');
+}
+
+function chainSource(repo: string): ChainSource {
+  const files = storeFiles(nodeStorage());
+  const dir = path.join(repo, 'objects', 'pack', CHAIN_DIR);
+  return {
+    readChain: () => files.readFile(path.join(dir, CHAIN_FILE), 1 << 20),
+    openLayer: (f) => files.open(path.join(dir, f)),
+    shown: (f) => `./objects/pack/${CHAIN_DIR}/${f}`,
+  };
+}
+
+/** `test-tool read-midx --show-objects` lines for one layer, from our reader. */
+function objectLines(chain: MidxChain, layer: number): string[] {
+  const m = chain.layers[layer].midx;
+  const out: string[] = [];
+  for (let i = 0; i < m.numObjects; i++) {
+    const pack = m.packNames[m.packIdAt(i)].replace(/\.idx$/, '.pack');
+    out.push(`${m.oidHexAt(i)} ${m.offsetAt(i)}\t./objects/pack/${pack}`);
+  }
+  return out;
+}
+
+function expected(name: string, file: string): string[] | undefined {
+  const p = path.join(FIXTURES, name, 'expect', file);
+  return existsSync(p) ? readFileSync(p, 'utf8').split('\n') : undefined;
+}
+
+const haveFixtures = existsSync(FIXTURES);
+
+for (const algo of ['sha1', 'sha256'] as const) {
+  const hash = algo === 'sha1' ? SHA1 : SHA256;
+  for (const kind of ['chain-3', 'chain-3-bitmap', 'v2-compact']) {
+    const name = `${kind}-${algo}`;
+    test(`${name}: every layer reads as test-tool read-midx shows it`, { skip: !haveFixtures }, () => {
+      const repo = unpackFixture(name);
+      const loaded = loadChain(chainSource(repo), hash);
+      assert.ok(loaded, 'a chain');
+      assert.deepEqual(loaded.warnings, []);
+      const chain = new MidxChain(loaded.layers);
+      try {
+        for (let l = 0; l < chain.layers.length; l++) {
+          const want = expected(name, `read-midx-objects-layer${l + 1}.txt`);
+          assert.ok(want, `read-midx-objects-layer${l + 1}.txt`);
+          const m = chain.layers[l].midx;
+          // Header lines: version, chunk count and pack count; then the objects.
+          const [, , version, hashLen, chunks, packs] = want[0].split(' ');
+          assert.equal(Number(hashLen), hash.size);
+          assert.equal(m.version, Number(version), `layer ${l + 1} version`);
+          assert.equal(m.chunks.length, Number(chunks), `layer ${l + 1} chunks`);
+          assert.equal(m.numPacks, Number(packs), `layer ${l + 1} packs`);
+          assert.equal(want[2], `num_objects: ${m.numObjects}`);
+          assert.deepEqual(want.slice(4, 4 + m.numPacks), [...m.packNames]);
+          const lines = want.slice(5 + m.numPacks).filter(Boolean);
+          assert.deepEqual(objectLines(chain, l), lines, `layer ${l + 1} objects`);
+          assert.equal(toHex(m.checksum()), chain.layers[l].name, `layer ${l + 1} checksum`);
+        }
+        const tip = expected(name, 'read-midx-checksum.txt');
+        assert.equal(tip?.[0], toHex(chain.tip.midx.checksum()));
+        // Global numbering: positions and pack ids follow the layers, newest layer asked first.
+        let seen = 0;
+        for (let l = 0; l < chain.layers.length; l++) {
+          const m = chain.layers[l].midx;
+          for (let i = 0; i < m.numObjects; i++) {
+            const hit = chain.lookup(m.oidAt(i));
+            assert.ok(hit);
+            assert.equal(hit.position, seen + i);
+            assert.equal(hit.packName, m.packNames[m.packIdAt(i)]);
+            assert.equal(chain.packNames[hit.packId], hit.packName);
+          }
+          seen += m.numObjects;
+        }
+        assert.equal(seen, chain.numObjects);
+      } finally {
+        chain.close();
+      }
+    });
+  }
+
+  for (const [damage, layers, warning] of [
+    ['chain-bad-hash', 1, "invalid multi-pack-index chain: line 'x"],
+    ['chain-missing-layer', 3, 'unable to find all multi-pack index files'],
+    ['layer-deleted', 1, 'unable to find all multi-pack index files'],
+  ] as const) {
+    const name = `chain-corrupt-${damage}-${algo}`;
+    test(`${name}: ${layers} layer(s) kept, with Git's warning`, { skip: !haveFixtures }, () => {
+      const repo = unpackFixture(name);
+      const loaded = loadChain(chainSource(repo), hash);
+      assert.ok(loaded);
+      try {
+        assert.equal(loaded.layers.length, layers);
+        assert.equal(loaded.warnings.length, 1);
+        assert.ok(loaded.warnings[0].startsWith(warning), loaded.warnings[0]);
+        const verify = expected(name, 'verify.txt')!;
+        assert.equal(verify[0], `warning: ${loaded.warnings[0]}`);
+      } finally {
+        for (const l of loaded.layers) l.midx.close();
+      }
+    });
+  }
+}
