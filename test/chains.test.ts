@@ -130,3 +130,29 @@ for (const algo of ['sha1', 'sha256'] as const) {
     });
   }
 }
+
+const bin = path.join(root, 'bin', 'git-midx');
+
+for (const algo of ['sha1', 'sha256'] as const) {
+  const name = `chain-3-${algo}`;
+  test(`${name}: the CLI shows each layer and looks ids up across the chain`, { skip: !haveFixtures }, () => {
+    const repo = unpackFixture(name);
+    const want = new Map<string, string>();
+    for (let l = 1; l <= 3; l++) {
+      for (const line of expected(name, `read-midx-objects-layer${l}.txt`)!) {
+        const m = /^([0-9a-f]+) (\d+)\t\.\/objects\/pack\/(.*)\.pack$/.exec(line);
+        if (m) want.set(m[1], `${m[1]} ${m[3]}.idx ${m[2]}`);
+      }
+    }
+    const ids = [...want.keys()];
+    const missing = (algo === 'sha1' ? 'f' : 'e').repeat(algo === 'sha1' ? 40 : 64);
+    const out = execFileSync(process.execPath, [bin, 'lookup', '--stdin'], {
+      cwd: repo,
+      input: `${[...ids, missing].join('\n')}\n`,
+    }).toString();
+    assert.equal(out, `${[...ids.map((id) => want.get(id)), `${missing} missing`].join('\n')}\n`);
+    const show = execFileSync(process.execPath, [bin, 'show'], { cwd: repo }).toString();
+    assert.match(show, /^chain: 3 layers, \d+ objects, 4 packs\n/);
+    assert.equal((show.match(/^layer \d: [0-9a-f]+ /gm) ?? []).length, 3);
+  });
+}

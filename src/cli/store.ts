@@ -1,11 +1,13 @@
 /** How commands open the object store and the refs: on disk, or over HTTP (`--git-dir=<url>`). */
+import { CHAIN_DIR, CHAIN_FILE, loadChain, MidxChain } from '../midx/chain.js';
 import { MultiPackIndex } from '../midx/reader.js';
 import { nodeHash } from '../node/hash.js';
-import { midxPath, openMidxFile } from '../node/midx.js';
+import { midxPath } from '../node/midx.js';
 import { ObjectStore as NodeStore, type ObjectStoreOptions } from '../node/odb.js';
 import { nodeStorage } from '../node/storage.js';
 import { nodeInflater } from '../node/zlib.js';
 import { storeFiles } from '../storage/resident.js';
+import { joinPath } from '../storage/storage.js';
 import { ObjectStore } from '../store/object-store.js';
 import { RefStore } from '../store/revision.js';
 import type { Context } from './context.js';
@@ -40,13 +42,31 @@ export function cliMidxPath(ctx: Context): string {
   return midxPath(ctx.objectDir);
 }
 
-/** The command's MIDX, read by pages; a missing one throws an ENOENT error (see openMidxOrSay). */
-export function openCliMidx(ctx: Context): MultiPackIndex {
-  if (ctx.remote === undefined) return openMidxFile(midxPath(ctx.objectDir), { hash: ctx.hash });
-  const shown = cliMidxPath(ctx);
-  const reader = ctx.remote.files.open(`${ctx.objectDir}/pack/multi-pack-index`);
-  if (reader === undefined) {
-    throw Object.assign(new Error(`${shown}: not found`), { code: 'ENOENT' });
+/**
+ * The command's MIDX, read by pages: the flat file when there is one, else an incremental chain
+ * (Git's order; the chain's warnings go to stderr). Neither throws an ENOENT error (see
+ * openMidxOrSay).
+ */
+export function openCliMidx(ctx: Context): MultiPackIndex | MidxChain {
+  const files = ctx.remote?.files ?? storeFiles(nodeStorage());
+  const packDir = joinPath(ctx.remote === undefined ? ctx.objectDir : ctx.objectDir, 'pack');
+  const shownPackDir = ctx.remote === undefined ? packDir : `${ctx.remote.url}${packDir}`;
+  const reader = files.open(joinPath(packDir, 'multi-pack-index'));
+  if (reader !== undefined) {
+    return MultiPackIndex.open(reader, { hash: ctx.hash, file: cliMidxPath(ctx) });
   }
-  return MultiPackIndex.open(reader, { hash: ctx.hash, file: shown });
+  const chainDir = joinPath(packDir, CHAIN_DIR);
+  const loaded = loadChain(
+    {
+      readChain: () => files.readFile(joinPath(chainDir, CHAIN_FILE), 1 << 24),
+      openLayer: (f) => files.open(joinPath(chainDir, f)),
+      shown: (f) => `${shownPackDir}/${CHAIN_DIR}/${f}`,
+    },
+    ctx.hash,
+  );
+  for (const w of loaded?.warnings ?? []) ctx.io.stderr(`warning: ${w}\n`);
+  if (loaded === undefined || loaded.layers.length === 0) {
+    throw Object.assign(new Error(`${cliMidxPath(ctx)}: not found`), { code: 'ENOENT' });
+  }
+  return new MidxChain(loaded.layers);
 }

@@ -179,6 +179,52 @@ export class MidxChain {
     throw new RangeError(`position ${n} outside the chain`);
   }
 
+  /** The id at global position `n`. */
+  oidAt(n: number): Uint8Array {
+    const { layer, local } = this.layerOf(n);
+    return layer.midx.oidAt(local);
+  }
+
+  /**
+   * Global positions of the ids starting with `hexPrefix`, as a range when they form one: the
+   * chain's layers are sorted each on its own, so matches in several layers give a range of their
+   * count starting at the first match (enough to tell none, one and several apart).
+   */
+  prefixRange(hexPrefix: string): [number, number] {
+    let first = -1;
+    let count = 0;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const l = this.layers[i];
+      const [from, to] = l.midx.prefixRange(hexPrefix);
+      if (to > from && first < 0) first = from + l.objectsInBase;
+      count += to - from;
+    }
+    return count === 0 ? [0, 0] : [first, first + count];
+  }
+
+  /** `MultiPackIndex.lookupMany` over every layer (newest first), with global positions and pack ids. */
+  lookupMany(
+    ids: Uint8Array,
+    count: number,
+  ): { positions: Int32Array; packIds: Int32Array; offsets: Float64Array; repeatOf: Int32Array } {
+    const positions = new Int32Array(count).fill(-1);
+    const packIds = new Int32Array(count).fill(-1);
+    const offsets = new Float64Array(count);
+    let repeatOf: Int32Array | undefined;
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const l = this.layers[i];
+      const r = l.midx.lookupMany(ids, count);
+      repeatOf ??= r.repeatOf;
+      for (let k = 0; k < count; k++) {
+        if (positions[k] >= 0 || r.positions[k] < 0) continue;
+        positions[k] = r.positions[k] + l.objectsInBase;
+        packIds[k] = r.packIds[k] + l.packsInBase;
+        offsets[k] = r.offsets[k];
+      }
+    }
+    return { positions, packIds, offsets, repeatOf: repeatOf ?? new Int32Array(count).fill(-1) };
+  }
+
   close(): void {
     for (const l of this.layers) l.midx.close();
   }

@@ -116,7 +116,7 @@ function isIdPrefix(s: string, hexLen: number): boolean {
  * several make the line ambiguous (`valid` 3); none, or anything that is not hex, stays missing.
  */
 function resolveAbbreviations(
-  m: MultiPackIndex,
+  m: Pick<MultiPackIndex, 'prefixRange' | 'oidAt'>,
   input: Buffer,
   hexLen: number,
   H: number,
