@@ -4,7 +4,7 @@
  * does it on damaged chains (warnings, layers kept).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
@@ -156,3 +156,29 @@ for (const algo of ['sha1', 'sha256'] as const) {
     assert.equal((show.match(/^layer \d: [0-9a-f]+ /gm) ?? []).length, 3);
   });
 }
+
+test('verify: findings, warnings and exit codes equal current Git on every chain fixture', {
+  skip: !haveFixtures,
+}, () => {
+  const cases: string[] = [];
+  for (const algo of ['sha1', 'sha256']) {
+    for (const c of ['chain-3', 'chain-3-bitmap', 'v2-compact', 'v2-flat', 'flat-bitmap'])
+      cases.push(`${c}-${algo}`);
+    for (const d of [
+      'chain-bad-hash',
+      'chain-missing-layer',
+      'layer-deleted',
+      'ooff-offset',
+      'pack-deleted',
+      'tip-trailer',
+    ]) {
+      cases.push(`chain-corrupt-${d}-${algo}`);
+    }
+  }
+  for (const name of cases) {
+    const repo = unpackFixture(name);
+    const r = spawnSync(process.execPath, [bin, 'verify'], { cwd: repo, encoding: 'utf8' });
+    const got = `${r.stdout}${r.stderr}exit code: ${r.status}\n`;
+    assert.equal(got, readFileSync(path.join(FIXTURES, name, 'expect', 'verify.txt'), 'utf8'), name);
+  }
+});

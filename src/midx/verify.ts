@@ -11,6 +11,7 @@ import { isGitMidxError } from '../errors.js';
 import type { HashFunction } from '../hash.js';
 import type { PackIndex } from '../pack/idx.js';
 import type { ProgressCallback } from '../progress.js';
+import type { MidxChain } from './chain.js';
 import { fanoutOrderMessage } from './chunks.js';
 import type { MultiPackIndex } from './reader.js';
 
@@ -268,4 +269,111 @@ function bisect(midx: MultiPackIndex, oid: Uint8Array): number {
     else hi = mid;
   }
   return -1;
+}
+
+/**
+ * `verify` over an incremental chain, as current Git does it: the tip layer's trailing checksum,
+ * then every layer's packs (global positions), each layer's id order, and every object's offset
+ * against its pack's index, objects visited by global pack id, highest first. Messages name global
+ * positions. (The loading warnings are the caller's: they come before any of these.)
+ */
+export function verifyChain(chain: MidxChain, opts: VerifyMidxOptions): VerifyMidxResult {
+  const findings: string[] = [];
+  let problems = 0;
+  const print = (line: string) => {
+    findings.push(line);
+    opts.onLine?.(line);
+  };
+  const report = (line: string) => {
+    print(line);
+    problems++;
+  };
+  const progress = opts.onProgress;
+  try {
+    const tip = chain.tip.midx;
+    const sum = tip.computeChecksum(opts.hashFn);
+    if (compareBytes(sum, 0, tip.checksum(), 0, sum.length) !== 0) report('incorrect checksum');
+
+    const P = chain.numPacks;
+    const loaded: boolean[] = [];
+    for (let i = 0; i < P; i++) {
+      const ok = opts.packExists(chain.packNames[i]);
+      loaded.push(ok);
+      if (!ok) report(`failed to load pack in position ${i}`);
+      if (progress) progress({ title: VERIFY_TITLES.packs, done: i + 1, total: P });
+    }
+    if (progress && P > 0) progress({ title: VERIFY_TITLES.packs, done: P, total: P, end: true });
+
+    const N = chain.numObjects;
+    if (N === 0) {
+      report('the midx contains no oid');
+      return { findings, problems };
+    }
+    for (const l of chain.layers) {
+      const m = l.midx;
+      const H = m.hash.size;
+      m.scanOids((i, buf, at) => {
+        if (i + 1 >= m.numObjects) return;
+        if (compareBytes(buf, at, buf, at + H, H) >= 0) {
+          const g = i + l.objectsInBase;
+          report(
+            `oid lookup out of order: oid[${g}] = ${toHex(buf, at, at + H)} >= ${toHex(buf, at + H, at + 2 * H)} = oid[${g + 1}]`,
+          );
+        }
+      });
+    }
+
+    // Objects by global pack id, highest first; positions ascending within a pack.
+    const order: { pos: number; pack: number }[] = [];
+    for (const l of chain.layers) {
+      for (let i = 0; i < l.midx.numObjects; i++) {
+        order.push({ pos: i + l.objectsInBase, pack: l.midx.packIdAt(i) + l.packsInBase });
+      }
+    }
+    order.sort((a, b) => b.pack - a.pack || a.pos - b.pos);
+    let curId = -1;
+    let cur: PackIndexLoad;
+    const release = () => {
+      if (cur !== undefined && !('errors' in cur)) cur.close();
+      cur = undefined;
+      curId = -1;
+    };
+    try {
+      for (let j = 0; j < order.length; j++) {
+        const { pos: i } = order[j];
+        const oid = chain.oidAt(i);
+        const entryFailed = () => report(`failed to load pack entry for oid[${i}] = ${toHex(oid)}`);
+        const hit = chain.lookup(oid);
+        if (hit === undefined || !loaded[hit.packId]) {
+          entryFailed();
+          continue;
+        }
+        if (hit.packId !== curId) {
+          release();
+          curId = hit.packId;
+          cur = opts.openPackIndex(hit.packName);
+        }
+        if (cur === undefined || 'errors' in cur) {
+          for (const e of cur?.errors ?? []) print(`error: ${e}`);
+          entryFailed();
+          continue;
+        }
+        const pOff = cur.lookup(oid) ?? 0;
+        if (hit.offset !== pOff) {
+          report(
+            `incorrect object offset for oid[${i}] = ${toHex(oid)}: ${hit.offset.toString(16)} != ${pOff.toString(16)}`,
+          );
+        }
+        if (progress && (j + 1) % STEP === 0)
+          progress({ title: VERIFY_TITLES.offsets, done: j + 1, total: N });
+      }
+    } finally {
+      release();
+    }
+    if (progress) progress({ title: VERIFY_TITLES.offsets, done: N, total: N, end: true });
+    return { findings, problems };
+  } catch (e) {
+    if (isGitMidxError(e)) return { findings, problems, fatal: String(e.data.git ?? e.message) };
+    throw e;
+  }
 }

@@ -8,8 +8,9 @@ import { readU32 } from '../bytes.js';
 import { type GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import type { RandomAccessReader } from '../io.js';
+import { CHAIN_DIR, CHAIN_FILE, loadChain, MidxChain } from '../midx/chain.js';
 import { isFatalMidxError, MultiPackIndex } from '../midx/reader.js';
-import { type PackIndexLoad, verifyMidx } from '../midx/verify.js';
+import { type PackIndexLoad, verifyChain, verifyMidx } from '../midx/verify.js';
 import { PackIndex } from '../pack/idx.js';
 import { type Inflater, PackFile } from '../pack/pack.js';
 import type { ProgressCallback } from '../progress.js';
@@ -69,7 +70,9 @@ export function verifyMidxFile(options: VerifyMidxFileOptions): VerifyMidxFileRe
   let midx: MultiPackIndex;
   try {
     const reader = files.open(file);
-    if (reader === undefined) return { status: 0, lines };
+    if (reader === undefined) {
+      return verifyChainIn(files, packDir, shownPackDir, hash, options, emit, lines);
+    }
     midx = MultiPackIndex.open(reader, { hash, lenient: true, file: shownFile });
   } catch (e) {
     if (isGitMidxError(e)) {
@@ -196,4 +199,49 @@ function gitTocMessage(files: StoreFiles, file: string, hash: HashAlgorithm): st
   const last = readU32(rows, count * 12);
   if (last !== 0) return `final chunk has non-zero id ${last.toString(16)}`;
   return undefined;
+}
+
+/** `verify` when there is no flat MIDX: the incremental chain, if there is one. */
+function verifyChainIn(
+  files: StoreFiles,
+  packDir: string,
+  shownPackDir: string,
+  hash: HashAlgorithm,
+  options: VerifyMidxFileOptions,
+  emit: (line: string) => void,
+  lines: string[],
+): VerifyMidxFileResult {
+  const chainDir = joinPath(packDir, CHAIN_DIR);
+  const loaded = loadChain(
+    {
+      readChain: () => files.readFile(joinPath(chainDir, CHAIN_FILE), 1 << 24),
+      openLayer: (f) => files.open(joinPath(chainDir, f)),
+      shown: (f) => `${shownPackDir}/${CHAIN_DIR}/${f}`,
+    },
+    hash,
+    { lenient: true },
+  );
+  if (loaded === undefined) return { status: 0, lines };
+  for (const w of loaded.warnings) emit(`warning: ${w}`);
+  if (loaded.layers.length === 0) return { status: 0, lines };
+  const chain = new MidxChain(loaded.layers);
+  try {
+    const r = verifyChain(chain, {
+      hashFn: nodeHash,
+      onProgress: options.onProgress,
+      onLine: emit,
+      packExists: (name) => {
+        const st = files.stat(joinPath(packDir, packFileName(name)));
+        return st !== undefined && st.regular !== false;
+      },
+      openPackIndex: (name) => openPack(files, packDir, shownPackDir, name, hash),
+    });
+    if (r.fatal !== undefined) {
+      emit(`fatal: ${r.fatal}`);
+      return { status: 128, lines };
+    }
+    return { status: r.problems > 0 ? 1 : 0, lines };
+  } finally {
+    chain.close();
+  }
 }
