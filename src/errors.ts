@@ -56,6 +56,7 @@ export type ErrorCode =
   /** An HTTP request failed, was refused, or was answered with other bytes than asked for. */
   | 'HTTP_ERROR'
   | 'STORAGE_ASYNC'
+  | 'INCREMENTAL_UNSUPPORTED'
   // packfile (.pack) and deltas (objects-format.md §2, §3)
   | 'PACK_TOO_SHORT'
   | 'PACK_BAD_SIGNATURE'

@@ -182,3 +182,37 @@ test('verify: findings, warnings and exit codes equal current Git on every chain
     assert.equal(got, readFileSync(path.join(FIXTURES, name, 'expect', 'verify.txt'), 'utf8'), name);
   }
 });
+
+/** The `### name` sections of messages.txt with the given name: command, stdout, stderr, exit code. */
+function messages(
+  algo: string,
+  section: string,
+): { cmd: string; stdout: string; stderr: string; code: number }[] {
+  const text = readFileSync(path.join(FIXTURES, `messages-${algo}`, 'expect', 'messages.txt'), 'utf8');
+  const out: { cmd: string; stdout: string; stderr: string; code: number }[] = [];
+  for (const block of text.split(/^### /m).slice(1)) {
+    if (!block.startsWith(`${section} `)) continue;
+    const m = /\n\$ (.*)\n--- stdout ---\n([\s\S]*?)--- stderr ---\n([\s\S]*?)--- exit code: (\d+)/.exec(
+      block,
+    );
+    if (m) out.push({ cmd: m[1], stdout: m[2], stderr: m[3], code: Number(m[4]) });
+  }
+  return out;
+}
+
+test('expire and repack refuse an incremental chain with current Git’s message and exit code', {
+  skip: !haveFixtures,
+}, () => {
+  for (const algo of ['sha1', 'sha256']) {
+    const cases = [...messages(algo, 'chain-expire'), ...messages(algo, 'chain-repack')];
+    assert.ok(cases.length >= 3, 'messages.txt has the chain cases');
+    for (const c of cases) {
+      const repo = unpackFixture(`chain-3-${algo}`);
+      const args = c.cmd.replace(/^git multi-pack-index /, '').split(' ');
+      const r = spawnSync(process.execPath, [bin, ...args], { cwd: repo, encoding: 'utf8' });
+      assert.equal(r.stderr, c.stderr, c.cmd);
+      assert.equal(r.stdout, c.stdout, c.cmd);
+      assert.equal(r.status, c.code, c.cmd);
+    }
+  }
+});

@@ -1,5 +1,6 @@
 /** How commands open the object store and the refs: on disk, or over HTTP (`--git-dir=<url>`). */
-import { CHAIN_DIR, CHAIN_FILE, loadChain, MidxChain } from '../midx/chain.js';
+import { GitMidxError } from '../errors.js';
+import { CHAIN_DIR, CHAIN_FILE, loadChain, MidxChain, parseChainFile } from '../midx/chain.js';
 import { MultiPackIndex } from '../midx/reader.js';
 import { nodeHash } from '../node/hash.js';
 import { midxPath } from '../node/midx.js';
@@ -69,4 +70,20 @@ export function openCliMidx(ctx: Context): MultiPackIndex | MidxChain {
     throw Object.assign(new Error(`${cliMidxPath(ctx)}: not found`), { code: 'ENOENT' });
   }
   return new MidxChain(loaded.layers);
+}
+
+/**
+ * Dies as current Git does when the MIDX is an incremental chain with a base (no flat file, two or
+ * more layers): `expire` and `repack` work on one file only.
+ */
+export function refuseChain(ctx: Context, message: string): void {
+  if (ctx.remote !== undefined) return;
+  const packDir = joinPath(ctx.objectDir, 'pack');
+  const files = storeFiles(nodeStorage());
+  if (files.stat(joinPath(packDir, 'multi-pack-index')) !== undefined) return;
+  const text = files.readFile(joinPath(joinPath(packDir, CHAIN_DIR), CHAIN_FILE), 1 << 24);
+  if (text === undefined) return;
+  if (parseChainFile(new TextDecoder().decode(text), ctx.hash).names.length >= 2) {
+    throw new GitMidxError('INCREMENTAL_UNSUPPORTED', message, { data: { git: message } });
+  }
 }

@@ -2,6 +2,7 @@ import { expireMidx, planExpireChecked } from '../../node/expire.js';
 import { makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand } from '../options.js';
+import { refuseChain } from '../store.js';
 
 const USAGE = 'expire [--dry-run]';
 
@@ -17,6 +18,7 @@ export const expireCommand: Command = {
       ['--dry-run', 'list the packs that would be dropped and the bytes freed; touch nothing'],
     ]);
     const ctx = makeContext(io, p.global, new Set(['Counting referenced objects']));
+    refuseChain(ctx, 'cannot expire packs from an incremental multi-pack-index');
     const options = {
       objectDir: ctx.objectDir,
       hash: ctx.hash,

@@ -3,6 +3,7 @@ import { planRepack, repackMidxAsync } from '../../node/repack.js';
 import { makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand, UsageError } from '../options.js';
+import { refuseChain } from '../store.js';
 
 const USAGE = 'repack [--batch-size=<size>] [--dry-run]';
 
@@ -64,6 +65,7 @@ export const repackCommand: Command = {
       batchSize = v;
     }
     const ctx = makeContext(io, p.global, new Set(['Adding packfiles to multi-pack-index']));
+    refuseChain(ctx, 'cannot repack an incremental multi-pack-index');
     const options = {
       objectDir: ctx.objectDir,
       hash: ctx.hash,
