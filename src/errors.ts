@@ -57,6 +57,7 @@ export type ErrorCode =
   | 'HTTP_ERROR'
   | 'STORAGE_ASYNC'
   | 'INCREMENTAL_UNSUPPORTED'
+  | 'MIDX_BASE_NOT_FOUND'
   // packfile (.pack) and deltas (objects-format.md §2, §3)
   | 'PACK_TOO_SHORT'
   | 'PACK_BAD_SIGNATURE'

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -216,3 +217,46 @@ test('expire and repack refuse an incremental chain with current Git’s message
     }
   }
 });
+
+for (const algo of ['sha1', 'sha256'] as const) {
+  const name = `chain-3-${algo}`;
+  test(`${name}: write, then write --incremental twice, gives Git's layers and chain file byte for byte`, {
+    skip: !haveFixtures,
+  }, () => {
+    const dir = makeTempDir();
+    temps.push(dir);
+    execFileSync('tar', ['-xzf', path.join(FIXTURES, name, 'inputs.tar.gz'), '-C', dir]);
+    const repo = path.join(dir, 'r.git');
+    execFileSync('git', ['init', '-q', '--bare', `--object-format=${algo}`, repo], {
+      env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    });
+    const pack = path.join(repo, 'objects', 'pack');
+    const steps = [[], ['--incremental'], ['--incremental']];
+    steps.forEach((args, i) => {
+      // The inputs keep their mtimes (`tar -p` semantics): duplicates are chosen by them.
+      execFileSync('cp', ['-p', ...listFiles(path.join(dir, 'inputs', `step${i + 1}`)), pack]);
+      execFileSync(process.execPath, [bin, 'write', ...args], { cwd: repo });
+    });
+    const want = readFileSync(path.join(FIXTURES, name, 'expect', 'files.txt'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(`${CHAIN_DIR}/`))
+      .map((l) => l.split(' ').slice(0, 3).join(' '))
+      .sort();
+    const got = listFiles(path.join(pack, CHAIN_DIR))
+      .map((f) => {
+        const bytes = readFileSync(f);
+        return `objects/pack/${CHAIN_DIR}/${path.basename(f)} ${bytes.length} ${sha1(bytes)}`;
+      })
+      .sort();
+    assert.deepEqual(got, want);
+    assert.ok(!existsSync(path.join(pack, 'multi-pack-index')), 'the flat file became the first layer');
+  });
+}
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir).map((f) => path.join(dir, f));
+}
+
+function sha1(b: Uint8Array): string {
+  return createHash('sha1').update(b).digest('hex');
+}

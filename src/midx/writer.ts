@@ -58,6 +58,11 @@ export interface MidxPlanInput {
   readonly preferred?: number;
   /** Pre-sort indexes of packs to leave out (`expire`); none of their objects may be selected. */
   readonly drop?: ReadonlySet<number>;
+  /**
+   * Ids not to index (an incremental layer leaves out what its base layers hold): called with the
+   * bytes holding the id and where it starts.
+   */
+  readonly exclude?: (oids: Uint8Array, at: number) => boolean;
 }
 
 interface Source {
@@ -104,6 +109,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   const H = hash.size;
   const preferred = input.preferred ?? -1;
   const drop = input.drop ?? new Set<number>();
+  const exclude = input.exclude;
 
   // --- sources -------------------------------------------------------------------------------
   const sources: Source[] = [];
@@ -272,7 +278,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     // The heap yields copies of one id in the comparator's order: the first one wins.
     const dup =
       key === lastKey && compareBytes(sources[lastSrc].oids, lastOff + 6, s.oids, o + 6, H - 6) === 0;
-    if (!dup) {
+    if (!dup && !(exclude !== undefined && exclude(s.oids, o))) {
       selSrc[n] = si;
       selPos[n] = pos;
       n++;

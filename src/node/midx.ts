@@ -84,7 +84,8 @@ export interface WriteMidxResult {
   readonly checksum?: string;
 }
 
-interface Candidate {
+/** @internal */
+export interface Candidate {
   name: string;
   idxPath: string;
   mtime: number;
@@ -93,7 +94,8 @@ interface Candidate {
   packSize?: number;
 }
 
-function mtimeSeconds(file: string): number {
+/** @internal */
+export function mtimeSeconds(file: string): number {
   // Git compares `st_mtime`: whole seconds, floored (§16.2).
   const ns = fs.statSync(file, { bigint: true }).mtimeNs;
   let s = ns / 1000000000n;
@@ -101,15 +103,18 @@ function mtimeSeconds(file: string): number {
   return Number(s);
 }
 
-function packPathOf(idxPath: string): string {
+/** @internal */
+export function packPathOf(idxPath: string): string {
   return `${idxPath.slice(0, -4)}.pack`;
 }
 
-function loadIndex(idxPath: string, hash: HashAlgorithm): PackIndex {
+/** @internal */
+export function loadIndex(idxPath: string, hash: HashAlgorithm): PackIndex {
   return PackIndex.fromBytes(readRegularFile(idxPath), { hash, file: idxPath });
 }
 
-function checkAbort(signal: AbortSignal | undefined): void {
+/** @internal */
+export function checkAbort(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
     throw new GitMidxError('ABORTED', 'multi-pack-index write aborted', { data: { reason: signal.reason } });
   }
@@ -215,53 +220,15 @@ function* writeWith(
   }));
 
   // Step 2: discover packs in raw readdir order (§8.3).
-  const found: Candidate[] = [];
-  let seen = 0;
-  let names: string[] = [];
-  try {
-    names = readdirRaw(packDir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  for (const name of names) {
-    if (!name.endsWith('.idx')) continue;
-    progress?.({ title, done: ++seen });
-    // Git would index `a\b.idx`; our reader refuses such a name (names.ts), so it is not written.
-    const bad = packNameProblem(utf8(name));
-    if (bad !== undefined) {
-      diag({ level: 'warning', message: `ignoring pack ${quoteName(name)}: its name ${bad}` });
-      continue;
-    }
-    if (existing?.containsPack(name)) continue;
-    if (stdin && !stdin.has(name)) continue;
-    const idxPath = path.join(packDir, name);
-    const packPath = packPathOf(idxPath);
-    let st: fs.Stats | undefined;
-    try {
-      st = fs.statSync(packPath);
-    } catch {
-      st = undefined;
-    }
-    if (!st?.isFile()) {
-      diag({ level: 'warning', message: `failed to add packfile '${idxPath}'` });
-      continue;
-    }
-    let idx: PackIndex;
-    try {
-      idx = loadIndex(idxPath, hash);
-    } catch (e) {
-      if (!isGitMidxError(e) && (e as NodeJS.ErrnoException).code === undefined) throw e;
-      diag({
-        level: 'error',
-        message: isGitMidxError(e) ? String(e.data.git ?? e.message) : (e as Error).message,
-      });
-      diag({ level: 'warning', message: `failed to open pack-index '${idxPath}'` });
-      continue;
-    }
-    opened.push(idx);
-    found.push({ name, idxPath, mtime: mtimeSeconds(packPath), idx });
-  }
-  progress?.({ title, done: seen, end: true });
+  const found = discoverPacks(
+    packDir,
+    hash,
+    (name) => existing?.containsPack(name) === true || (stdin !== undefined && !stdin.has(name)),
+    diag,
+    progress,
+    opened,
+  );
+
   yield;
   checkAbort(options.signal);
 
@@ -376,6 +343,69 @@ function* writeWith(
     objects: plan.numObjects,
     checksum: hex,
   };
+}
+
+/**
+ * The packs of `packDir` in raw readdir order (§8.3) with their indexes loaded (added to
+ * `opened`), except those `skip` names; unusable ones are reported through `diag` and left out.
+ * @internal
+ */
+export function discoverPacks(
+  packDir: string,
+  hash: HashAlgorithm,
+  skip: (name: string) => boolean,
+  diag: DiagnosticCallback,
+  progress: ProgressCallback | undefined,
+  opened: PackIndex[],
+): Candidate[] {
+  const title = 'Adding packfiles to multi-pack-index';
+  const found: Candidate[] = [];
+  let seen = 0;
+  let names: string[] = [];
+  try {
+    names = readdirRaw(packDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  for (const name of names) {
+    if (!name.endsWith('.idx')) continue;
+    progress?.({ title, done: ++seen });
+    // Git would index `a\b.idx`; our reader refuses such a name (names.ts), so it is not written.
+    const bad = packNameProblem(utf8(name));
+    if (bad !== undefined) {
+      diag({ level: 'warning', message: `ignoring pack ${quoteName(name)}: its name ${bad}` });
+      continue;
+    }
+    if (skip(name)) continue;
+    const idxPath = path.join(packDir, name);
+    const packPath = packPathOf(idxPath);
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(packPath);
+    } catch {
+      st = undefined;
+    }
+    if (!st?.isFile()) {
+      diag({ level: 'warning', message: `failed to add packfile '${idxPath}'` });
+      continue;
+    }
+    let idx: PackIndex;
+    try {
+      idx = loadIndex(idxPath, hash);
+    } catch (e) {
+      if (!isGitMidxError(e) && (e as NodeJS.ErrnoException).code === undefined) throw e;
+      diag({
+        level: 'error',
+        message: isGitMidxError(e) ? String(e.data.git ?? e.message) : (e as Error).message,
+      });
+      diag({ level: 'warning', message: `failed to open pack-index '${idxPath}'` });
+      continue;
+    }
+    opened.push(idx);
+    found.push({ name, idxPath, mtime: mtimeSeconds(packPath), idx });
+  }
+  progress?.({ title, done: seen, end: true });
+  return found;
 }
 
 /** Deletes `multi-pack-index-*.{bitmap,rev}` that do not belong to the current file (§6.3). */

@@ -2,7 +2,8 @@
  * The one place that deletes, renames or links files in `<objectDir>/pack`. Names come from files
  * (a MIDX's PNAM chunk) and from our own code; either way they are data, not paths: each is checked
  * again here to be a plain file name directly inside the pack directory (no separator, no NUL, not
- * `.` or `..`, not empty), and the directory itself must be a `pack` directory. Anything else is
+ * `.` or `..`, not empty), and the directory itself must be a `pack` directory (or the
+ * incremental chain directory `pack/multi-pack-index.d`). Anything else is
  * refused with PACK_DIR_BAD_NAME before the file system is touched.
  */
 import * as fs from 'node:fs';
@@ -24,7 +25,10 @@ function refuse(packDir: string, name: string, problem: string): GitMidxError {
  * name in it; PACK_DIR_BAD_NAME otherwise.
  */
 export function packDirPath(packDir: string, name: string): string {
-  if (path.basename(path.resolve(packDir)) !== 'pack') {
+  const abs = path.resolve(packDir);
+  // A pack directory, or the incremental chain directory inside one.
+  const dir = path.basename(abs) === 'multi-pack-index.d' ? path.dirname(abs) : abs;
+  if (path.basename(dir) !== 'pack') {
     throw refuse(packDir, name, 'is not in an objects/pack directory');
   }
   const problem = plainNameProblem(name);

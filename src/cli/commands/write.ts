@@ -1,9 +1,11 @@
 import { writeMidxFileAsync } from '../../node/midx.js';
+import { writeMidxLayer } from '../../node/midx-chain.js';
 import { makeContext } from '../context.js';
 import type { Command } from '../main.js';
-import { parseCommand } from '../options.js';
+import { parseCommand, UsageError } from '../options.js';
 
-const USAGE = 'write [--preferred-pack=<pack>] [--stdin-packs]';
+const USAGE =
+  'write [--preferred-pack=<pack>] [--stdin-packs] [--[no-]incremental] [--[no-]write-chain-file] [--base=<checksum>]';
 
 export const writeCommand: Command = {
   name: 'write',
@@ -12,15 +14,36 @@ export const writeCommand: Command = {
     const p = parseCommand(
       io,
       args,
-      { 'preferred-pack': { type: 'string' }, 'stdin-packs': { type: 'boolean' } },
+      {
+        'preferred-pack': { type: 'string' },
+        'stdin-packs': { type: 'boolean' },
+        incremental: { type: 'boolean' },
+        'no-incremental': { type: 'boolean' },
+        'write-chain-file': { type: 'boolean' },
+        'no-write-chain-file': { type: 'boolean' },
+        base: { type: 'string' },
+      },
       USAGE,
       global,
       false,
       [
         ['--preferred-pack <preferred-pack>', 'pack for reuse when computing a multi-pack bitmap'],
         ['--stdin-packs', 'write multi-pack index containing only given indexes'],
+        ['--base <checksum>', 'base MIDX for incremental writes'],
+        ['--[no-]incremental', 'write a new incremental MIDX'],
+        ['--[no-]write-chain-file', 'write the multi-pack-index chain file'],
       ],
     );
+    const incremental = p.values.incremental === true && p.values['no-incremental'] !== true;
+    const writeChainFile = p.values['no-write-chain-file'] !== true;
+    const base = p.values.base as string | undefined;
+    // Current Git's checks and words (both are usage errors, exit 129).
+    if (!writeChainFile && !incremental) {
+      throw new UsageError('cannot use --no-write-chain-file without --incremental', USAGE);
+    }
+    if (base !== undefined && writeChainFile) {
+      throw new UsageError('cannot use --base without --no-write-chain-file', USAGE);
+    }
     const ctx = makeContext(io, p.global, new Set(['Adding packfiles to multi-pack-index']));
     let stdinPacks: string[] | undefined;
     if (p.values['stdin-packs']) {
@@ -29,6 +52,20 @@ export const writeCommand: Command = {
         .split('\n')
         .map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l))
         .filter((l) => l.length > 0);
+    }
+    if (incremental) {
+      const r = writeMidxLayer({
+        objectDir: ctx.objectDir,
+        hash: ctx.hash,
+        preferredPack: p.values['preferred-pack'] as string | undefined,
+        writeChainFile,
+        base,
+        onProgress: ctx.progress,
+        onDiagnostic: ctx.diag,
+      });
+      // Without the chain file, the new layer's checksum is how the caller finds it.
+      if (!writeChainFile && r.checksum !== undefined) io.stdout(`${r.checksum}\n`);
+      return 0;
     }
     await writeMidxFileAsync({
       objectDir: ctx.objectDir,

@@ -1,0 +1,204 @@
+/**
+ * `write --incremental`: a new layer of an incremental MIDX chain (docs/formats.md, "Incremental
+ * chains"), over the packs no layer covers yet, leaving out the objects the layers below hold. As
+ * current Git does it: a flat MIDX becomes the chain's first layer (hard-linked into
+ * `multi-pack-index.d/`, then removed); the layer is written under a temporary name, made
+ * read-only and renamed to `multi-pack-index-<checksum>.midx`; the chain file is rewritten through
+ * its lock with the base layers and the new one. Everything stays inside `objects/pack`.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { toHex } from '../bytes.js';
+import { GitMidxError, isGitMidxError } from '../errors.js';
+import type { HashAlgorithm } from '../hash.js';
+import { CHAIN_DIR, CHAIN_FILE, type ChainLayer, layerFileName, loadChain } from '../midx/chain.js';
+import { idxName, isFatalMidxError, type MultiPackIndex } from '../midx/reader.js';
+import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
+import type { PackIndex } from '../pack/idx.js';
+import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
+import { storeFiles } from '../storage/resident.js';
+import { nodeHash } from './hash.js';
+import { LockFile } from './lockfile.js';
+import { discoverPacks, MIDX_NAME, openMidxFile, type WriteMidxResult } from './midx.js';
+import { linkInPackDir, removeInPackDir, renameInPackDir } from './packdir.js';
+import { repositoryForObjectDir } from './repo.js';
+import { nodeStorage } from './storage.js';
+
+export interface WriteLayerOptions {
+  objectDir: string;
+  hash?: HashAlgorithm;
+  /** `--preferred-pack`: a `.pack` or `.idx` basename. */
+  preferredPack?: string;
+  /** `--no-write-chain-file`: write the layer, leave the chain file as it is. */
+  writeChainFile?: boolean;
+  /**
+   * `--base=<checksum>|none` (with `writeChainFile: false`): the layer the new one goes on; default
+   * the chain's tip.
+   */
+  base?: string;
+  onProgress?: ProgressCallback;
+  onDiagnostic?: DiagnosticCallback;
+}
+
+export interface WriteLayerResult extends WriteMidxResult {
+  /** The layers below the new one, base first (their checksums). */
+  readonly base: readonly string[];
+}
+
+/** The chain as it is now: its layers, base first (a flat MIDX counts as the only layer). */
+function currentLayers(
+  packDir: string,
+  hash: HashAlgorithm,
+  diag: DiagnosticCallback,
+): { layers: ChainLayer[]; flat: MultiPackIndex | undefined } {
+  const flatPath = path.join(packDir, MIDX_NAME);
+  try {
+    const flat = openMidxFile(flatPath, { hash });
+    return {
+      layers: [{ name: toHex(flat.checksum()), midx: flat, objectsInBase: 0, packsInBase: 0 }],
+      flat,
+    };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      if (!isGitMidxError(e) || isFatalMidxError(e.code)) throw e;
+      diag({ level: 'error', message: String(e.data.git ?? e.message) });
+    }
+  }
+  const files = storeFiles(nodeStorage());
+  const chainDir = path.join(packDir, CHAIN_DIR);
+  const loaded = loadChain(
+    {
+      readChain: () => files.readFile(path.join(chainDir, CHAIN_FILE), 1 << 24),
+      openLayer: (f) => files.open(path.join(chainDir, f)),
+      shown: (f) => path.join(chainDir, f),
+    },
+    hash,
+  );
+  for (const w of loaded?.warnings ?? []) diag({ level: 'warning', message: w });
+  return { layers: loaded?.layers ?? [], flat: undefined };
+}
+
+/** Writes a new incremental layer (see the module comment). */
+export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
+  const packDir = path.join(options.objectDir, 'pack');
+  const chainDir = path.join(packDir, CHAIN_DIR);
+  const diag = options.onDiagnostic ?? (() => {});
+  const hash = options.hash ?? repositoryForObjectDir(options.objectDir).hash;
+  const writeChain = options.writeChainFile !== false;
+  const opened: PackIndex[] = [];
+  const { layers: all, flat } = currentLayers(packDir, hash, diag);
+  try {
+    // The base: the whole chain, or (without the chain file) up to the layer asked for.
+    let layers = all;
+    if (options.base !== undefined) {
+      if (options.base === 'none') layers = [];
+      else {
+        const at = all.findIndex((l) => l.name === options.base);
+        if (at < 0) {
+          const git = `could not find base MIDX '${options.base}'`;
+          throw new GitMidxError('MIDX_BASE_NOT_FOUND', git, { data: { git } });
+        }
+        layers = all.slice(0, at + 1);
+      }
+    }
+    const inBase = (name: string) => layers.some((l) => l.midx.containsPack(name));
+    const found = discoverPacks(packDir, hash, inBase, diag, options.onProgress, opened);
+    if (found.length === 0) {
+      return { written: false, path: chainDir, packs: 0, objects: 0, base: layers.map((l) => l.name) };
+    }
+    let preferred = -1;
+    if (options.preferredPack !== undefined) {
+      const want = idxName(options.preferredPack);
+      preferred = found.findIndex((p) => idxName(p.name) === want);
+      if (preferred < 0)
+        diag({ level: 'warning', message: `unknown preferred pack: '${options.preferredPack}'` });
+    }
+    const packs: WriterPack[] = found.map((p) => ({ name: p.name, mtime: p.mtime, idx: p.idx }));
+    const plan = planMidx({
+      hash,
+      packs,
+      preferred,
+      // What a layer below holds is not indexed again.
+      exclude: (oids, at) => layers.some((l) => l.midx.findPosition(oids, at) >= 0),
+    });
+
+    fs.mkdirSync(chainDir, { recursive: true });
+    // The layer: written under a temporary name through its lock, read-only, then renamed.
+    const tmpName = `tmp_midx_${randomBytes(6).toString('hex')}`;
+    const lock = LockFile.acquire(path.join(chainDir, tmpName), { packDir: chainDir });
+    let checksum: Uint8Array;
+    try {
+      checksum = writeMidx(lock, plan, nodeHash);
+      lock.commit();
+    } catch (e) {
+      lock.rollback();
+      throw e;
+    }
+    const hex = toHex(checksum);
+    const layerName = layerFileName(hex);
+    try {
+      fs.chmodSync(path.join(chainDir, tmpName), 0o444);
+      renameInPackDir(chainDir, tmpName, layerName);
+    } catch (e) {
+      removeInPackDir(chainDir, tmpName);
+      throw e;
+    }
+
+    if (writeChain) {
+      // A flat MIDX becomes the first layer: linked into the chain directory (with its bitmap and
+      // reverse index, when it has them), then removed from the pack directory.
+      if (flat !== undefined) {
+        const c = layers[0].name;
+        for (const ext of ['midx', 'bitmap', 'rev']) {
+          const from = ext === 'midx' ? MIDX_NAME : `${MIDX_NAME}-${c}.${ext}`;
+          const to = `${MIDX_NAME}-${c}.${ext}`;
+          if (fs.existsSync(path.join(packDir, from))) linkAcross(packDir, from, chainDir, to);
+        }
+      }
+      const chainLock = LockFile.acquire(path.join(chainDir, CHAIN_FILE), { packDir: chainDir });
+      try {
+        chainLock.write(
+          new TextEncoder().encode([...layers.map((l) => l.name), hex].map((h) => `${h}\n`).join('')),
+        );
+        chainLock.commit();
+      } catch (e) {
+        chainLock.rollback();
+        throw e;
+      }
+      if (flat !== undefined) {
+        flat.close();
+        const c = layers[0].name;
+        removeInPackDir(packDir, MIDX_NAME);
+        removeInPackDir(packDir, `${MIDX_NAME}-${c}.bitmap`);
+        removeInPackDir(packDir, `${MIDX_NAME}-${c}.rev`);
+      }
+    }
+    return {
+      written: true,
+      path: path.join(chainDir, layerName),
+      packs: plan.packNames.length,
+      objects: plan.numObjects,
+      checksum: hex,
+      base: layers.map((l) => l.name),
+    };
+  } finally {
+    for (const l of all) l.midx.close();
+    for (const idx of opened) idx.close();
+  }
+}
+
+/** A hard link from `<fromDir>/<from>` to `<toDir>/<to>` (both inside the pack directory). */
+function linkAcross(fromDir: string, from: string, toDir: string, to: string): void {
+  // The chain directory is inside the pack directory: link by the relative name from there.
+  const rel = path.join(CHAIN_DIR, to);
+  if (path.join(fromDir, rel) !== path.join(toDir, to)) {
+    throw new GitMidxError('PACK_DIR_BAD_NAME', `${toDir} is not ${path.join(fromDir, CHAIN_DIR)}`);
+  }
+  try {
+    fs.linkSync(path.join(fromDir, from), path.join(toDir, to));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  void linkInPackDir;
+}
