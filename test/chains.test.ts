@@ -260,3 +260,30 @@ function listFiles(dir: string): string[] {
 function sha1(b: Uint8Array): string {
   return createHash('sha1').update(b).digest('hex');
 }
+
+for (const algo of ['sha1', 'sha256'] as const) {
+  const name = `chain-3-${algo}`;
+  test(`${name}: a plain write flattens the chain, keeping every choice it made, and removes it`, {
+    skip: !haveFixtures,
+  }, () => {
+    const repo = unpackFixture(name);
+    const want: string[] = [];
+    for (let l = 1; l <= 3; l++) {
+      for (const line of expected(name, `read-midx-objects-layer${l}.txt`)!) {
+        const m = /^([0-9a-f]+) (\d+)\t\.\/objects\/pack\/(.*)\.pack$/.exec(line);
+        if (m) want.push(`${m[1]} ${m[3]}.idx ${m[2]}`);
+      }
+    }
+    execFileSync(process.execPath, [bin, 'write'], { cwd: repo });
+    const pack = path.join(repo, 'objects', 'pack');
+    assert.ok(existsSync(path.join(pack, 'multi-pack-index')));
+    assert.ok(!existsSync(path.join(pack, CHAIN_DIR)), 'the chain directory is gone');
+    const out = execFileSync(process.execPath, [bin, 'lookup', '--stdin'], {
+      cwd: repo,
+      input: `${want.map((l) => l.split(' ')[0]).join('\n')}\n`,
+    }).toString();
+    assert.deepEqual(out.split('\n').filter(Boolean).sort(), want.sort());
+    const v = spawnSync('git', ['multi-pack-index', 'verify'], { cwd: repo, encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stderr);
+  });
+}

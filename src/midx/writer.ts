@@ -52,8 +52,11 @@ export interface MidxPlanInput {
   readonly hash: HashAlgorithm;
   /** Every pack, in Git's pre-sort order. */
   readonly packs: readonly WriterPack[];
-  /** The existing MIDX whose entries are reused for the packs with `fromMidx`. */
-  readonly existing?: MultiPackIndex;
+  /**
+   * The existing MIDX whose entries are reused for the packs with `fromMidx`; an incremental chain
+   * gives its layers, base first (their pack ids follow one another: `fromMidx` is global).
+   */
+  readonly existing?: MultiPackIndex | readonly MultiPackIndex[];
   /** Index into `packs` of the preferred pack, or -1 / undefined. Its `idx` must be loaded. */
   readonly preferred?: number;
   /** Pre-sort indexes of packs to leave out (`expire`); none of their objects may be selected. */
@@ -77,6 +80,10 @@ interface Source {
   readonly idx: PackIndex | undefined;
   /** For the existing-MIDX source. */
   readonly ooff: Uint8Array | undefined;
+  /** Added to the pack ids of `ooff` (a chain layer's packs in its bases). */
+  readonly packBase: number;
+  /** Pack ids of `ooff` must be below this (the file's own pack count). */
+  readonly packLimit: number;
   readonly loff: Uint8Array | undefined;
   /** The file the ids come from (the existing MIDX, or the pack's `.idx`), for messages. */
   readonly file: string;
@@ -105,7 +112,13 @@ export interface MidxPlan {
 const BLOCK_ENTRIES = 32768;
 
 export function planMidx(input: MidxPlanInput): MidxPlan {
-  const { hash, packs, existing } = input;
+  const { hash, packs } = input;
+  const layers: readonly MultiPackIndex[] =
+    input.existing === undefined
+      ? []
+      : input.existing instanceof Array
+        ? input.existing
+        : [input.existing as MultiPackIndex];
   const H = hash.size;
   const preferred = input.preferred ?? -1;
   const drop = input.drop ?? new Set<number>();
@@ -115,7 +128,8 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   const sources: Source[] = [];
   let preferredOldId = -1;
   if (preferred >= 0 && packs[preferred].fromMidx !== undefined) preferredOldId = packs[preferred].fromMidx!;
-  if (existing && existing.numObjects > 0 && packs.some((p) => p.fromMidx !== undefined)) {
+  const existingObjects = layers.reduce((n, m) => n + m.numObjects, 0);
+  if (existingObjects > 0 && packs.some((p) => p.fromMidx !== undefined)) {
     // Old packs occupy pre-sort indexes 0..P_old-1 in pack-int-id order, so an entry's pack-int-id
     // is also its pre-sort index.
     for (let i = 0; i < packs.length; i++) {
@@ -123,23 +137,30 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       if (f !== undefined && f !== i)
         throw new Error('BUG: packs of the existing MIDX must come first, in order');
     }
-    const oidl = existing.readChunk(CHUNK_OIDL)!;
-    sources.push({
-      oids: oidl,
-      base: 0,
-      stride: H,
-      count: existing.numObjects,
-      preferred: false,
-      mtime: 0,
-      pack: -1,
-      idx: undefined,
-      ooff: existing.readChunk(CHUNK_OOFF)!,
-      loff: existing.hasLargeOffsets ? existing.readChunk(CHUNK_LOFF) : undefined,
-      file: existing.file,
-      skipPack: preferredOldId,
-      mayBeLarge: true,
-      offBase: -1,
-    });
+    let packBase = 0;
+    for (const existing of layers) {
+      if (existing.numObjects > 0) {
+        sources.push({
+          oids: existing.readChunk(CHUNK_OIDL)!,
+          base: 0,
+          stride: H,
+          count: existing.numObjects,
+          preferred: false,
+          mtime: 0,
+          pack: -1,
+          idx: undefined,
+          ooff: existing.readChunk(CHUNK_OOFF)!,
+          packBase,
+          packLimit: existing.numPacks,
+          loff: existing.hasLargeOffsets ? existing.readChunk(CHUNK_LOFF) : undefined,
+          file: existing.file,
+          skipPack: preferredOldId,
+          mayBeLarge: true,
+          offBase: -1,
+        });
+      }
+      packBase += existing.numPacks;
+    }
   }
   for (let i = 0; i < packs.length; i++) {
     const p = packs[i];
@@ -160,6 +181,8 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       pack: i,
       idx,
       ooff: undefined,
+      packBase: 0,
+      packLimit: 0,
       loff: undefined,
       file: idx.file,
       skipPack: -1,
@@ -190,7 +213,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   // The existing MIDX is read as data, not trusted (its checksum only says it was not damaged in
   // storage): every pack-int-id it gives is checked here, every large-offset index in entryOffset,
   // the order of every source's ids in the merge below, all before anything is written.
-  const oldPacks = existing?.numPacks ?? 0;
+  const oldPacks = layers.reduce((n, m) => n + m.numPacks, 0);
   // Moves the cursor of source si to its next eligible entry; returns its key, or -1 when exhausted.
   const settle = (si: number): number => {
     const s = sources[si];
@@ -198,7 +221,9 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     if (s.ooff) {
       let id = 0;
       while (c < s.count) {
-        id = readU32(s.ooff, c * 8);
+        const local = readU32(s.ooff, c * 8);
+        if (local >= s.packLimit) throw badPackId(s.file, local, s.packLimit, c);
+        id = local + s.packBase;
         if (id >= oldPacks) throw badPackId(s.file, id, oldPacks, c);
         if (id !== s.skipPack) break;
         c++;
@@ -382,7 +407,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
         for (let i = start; i < end; i++) {
           const s = sources[selSrc[i]];
           const pos = selPos[i];
-          const pack = s.ooff ? readU32(s.ooff, pos * 8) : s.pack;
+          const pack = s.ooff ? readU32(s.ooff, pos * 8) + s.packBase : s.pack;
           const id = perm[pack];
           if (!(id >= 0)) throw new Error(`BUG: object selected from dropped pack ${packs[pack]?.name}`);
           writeU32(buf, w, id);
@@ -471,11 +496,11 @@ function entryOffset(s: Source, pos: number): number {
  * whether the entries are true, and one pointing past the pack would be carried into the new file.
  */
 function checkReusedOffset(s: Source, pos: number, packs: readonly WriterPack[], H: number): void {
-  const limit = packs[readU32(s.ooff!, pos * 8)]?.packSize;
+  const limit = packs[readU32(s.ooff!, pos * 8) + s.packBase]?.packSize;
   if (limit === undefined) return;
   const off = entryOffset(s, pos);
   if (off >= 12 && off + H < limit) return;
-  const pack = packs[readU32(s.ooff!, pos * 8)].name;
+  const pack = packs[readU32(s.ooff!, pos * 8) + s.packBase].name;
   const oid = toHex(s.oids, s.base + pos * s.stride, s.base + pos * s.stride + H);
   const git = `multi-pack-index places oid[${pos}] = ${oid} at offset ${off}, outside ${pack} (${limit} bytes)`;
   throw new GitMidxError('MIDX_BAD_OFFSET', `${s.file}: ${git}`, {

@@ -8,16 +8,19 @@ import { toHex, utf8 } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import { bufferReader } from '../io.js';
+import { CHAIN_DIR, CHAIN_FILE, loadChain } from '../midx/chain.js';
 import { idxName, isFatalMidxError, type MidxOpenOptions, MultiPackIndex } from '../midx/reader.js';
 import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
 import { packNameProblem, quoteName } from '../names.js';
 import { PackIndex } from '../pack/idx.js';
 import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
+import { storeFiles } from '../storage/resident.js';
 import { openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
 import { removeInPackDir } from './packdir.js';
 import { repositoryForObjectDir } from './repo.js';
+import { nodeStorage } from './storage.js';
 
 export const MIDX_NAME = 'multi-pack-index';
 
@@ -161,6 +164,8 @@ export function* writeMidxSteps(
   const stdin = options.stdinPacks ? new Set(options.stdinPacks) : undefined;
 
   let existing: MultiPackIndex | undefined;
+  /** Without a flat file: the layers of an incremental chain, base first (flattened by this write). */
+  let chain: MultiPackIndex[] | undefined;
   const opened: PackIndex[] = [];
   try {
     if (held !== undefined && held.target !== path.resolve(target)) {
@@ -179,6 +184,7 @@ export function* writeMidxSteps(
           diag({ level: 'error', message: String(e.data.git ?? e.message) });
         }
       }
+      if (!existing) chain = loadChainLayers(packDir, hash, diag);
       if (existing) {
         const sum = existing.computeChecksum(nodeHash);
         if (toHex(sum) !== toHex(existing.checksum())) {
@@ -190,9 +196,21 @@ export function* writeMidxSteps(
     }
     yield;
     checkAbort(options.signal);
-    return yield* writeWith(options, hash, packDir, target, existing, stdin, diag, progress, opened, held);
+    return yield* writeWith(
+      options,
+      hash,
+      packDir,
+      target,
+      existing ?? chain,
+      stdin,
+      diag,
+      progress,
+      opened,
+      held,
+    );
   } finally {
     existing?.close();
+    for (const m of chain ?? []) m.close();
     for (const idx of opened) idx.close();
     // Committed by writeWith when it wrote; otherwise (no-op, error, abort) it goes now.
     held?.rollback();
@@ -204,7 +222,7 @@ function* writeWith(
   hash: HashAlgorithm,
   packDir: string,
   target: string,
-  existing: MultiPackIndex | undefined,
+  reused: MultiPackIndex | MultiPackIndex[] | undefined,
   stdin: Set<string> | undefined,
   diag: DiagnosticCallback,
   progress: ProgressCallback | undefined,
@@ -212,18 +230,22 @@ function* writeWith(
   held: LockFile | undefined,
 ): Generator<undefined, WriteMidxResult, undefined> {
   const title = 'Adding packfiles to multi-pack-index';
-  const oldPacks: Candidate[] = (existing?.packNames ?? []).map((name, i) => ({
-    name,
-    idxPath: path.join(packDir, name),
-    mtime: 0,
-    fromMidx: i,
-  }));
+  const layers = reused === undefined ? [] : reused instanceof Array ? reused : [reused];
+  const existing = reused instanceof Array ? undefined : reused;
+  const oldPacks: Candidate[] = layers
+    .flatMap((m) => m.packNames)
+    .map((name, i) => ({
+      name,
+      idxPath: path.join(packDir, name),
+      mtime: 0,
+      fromMidx: i,
+    }));
 
   // Step 2: discover packs in raw readdir order (§8.3).
   const found = discoverPacks(
     packDir,
     hash,
-    (name) => existing?.containsPack(name) === true || (stdin !== undefined && !stdin.has(name)),
+    (name) => layers.some((m) => m.containsPack(name)) || (stdin !== undefined && !stdin.has(name)),
     diag,
     progress,
     opened,
@@ -316,7 +338,7 @@ function* writeWith(
     fromMidx: p.fromMidx,
     packSize: p.packSize,
   }));
-  const plan = planMidx({ hash, packs: writerPacks, existing, preferred, drop: dropSet });
+  const plan = planMidx({ hash, packs: writerPacks, existing: reused, preferred, drop: dropSet });
   yield;
   checkAbort(options.signal);
 
@@ -336,6 +358,8 @@ function* writeWith(
   }
   const hex = toHex(checksum);
   removeStaleCompanions(packDir, hex, ['.bitmap', '.rev']);
+  // A chain that was flattened goes: its layers, their companions, the chain file, the directory.
+  if (reused instanceof Array) removeChain(packDir);
   return {
     written: true,
     path: target,
@@ -406,6 +430,52 @@ export function discoverPacks(
   }
   progress?.({ title, done: seen, end: true });
   return found;
+}
+
+/** The layers of the incremental chain in `packDir`, base first (undefined when there is none). */
+function loadChainLayers(
+  packDir: string,
+  hash: HashAlgorithm,
+  diag: DiagnosticCallback,
+): MultiPackIndex[] | undefined {
+  const files = storeFiles(nodeStorage());
+  const chainDir = path.join(packDir, CHAIN_DIR);
+  const loaded = loadChain(
+    {
+      readChain: () => files.readFile(path.join(chainDir, CHAIN_FILE), 1 << 24),
+      openLayer: (f) => files.open(path.join(chainDir, f)),
+      shown: (f) => path.join(chainDir, f),
+    },
+    hash,
+  );
+  for (const w of loaded?.warnings ?? []) diag({ level: 'warning', message: w });
+  if (loaded === undefined || loaded.layers.length === 0) return undefined;
+  return loaded.layers.map((l) => l.midx);
+}
+
+/** Removes the incremental chain's files (only ever inside `pack/multi-pack-index.d`). */
+function removeChain(packDir: string): void {
+  const chainDir = path.join(packDir, CHAIN_DIR);
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(chainDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name === CHAIN_FILE || /^multi-pack-index-[0-9a-f]+\.(midx|bitmap|rev)$/.test(name)) {
+      try {
+        removeInPackDir(chainDir, name);
+      } catch {
+        // left behind: a stale layer is not read without the chain file
+      }
+    }
+  }
+  try {
+    fs.rmdirSync(chainDir);
+  } catch {
+    // not empty (files of someone else's), or gone already
+  }
 }
 
 /** Deletes `multi-pack-index-*.{bitmap,rev}` that do not belong to the current file (§6.3). */
