@@ -287,3 +287,19 @@ for (const algo of ['sha1', 'sha256'] as const) {
     assert.equal(v.status, 0, v.stderr);
   });
 }
+
+for (const algo of ['sha1', 'sha256'] as const) {
+  const name = `v2-flat-${algo}`;
+  test(`${name}: with midx.version=2, write gives Git's version-2 file byte for byte`, {
+    skip: !haveFixtures,
+  }, () => {
+    const repo = unpackFixture(name);
+    const file = path.join(repo, 'objects', 'pack', 'multi-pack-index');
+    const git = readFileSync(file);
+    execFileSync('rm', [file]);
+    execFileSync('git', ['config', 'midx.version', '2'], { cwd: repo });
+    execFileSync(process.execPath, [bin, 'write'], { cwd: repo });
+    assert.ok(readFileSync(file).equals(git));
+    assert.equal(git[4], 2);
+  });
+}

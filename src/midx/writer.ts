@@ -66,6 +66,8 @@ export interface MidxPlanInput {
    * bytes holding the id and where it starts.
    */
   readonly exclude?: (oids: Uint8Array, at: number) => boolean;
+  /** File version (`midx.version`): 1 (default, every Git reads it) or 2 (Git 2.47+). */
+  readonly version?: 1 | 2;
 }
 
 interface Source {
@@ -450,7 +452,9 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
 
   const header = new Uint8Array(MIDX_HEADER_SIZE);
   writeU32(header, 0, MIDX_SIGNATURE);
-  header[4] = 1; // version 1: sorted PNAM, readable by every Git (§2)
+  // Version 1 (sorted PNAM, readable by every Git) unless 2 was asked for (§2); names are sorted
+  // either way.
+  header[4] = input.version ?? 1;
   header[5] = hash.formatId;
   header[6] = chunks.length;
   header[7] = 0; // base MIDX count: always 0 (§2)

@@ -30,6 +30,8 @@ export interface WriteLayerOptions {
   hash?: HashAlgorithm;
   /** `--preferred-pack`: a `.pack` or `.idx` basename. */
   preferredPack?: string;
+  /** `midx.version`: the layer's file version (default 1). */
+  version?: 1 | 2;
   /** `--no-write-chain-file`: write the layer, leave the chain file as it is. */
   writeChainFile?: boolean;
   /**
@@ -119,6 +121,7 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
       hash,
       packs,
       preferred,
+      version: options.version,
       // What a layer below holds is not indexed again.
       exclude: (oids, at) => layers.some((l) => l.midx.findPosition(oids, at) >= 0),
     });

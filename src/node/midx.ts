@@ -72,6 +72,8 @@ export interface WriteMidxOptions {
   useExistingMidx?: boolean;
   /** `.idx` names to leave out of the new file (for `expire`); disables the no-op short-cut. */
   dropPacks?: readonly string[];
+  /** `midx.version`: the file version written (default 1). */
+  version?: 1 | 2;
   onProgress?: ProgressCallback;
   onDiagnostic?: DiagnosticCallback;
   signal?: AbortSignal;
@@ -338,7 +340,14 @@ function* writeWith(
     fromMidx: p.fromMidx,
     packSize: p.packSize,
   }));
-  const plan = planMidx({ hash, packs: writerPacks, existing: reused, preferred, drop: dropSet });
+  const plan = planMidx({
+    hash,
+    packs: writerPacks,
+    existing: reused,
+    preferred,
+    drop: dropSet,
+    version: options.version,
+  });
   yield;
   checkAbort(options.signal);
 

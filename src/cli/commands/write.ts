@@ -1,3 +1,4 @@
+import { GitMidxError } from '../../errors.js';
 import { writeMidxFileAsync } from '../../node/midx.js';
 import { writeMidxLayer } from '../../node/midx-chain.js';
 import { makeContext } from '../context.js';
@@ -53,8 +54,10 @@ export const writeCommand: Command = {
         .map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l))
         .filter((l) => l.length > 0);
     }
+    const version = midxVersion(ctx.config.get('midx.version') ?? undefined);
     if (incremental) {
       const r = writeMidxLayer({
+        version,
         objectDir: ctx.objectDir,
         hash: ctx.hash,
         preferredPack: p.values['preferred-pack'] as string | undefined,
@@ -68,6 +71,7 @@ export const writeCommand: Command = {
       return 0;
     }
     await writeMidxFileAsync({
+      version,
       objectDir: ctx.objectDir,
       hash: ctx.hash,
       preferredPack: p.values['preferred-pack'] as string | undefined,
@@ -79,3 +83,12 @@ export const writeCommand: Command = {
     return 0;
   },
 };
+
+/** `midx.version`: 1 or 2 (Git's accepted values); anything else is Git's fatal error. */
+function midxVersion(value: string | undefined): 1 | 2 | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (v === '1' || v === '2') return Number(v) as 1 | 2;
+  const git = `unknown MIDX version: ${v}`;
+  throw new GitMidxError('INVALID_ARGUMENT', git, { data: { git } });
+}
