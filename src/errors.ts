@@ -58,6 +58,8 @@ export type ErrorCode =
   | 'STORAGE_ASYNC'
   | 'INCREMENTAL_UNSUPPORTED'
   | 'MIDX_BASE_NOT_FOUND'
+  | 'COMPACT_REFUSED'
+  | 'COMPACT_REFUSED'
   // packfile (.pack) and deltas (objects-format.md §2, §3)
   | 'PACK_TOO_SHORT'
   | 'PACK_BAD_SIGNATURE'

@@ -303,3 +303,79 @@ for (const algo of ['sha1', 'sha256'] as const) {
     assert.equal(git[4], 2);
   });
 }
+
+for (const algo of ['sha1', 'sha256'] as const) {
+  const name = `v2-compact-${algo}`;
+  test(`${name}: the four layers rebuilt with write --incremental, then compact, give Git's files byte for byte`, {
+    skip: !haveFixtures,
+  }, () => {
+    const repo = unpackFixture(name);
+    const commands = readFileSync(path.join(FIXTURES, name, 'expect', 'commands.txt'), 'utf8');
+    const before = /chain before compaction \(layer1\.\.layer4\): ([0-9a-f ]+)/
+      .exec(commands)![1]
+      .trim()
+      .split(' ');
+    const pack = path.join(repo, 'objects', 'pack');
+    const chainDir = path.join(pack, CHAIN_DIR);
+    // The chain as the fixture left it: layer1, the compacted layer (old layers 2 and 3, in layer
+    // order: one pack, then two), old layer4.
+    const loaded = loadChain(chainSource(repo), algo === 'sha1' ? SHA1 : SHA256)!;
+    const [l1, compacted, l4] = loaded.layers.map((l) => ({ name: l.name, packs: [...l.midx.packNames] }));
+    for (const l of loaded.layers) l.midx.close();
+    const hold = path.join(path.dirname(repo), 'hold');
+    execFileSync('mkdir', [hold]);
+    const stems = (names: string[]) => names.map((n) => n.replace(/\.idx$/, ''));
+    const moveOut = (names: string[]) =>
+      stems(names).forEach((s) => execFileSync('sh', ['-c', `mv "${pack}/${s}".* "${hold}/"`]));
+    const moveIn = (names: string[]) =>
+      stems(names).forEach((s) => execFileSync('sh', ['-c', `mv "${hold}/${s}".* "${pack}/"`]));
+    moveOut([...compacted.packs.slice(1), ...l4.packs]);
+    execFileSync('sh', ['-c', `rm -f "${chainDir}"/*.midx.keep; chmod u+w "${chainDir}/${CHAIN_FILE}"`]);
+    for (const f of readdirSync(chainDir))
+      if (f !== CHAIN_FILE && !f.includes(l1.name)) execFileSync('rm', ['-f', path.join(chainDir, f)]);
+    execFileSync('sh', ['-c', `echo ${l1.name} > "${chainDir}/${CHAIN_FILE}"`]);
+    const write = () => execFileSync(process.execPath, [bin, 'write', '--incremental'], { cwd: repo });
+    const tip = () => readFileSync(path.join(chainDir, CHAIN_FILE), 'utf8').trim().split('\n').pop();
+    write();
+    assert.equal(tip(), before[1], 'layer 2 rebuilt');
+    moveIn(compacted.packs.slice(1));
+    write();
+    assert.equal(tip(), before[2], 'layer 3 rebuilt');
+    moveIn(l4.packs);
+    write();
+    assert.equal(tip(), before[3], 'layer 4 rebuilt');
+    execFileSync(process.execPath, [bin, 'compact', '--incremental', before[1], before[2]], { cwd: repo });
+    const want = readFileSync(path.join(FIXTURES, name, 'expect', 'files.txt'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(`${CHAIN_DIR}/`))
+      .map((l) => l.split(' ').slice(0, 3).join(' '))
+      .sort();
+    const got = listFiles(chainDir)
+      .map(
+        (f) =>
+          `objects/pack/${CHAIN_DIR}/${path.basename(f)} ${readFileSync(f).length} ${sha1(readFileSync(f))}`,
+      )
+      .sort();
+    assert.deepEqual(got, want);
+  });
+}
+
+test('compact refuses as current Git does (v1, reversed, same, unknown endpoints)', {
+  skip: !haveFixtures,
+}, () => {
+  for (const algo of ['sha1', 'sha256']) {
+    for (const section of ['compact-v1', 'compact-reversed', 'compact-same', 'compact-missing']) {
+      for (const c of messages(algo, section)) {
+        const repo = unpackFixture(`chain-3-${algo}`);
+        const m = /^git (?:-c (\S+) )?multi-pack-index (.*)$/.exec(c.cmd)!;
+        if (m[1] !== undefined) {
+          const [k, v] = m[1].split('=');
+          execFileSync('git', ['config', k, v], { cwd: repo });
+        }
+        const r = spawnSync(process.execPath, [bin, ...m[2].split(' ')], { cwd: repo, encoding: 'utf8' });
+        assert.equal(r.stderr, c.stderr, c.cmd);
+        assert.equal(r.status, c.code, c.cmd);
+      }
+    }
+  }
+});

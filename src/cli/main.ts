@@ -16,6 +16,7 @@ import {
 } from '../node/cleanup.js';
 import { removeInPackDir } from '../node/packdir.js';
 import { catFileCommand } from './commands/cat-file.js';
+import { compactCommand } from './commands/compact.js';
 import { expireCommand } from './commands/expire.js';
 import { lookupCommand } from './commands/lookup.js';
 import { repackCommand } from './commands/repack.js';
@@ -34,6 +35,7 @@ export interface Command {
 
 const COMMANDS: Command[] = [
   writeCommand,
+  compactCommand,
   verifyCommand,
   expireCommand,
   repackCommand,
@@ -157,7 +159,7 @@ function writeFully(fd: number, b: Uint8Array): void {
 }
 
 /** Commands that create lock or temporary files: run on a worker thread (see `run`). */
-const WRITING = new Set(['write', 'expire', 'repack']);
+const WRITING = new Set(['write', 'expire', 'repack', 'compact']);
 
 /** The signals that end a command, and Git's exit status for each (128 + its number). */
 const SIGNALS: ReadonlyArray<readonly [NodeJS.Signals, number]> = [

@@ -68,6 +68,11 @@ export interface MidxPlanInput {
   readonly exclude?: (oids: Uint8Array, at: number) => boolean;
   /** File version (`midx.version`): 1 (default, every Git reads it) or 2 (Git 2.47+). */
   readonly version?: 1 | 2;
+  /**
+   * Keep the packs in their given order instead of sorting their names (compaction: a version-2
+   * file lists the packs of the layers it merges layer by layer).
+   */
+  readonly keepPackOrder?: boolean;
 }
 
 interface Source {
@@ -348,7 +353,8 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   const kept: number[] = [];
   for (let i = 0; i < packs.length; i++) if (!drop.has(i)) kept.push(i);
   const nameBytes = packs.map((p) => utf8(p.name));
-  kept.sort((a, b) => strcmpBytes(nameBytes[a], nameBytes[b]));
+  if (input.keepPackOrder !== true) kept.sort((a, b) => strcmpBytes(nameBytes[a], nameBytes[b]));
+  else if (input.version !== 2) throw new Error('BUG: only a version-2 file keeps its packs unsorted');
   const perm = new Int32Array(packs.length).fill(-1);
   kept.forEach((p, newId) => {
     perm[p] = newId;

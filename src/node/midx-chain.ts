@@ -126,27 +126,8 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
       exclude: (oids, at) => layers.some((l) => l.midx.findPosition(oids, at) >= 0),
     });
 
-    fs.mkdirSync(chainDir, { recursive: true });
-    // The layer: written under a temporary name through its lock, read-only, then renamed.
-    const tmpName = `tmp_midx_${randomBytes(6).toString('hex')}`;
-    const lock = LockFile.acquire(path.join(chainDir, tmpName), { packDir: chainDir });
-    let checksum: Uint8Array;
-    try {
-      checksum = writeMidx(lock, plan, nodeHash);
-      lock.commit();
-    } catch (e) {
-      lock.rollback();
-      throw e;
-    }
-    const hex = toHex(checksum);
+    const hex = publishLayer(chainDir, plan);
     const layerName = layerFileName(hex);
-    try {
-      fs.chmodSync(path.join(chainDir, tmpName), 0o444);
-      renameInPackDir(chainDir, tmpName, layerName);
-    } catch (e) {
-      removeInPackDir(chainDir, tmpName);
-      throw e;
-    }
 
     if (writeChain) {
       // A flat MIDX becomes the first layer: linked into the chain directory (with its bitmap and
@@ -159,16 +140,7 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
           if (fs.existsSync(path.join(packDir, from))) linkAcross(packDir, from, chainDir, to);
         }
       }
-      const chainLock = LockFile.acquire(path.join(chainDir, CHAIN_FILE), { packDir: chainDir });
-      try {
-        chainLock.write(
-          new TextEncoder().encode([...layers.map((l) => l.name), hex].map((h) => `${h}\n`).join('')),
-        );
-        chainLock.commit();
-      } catch (e) {
-        chainLock.rollback();
-        throw e;
-      }
+      writeChainFile(chainDir, [...layers.map((l) => l.name), hex]);
       if (flat !== undefined) {
         flat.close();
         const c = layers[0].name;
@@ -188,6 +160,108 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
   } finally {
     for (const l of all) l.midx.close();
     for (const idx of opened) idx.close();
+  }
+}
+
+/** Writes a layer under a temporary name through its lock, makes it read-only, renames it. */
+function publishLayer(chainDir: string, plan: ReturnType<typeof planMidx>): string {
+  fs.mkdirSync(chainDir, { recursive: true });
+  const tmpName = `tmp_midx_${randomBytes(6).toString('hex')}`;
+  const lock = LockFile.acquire(path.join(chainDir, tmpName), { packDir: chainDir });
+  let checksum: Uint8Array;
+  try {
+    checksum = writeMidx(lock, plan, nodeHash);
+    lock.commit();
+  } catch (e) {
+    lock.rollback();
+    throw e;
+  }
+  const hex = toHex(checksum);
+  try {
+    fs.chmodSync(path.join(chainDir, tmpName), 0o444);
+    renameInPackDir(chainDir, tmpName, layerFileName(hex));
+  } catch (e) {
+    removeInPackDir(chainDir, tmpName);
+    throw e;
+  }
+  return hex;
+}
+
+/** Rewrites the chain file through its lock: one checksum per line, base first. */
+function writeChainFile(chainDir: string, names: readonly string[]): void {
+  const lock = LockFile.acquire(path.join(chainDir, CHAIN_FILE), { packDir: chainDir });
+  try {
+    lock.write(new TextEncoder().encode(names.map((h) => `${h}\n`).join('')));
+    lock.commit();
+  } catch (e) {
+    lock.rollback();
+    throw e;
+  }
+}
+
+export interface CompactOptions {
+  objectDir: string;
+  hash?: HashAlgorithm;
+  /** The oldest and the newest layer to merge (checksums); `from` must be below `to`. */
+  from: string;
+  to: string;
+  /** `midx.version` (compaction needs 2, its default). */
+  version?: 1 | 2;
+  onDiagnostic?: DiagnosticCallback;
+}
+
+/**
+ * `compact <from> <to>`: merges the contiguous layers from `from` to `to` into one version-2 layer
+ * whose packs keep layer order; the chain file then names it in their place, and their files go.
+ */
+export function compactMidxLayers(options: CompactOptions): WriteLayerResult {
+  const fatal = (git: string) => new GitMidxError('COMPACT_REFUSED', git, { data: { git } });
+  if (options.version === 1) throw fatal('cannot perform MIDX compaction with v1 format');
+  if (options.from === options.to) throw fatal('MIDX compaction endpoints must be unique');
+  const packDir = path.join(options.objectDir, 'pack');
+  const chainDir = path.join(packDir, CHAIN_DIR);
+  const diag = options.onDiagnostic ?? (() => {});
+  const hash = options.hash ?? repositoryForObjectDir(options.objectDir).hash;
+  const { layers, flat } = currentLayers(packDir, hash, diag);
+  try {
+    const at = (name: string) => {
+      const i = flat === undefined ? layers.findIndex((l) => l.name === name) : -1;
+      if (i < 0) throw fatal(`could not find MIDX: ${name}`);
+      return i;
+    };
+    const i = at(options.from);
+    const j = at(options.to);
+    if (i > j) throw fatal(`MIDX ${options.from} must be an ancestor of ${options.to}`);
+    const merged = layers.slice(i, j + 1);
+    const names = merged.flatMap((l) => l.midx.packNames);
+    const packs: WriterPack[] = names.map((name, k) => ({ name, mtime: 0, fromMidx: k }));
+    const plan = planMidx({
+      hash,
+      packs,
+      existing: merged.map((l) => l.midx),
+      version: 2,
+      keepPackOrder: true,
+    });
+    const hex = publishLayer(chainDir, plan);
+    writeChainFile(chainDir, [
+      ...layers.slice(0, i).map((l) => l.name),
+      hex,
+      ...layers.slice(j + 1).map((l) => l.name),
+    ]);
+    for (const l of merged) {
+      l.midx.close();
+      for (const ext of ['midx', 'bitmap', 'rev']) removeInPackDir(chainDir, `${MIDX_NAME}-${l.name}.${ext}`);
+    }
+    return {
+      written: true,
+      path: path.join(chainDir, layerFileName(hex)),
+      packs: names.length,
+      objects: plan.numObjects,
+      checksum: hex,
+      base: layers.slice(0, i).map((l) => l.name),
+    };
+  } finally {
+    for (const l of layers) l.midx.close();
   }
 }
 

@@ -85,7 +85,7 @@ export const writeCommand: Command = {
 };
 
 /** `midx.version`: 1 or 2 (Git's accepted values); anything else is Git's fatal error. */
-function midxVersion(value: string | undefined): 1 | 2 | undefined {
+export function midxVersion(value: string | undefined): 1 | 2 | undefined {
   if (value === undefined) return undefined;
   const v = value.trim();
   if (v === '1' || v === '2') return Number(v) as 1 | 2;
