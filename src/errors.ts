@@ -59,7 +59,11 @@ export type ErrorCode =
   | 'INCREMENTAL_UNSUPPORTED'
   | 'MIDX_BASE_NOT_FOUND'
   | 'COMPACT_REFUSED'
+  | 'OBJECT_CORRUPT'
+  | 'OBJECT_MISSING'
   | 'COMPACT_REFUSED'
+  | 'OBJECT_CORRUPT'
+  | 'OBJECT_MISSING'
   // packfile (.pack) and deltas (objects-format.md §2, §3)
   | 'PACK_TOO_SHORT'
   | 'PACK_BAD_SIGNATURE'

@@ -20,6 +20,7 @@ import { compactCommand } from './commands/compact.js';
 import { expireCommand } from './commands/expire.js';
 import { lookupCommand } from './commands/lookup.js';
 import { repackCommand } from './commands/repack.js';
+import { revListCommand } from './commands/rev-list.js';
 import { showCommand } from './commands/show.js';
 import { verifyCommand } from './commands/verify.js';
 import { writeCommand } from './commands/write.js';
@@ -36,6 +37,7 @@ export interface Command {
 const COMMANDS: Command[] = [
   writeCommand,
   compactCommand,
+  revListCommand,
   verifyCommand,
   expireCommand,
   repackCommand,

@@ -125,6 +125,47 @@ export class RefStore {
     return this.packed.get(ref);
   }
 
+  /**
+   * Every ref (`refs/…`, loose ones over packed ones) with the id it resolves to, sorted by name,
+   * then `HEAD` when it resolves. A storage that cannot list directories (static HTTP) gives the
+   * refs of `info/refs` instead of the loose ones.
+   */
+  all(): { name: string; oid: Uint8Array }[] {
+    const names = new Set<string>();
+    this.readPacked('HEAD');
+    for (const n of this.packed!.keys()) if (n.startsWith('refs/')) names.add(n);
+    const listed = this.listLoose('refs', names);
+    if (!listed) {
+      const info = this.files.readFile(joinPath(this.gitDir, 'info/refs'), MAX_PACKED_REFS);
+      for (const line of info === undefined ? [] : decoder.decode(info).split('\n')) {
+        const tab = line.indexOf('\t');
+        if (tab > 0 && !line.endsWith('^{}')) names.add(line.slice(tab + 1));
+      }
+    }
+    const out: { name: string; oid: Uint8Array }[] = [];
+    for (const name of [...names].sort()) {
+      const oid = this.resolve(name);
+      if (oid !== undefined) out.push({ name, oid });
+    }
+    const head = this.resolve('HEAD');
+    if (head !== undefined) out.push({ name: 'HEAD', oid: head });
+    return out;
+  }
+
+  /** Adds the loose refs under `dir` (relative to the common directory); false if it cannot list. */
+  private listLoose(dir: string, into: Set<string>): boolean {
+    const entries = this.files.list(joinPath(this.commonDir, dir));
+    if (entries === null) return false;
+    for (const e of entries ?? []) {
+      const name = `${dir}/${e}`;
+      const st = this.files.stat(joinPath(this.commonDir, name));
+      if (st === undefined) continue;
+      if (st.regular === false) this.listLoose(name, into);
+      else if (isRefName(name)) into.add(name);
+    }
+    return true;
+  }
+
   /** A short name resolved as `git rev-parse` does (`main`, `tags/v1`, `origin`), or undefined. */
   dwim(name: string): Uint8Array | undefined {
     for (const rule of DWIM_RULES) {
