@@ -379,3 +379,30 @@ test('compact refuses as current Git does (v1, reversed, same, unknown endpoints
     }
   }
 });
+
+test("cat-file answers, disk sizes and delta bases equal current Git's on every fixture (chains pick Git's copies)", {
+  skip: !haveFixtures,
+}, () => {
+  for (const algo of ['sha1', 'sha256']) {
+    for (const c of ['chain-3', 'chain-3-bitmap', 'v2-compact', 'v2-flat', 'flat-bitmap']) {
+      const name = `${c}-${algo}`;
+      const repo = unpackFixture(name);
+      const r = spawnSync(
+        process.execPath,
+        [
+          bin,
+          'cat-file',
+          '--batch-all-objects',
+          '--batch-check=%(objectname) %(objecttype) %(objectsize) %(objectsize:disk) %(deltabase)',
+        ],
+        { cwd: repo, encoding: 'utf8', maxBuffer: 1 << 26 },
+      );
+      assert.equal(r.stderr, '', name);
+      assert.equal(
+        r.stdout,
+        readFileSync(path.join(FIXTURES, name, 'expect', 'cat-file-check.txt'), 'utf8'),
+        name,
+      );
+    }
+  }
+});

@@ -27,6 +27,7 @@ import { compareBytes, fromHex, toHex, utf8 } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm, Hasher, HashFunction } from '../hash.js';
 import { PagePool, type RandomAccessReader } from '../io.js';
+import { CHAIN_DIR, CHAIN_FILE, loadChain } from '../midx/chain.js';
 import { checkOidArgument, idxName, MultiPackIndex } from '../midx/reader.js';
 import { PackIndex } from '../pack/idx.js';
 import { jsInflater } from '../pack/js-inflater.js';
@@ -210,7 +211,8 @@ interface Source {
   local: boolean;
   /** Every pack seen in this directory, by `.idx` basename. */
   packs: Map<string, PackSlot>;
-  midx: MidxState | undefined;
+  /** Its MIDX: the flat file, or an incremental chain's layers (newest first); none: empty. */
+  midxs: MidxState[];
   /** Identity (dev, inode, size, mtime) of the MIDX file last looked at; '' when there was none. */
   midxId: string | undefined;
   /** `.idx` names listed by `info/packs` and their rank there (newest highest). */
@@ -297,6 +299,8 @@ function errno(e: unknown): string | undefined {
 
 /** The name of a MIDX file in a pack directory. */
 const MIDX_NAME = 'multi-pack-index';
+/** Largest chain file read (a line per layer). */
+const CHAIN_FILE_MAX = 16 * 1024 * 1024;
 /** Largest `objects/info/packs` read (a line per pack). */
 const INFO_PACKS_MAX = 64 * 1024 * 1024;
 const utf8Decoder = new TextDecoder();
@@ -611,7 +615,7 @@ export class ObjectStore {
     } catch (e) {
       if (isPending(e)) {
         // Asked again once the answer is there: start afresh then.
-        for (const src of this.sources) src.midx?.midx.close();
+        for (const src of this.sources) for (const m of src.midxs) m.midx.close();
         throw e;
       }
       this.close();
@@ -659,8 +663,8 @@ export class ObjectStore {
     this.closed = true;
     for (const s of [...this.lru.keys()]) this.closeSlot(s, false);
     for (const src of this.sources) {
-      src.midx?.midx.close();
-      src.midx = undefined;
+      for (const m of src.midxs) m.midx.close();
+      src.midxs = [];
     }
   }
 
@@ -1696,7 +1700,7 @@ export class ObjectStore {
       shown,
       local,
       packs: new Map(),
-      midx: undefined,
+      midxs: [],
       midxId: undefined,
       infoOrder: new Map(),
     });
@@ -1727,20 +1731,25 @@ export class ObjectStore {
     if (this.useMidx) {
       const file = joinRaw(packDir, MIDX_NAME);
       const shown = joinRaw(joinRaw(src.shown, 'pack'), MIDX_NAME);
-      // A remote MIDX is read once (a static snapshot); a local one again whenever it changed.
-      const id = this.files.remote ? (src.midxId ?? 'remote') : (this.files.stat(file)?.identity ?? '');
+      const chainFile = joinRaw(joinRaw(packDir, CHAIN_DIR), CHAIN_FILE);
+      // A remote MIDX is read once (a static snapshot); a local one again whenever it (or, without
+      // a flat file, the chain file) changed.
+      const id = this.files.remote
+        ? (src.midxId ?? 'remote')
+        : (this.files.stat(file)?.identity ?? `chain:${this.files.stat(chainFile)?.identity ?? ''}`);
       if (id !== src.midxId) {
         // Loaded before anything changes: a load that has to wait for bytes is simply re-run.
-        const midx = id === '' ? undefined : this.loadMidx(file, shown);
+        const flat = id === 'chain:' ? undefined : this.loadMidx(file, shown);
+        // Current Git reads the chain only when there is no usable flat file.
+        const layers = flat !== undefined || id === 'chain:' ? [] : this.loadLayers(src, packDir);
         src.midxId = id;
-        const old = src.midx;
-        src.midx = undefined;
-        if (old !== undefined) {
+        for (const old of src.midxs) {
           old.midx.close();
           old.disabled = true;
           for (const s of old.slots) if (s.midx === old) s.midx = undefined;
         }
-        if (midx !== undefined) {
+        src.midxs = [];
+        for (const midx of flat !== undefined ? [flat] : layers) {
           this.counters.midxLoads++;
           const state: MidxState = { midx, source: src, slots: [], disabled: false };
           for (const name of midx.packNames) {
@@ -1748,7 +1757,7 @@ export class ObjectStore {
             slot.midx = state;
             state.slots.push(slot);
           }
-          src.midx = state;
+          src.midxs.push(state);
         }
       }
     }
@@ -1760,7 +1769,7 @@ export class ObjectStore {
       if (!name.endsWith('.idx')) continue;
       const known = src.packs.get(name);
       if (known !== undefined && (known.listed || !known.plain)) continue;
-      if (src.midx !== undefined && !src.midx.disabled && src.midx.midx.containsPack(name)) continue;
+      if (src.midxs.some((m) => !m.disabled && m.midx.containsPack(name))) continue;
       const slot = known ?? this.slotFor(src, name);
       this.list(slot);
     }
@@ -1799,6 +1808,29 @@ export class ObjectStore {
     slot.listed = true;
   }
 
+  /**
+   * The layers of the directory's incremental chain, newest first (Git's lookup order), with Git's
+   * warnings for a chain that could not be loaded whole; none when there is no chain.
+   */
+  private loadLayers(src: Source, packDir: string): MultiPackIndex[] {
+    const chainDir = joinRaw(packDir, CHAIN_DIR);
+    const shownDir = joinRaw(joinRaw(src.shown, 'pack'), CHAIN_DIR);
+    const loaded = loadChain(
+      {
+        readChain: () => this.files.readFile(joinRaw(chainDir, CHAIN_FILE), CHAIN_FILE_MAX),
+        openLayer: (f) => {
+          const r = this.files.open(joinRaw(chainDir, f));
+          return r === undefined ? undefined : this.counted(r);
+        },
+        shown: (f) => joinRaw(shownDir, f),
+      },
+      this.hash,
+    );
+    if (loaded === undefined) return [];
+    for (const w of loaded.warnings) this.diag('warning', w);
+    return loaded.layers.map((l) => l.midx).reverse();
+  }
+
   /** The MIDX file, opened and checked; undefined (after a warning) when it cannot be used. */
   private loadMidx(file: string, shown: string): MultiPackIndex | undefined {
     let reader: RandomAccessReader | undefined;
@@ -1835,7 +1867,7 @@ export class ObjectStore {
       this.list(s);
     }
     m.midx.close();
-    if (m.source.midx === m) m.source.midx = undefined;
+    m.source.midxs = m.source.midxs.filter((x) => x !== m);
     this.rebuildOrder();
   }
 
@@ -1847,10 +1879,10 @@ export class ObjectStore {
   private rebuildOrder(): void {
     const order: MidxState[] = [];
     for (const src of this.sources) {
-      const m = src.midx;
-      if (m === undefined || m.disabled) continue;
-      if (order.length === 0) order.push(m);
-      else order.splice(1, 0, m);
+      const group = src.midxs.filter((m) => !m.disabled);
+      if (group.length === 0) continue;
+      if (order.length === 0) order.push(...group);
+      else order.splice(1, 0, ...group);
     }
     this.midxOrder = order;
     const plain: PackSlot[] = [];
