@@ -61,9 +61,13 @@ export type ErrorCode =
   | 'COMPACT_REFUSED'
   | 'OBJECT_CORRUPT'
   | 'OBJECT_MISSING'
+  | 'BITMAP_CORRUPT'
+  | 'BITMAP_CLOSURE'
   | 'COMPACT_REFUSED'
   | 'OBJECT_CORRUPT'
   | 'OBJECT_MISSING'
+  | 'BITMAP_CORRUPT'
+  | 'BITMAP_CLOSURE'
   // packfile (.pack) and deltas (objects-format.md §2, §3)
   | 'PACK_TOO_SHORT'
   | 'PACK_BAD_SIGNATURE'

@@ -16,11 +16,13 @@ import type { HashAlgorithm, HashFunction } from '../hash.js';
 import type { ByteSink } from '../io.js';
 import type { PackIndex } from '../pack/idx.js';
 import {
+  CHUNK_BTMP,
   CHUNK_LOFF,
   CHUNK_OIDF,
   CHUNK_OIDL,
   CHUNK_OOFF,
   CHUNK_PNAM,
+  CHUNK_RIDX,
   encodeFanout,
   encodePnam,
   MIDX_HEADER_SIZE,
@@ -73,6 +75,11 @@ export interface MidxPlanInput {
    * file lists the packs of the layers it merges layer by layer).
    */
   readonly keepPackOrder?: boolean;
+  /**
+   * Write the reverse index (RIDX) and the bitmapped-packs chunk (BTMP), as `--bitmap` does: the
+   * objects in pseudo-pack order (the preferred pack's first, then by pack, then by offset).
+   */
+  readonly reverseIndex?: boolean;
 }
 
 interface Source {
@@ -114,6 +121,8 @@ export interface MidxPlan {
   readonly header: Uint8Array;
   /** Final file size, trailer included. */
   readonly fileSize: number;
+  /** With `reverseIndex`: MIDX positions in pseudo-pack order (what RIDX holds). */
+  readonly pseudoOrder?: Uint32Array;
 }
 
 const BLOCK_ENTRIES = 32768;
@@ -456,6 +465,43 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     });
   }
 
+  let pseudoOrder: Uint32Array | undefined;
+  if (input.reverseIndex === true && numObjects > 0) {
+    // Pseudo-pack order (§8.9): preferred pack first, then pack-int-id, then offset.
+    const packOf = new Uint32Array(numObjects);
+    const offOf = new Float64Array(numObjects);
+    const pref = new Uint8Array(numObjects);
+    for (let i = 0; i < numObjects; i++) {
+      const src = sources[selSrc[i]];
+      const pos = selPos[i];
+      const old = src.ooff ? readU32(src.ooff, pos * 8) + src.packBase : src.pack;
+      packOf[i] = perm[old];
+      offOf[i] = entryOffset(src, pos);
+      pref[i] = src.preferred ? 0 : 1;
+    }
+    const order = new Uint32Array(numObjects);
+    for (let i = 0; i < numObjects; i++) order[i] = i;
+    order.sort((a, b) => pref[a] - pref[b] || packOf[a] - packOf[b] || offOf[a] - offOf[b]);
+    pseudoOrder = order;
+    const ridx = new Uint8Array(numObjects * 4);
+    for (let j = 0; j < numObjects; j++) writeU32(ridx, j * 4, order[j]);
+    chunks.push({ id: CHUNK_RIDX, size: ridx.length, write: (sink) => sink.write(ridx) });
+    // BTMP: per pack (PNAM order), where its run starts in pseudo-pack order and how long it is.
+    const btmp = new Uint8Array(kept.length * 8);
+    const first = new Int32Array(kept.length).fill(-1);
+    const count = new Uint32Array(kept.length);
+    for (let j = 0; j < numObjects; j++) {
+      const p = packOf[order[j]];
+      if (first[p] < 0) first[p] = j;
+      count[p]++;
+    }
+    for (let p = 0; p < kept.length; p++) {
+      writeU32(btmp, p * 8, first[p] < 0 ? 0 : first[p]);
+      writeU32(btmp, p * 8 + 4, count[p]);
+    }
+    chunks.push({ id: CHUNK_BTMP, size: btmp.length, write: (sink) => sink.write(btmp) });
+  }
+
   const header = new Uint8Array(MIDX_HEADER_SIZE);
   writeU32(header, 0, MIDX_SIGNATURE);
   // Version 1 (sorted PNAM, readable by every Git) unless 2 was asked for (§2); names are sorted
@@ -476,6 +522,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     chunks,
     header,
     fileSize: size + H,
+    pseudoOrder,
   };
 }
 

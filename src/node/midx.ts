@@ -18,6 +18,7 @@ import { storeFiles } from '../storage/resident.js';
 import { openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
+import { writeMidxBitmap } from './midx-bitmap.js';
 import { removeInPackDir } from './packdir.js';
 import { repositoryForObjectDir } from './repo.js';
 import { nodeStorage } from './storage.js';
@@ -74,6 +75,8 @@ export interface WriteMidxOptions {
   dropPacks?: readonly string[];
   /** `midx.version`: the file version written (default 1). */
   version?: 1 | 2;
+  /** `--bitmap`: write the reverse index (RIDX, BTMP) and a reachability bitmap. */
+  bitmap?: boolean;
   onProgress?: ProgressCallback;
   onDiagnostic?: DiagnosticCallback;
   signal?: AbortSignal;
@@ -257,8 +260,13 @@ function* writeWith(
   checkAbort(options.signal);
 
   const drop = options.dropPacks;
-  // Step 3: nothing to do when no pack was added (Git 2.39's rule, §8.4).
-  if (existing && found.length === 0 && !stdin && !drop) {
+  // Step 3: nothing to do when no pack was added (Git 2.39's rule, §8.4) — unless a bitmap is
+  // asked for and the MIDX has none.
+  const bitmapMissing =
+    options.bitmap === true &&
+    existing !== undefined &&
+    !fs.existsSync(path.join(packDir, `${MIDX_NAME}-${toHex(existing.checksum())}.bitmap`));
+  if (existing && found.length === 0 && !stdin && !drop && !bitmapMissing) {
     removeStaleCompanions(packDir, undefined, ['.bitmap']);
     return { written: false, path: target, packs: existing.numPacks, objects: existing.numObjects };
   }
@@ -316,6 +324,22 @@ function* writeWith(
     }
   }
 
+  // With a bitmap and no preferred pack named: the oldest pack with objects (§8.5).
+  const loadedIdx = (p: Candidate): PackIndex => {
+    if (!p.idx) {
+      p.idx = loadIndex(p.idxPath, hash);
+      opened.push(p.idx);
+    }
+    return p.idx;
+  };
+  if (options.bitmap === true && options.preferredPack === undefined && packs.length > 0) {
+    let c = 0;
+    for (let i = 1; i < packs.length; i++) {
+      if (loadedIdx(packs[c]).numObjects === 0 || packs[i].mtime < packs[c].mtime) c = i;
+    }
+    if (loadedIdx(packs[c]).numObjects > 0) preferred = c;
+  }
+
   const dropSet = new Set<number>();
   if (drop) {
     for (const d of drop) {
@@ -347,6 +371,7 @@ function* writeWith(
     preferred,
     drop: dropSet,
     version: options.version,
+    reverseIndex: options.bitmap === true,
   });
   yield;
   checkAbort(options.signal);
@@ -366,6 +391,18 @@ function* writeWith(
     throw e;
   }
   const hex = toHex(checksum);
+  if (options.bitmap === true) {
+    if (plan.pseudoOrder === undefined) {
+      diag({ level: 'warning', message: 'refusing to write multi-pack .bitmap without any objects' });
+    } else {
+      const written = openMidxFile(target, { hash });
+      try {
+        writeMidxBitmap({ objectDir: options.objectDir, hash, midx: written, pseudoOrder: plan.pseudoOrder });
+      } finally {
+        written.close();
+      }
+    }
+  }
   removeStaleCompanions(packDir, hex, ['.bitmap', '.rev']);
   // A chain that was flattened goes: its layers, their companions, the chain file, the directory.
   if (reused instanceof Array) removeChain(packDir);

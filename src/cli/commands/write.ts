@@ -6,7 +6,7 @@ import type { Command } from '../main.js';
 import { parseCommand, UsageError } from '../options.js';
 
 const USAGE =
-  'write [--preferred-pack=<pack>] [--stdin-packs] [--[no-]incremental] [--[no-]write-chain-file] [--base=<checksum>]';
+  'write [--preferred-pack=<pack>] [--[no-]bitmap] [--stdin-packs] [--[no-]incremental] [--[no-]write-chain-file] [--base=<checksum>]';
 
 export const writeCommand: Command = {
   name: 'write',
@@ -23,6 +23,8 @@ export const writeCommand: Command = {
         'write-chain-file': { type: 'boolean' },
         'no-write-chain-file': { type: 'boolean' },
         base: { type: 'string' },
+        bitmap: { type: 'boolean' },
+        'no-bitmap': { type: 'boolean' },
       },
       USAGE,
       global,
@@ -30,6 +32,7 @@ export const writeCommand: Command = {
       [
         ['--preferred-pack <preferred-pack>', 'pack for reuse when computing a multi-pack bitmap'],
         ['--stdin-packs', 'write multi-pack index containing only given indexes'],
+        ['--[no-]bitmap', 'write multi-pack bitmap'],
         ['--base <checksum>', 'base MIDX for incremental writes'],
         ['--[no-]incremental', 'write a new incremental MIDX'],
         ['--[no-]write-chain-file', 'write the multi-pack-index chain file'],
@@ -72,6 +75,7 @@ export const writeCommand: Command = {
     }
     await writeMidxFileAsync({
       version,
+      bitmap: p.values.bitmap === true && p.values['no-bitmap'] !== true,
       objectDir: ctx.objectDir,
       hash: ctx.hash,
       preferredPack: p.values['preferred-pack'] as string | undefined,
