@@ -10,6 +10,10 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { fromHex } from '../src/bytes.js';
+import { openReachBitmap } from '../src/node/bitmaps.js';
+import { ObjectStore } from '../src/node/index.js';
+import { countReachable } from '../src/store/reach.js';
 import { makeTempDir, removeDir, TestRepo } from './helpers/git.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -88,3 +92,51 @@ test('with --bitmap, the MIDX (RIDX and BTMP included) is byte-identical to curr
     assert.equal(t.status, 0, t.stderr);
   }
 });
+
+for (const format of ['sha1', 'sha256'] as const) {
+  test(`${format}: counts read from bitmaps (git's MIDX bitmap, ours, a pack's) equal the walk's and git's`, () => {
+    const r = build(format);
+    const queries: { include: string[]; exclude: string[] }[] = [
+      { include: ['main', 'side', 'v1'], exclude: [] },
+      { include: ['main'], exclude: ['side'] },
+      { include: ['HEAD'], exclude: ['HEAD~6'] },
+    ];
+    const check = (label: string) => {
+      const store = ObjectStore.open({ objectDir: r.objectDir });
+      try {
+        const bitmap = openReachBitmap(r.objectDir, store.hash);
+        assert.ok(bitmap, `${label}: a bitmap`);
+        const head = fromHex(r.gitText(['rev-parse', 'HEAD']))!;
+        assert.ok(bitmap.commitBitmap(head) !== undefined, `${label}: HEAD has a bitmap`);
+        for (const q of queries) {
+          const ids = (revs: string[]) =>
+            revs.map((x) => fromHex(r.gitText(['rev-parse', `${x}^{commit}`]))!);
+          const query = { include: ids(q.include), exclude: ids(q.exclude) };
+          const walked = countReachable(store, query);
+          const read = countReachable(store, query, { bitmap });
+          assert.deepEqual(read, walked, `${label}: ${JSON.stringify(q)}`);
+          const git = r.gitText([
+            'rev-list',
+            '--count',
+            '--objects',
+            ...q.include.map((x) => `${x}^{commit}`),
+            ...q.exclude.map((x) => `^${x}^{commit}`),
+          ]);
+          assert.equal(read.objects, Number(git), `${label}: ${JSON.stringify(q)}`);
+        }
+      } finally {
+        store.close();
+      }
+    };
+    r.git(['multi-pack-index', 'write', '--bitmap']);
+    check("git's MIDX bitmap");
+    for (const f of readdirSync(r.packDir))
+      if (f.startsWith('multi-pack-index')) rmSync(path.join(r.packDir, f));
+    execFileSync(process.execPath, [bin, 'write', '--bitmap'], { cwd: r.dir, env: r.env });
+    check('our MIDX bitmap');
+    for (const f of readdirSync(r.packDir))
+      if (f.startsWith('multi-pack-index')) rmSync(path.join(r.packDir, f));
+    r.git(['repack', '-adbq']);
+    check("git's pack bitmap");
+  });
+}

@@ -1,3 +1,4 @@
+import { openReachBitmap } from '../../node/bitmaps.js';
 import { countReachable } from '../../store/reach.js';
 import { RevisionResolver } from '../../store/revision.js';
 import { makeContext } from '../context.js';
@@ -32,7 +33,7 @@ export const revListCommand: Command = {
         ['--count', 'print the number of commits (with --objects: objects), not their ids'],
         ['--objects', 'count the trees, blobs and tags reached too'],
         ['--all', 'start from every ref and HEAD'],
-        ['--use-bitmap-index', 'accepted for git compatibility (the count is the same)'],
+        ['--use-bitmap-index', "count with the repository's reachability bitmap where it has one"],
       ],
     );
     if (p.values.count !== true) throw new UsageError('only --count is supported', USAGE);
@@ -58,7 +59,12 @@ export const revListCommand: Command = {
         } else if (arg.startsWith('^')) exclude.push(revs.resolve(arg.slice(1)));
         else include.push(revs.resolve(arg));
       }
-      const counts = countReachable(store, { include, exclude });
+      // With --use-bitmap-index, the repository's bitmap (MIDX or pack) answers what it covers.
+      const bitmap =
+        p.values['use-bitmap-index'] === true && ctx.remote === undefined
+          ? openReachBitmap(ctx.objectDir, ctx.hash, (w) => io.stderr(`warning: ${w}\n`))
+          : undefined;
+      const counts = countReachable(store, { include, exclude }, { bitmap });
       io.stdout(`${p.values.objects === true ? counts.objects : counts.commits}\n`);
       return 0;
     } finally {

@@ -1,0 +1,106 @@
+/**
+ * Finds and opens the repository's reachability bitmap for `countReachable` (src/store/reach.ts):
+ * the MIDX's (`pack/multi-pack-index-<checksum>.bitmap`, positions in pseudo-pack order from its
+ * RIDX chunk) as Git prefers it, else a single pack's (`pack-<hash>.bitmap`, positions in the
+ * pack's offset order). Undefined when there is none; a bitmap that does not belong to its index,
+ * or is damaged, is skipped with a warning (the walk then answers alone).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Bitset } from '../bitmap/ewah.js';
+import { readBitmap } from '../bitmap/reader.js';
+import { toHex } from '../bytes.js';
+import { isGitMidxError } from '../errors.js';
+import type { HashAlgorithm } from '../hash.js';
+import { CHUNK_RIDX } from '../midx/chunks.js';
+import type { ReachBitmap } from '../store/reach.js';
+import { readFileIfExists } from './fs.js';
+import { loadIndex, MIDX_NAME, openMidxFile } from './midx.js';
+
+const MAX_BITMAP = 1 << 30;
+
+export function openReachBitmap(
+  objectDir: string,
+  hash: HashAlgorithm,
+  warn: (message: string) => void = () => {},
+): ReachBitmap | undefined {
+  const packDir = path.join(objectDir, 'pack');
+  try {
+    const midx = openMidxFile(path.join(packDir, MIDX_NAME), { hash });
+    try {
+      const file = path.join(packDir, `${MIDX_NAME}-${toHex(midx.checksum())}.bitmap`);
+      const bytes = readFileIfExists(file, MAX_BITMAP);
+      const ridx = midx.readChunk(CHUNK_RIDX);
+      if (bytes !== undefined && ridx !== undefined && ridx.length === midx.numObjects * 4) {
+        const N = midx.numObjects;
+        const index = readBitmap(bytes, hash, N, midx.checksum(), file);
+        const pseudoOf = new Uint32Array(N);
+        const dv = new DataView(ridx.buffer, ridx.byteOffset, ridx.length);
+        for (let j = 0; j < N; j++) pseudoOf[dv.getUint32(j * 4)] = j;
+        // The MIDX stays open for the lookups (read by pages).
+        const m = midx;
+        return {
+          size: N,
+          types: index.types,
+          positionOf(oid) {
+            const pos = m.findPosition(oid);
+            return pos < 0 ? -1 : pseudoOf[pos];
+          },
+          commitBitmap(oid): Bitset | undefined {
+            const pos = m.findPosition(oid);
+            return pos < 0 ? undefined : index.commits.get(pos);
+          },
+        };
+      }
+      midx.close();
+    } catch (e) {
+      midx.close();
+      throw e;
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+      if (!isGitMidxError(e)) throw e;
+      warn(String(e.data.git ?? e.message));
+    }
+  }
+  // A single pack's bitmap.
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(packDir).filter((n) => /^pack-[0-9a-f]+\.bitmap$/.test(n));
+  } catch {
+    return undefined;
+  }
+  for (const name of names) {
+    const stem = name.slice(0, -'.bitmap'.length);
+    try {
+      const idx = loadIndex(path.join(packDir, `${stem}.idx`), hash);
+      const n = idx.numObjects;
+      const byOffset = Array.from({ length: n }, (_, i) => i).sort(
+        (a, b) => idx.offsetAt(a) - idx.offsetAt(b),
+      );
+      const packOrder = new Uint32Array(n);
+      byOffset.forEach((i, j) => {
+        packOrder[i] = j;
+      });
+      const bytes = readFileIfExists(path.join(packDir, name), MAX_BITMAP);
+      if (bytes === undefined) continue;
+      const index = readBitmap(bytes, hash, n, idx.packChecksum(), path.join(packDir, name));
+      return {
+        size: n,
+        types: index.types,
+        positionOf(oid) {
+          const i = idx.findPosition(oid);
+          return i < 0 ? -1 : packOrder[i];
+        },
+        commitBitmap(oid) {
+          const i = idx.findPosition(oid);
+          return i < 0 ? undefined : index.commits.get(i);
+        },
+      };
+    } catch (e) {
+      if (!isGitMidxError(e)) throw e;
+      warn(String(e.data.git ?? e.message));
+    }
+  }
+  return undefined;
+}
