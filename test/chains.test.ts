@@ -325,10 +325,12 @@ for (const algo of ['sha1', 'sha256'] as const) {
     const hold = path.join(path.dirname(repo), 'hold');
     execFileSync('mkdir', [hold]);
     const stems = (names: string[]) => names.map((n) => n.replace(/\.idx$/, ''));
-    const moveOut = (names: string[]) =>
-      stems(names).forEach((s) => execFileSync('sh', ['-c', `mv "${pack}/${s}".* "${hold}/"`]));
-    const moveIn = (names: string[]) =>
-      stems(names).forEach((s) => execFileSync('sh', ['-c', `mv "${hold}/${s}".* "${pack}/"`]));
+    const moveOut = (names: string[]) => {
+      for (const s of stems(names)) execFileSync('sh', ['-c', `mv "${pack}/${s}".* "${hold}/"`]);
+    };
+    const moveIn = (names: string[]) => {
+      for (const s of stems(names)) execFileSync('sh', ['-c', `mv "${hold}/${s}".* "${pack}/"`]);
+    };
     moveOut([...compacted.packs.slice(1), ...l4.packs]);
     execFileSync('sh', ['-c', `rm -f "${chainDir}"/*.midx.keep; chmod u+w "${chainDir}/${CHAIN_FILE}"`]);
     for (const f of readdirSync(chainDir))

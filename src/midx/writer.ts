@@ -132,7 +132,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   const layers: readonly MultiPackIndex[] =
     input.existing === undefined
       ? []
-      : input.existing instanceof Array
+      : Array.isArray(input.existing)
         ? input.existing
         : [input.existing as MultiPackIndex];
   const H = hash.size;
@@ -319,7 +319,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     // The heap yields copies of one id in the comparator's order: the first one wins.
     const dup =
       key === lastKey && compareBytes(sources[lastSrc].oids, lastOff + 6, s.oids, o + 6, H - 6) === 0;
-    if (!dup && !(exclude !== undefined && exclude(s.oids, o))) {
+    if (!dup && !exclude?.(s.oids, o)) {
       selSrc[n] = si;
       selPos[n] = pos;
       n++;
@@ -496,7 +496,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       count[p]++;
     }
     for (let p = 0; p < kept.length; p++) {
-      writeU32(btmp, p * 8, first[p] < 0 ? 0 : first[p]);
+      writeU32(btmp, p * 8, Math.max(first[p], 0));
       writeU32(btmp, p * 8 + 4, count[p]);
     }
     chunks.push({ id: CHUNK_BTMP, size: btmp.length, write: (sink) => sink.write(btmp) });

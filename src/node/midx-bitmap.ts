@@ -133,7 +133,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
 
     // Each selected commit's bitmap: what selected commits below it reach, then a walk of the rest.
     const done = new Map<string, Bitset>();
-    const treeSeen = (bits: Bitset, hex: string): number => {
+    const treeSeen = (_bits: Bitset, hex: string): number => {
       const pos = positionOf(hex);
       if (pos < 0) closure(hex);
       return pseudoOf[pos];

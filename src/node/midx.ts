@@ -234,9 +234,9 @@ function* writeWith(
   opened: PackIndex[],
   held: LockFile | undefined,
 ): Generator<undefined, WriteMidxResult, undefined> {
-  const title = 'Adding packfiles to multi-pack-index';
-  const layers = reused === undefined ? [] : reused instanceof Array ? reused : [reused];
-  const existing = reused instanceof Array ? undefined : reused;
+  const _title = 'Adding packfiles to multi-pack-index';
+  const layers = reused === undefined ? [] : Array.isArray(reused) ? reused : [reused];
+  const existing = Array.isArray(reused) ? undefined : reused;
   const oldPacks: Candidate[] = layers
     .flatMap((m) => m.packNames)
     .map((name, i) => ({
@@ -405,7 +405,7 @@ function* writeWith(
   }
   removeStaleCompanions(packDir, hex, ['.bitmap', '.rev']);
   // A chain that was flattened goes: its layers, their companions, the chain file, the directory.
-  if (reused instanceof Array) removeChain(packDir);
+  if (Array.isArray(reused)) removeChain(packDir);
   return {
     written: true,
     path: target,

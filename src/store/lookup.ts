@@ -1,0 +1,397 @@
+/**
+ * The lookup policy (docs/architecture.md, "The object store"): every MIDX, then the plain packs,
+ * then loose objects, then one re-scan; damaged copies skipped, suspect packs hashed, errors named
+ * after the object asked for.
+ */
+import { compareBytes, toHex, utf8 } from '../bytes.js';
+import { GitMidxError, isGitMidxError } from '../errors.js';
+import type { HashAlgorithm, Hasher, HashFunction } from '../hash.js';
+import {
+  OBJ_OFS_DELTA,
+  OBJ_REF_DELTA,
+  type ObjectType,
+  type PackFile,
+  type PackObject,
+} from '../pack/pack.js';
+import type { ObjectStream } from '../pack/stream.js';
+import { loosePath, readLooseObject } from './loose.js';
+import type { ObjectDetails, StoredObject } from './object-store.js';
+import { extentAt, extentsOf, idxOf, oidAtOffset, packOf } from './packs.js';
+import { disableMidx, discoverRest } from './sources.js';
+import {
+  checkOpen,
+  diag,
+  gitText,
+  hashObject,
+  isReadFailure,
+  type MidxState,
+  type PackHit,
+  type PackSlot,
+  type StoreState,
+} from './state.js';
+
+export function find<T>(
+  st: StoreState,
+  oid: Uint8Array,
+  hex: string,
+  throwIfCorrupt: boolean,
+  fromPack: (pack: PackFile, hit: PackHit) => T,
+  fromLoose: (file: string, shownAs: string) => T | undefined,
+): T | undefined {
+  checkOpen(st);
+  let looseDone = false;
+  let rescanned = false;
+  let lastError: { error: unknown; hit: PackHit } | undefined;
+  for (;;) {
+    const hit = findInPacks(st, oid, hex);
+    if (hit !== undefined) {
+      if (st.midxSuffices && hit.via === 'midx') return fromPack(undefined as unknown as PackFile, hit);
+      const pack = packOf(st, hit.slot);
+      if (pack === undefined) {
+        // Closed to bound open files, and could not be reopened: it is gone now.
+        st.counters.stalePackSkips++;
+        continue;
+      }
+      try {
+        if (hit.slot.suspect && !holds(st, pack, hit.offset, oid)) {
+          const detail = `${hit.slot.shownIdx} places ${hex} at offset ${hit.offset}, where another object is`;
+          throw new GitMidxError('PACK_HASH_MISMATCH', detail, {
+            file: hit.slot.shownPack,
+            data: { git: detail, oid: hex, offset: hit.offset },
+          });
+        }
+        return fromPack(pack, hit);
+      } catch (e) {
+        // Too large is no damage of this copy: every copy is as large.
+        if (!isReadFailure(e) || isGitMidxError(e, 'OBJECT_TOO_LARGE')) throw e;
+        markBad(st, hit, hex, e);
+        lastError = { error: e, hit };
+        continue;
+      }
+    }
+    if (!looseDone) {
+      looseDone = true;
+      const r = findLoose(st, hex, fromLoose);
+      if (r !== undefined) return r;
+    }
+    if (discoverRest(st)) {
+      looseDone = false;
+      continue;
+    }
+    if (rescanned || !st.rescanOnMiss) break;
+    rescanned = true;
+    st.store.rescan();
+  }
+  st.counters.misses++;
+  if (lastError !== undefined && throwIfCorrupt) {
+    const e = lastError.error;
+    const git = `packed object ${hex} (stored in ${lastError.hit.slot.shownPack}) is corrupt`;
+    throw new GitMidxError(isGitMidxError(e) ? e.code : 'IO_ERROR', git, {
+      file: lastError.hit.slot.shownPack,
+      data: { git, oid: hex, offset: lastError.hit.offset, detail: gitText(e) },
+      cause: e,
+    });
+  }
+  return undefined;
+}
+
+export function readPacked(
+  st: StoreState,
+  pack: PackFile,
+  hit: PackHit,
+  ids: Uint8Array,
+  at: number,
+  hex?: string,
+): StoredObject {
+  let o: PackObject;
+  try {
+    o = pack.readAt(hit.offset);
+  } catch (e) {
+    throw named(st, e, hex ?? toHex(ids, at, at + st.hash.size));
+  }
+  if (st.verify) checkHash(st, hex ?? toHex(ids, at, at + st.hash.size), o.type, o.data, hit.slot.shownPack);
+  return { type: o.type, size: o.data.length, data: o.data };
+}
+
+/**
+ * `readPacked`, or for a whole object larger than `streamAbove` undefined (nothing read), for a
+ * caller that streams such objects.
+ */
+export function readPackedAtMost(
+  st: StoreState,
+  pack: PackFile,
+  hit: PackHit,
+  ids: Uint8Array,
+  at: number,
+  streamAbove: number,
+): StoredObject | undefined {
+  let o: PackObject | undefined;
+  try {
+    o = pack.readAtMost(hit.offset, streamAbove);
+  } catch (e) {
+    throw named(st, e, toHex(ids, at, at + st.hash.size));
+  }
+  if (o === undefined) return undefined;
+  if (st.verify) checkHash(st, toHex(ids, at, at + st.hash.size), o.type, o.data, hit.slot.shownPack);
+  return { type: o.type, size: o.data.length, data: o.data };
+}
+
+export function readLoose(st: StoreState, file: string, shownAs: string, hex: string, streamAbove?: number) {
+  try {
+    return readLooseObject(st.files, file, hex, st.hash, st.codec, {
+      maxObjectSize: st.maxObjectSize,
+      verifyHash: st.verify,
+      onRead: st.countRead,
+      shownAs,
+      streamAbove,
+    });
+  } catch (e) {
+    throw named(st, e, hex);
+  }
+}
+
+/**
+ * An `OBJECT_TOO_LARGE` from a pack or loose file, said of the object asked for: its id, what
+ * was too large, the limit (and why it is lower than asked, if it is), how to raise it. Any other
+ * error is returned as it is.
+ */
+export function named(st: StoreState, e: unknown, hex: string): unknown {
+  if (!isGitMidxError(e, 'OBJECT_TOO_LARGE') || e.data.named === true) return e;
+  const size = Number(e.data.size);
+  const role = e.data.role;
+  const where = e.file !== undefined ? ` (in ${e.file})` : '';
+  if (role === 'allocation') {
+    const git = `object ${hex}${where}: out of memory for its ${size} bytes; lower the limit with ${st.maxObjectSizeHint}`;
+    return new GitMidxError('OBJECT_TOO_LARGE', git, {
+      file: e.file,
+      data: { ...e.data, git, oid: hex, limit: st.maxObjectSize, named: true },
+      cause: e,
+    });
+  }
+  const what =
+    role === 'delta base'
+      ? `object ${hex}${where} needs a delta base of ${size} bytes`
+      : role === 'delta'
+        ? `object ${hex}${where} is stored as a delta of ${size} bytes`
+        : `object ${hex}${where} is ${size} bytes`;
+  const asked = st.maxObjectSizeAsked;
+  const limit =
+    asked === undefined
+      ? `the limit of ${st.maxObjectSize} bytes`
+      : `the limit of ${st.maxObjectSize} bytes (${asked} was asked for; a buffer holds at most ${st.maxObjectSize})`;
+  const git = `${what}, more than ${limit}; raise the limit with ${st.maxObjectSizeHint}`;
+  return new GitMidxError('OBJECT_TOO_LARGE', git, {
+    file: e.file,
+    data: { ...e.data, git, oid: hex, limit: st.maxObjectSize, asked, named: true },
+    cause: e,
+  });
+}
+
+export function detailsPacked(st: StoreState, pack: PackFile, hit: PackHit): ObjectDetails {
+  const info = pack.infoAt(hit.offset);
+  const e = pack.entryAt(hit.offset);
+  const idx = idxOf(st, hit.slot)!;
+  const ext = extentsOf(st, hit.slot, idx);
+  let deltaBase: Uint8Array | undefined;
+  if (e.type === OBJ_OFS_DELTA) deltaBase = oidAtOffset(st, hit.slot, idx, ext, e.baseOffset!);
+  else if (e.type === OBJ_REF_DELTA) deltaBase = e.baseOid;
+  return {
+    ...info,
+    source: hit.via === 'midx' ? 'midx' : 'pack',
+    diskSize: extentAt(st, hit.slot, pack, ext, hit.offset),
+    deltaBase,
+    file: hit.slot.shownPack,
+    offset: hit.offset,
+  };
+}
+
+export function findInPacks(st: StoreState, oid: Uint8Array, hex: string): PackHit | undefined {
+  for (const m of st.midxOrder) {
+    if (m.disabled) continue;
+    let packId: number;
+    let offset: number;
+    try {
+      const pos = m.midx.findPosition(oid);
+      if (pos < 0) continue;
+      packId = m.midx.packIdAt(pos);
+      offset = m.midx.offsetAt(pos);
+    } catch (e) {
+      if (!isGitMidxError(e)) throw e;
+      disableMidx(st, m, e);
+      return findInPacks(st, oid, hex);
+    }
+    const slot = m.slots[packId];
+    if (st.midxSuffices && slot.bad?.has(hex) !== true) {
+      st.counters.midxHits++;
+      return { slot, offset, via: 'midx' };
+    }
+    if (slot.bad?.has(hex) !== true) {
+      const pack = packOf(st, slot);
+      if (pack !== undefined) {
+        // One id at a time, the pack's own index must agree. When it does not, one of the two
+        // files is damaged, and the copy that answers is the one whose bytes hash to the id:
+        // never another object under this name. (Batches trust the MIDX's offsets, as Git always
+        // does; see planBatch.)
+        // (Over a network that costs requests: objects are hashed when read there instead.)
+        const own = st.files.remote ? offset : slot.idx!.lookup(oid);
+        if (own !== offset) slot.suspect = true;
+        if (own !== offset && !holds(st, pack, offset, oid)) {
+          const git = `multi-pack-index ${m.midx.file} places ${hex} at offset ${offset} in ${slot.name}, its index at ${own ?? 'none'}`;
+          disableMidx(st, m, new GitMidxError('MIDX_BAD_OFFSET', git, { data: { git } }));
+          if (own !== undefined && own !== 0 && !holds(st, pack, own, oid)) {
+            // Neither file places this object right: no copy in this pack is served.
+            if (slot.bad === undefined) slot.bad = new Set();
+            slot.bad.add(hex);
+            diag(st, 'error', `${slot.shownIdx} places ${hex} at offset ${own}, where another object is`);
+          }
+          return findInPacks(st, oid, hex);
+        }
+        st.counters.midxHits++;
+        return { slot, offset, via: 'midx' };
+      }
+      st.counters.stalePackSkips++;
+    }
+    // Another copy in the packs this MIDX covers (Git stops here).
+    const other = otherMidxCopy(st, m, slot, oid, hex, true);
+    if (other !== undefined) {
+      st.counters.midxFallbackHits++;
+      return other;
+    }
+  }
+  for (let i = 0; i < st.mru.length; i++) {
+    const slot = st.mru[i];
+    if (slot.failed !== undefined) continue;
+    const idx = idxOf(st, slot);
+    const off = idx === undefined ? undefined : idx.lookup(oid);
+    if (off === undefined || off === 0 || slot.bad?.has(hex) === true) continue;
+    if (packOf(st, slot) === undefined) {
+      st.counters.stalePackSkips++;
+      continue;
+    }
+    if (i > 0) {
+      st.mru.splice(i, 1);
+      st.mru.unshift(slot);
+    }
+    st.counters.packHits++;
+    return { slot, offset: off, via: 'pack' };
+  }
+  return undefined;
+}
+
+/**
+ * Whether the entry at `offset` is `oid`: read and hashed. Only where a MIDX and an `.idx`
+ * disagree (never on the normal path); an unreadable entry is not it.
+ */
+export function holds(st: StoreState, pack: PackFile, offset: number, oid: Uint8Array): boolean {
+  let o: { type: string; data: Uint8Array };
+  try {
+    o = pack.readAt(offset);
+  } catch (e) {
+    if (!isReadFailure(e)) throw e;
+    return false;
+  }
+  return compareBytes(hashObject(st.hashFn, st.hash, o.type, o.data), 0, oid, 0, st.hash.size) === 0;
+}
+
+/** A copy of `oid` in a pack of MIDX `m` other than `slot` (whose copy is gone, invalid or bad). */
+export function otherMidxCopy(
+  st: StoreState,
+  m: MidxState,
+  slot: PackSlot,
+  oid: Uint8Array,
+  hex: string,
+  countSkips: boolean,
+): PackHit | undefined {
+  for (const other of m.slots) {
+    if (other === slot || other.failed !== undefined || other.bad?.has(hex) === true) continue;
+    const otherIdx = idxOf(st, other);
+    const off = otherIdx === undefined ? undefined : otherIdx.lookup(oid);
+    if (off === undefined || off === 0) continue;
+    if (packOf(st, other) === undefined) {
+      if (countSkips) st.counters.stalePackSkips++;
+      continue;
+    }
+    return { slot: other, offset: off, via: 'pack' };
+  }
+  return undefined;
+}
+
+/** The first loose file by that name (local, then alternates), as Git looks no further. */
+export function findLoose<T>(
+  st: StoreState,
+  hex: string,
+  fromLoose: (file: string, shownAs: string) => T | undefined,
+): T | undefined {
+  for (const src of st.sources) {
+    const file = loosePath(src.dir, hex);
+    try {
+      const r = fromLoose(file, loosePath(src.shown, hex));
+      if (r === undefined) continue;
+      st.counters.looseHits++;
+      return r;
+    } catch (e) {
+      if (isGitMidxError(e, 'LOOSE_CORRUPT') && e.data.missing === true) {
+        if (typeof e.data.inflate === 'string') diag(st, 'error', e.data.inflate);
+        diag(st, 'error', gitText(e));
+        return undefined;
+      }
+      throw e;
+    }
+  }
+  return undefined;
+}
+
+export function markBad(st: StoreState, hit: PackHit, hex: string, e: unknown): void {
+  if (hit.slot.bad === undefined) hit.slot.bad = new Set();
+  hit.slot.bad.add(hex);
+  st.counters.badObjects++;
+  diag(st, 'error', gitText(e));
+  diag(st, 'error', `failed to read object ${hex} at offset ${hit.offset} from ${hit.slot.shownPack}`);
+}
+
+export function checkHash(st: StoreState, hex: string, type: string, data: Uint8Array, file: string): void {
+  const got = toHex(hashObject(st.hashFn, st.hash, type, data));
+  if (got !== hex) {
+    const git = `hash mismatch for ${hex} in ${file} (got ${got})`;
+    throw new GitMidxError('PACK_HASH_MISMATCH', git, { file, data: { git, oid: hex, actual: got } });
+  }
+}
+
+/** A stream that hashes what it hands out and, at its end, checks that it is the object asked for. */
+export class VerifyingStream implements ObjectStream {
+  private readonly hasher: Hasher;
+  private finished = false;
+  constructor(
+    private readonly inner: ObjectStream,
+    hashFn: HashFunction,
+    hash: HashAlgorithm,
+    private readonly hex: string,
+  ) {
+    this.hasher = hashFn(hash);
+    this.hasher.update(utf8(`${inner.type} ${inner.size}\0`));
+  }
+  get type(): ObjectType {
+    return this.inner.type;
+  }
+  get size(): number {
+    return this.inner.size;
+  }
+  read(): Uint8Array | undefined {
+    if (this.finished) return undefined;
+    const chunk = this.inner.read();
+    if (chunk !== undefined) {
+      this.hasher.update(chunk);
+      return chunk;
+    }
+    this.finished = true;
+    const got = toHex(this.hasher.digest());
+    if (got !== this.hex) {
+      const git = `hash mismatch for ${this.hex} (got ${got})`;
+      throw new GitMidxError('PACK_HASH_MISMATCH', git, { data: { git, oid: this.hex, actual: got } });
+    }
+    return undefined;
+  }
+  close(): void {
+    this.inner.close();
+  }
+}

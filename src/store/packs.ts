@@ -1,0 +1,211 @@
+import { GitMidxError } from '../errors.js';
+import type { RandomAccessReader } from '../io.js';
+import { PackIndex } from '../pack/idx.js';
+import { PackFile } from '../pack/pack.js';
+import { type HintedReader, isPending } from '../storage/resident.js';
+import {
+  diag,
+  type Extents,
+  errno,
+  GONE,
+  gitText,
+  isReadFailure,
+  type PackSlot,
+  type StoreState,
+  WHOLE_IDX_BYTES,
+} from './state.js';
+
+export function counted(st: StoreState, r: RandomAccessReader): RandomAccessReader {
+  const c = st.counters;
+  const h = r as Partial<HintedReader>;
+  return {
+    // A remote reader's hints and nature pass through (src/storage/resident.ts).
+    remote: h.remote,
+    hint: h.hint?.bind(r),
+    hintMany: h.hintMany?.bind(r),
+    size: r.size,
+    readInto(into, offset, length, position) {
+      r.readInto(into, offset, length, position);
+      c.bytesRead += length;
+    },
+    close() {
+      r.close();
+    },
+  } as RandomAccessReader;
+}
+
+/**
+ * Marks the slot used now (a stamp, so that the common case, a pack already open, is one store);
+ * beyond `maxOpen` open packs, the least recently used others are closed.
+ */
+export function touch(st: StoreState, slot: PackSlot): void {
+  slot.lastUse = ++st.useTick;
+  if (st.lru.has(slot)) return;
+  st.lru.set(slot, true);
+  while (st.lru.size > st.maxOpen) {
+    let victim: PackSlot | undefined;
+    for (const s of st.lru.keys()) {
+      if (s !== slot && (victim === undefined || s.lastUse < victim.lastUse)) victim = s;
+    }
+    if (victim === undefined) break;
+    closeSlot(st, victim, true);
+  }
+}
+
+export function closeSlot(st: StoreState, slot: PackSlot, count: boolean): void {
+  if (slot.pack !== undefined) {
+    slot.pack.close();
+    slot.pack = undefined;
+    if (count) st.counters.packsClosed++;
+  }
+  slot.idx?.close();
+  slot.idx = undefined;
+  st.lru.delete(slot);
+}
+
+export function fail(st: StoreState, slot: PackSlot, e: unknown, what: 'index' | 'pack'): void {
+  closeSlot(st, slot, false);
+  if (e === GONE || errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') {
+    // Gone (a concurrent repack deleted it): Git says nothing either.
+    slot.failed = 'gone';
+    return;
+  }
+  slot.failed = gitText(e);
+  diag(st, 'error', gitText(e));
+  if (what === 'index') diag(st, 'error', `packfile ${slot.shownPack} index unavailable`);
+}
+
+export function idxOf(st: StoreState, slot: PackSlot): PackIndex | undefined {
+  if (slot.failed !== undefined) return undefined;
+  if (slot.idx !== undefined) {
+    touch(st, slot);
+    return slot.idx;
+  }
+  let reader: RandomAccessReader;
+  try {
+    const r = st.files.open(slot.idxPath);
+    if (r === undefined) throw GONE;
+    reader = counted(st, r);
+  } catch (e) {
+    if (isPending(e)) throw e;
+    fail(st, slot, e, 'index');
+    return undefined;
+  }
+  try {
+    // A small index is read whole, once (random lookups would touch most of its pages anyway);
+    // a large one goes through a bounded page cache.
+    // A MIDX-covered pack needs only its index's fanout and trailer (is_pack_valid), so it is
+    // read by pages.
+    const whole = reader.size <= WHOLE_IDX_BYTES && slot.plain;
+    slot.idx = PackIndex.open(reader, {
+      hash: st.hash,
+      file: slot.shownIdx,
+      pageSize: whole ? Math.max(1, reader.size) : 4096,
+      cacheBytes: whole ? Math.max(1, reader.size) : 1024 * 1024,
+    });
+  } catch (e) {
+    if (isPending(e)) throw e;
+    fail(st, slot, e, 'index');
+    return undefined;
+  }
+  touch(st, slot);
+  return slot.idx;
+}
+
+/** One open pack's share of the delta-base cache budget. */
+export function packCacheBytes(st: StoreState): number {
+  let known = 0;
+  for (const src of st.sources) known += src.packs.size;
+  const sharing = Math.max(1, Math.min(st.maxOpen, known));
+  return Math.max(1 << 20, Math.floor(st.cacheBytes / sharing));
+}
+
+/** The pack, opened and checked as Git's `is_pack_valid()` does; undefined when it is unusable. */
+export function packOf(st: StoreState, slot: PackSlot): PackFile | undefined {
+  const idx = idxOf(st, slot);
+  if (idx === undefined) return undefined;
+  if (slot.pack !== undefined) return slot.pack;
+  let reader: RandomAccessReader | undefined;
+  try {
+    const r = st.files.open(slot.packPath);
+    if (r === undefined) throw GONE;
+    reader = counted(st, r);
+    const pack = new PackFile(reader, idx, {
+      file: slot.shownPack,
+      hash: st.hash,
+      inflate: st.inflater,
+      hashFn: st.hashFn,
+      cacheBytes: packCacheBytes(st),
+      maxObjectSize: st.maxObjectSize,
+      pageCacheBytes: 1024 * 1024,
+      pagePool: st.pagePool,
+    });
+    pack.validate(!st.files.remote);
+    slot.pack = pack;
+  } catch (e) {
+    reader?.close();
+    if (e !== GONE && !isReadFailure(e)) throw e;
+    fail(st, slot, e, 'pack');
+    return undefined;
+  }
+  st.counters.packsOpened++;
+  return slot.pack;
+}
+
+/** Entry offsets of a pack in ascending order, with their `.idx` positions (built once per pack). */
+export function extentsOf(_st: StoreState, slot: PackSlot, idx: PackIndex): Extents {
+  if (slot.extents !== undefined) return slot.extents;
+  const n = idx.numObjects;
+  const raw = new Float64Array(n);
+  for (let i = 0; i < n; i++) raw[i] = idx.offsetAt(i);
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((a, b) => raw[a] - raw[b]);
+  const offsets = new Float64Array(n);
+  for (let i = 0; i < n; i++) offsets[i] = raw[order[i]];
+  slot.extents = { offsets, positions: order };
+  return slot.extents;
+}
+
+export function findOffset(ext: Extents, offset: number): number {
+  let lo = 0;
+  let hi = ext.offsets.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ext.offsets[mid] < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < ext.offsets.length && ext.offsets[lo] === offset ? lo : -1;
+}
+
+/** Bytes from the entry at `offset` to the next entry or the trailer (§2.4). */
+export function extentAt(
+  st: StoreState,
+  slot: PackSlot,
+  pack: PackFile,
+  ext: Extents,
+  offset: number,
+): number {
+  const i = findOffset(ext, offset);
+  if (i < 0) {
+    const git = `offset ${offset} is not an entry of ${slot.shownPack}`;
+    throw new GitMidxError('PACK_BAD_OBJECT', git, { file: slot.shownPack, data: { git, offset } });
+  }
+  const next = i + 1 < ext.offsets.length ? ext.offsets[i + 1] : pack.size - st.hash.size;
+  return next - offset;
+}
+
+export function oidAtOffset(
+  _st: StoreState,
+  slot: PackSlot,
+  idx: PackIndex,
+  ext: Extents,
+  offset: number,
+): Uint8Array {
+  const i = findOffset(ext, offset);
+  if (i < 0) {
+    const git = `delta base offset ${offset} is not an entry of ${slot.shownPack}`;
+    throw new GitMidxError('PACK_BAD_OBJECT', git, { file: slot.shownPack, data: { git, offset } });
+  }
+  return idx.oidAt(ext.positions[i]).slice();
+}
