@@ -3,12 +3,16 @@
  * economy of a repository served as static files (100 packs, 200,000 objects, a MIDX): requests
  * and bytes to open, per cold lookup, per whole object, per warm lookup.
  */
+
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fromHex, toHex } from '../src/bytes.js';
 import { AsyncObjectStore, httpStorage } from '../src/index.js';
 import { ObjectStore, openAsyncObjectStore } from '../src/node/index.js';
 import { makeManyPacks, TestRepo } from '../test/helpers/git.js';
 import { startStaticServer } from '../test/helpers/static-server.js';
-import { median } from './measure.js';
+import { median, timeSpawn } from './measure.js';
 
 export interface RemoteRow {
   name: string;
@@ -214,5 +218,83 @@ export async function eventLoopRows(rows: RemoteRow[], log: (s: string) => void)
     });
   } finally {
     repo.cleanup();
+  }
+}
+
+/**
+ * `write --bitmap` against `git multi-pack-index write --bitmap`, and reachability counts with
+ * bitmaps against `git rev-list --count --objects --use-bitmap-index --all`, on a copy of a
+ * repository with history (the history corpus). Git must accept our bitmap first.
+ */
+export function bitmapRows(
+  repoDir: string,
+  env: NodeJS.ProcessEnv,
+  runs: number,
+  bin: string,
+  rows: RemoteRow[],
+  log: (s: string) => void,
+): void {
+  log(`bitmaps: write --bitmap and reachability counts, ${runs} runs each, interleaved`);
+  const work = mkdtempSync(join(tmpdir(), 'git-midx-bitmap-'));
+  try {
+    const repo = join(work, 'repo.git');
+    cpSync(repoDir, repo, { recursive: true });
+    const pack = join(repo, 'objects', 'pack');
+    const clean = () => {
+      for (const f of readdirSync(pack)) if (f.startsWith('multi-pack-index')) rmSync(join(pack, f));
+    };
+    const opts = { cwd: repo, env };
+    const gitW: number[] = [];
+    const ourW: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      clean();
+      gitW.push(timeSpawn('git', ['multi-pack-index', 'write', '--bitmap', '--no-progress'], opts).ms);
+      clean();
+      ourW.push(timeSpawn(process.execPath, [bin, 'write', '--bitmap', '--no-progress'], opts).ms);
+    }
+    const test = timeSpawn('git', ['rev-list', '--test-bitmap', 'HEAD'], opts);
+    const accepted = /OK!/.test(test.stdout.toString() + test.stderr);
+    const g = median(gitW);
+    const o = median(ourW);
+    rows.push({
+      name: 'write --bitmap (history corpus)',
+      unit: 'ms',
+      git: g,
+      ours: o,
+      ratio: o / g,
+      target: 'ratio ≤ 1.50',
+      pass: accepted && o / g <= 1.5,
+      note: `git rev-list --test-bitmap HEAD on our bitmap: ${accepted ? 'OK' : 'FAILED'}`,
+    });
+    // Counts with the bitmap (ours in place, git's rev-list reading it too).
+    const gitC: number[] = [];
+    const ourC: number[] = [];
+    let gitOut = '';
+    let ourOut = '';
+    for (let i = 0; i < runs; i++) {
+      const a = timeSpawn('git', ['rev-list', '--count', '--objects', '--use-bitmap-index', '--all'], opts);
+      gitC.push(a.ms);
+      gitOut = a.stdout.toString();
+      const b = timeSpawn(
+        process.execPath,
+        [bin, 'rev-list', '--count', '--objects', '--use-bitmap-index', '--all'],
+        opts,
+      );
+      ourC.push(b.ms);
+      ourOut = b.stdout.toString();
+    }
+    const same = gitOut === ourOut;
+    rows.push({
+      name: 'rev-list --count --objects --use-bitmap-index --all (history corpus)',
+      unit: 'ms',
+      git: median(gitC),
+      ours: median(ourC),
+      ratio: median(ourC) / median(gitC),
+      target: 'informational',
+      pass: same ? undefined : false,
+      note: `counts ${same ? 'equal' : 'DIFFER'}: git ${gitOut.trim()}, ours ${ourOut.trim()}`,
+    });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
 }

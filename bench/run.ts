@@ -51,7 +51,7 @@ import { ObjectStore } from '../src/node/odb.js';
 import { gitEnv } from '../test/helpers/git.js';
 import { type Corpus, ensureCorpus, ensureHistoryCorpus, sampleOids } from './corpus.js';
 import { median, peakRssGnuTime, peakRssNodeWrapper, rssMethod, type Timed, timeSpawn } from './measure.js';
-import { asyncRows, eventLoopRows, httpRows } from './remote.js';
+import { asyncRows, bitmapRows, eventLoopRows, httpRows } from './remote.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = join(ROOT, '.bench-cache');
@@ -395,6 +395,7 @@ async function main(): Promise<void> {
   );
   await httpRows(rows, log);
   await eventLoopRows(rows, log);
+  bitmapRows(history.dir, env, runs, BIN, rows, log);
 
   // ------------------------------------------------------------------------------------------
   // 7. verify (git's MIDX in place) and repack --batch-size=0 (on copies), both corpora

@@ -58,6 +58,10 @@ export const writeCommand: Command = {
         .filter((l) => l.length > 0);
     }
     const version = midxVersion(ctx.config.get('midx.version') ?? undefined);
+    if (incremental && p.values.bitmap === true && p.values['no-bitmap'] !== true) {
+      const git = 'write --incremental --bitmap is not supported yet: write the layer without --bitmap';
+      throw new GitMidxError('INVALID_ARGUMENT', git, { data: { git } });
+    }
     if (incremental) {
       const r = writeMidxLayer({
         version,
