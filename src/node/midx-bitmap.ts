@@ -156,25 +156,37 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
         trees.push(info.tree);
         for (const p of info.parents) stack.push(p);
       }
-      // Trees and blobs: a tree already in the bitmap has everything below it there too.
-      while (trees.length > 0) {
-        const hex = trees.pop()!;
-        const at = treeSeen(bits, hex);
+      // Trees and blobs, by MIDX position (ids are looked up where they lie in the tree, no copy):
+      // a tree already in the bitmap has everything below it there too.
+      const treePos: number[] = [];
+      for (const hex of trees) {
+        const pos = positionOf(hex);
+        if (pos < 0) closure(hex);
+        treePos.push(pos);
+      }
+      while (treePos.length > 0) {
+        const pos = treePos.pop()!;
+        const at = pseudoOf[pos];
         if (bits.has(at)) continue;
         bits.set(at);
-        const o = store.readObject(hexToBytes(hex, H));
-        if (o === undefined || o.type !== 'tree') closure(hex);
+        const o = store.readObject(midx.oidAt(pos));
+        if (o === undefined || o.type !== 'tree') closure(toHex(midx.oidAt(pos)));
         const d = o!.data;
         let i = 0;
         while (i < d.length) {
-          const sp = d.indexOf(0x20, i);
+          const start = i;
+          const sp = d.indexOf(0x20, start);
           const nul = d.indexOf(0, sp);
-          const mode = decoder.decode(d.subarray(i, sp));
-          const child = toHex(d, nul + 1, nul + 1 + H);
           i = nul + 1 + H;
-          if (mode === '160000') continue;
-          if (mode.startsWith('4')) trees.push(child);
-          else bits.set(treeSeen(bits, child));
+          const modeLen = sp - start;
+          // `160000`, a gitlink (a commit of another repository), is not followed.
+          if (modeLen === 6 && d[start] === 0x31 && d[start + 1] === 0x36) continue;
+          const child = midx.findPosition(d, nul + 1);
+          if (child < 0) closure(toHex(d, nul + 1, nul + 1 + H));
+          // `40000`: a tree.
+          if (modeLen === 5 && d[start] === 0x34) {
+            if (!bits.has(pseudoOf[child])) treePos.push(child);
+          } else bits.set(pseudoOf[child]);
         }
       }
       done.set(c, bits);
