@@ -50,6 +50,7 @@ import { SHA1 } from '../src/hash.js';
 import { ObjectStore } from '../src/node/odb.js';
 import { gitEnv } from '../test/helpers/git.js';
 import { type Corpus, ensureCorpus, ensureHistoryCorpus, sampleOids } from './corpus.js';
+import { buildPeer, libgit2Rows } from './libgit2.js';
 import { median, peakRssGnuTime, peakRssNodeWrapper, rssMethod, type Timed, timeSpawn } from './measure.js';
 import { asyncRows, bitmapRows, eventLoopRows, httpRows } from './remote.js';
 
@@ -396,6 +397,19 @@ async function main(): Promise<void> {
   await httpRows(rows, log);
   await eventLoopRows(rows, log);
   bitmapRows(history.dir, env, runs, BIN, rows, log);
+  const peer = buildPeer(CACHE, log);
+  if (peer !== undefined) {
+    libgit2Rows(
+      peer,
+      corpus.dir,
+      corpus.objectDir,
+      sampleOids(corpus.objectDir, 200_000, 11),
+      quick ? 1 : 3,
+      CACHE,
+      rows,
+      log,
+    );
+  }
 
   // ------------------------------------------------------------------------------------------
   // 7. verify (git's MIDX in place) and repack --batch-size=0 (on copies), both corpora

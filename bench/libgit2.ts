@@ -1,0 +1,87 @@
+/**
+ * Bench rows against libgit2 (in process, C): our `hasObject`, `MultiPackIndex.lookup` and
+ * `readObject` beside `git_odb_exists` and `git_odb_read` (strict hash checking off) on the same
+ * ids, each side in a fresh process. The C peer (bench/libgit2/peer.c) is compiled here when `cc`
+ * and libgit2's headers (Debian's `libgit2-dev`) are present; otherwise the rows are skipped.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+export interface PeerRow {
+  name: string;
+  unit: string;
+  git?: number;
+  ours: number;
+  ratio?: number;
+  target: string;
+  pass: boolean | undefined;
+  note?: string;
+}
+
+/** Builds the peer into `cacheDir`; undefined (with the reason logged) when it cannot be built. */
+export function buildPeer(cacheDir: string, log: (s: string) => void): string | undefined {
+  const out = join(cacheDir, 'libgit2-peer');
+  const src = join(HERE, 'libgit2', 'peer.c');
+  mkdirSync(cacheDir, { recursive: true });
+  const r = spawnSync('cc', ['-O2', '-o', out, src, '-lgit2'], { encoding: 'utf8' });
+  if (r.status !== 0 || !existsSync(out)) {
+    log(
+      `libgit2 rows skipped: cannot build the peer (${(r.stderr || r.error?.message || '').trim().split('\n')[0]})`,
+    );
+    return undefined;
+  }
+  return out;
+}
+
+export function libgit2Rows(
+  peer: string,
+  gitDir: string,
+  objectDir: string,
+  hexIds: readonly string[],
+  passes: number,
+  cacheDir: string,
+  rows: PeerRow[],
+  log: (s: string) => void,
+): void {
+  const idsFile = join(cacheDir, 'libgit2-ids.txt');
+  writeFileSync(idsFile, `${hexIds.join('\n')}\n`);
+  const run = (cmd: string, args: string[]): { rate: number; found: number } => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout.trim());
+  };
+  const ours = (mode: string) =>
+    run(process.execPath, [
+      '--import',
+      'tsx',
+      resolve(HERE, 'peer-ours.ts'),
+      objectDir,
+      idsFile,
+      mode,
+      String(passes),
+    ]);
+  const theirs = (mode: string) => run(peer, [gitDir, idsFile, mode, String(passes)]);
+  log(`libgit2: ${hexIds.length} ids, ${passes} passes each side, fresh processes`);
+  for (const [label, our, their] of [
+    ['hasObject / git_odb_exists', 'has', 'exists'],
+    ['MultiPackIndex.lookup / git_odb_exists', 'lookup', 'exists'],
+    ['readObject / git_odb_read', 'read', 'read'],
+  ] as const) {
+    const t = theirs(their);
+    const o = ours(our);
+    rows.push({
+      name: `in process: ${label}, ${hexIds.length} ids`,
+      unit: 'ids/s',
+      git: t.rate,
+      ours: o.rate,
+      ratio: o.rate / t.rate,
+      target: 'ours/libgit2 ≥ 1.00×',
+      pass: o.rate / t.rate >= 1 && o.found === t.found,
+      note: `the "git" column is libgit2; found ${o.found} (ours) / ${t.found} (libgit2)`,
+    });
+  }
+}

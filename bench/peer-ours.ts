@@ -1,0 +1,37 @@
+/**
+ * The Node side of the libgit2 comparison (bench/libgit2.ts), run in a fresh process: times
+ * `hasObject`, `MultiPackIndex.lookup` or `readObject` over the ids of a file (hash checking off,
+ * as on the libgit2 side) and prints one JSON line with the best pass's rate.
+ *
+ *   node --import tsx bench/peer-ours.ts <object-dir> <ids-file> <has|lookup|read> <passes>
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromHex } from '../src/bytes.js';
+import { ObjectStore, openMidx } from '../src/node/index.js';
+
+const [objectDir, idsFile, mode, passesArg] = process.argv.slice(2);
+const ids = readFileSync(idsFile, 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .map((h) => fromHex(h)!);
+const passes = Number(passesArg);
+const store = ObjectStore.open({ objectDir });
+const midx = mode === 'lookup' ? openMidx(objectDir, { hash: store.hash }) : undefined;
+let best = 0;
+let found = 0;
+for (let p = 0; p <= passes; p++) {
+  found = 0;
+  const t0 = performance.now();
+  if (mode === 'has') {
+    for (const id of ids) if (store.hasObject(id)) found++;
+  } else if (mode === 'lookup') {
+    for (const id of ids) if (midx!.lookup(id) !== undefined) found++;
+  } else {
+    for (const id of ids) if (store.readObject(id) !== undefined) found++;
+  }
+  const rate = ids.length / ((performance.now() - t0) / 1000);
+  if (p > 0 && rate > best) best = rate;
+}
+process.stdout.write(`${JSON.stringify({ ids: ids.length, found, rate: Math.round(best) })}\n`);
+void join;
