@@ -733,3 +733,76 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
     process.exitCode = 1;
   });
 }
+
+/**
+ * A real repository's history as a frequently-fetching clone holds it (`npm run bench -- --repo
+ * <path> --packs <n>`): the first-parent history of its HEAD cut into `packs` consecutive ranges of
+ * commits, each range one pack (`git pack-objects --revs`, deltas and all, objects read from the
+ * source repository), packs given increasing mtimes, `refs/heads/main` at the tip, and a MIDX
+ * written by git. Cached in `.bench-cache/` by the source's path, HEAD and the pack count; the
+ * source (a bare mirror is fine) is only read.
+ */
+export function ensureRepoCorpus(
+  source: string,
+  packs: number,
+  opts: { log?: (s: string) => void; cacheDir?: string } = {},
+): HistoryCorpus {
+  const log = opts.log ?? (() => {});
+  const cacheDir = resolve(opts.cacheDir ?? join(REPO_ROOT, '.bench-cache'));
+  const env = gitEnv(join(cacheDir, 'bench-home'));
+  const src = resolve(source);
+  const run = (args: string[], cwd: string, input?: string) =>
+    git(args, { cwd, env, input }).stdout.toString('utf8').trim();
+  const head = run(['rev-parse', 'HEAD'], src);
+  const format = run(['rev-parse', '--show-object-format'], src);
+  // (A fetched mirror lives in `<owner>+<name>/repo`: name it by its parent then.)
+  const label = basename(src) === 'repo' ? basename(dirname(src)) : basename(src);
+  const name = `repo-${label.replace(/[^A-Za-z0-9._-]/g, '_')}-${head.slice(0, 12)}-${packs}`;
+  const dir = join(cacheDir, name);
+  const markerPath = join(cacheDir, `${name}.json`);
+  const packDir = join(dir, 'objects', 'pack');
+  const commits = run(['rev-list', '--first-parent', '--reverse', 'HEAD'], src).split('\n').filter(Boolean);
+  const result = (objects: number): HistoryCorpus => ({
+    dir,
+    objectDir: join(dir, 'objects'),
+    packDir,
+    objects,
+    packs,
+    commits: commits.length,
+  });
+  try {
+    const m = JSON.parse(readFileSync(markerPath, 'utf8')) as { objects: number; packs: number };
+    if (m.packs === packs && readdirSync(packDir).filter((n) => n.endsWith('.pack')).length === packs) {
+      log(`repository corpus ${name}: cached (${m.objects} objects in ${packs} packs)`);
+      return result(m.objects);
+    }
+  } catch {
+    // not built yet
+  }
+  if (commits.length < packs) throw new Error(`${src}: ${commits.length} commits, fewer than ${packs} packs`);
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(markerPath, { force: true });
+  run(['init', '-q', '--bare', `--object-format=${format}`, dir], cacheDir);
+  const t0 = Date.now();
+  let prev: string | undefined;
+  for (let k = 0; k < packs; k++) {
+    const end = Math.round(((k + 1) * commits.length) / packs);
+    const tip = commits[end - 1];
+    const input = prev === undefined ? `${tip}\n` : `${tip}\n^${prev}\n`;
+    const stem = run(['pack-objects', '-q', '--revs', join(packDir, 'pack')], src, input);
+    const when = BASE_MTIME + k * 86400;
+    for (const ext of ['pack', 'idx']) utimesSync(join(packDir, `pack-${stem}.${ext}`), when, when);
+    prev = tip;
+    if ((k + 1) % 25 === 0) log(`repository corpus ${name}: ${k + 1}/${packs} packs`);
+  }
+  run(['update-ref', 'refs/heads/main', commits[commits.length - 1]], dir);
+  run(['symbolic-ref', 'HEAD', 'refs/heads/main'], dir);
+  run(['multi-pack-index', 'write', '--no-progress'], dir);
+  const count = run(['count-objects', '-v'], dir);
+  const objects = Number(/in-pack: (\d+)/.exec(count)?.[1] ?? 0);
+  writeFileSync(markerPath, JSON.stringify({ objects, packs, source: src, head }));
+  log(
+    `repository corpus ${name}: ${objects} objects in ${packs} packs, built in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  return result(objects);
+}

@@ -49,7 +49,14 @@ import { fromHex } from '../src/bytes.js';
 import { SHA1 } from '../src/hash.js';
 import { ObjectStore } from '../src/node/odb.js';
 import { gitEnv } from '../test/helpers/git.js';
-import { type Corpus, ensureCorpus, ensureHistoryCorpus, sampleOids } from './corpus.js';
+import {
+  type Corpus,
+  ensureCorpus,
+  ensureHistoryCorpus,
+  ensureRepoCorpus,
+  type HistoryCorpus,
+  sampleOids,
+} from './corpus.js';
 import { buildPeer, libgit2Rows } from './libgit2.js';
 import { median, peakRssGnuTime, peakRssNodeWrapper, rssMethod, type Timed, timeSpawn } from './measure.js';
 import { asyncRows, bitmapRows, eventLoopRows, httpRows } from './remote.js';
@@ -71,16 +78,24 @@ const CAT_FILE_TARGETS = { '--batch-check': 1.5, '--batch': 2.0 } as const;
 const READ_OBJECT_IDS = 10_000;
 const READ_OBJECT_TARGET = 20;
 
-const USAGE = 'usage: npm run bench [-- [--quick] [--runs N]]';
+const USAGE = 'usage: npm run bench [-- [--quick] [--runs N] [--repo <path> [--packs N]]]';
 let quick = false;
 let runs = 5;
+/** `--repo`: a real repository to split into packs and measure on instead of the built-in corpora. */
+let repoArg: string | undefined;
+let packsArg = 150;
 try {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
       runs: { type: 'string' },
+      repo: { type: 'string' },
+      packs: { type: 'string' },
     },
   });
+  repoArg = values.repo;
+  if (values.packs !== undefined) packsArg = Number(values.packs);
+  if (!Number.isInteger(packsArg) || packsArg < 2) throw new RangeError('--packs must be a whole number ≥ 2');
   quick = values.quick === true;
   runs = values.runs === undefined ? (quick ? 3 : 5) : Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`--runs must be a whole number ≥ 1`);
@@ -138,7 +153,9 @@ let restoreMidx: (() => void) | undefined;
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  const corpus = await ensureCorpus({ log });
+  // With --repo, the real repository split into packs stands in for both built-in corpora.
+  const corpus =
+    repoArg !== undefined ? ensureRepoCorpus(repoArg, packsArg, { log }) : await ensureCorpus({ log });
   const objectDir = corpus.objectDir;
   const midxFile = join(corpus.packDir, 'multi-pack-index');
   const hadMidx = existsSync(midxFile);
@@ -222,7 +239,8 @@ async function main(): Promise<void> {
   removeMidx();
   timeSpawn('git', gitWrite, spawnOpts);
   log(`CLI lookups: sampling ${fmtInt(CLI_LOOKUPS)} present ids`);
-  const ids = sampleOids(objectDir, CLI_LOOKUPS, 1);
+  // (A smaller repository gives its ids more than once.)
+  const ids = idsWithRepeats(objectDir, corpus.objects, CLI_LOOKUPS, 1);
   // stdin and stdout are files for both sides (as with `< ids > out`): reading a pipe from this
   // process would charge git's per-object flushes (100,000 small writes) to the harness.
   const scratch = mkdtempSync(join(tmpdir(), 'git-midx-bench-'));
@@ -345,10 +363,11 @@ async function main(): Promise<void> {
   // 4. in-process findPosition
   // Measured in a fresh process (bench/inproc.ts), as a tool using the library would run it: the
   // heap of this long-running bench does not weigh on the figures.
-  log(`in-process: ${fmtInt(INPROC_IDS)} hits and ${fmtInt(INPROC_IDS)} misses, in a fresh process`);
+  const inprocIds = Math.min(INPROC_IDS, corpus.objects);
+  log(`in-process: ${fmtInt(inprocIds)} hits and as many misses, in a fresh process`);
   const inproc = spawnSync(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'bench', 'inproc.ts'), objectDir, String(INPROC_IDS)],
+    ['--import', 'tsx', join(ROOT, 'bench', 'inproc.ts'), objectDir, String(inprocIds)],
     { cwd: ROOT, env: process.env, encoding: 'utf8', maxBuffer: 1 << 24 },
   );
   if (inproc.status !== 0) throw new Error(`bench/inproc.ts failed: ${inproc.stderr}`);
@@ -357,7 +376,7 @@ async function main(): Promise<void> {
     { rates: number[]; cpuRates: number[]; found: number }
   >;
   for (const [label, expect] of [
-    ['hits', INPROC_IDS],
+    ['hits', inprocIds],
     ['misses', 0],
   ] as const) {
     const { rates, cpuRates, found } = measured[label];
@@ -372,14 +391,18 @@ async function main(): Promise<void> {
       pass: ok && rate >= INPROC_TARGET_RATE,
       runs: { ours: rates },
       cpu: { ours: median(cpuRates), runs: { ours: cpuRates } },
-      note: `${rates.length} passes of ${fmtInt(INPROC_IDS)}; found ${fmtInt(found)} (expected ${fmtInt(expect)})`,
+      note: `${rates.length} passes of ${fmtInt(inprocIds)}; found ${fmtInt(found)} (expected ${fmtInt(expect)})`,
     });
   }
   // ------------------------------------------------------------------------------------------
   // 5. cat-file --batch-check / --batch, on this corpus (git's MIDX in place) and the history corpus
-  const history = ensureHistoryCorpus({ log });
+  const history = repoArg !== undefined ? (corpus as HistoryCorpus) : ensureHistoryCorpus({ log });
   const historyEnv = { cwd: history.dir, env };
-  catFileRows(`${fmtInt(corpus.objects)}/${corpus.packs}`, sampleOids(objectDir, CAT_FILE_IDS, 4), spawnOpts);
+  catFileRows(
+    `${fmtInt(corpus.objects)}/${corpus.packs}`,
+    idsWithRepeats(objectDir, corpus.objects, CAT_FILE_IDS, 4),
+    spawnOpts,
+  );
   catFileRows(
     `history ${fmtInt(history.objects)}/${history.packs}`,
     idsWithRepeats(history.objectDir, history.objects, CAT_FILE_IDS, 5),
@@ -403,7 +426,7 @@ async function main(): Promise<void> {
       peer,
       corpus.dir,
       corpus.objectDir,
-      sampleOids(corpus.objectDir, 200_000, 11),
+      sampleOids(corpus.objectDir, Math.min(200_000, corpus.objects), 11),
       quick ? 1 : 3,
       CACHE,
       rows,
