@@ -1,6 +1,6 @@
 /** How commands open the object store and the refs: on disk, or over HTTP (`--git-dir=<url>`). */
 import { GitMidxError } from '../errors.js';
-import { CHAIN_DIR, CHAIN_FILE, loadChain, MidxChain, parseChainFile } from '../midx/chain.js';
+import { CHAIN_DIR, CHAIN_FILE, chainSourceIn, loadChain, MidxChain, parseChainFile } from '../midx/chain.js';
 import { MultiPackIndex } from '../midx/reader.js';
 import { nodeHash } from '../node/hash.js';
 import { midxPath } from '../node/midx.js';
@@ -56,15 +56,7 @@ export function openCliMidx(ctx: Context): MultiPackIndex | MidxChain {
   if (reader !== undefined) {
     return MultiPackIndex.open(reader, { hash: ctx.hash, file: cliMidxPath(ctx) });
   }
-  const chainDir = joinPath(packDir, CHAIN_DIR);
-  const loaded = loadChain(
-    {
-      readChain: () => files.readFile(joinPath(chainDir, CHAIN_FILE), 1 << 24),
-      openLayer: (f) => files.open(joinPath(chainDir, f)),
-      shown: (f) => `${shownPackDir}/${CHAIN_DIR}/${f}`,
-    },
-    ctx.hash,
-  );
+  const loaded = loadChain(chainSourceIn(files, packDir, shownPackDir), ctx.hash);
   for (const w of loaded?.warnings ?? []) ctx.io.stderr(`warning: ${w}\n`);
   if (loaded === undefined || loaded.layers.length === 0) {
     throw Object.assign(new Error(`${cliMidxPath(ctx)}: not found`), { code: 'ENOENT' });

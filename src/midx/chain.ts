@@ -14,6 +14,7 @@ import { fromHex } from '../bytes.js';
 import type { HashAlgorithm } from '../hash.js';
 import type { RandomAccessReader } from '../io.js';
 import { isPending } from '../storage/resident.js';
+import { joinPath } from '../storage/storage.js';
 import { type MidxLookup, MultiPackIndex } from './reader.js';
 
 export const CHAIN_DIR = 'multi-pack-index.d';
@@ -69,6 +70,34 @@ export interface ChainSource {
   openLayer(fileName: string): RandomAccessReader | undefined;
   /** How messages name a layer file. */
   shown(fileName: string): string;
+}
+
+/** Largest chain file read (a line per layer). */
+const CHAIN_FILE_MAX = 16 * 1024 * 1024;
+
+/**
+ * The chain of the pack directory `packDir` as seen through `files` (any storage's view, see
+ * src/storage/resident.ts); layers are named in messages below `shownPackDir`, and go through
+ * `wrap` when given (a store counts the bytes it reads).
+ */
+export function chainSourceIn(
+  files: {
+    readFile(path: string, maxBytes: number): Uint8Array | undefined;
+    open(path: string): RandomAccessReader | undefined;
+  },
+  packDir: string,
+  shownPackDir: string,
+  wrap: (r: RandomAccessReader) => RandomAccessReader = (r) => r,
+): ChainSource {
+  const dir = joinPath(packDir, CHAIN_DIR);
+  return {
+    readChain: () => files.readFile(joinPath(dir, CHAIN_FILE), CHAIN_FILE_MAX),
+    openLayer: (f) => {
+      const r = files.open(joinPath(dir, f));
+      return r === undefined ? undefined : wrap(r);
+    },
+    shown: (f) => `${shownPackDir}/${CHAIN_DIR}/${f}`,
+  };
 }
 
 export interface LoadedChain {

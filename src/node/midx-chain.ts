@@ -12,7 +12,14 @@ import * as path from 'node:path';
 import { toHex } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
-import { CHAIN_DIR, CHAIN_FILE, type ChainLayer, layerFileName, loadChain } from '../midx/chain.js';
+import {
+  CHAIN_DIR,
+  CHAIN_FILE,
+  type ChainLayer,
+  chainSourceIn,
+  layerFileName,
+  loadChain,
+} from '../midx/chain.js';
 import { idxName, isFatalMidxError, type MultiPackIndex } from '../midx/reader.js';
 import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
 import type { PackIndex } from '../pack/idx.js';
@@ -67,16 +74,7 @@ function currentLayers(
       diag({ level: 'error', message: String(e.data.git ?? e.message) });
     }
   }
-  const files = storeFiles(nodeStorage());
-  const chainDir = path.join(packDir, CHAIN_DIR);
-  const loaded = loadChain(
-    {
-      readChain: () => files.readFile(path.join(chainDir, CHAIN_FILE), 1 << 24),
-      openLayer: (f) => files.open(path.join(chainDir, f)),
-      shown: (f) => path.join(chainDir, f),
-    },
-    hash,
-  );
+  const loaded = loadChain(chainSourceIn(storeFiles(nodeStorage()), packDir, packDir), hash);
   for (const w of loaded?.warnings ?? []) diag({ level: 'warning', message: w });
   return { layers: loaded?.layers ?? [], flat: undefined };
 }

@@ -8,7 +8,7 @@ import { toHex, utf8 } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import { bufferReader } from '../io.js';
-import { CHAIN_DIR, CHAIN_FILE, loadChain } from '../midx/chain.js';
+import { CHAIN_DIR, CHAIN_FILE, chainSourceIn, loadChain } from '../midx/chain.js';
 import { idxName, isFatalMidxError, type MidxOpenOptions, MultiPackIndex } from '../midx/reader.js';
 import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
 import { packNameProblem, quoteName } from '../names.js';
@@ -484,16 +484,7 @@ function loadChainLayers(
   hash: HashAlgorithm,
   diag: DiagnosticCallback,
 ): MultiPackIndex[] | undefined {
-  const files = storeFiles(nodeStorage());
-  const chainDir = path.join(packDir, CHAIN_DIR);
-  const loaded = loadChain(
-    {
-      readChain: () => files.readFile(path.join(chainDir, CHAIN_FILE), 1 << 24),
-      openLayer: (f) => files.open(path.join(chainDir, f)),
-      shown: (f) => path.join(chainDir, f),
-    },
-    hash,
-  );
+  const loaded = loadChain(chainSourceIn(storeFiles(nodeStorage()), packDir, packDir), hash);
   for (const w of loaded?.warnings ?? []) diag({ level: 'warning', message: w });
   if (loaded === undefined || loaded.layers.length === 0) return undefined;
   return loaded.layers.map((l) => l.midx);

@@ -8,7 +8,7 @@ import { readU32 } from '../bytes.js';
 import { type GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import type { RandomAccessReader } from '../io.js';
-import { CHAIN_DIR, CHAIN_FILE, loadChain, MidxChain } from '../midx/chain.js';
+import { chainSourceIn, loadChain, MidxChain } from '../midx/chain.js';
 import { isFatalMidxError, MultiPackIndex } from '../midx/reader.js';
 import { type PackIndexLoad, verifyChain, verifyMidx } from '../midx/verify.js';
 import { PackIndex } from '../pack/idx.js';
@@ -211,16 +211,7 @@ function verifyChainIn(
   emit: (line: string) => void,
   lines: string[],
 ): VerifyMidxFileResult {
-  const chainDir = joinPath(packDir, CHAIN_DIR);
-  const loaded = loadChain(
-    {
-      readChain: () => files.readFile(joinPath(chainDir, CHAIN_FILE), 1 << 24),
-      openLayer: (f) => files.open(joinPath(chainDir, f)),
-      shown: (f) => `${shownPackDir}/${CHAIN_DIR}/${f}`,
-    },
-    hash,
-    { lenient: true },
-  );
+  const loaded = loadChain(chainSourceIn(files, packDir, shownPackDir), hash, { lenient: true });
   if (loaded === undefined) return { status: 0, lines };
   for (const w of loaded.warnings) emit(`warning: ${w}`);
   if (loaded.layers.length === 0) return { status: 0, lines };

@@ -1,11 +1,10 @@
 import type { RandomAccessReader } from '../io.js';
-import { CHAIN_DIR, CHAIN_FILE, loadChain } from '../midx/chain.js';
+import { CHAIN_DIR, CHAIN_FILE, chainSourceIn, loadChain } from '../midx/chain.js';
 import { idxName, MultiPackIndex } from '../midx/reader.js';
 import { isPending } from '../storage/resident.js';
 import { readAlternateDirs } from './alternates.js';
 import { counted } from './packs.js';
 import {
-  CHAIN_FILE_MAX,
   diag,
   gitText,
   INFO_PACKS_MAX,
@@ -161,17 +160,8 @@ export function list(st: StoreState, slot: PackSlot): void {
  * warnings for a chain that could not be loaded whole; none when there is no chain.
  */
 export function loadLayers(st: StoreState, src: Source, packDir: string): MultiPackIndex[] {
-  const chainDir = joinRaw(packDir, CHAIN_DIR);
-  const shownDir = joinRaw(joinRaw(src.shown, 'pack'), CHAIN_DIR);
   const loaded = loadChain(
-    {
-      readChain: () => st.files.readFile(joinRaw(chainDir, CHAIN_FILE), CHAIN_FILE_MAX),
-      openLayer: (f) => {
-        const r = st.files.open(joinRaw(chainDir, f));
-        return r === undefined ? undefined : counted(st, r);
-      },
-      shown: (f) => joinRaw(shownDir, f),
-    },
+    chainSourceIn(st.files, packDir, joinRaw(src.shown, 'pack'), (r) => counted(st, r)),
     st.hash,
   );
   if (loaded === undefined) return [];

@@ -109,8 +109,6 @@ export function errno(e: unknown): string | undefined {
 
 /** The name of a MIDX file in a pack directory. */
 export const MIDX_NAME = 'multi-pack-index';
-/** Largest chain file read (a line per layer). */
-export const CHAIN_FILE_MAX = 16 * 1024 * 1024;
 /** Largest `objects/info/packs` read (a line per pack). */
 export const INFO_PACKS_MAX = 64 * 1024 * 1024;
 export const utf8Decoder = new TextDecoder();
