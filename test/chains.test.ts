@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -407,4 +407,22 @@ test("cat-file answers, disk sizes and delta bases equal current Git's on every 
       );
     }
   }
+});
+
+test('a chain file that is a FIFO: the store warns once and the packs answer (no hang)', {
+  skip: !haveFixtures,
+}, () => {
+  const repo = unpackFixture('chain-3-sha1');
+  const chainFile = path.join(repo, 'objects', 'pack', CHAIN_DIR, CHAIN_FILE);
+  rmSync(chainFile, { force: true });
+  execFileSync('mkfifo', [chainFile]);
+  const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo }).toString().trim();
+  const r = spawnSync(process.execPath, [bin, 'cat-file', '-t', head], {
+    cwd: repo,
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'commit\n');
+  assert.match(r.stderr, /not a regular file; ignoring multi-pack-index/);
 });

@@ -1,3 +1,4 @@
+import { isGitMidxError } from '../errors.js';
 import type { RandomAccessReader } from '../io.js';
 import { CHAIN_DIR, CHAIN_FILE, chainSourceIn, loadChain } from '../midx/chain.js';
 import { idxName, MultiPackIndex } from '../midx/reader.js';
@@ -160,10 +161,19 @@ export function list(st: StoreState, slot: PackSlot): void {
  * warnings for a chain that could not be loaded whole; none when there is no chain.
  */
 export function loadLayers(st: StoreState, src: Source, packDir: string): MultiPackIndex[] {
-  const loaded = loadChain(
-    chainSourceIn(st.files, packDir, joinRaw(src.shown, 'pack'), (r) => counted(st, r)),
-    st.hash,
-  );
+  let loaded: ReturnType<typeof loadChain>;
+  try {
+    loaded = loadChain(
+      chainSourceIn(st.files, packDir, joinRaw(src.shown, 'pack'), (r) => counted(st, r)),
+      st.hash,
+    );
+  } catch (e) {
+    // A chain file that cannot be read (a FIFO, a device, too large) is ignored as a damaged MIDX
+    // is: one warning, and the packs answer.
+    if (isPending(e) || !isGitMidxError(e)) throw e;
+    rejectMidx(st, joinRaw(joinRaw(joinRaw(src.shown, 'pack'), CHAIN_DIR), CHAIN_FILE), e);
+    return [];
+  }
   if (loaded === undefined) return [];
   for (const w of loaded.warnings) diag(st, 'warning', w);
   return loaded.layers.map((l) => l.midx).reverse();
