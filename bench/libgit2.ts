@@ -4,23 +4,14 @@
  * ids, each side in a fresh process. The C peer (bench/libgit2/peer.c) is compiled here when `cc`
  * and libgit2's headers (Debian's `libgit2-dev`) are present; otherwise the rows are skipped.
  */
+
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Row } from './row.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-
-export interface PeerRow {
-  name: string;
-  unit: string;
-  git?: number;
-  ours: number;
-  ratio?: number;
-  target: string;
-  pass: boolean | undefined;
-  note?: string;
-}
 
 /** Builds the peer into `cacheDir`; undefined (with the reason logged) when it cannot be built. */
 export function buildPeer(cacheDir: string, log: (s: string) => void): string | undefined {
@@ -44,7 +35,7 @@ export function libgit2Rows(
   hexIds: readonly string[],
   passes: number,
   cacheDir: string,
-  rows: PeerRow[],
+  rows: Row[],
   log: (s: string) => void,
 ): void {
   const idsFile = join(cacheDir, 'libgit2-ids.txt');

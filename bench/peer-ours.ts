@@ -6,7 +6,6 @@
  *   node --import tsx bench/peer-ours.ts <object-dir> <ids-file> <has|lookup|read> <passes>
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fromHex } from '../src/bytes.js';
 import { ObjectStore, openMidx } from '../src/node/index.js';
 
@@ -34,4 +33,3 @@ for (let p = 0; p <= passes; p++) {
   if (p > 0 && rate > best) best = rate;
 }
 process.stdout.write(`${JSON.stringify({ ids: ids.length, found, rate: Math.round(best) })}\n`);
-void join;

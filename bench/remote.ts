@@ -13,24 +13,10 @@ import { ObjectStore, openAsyncObjectStore } from '../src/node/index.js';
 import { makeManyPacks, TestRepo } from '../test/helpers/git.js';
 import { startStaticServer } from '../test/helpers/static-server.js';
 import { median, timeSpawn } from './measure.js';
-
-export interface RemoteRow {
-  name: string;
-  unit: string;
-  git?: number;
-  ours: number;
-  ratio?: number;
-  target: string;
-  pass: boolean | undefined;
-  note?: string;
-}
+import type { Row } from './row.js';
 
 /** Async (`fs.promises`) beside sync `readObject` on the same ids, objects per second. */
-export async function asyncRows(
-  objectDir: string,
-  hexIds: readonly string[],
-  rows: RemoteRow[],
-): Promise<void> {
+export async function asyncRows(objectDir: string, hexIds: readonly string[], rows: Row[]): Promise<void> {
   const oids = hexIds.map((h) => fromHex(h)!);
   const sync = ObjectStore.open({ objectDir });
   const syncRates: number[] = [];
@@ -66,7 +52,7 @@ export async function asyncRows(
 }
 
 /** The HTTP economy on a 100-pack, 200,000-object repository with a MIDX, served from 127.0.0.1. */
-export async function httpRows(rows: RemoteRow[], log: (s: string) => void): Promise<void> {
+export async function httpRows(rows: Row[], log: (s: string) => void): Promise<void> {
   log('http: building 100 packs × 2,000 objects with a MIDX');
   const repo = TestRepo.create({ bare: true });
   const server = await startStaticServer(repo.dir);
@@ -181,7 +167,7 @@ export async function httpRows(rows: RemoteRow[], log: (s: string) => void): Pro
  * The event loop during an async batch read of 100,000 objects (4 packs, a MIDX, Node files): the
  * longest gap between ticks of a 1 ms timer, over three runs (the first one cold).
  */
-export async function eventLoopRows(rows: RemoteRow[], log: (s: string) => void): Promise<void> {
+export async function eventLoopRows(rows: Row[], log: (s: string) => void): Promise<void> {
   log('event loop: 100,000 objects in 4 packs, async batch reads under a 1 ms timer');
   const repo = TestRepo.create();
   try {
@@ -231,7 +217,7 @@ export function bitmapRows(
   env: NodeJS.ProcessEnv,
   runs: number,
   bin: string,
-  rows: RemoteRow[],
+  rows: Row[],
   log: (s: string) => void,
 ): void {
   log(`bitmaps: write --bitmap and reachability counts, ${runs} runs each, interleaved`);

@@ -60,6 +60,7 @@ import {
 import { buildPeer, libgit2Rows } from './libgit2.js';
 import { median, peakRssGnuTime, peakRssNodeWrapper, rssMethod, type Timed, timeSpawn } from './measure.js';
 import { asyncRows, bitmapRows, eventLoopRows, httpRows } from './remote.js';
+import type { Row } from './row.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CACHE = join(ROOT, '.bench-cache');
@@ -105,22 +106,6 @@ try {
 }
 
 const log = (s: string) => console.error(`[bench] ${s}`);
-
-interface Row {
-  name: string;
-  unit: string;
-  git?: number;
-  ours: number;
-  /** ours / git (for times: lower is better). */
-  ratio?: number;
-  target: string;
-  /** Undefined for informational rows. */
-  pass: boolean | undefined;
-  runs?: { git?: number[]; ours: number[] };
-  /** Child CPU time (user + system), medians and runs: a cross-check when the machine is busy. */
-  cpu?: { git?: number; ours: number; ratio?: number; runs: { git?: number[]; ours: number[] } };
-  note?: string;
-}
 
 /** Wall and CPU milliseconds of a series of runs. */
 class Series {

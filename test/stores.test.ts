@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { fromHex, toHex } from '../src/bytes.js';
@@ -151,7 +150,6 @@ for (const format of ['sha1', 'sha256'] as const) {
     } finally {
       memAsync.close();
     }
-    void join;
 
     // HTTP: the repositories served as static files; the async API, revisions, and the CLI.
     const server = await startStaticServer(r.root);

@@ -43,7 +43,6 @@ export function readBitmap(
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const version = dv.getUint16(4);
   if (version !== 1) throw bad(`unsupported version ${version}`);
-  const flags = dv.getUint16(6);
   const entries = dv.getUint32(8);
   if (compareBytes(bytes, 12, checksum, 0, H) !== 0)
     throw bad("checksum doesn't match the index it belongs to");
@@ -75,7 +74,6 @@ export function readBitmap(
     recent.push(bits);
     commits.set(pos, bits);
   }
-  void flags;
   return { size, types: types as [Bitset, Bitset, Bitset, Bitset], commits };
 }
 

@@ -57,17 +57,30 @@ export const VERIFY_TITLES = {
   offsets: 'Verifying object offsets',
 } as const;
 
+/** What a verify prints, in order, counting the findings proper (each makes the exit status 1). */
+class Findings {
+  readonly lines: string[] = [];
+  problems = 0;
+  constructor(private readonly onLine: ((line: string) => void) | undefined) {}
+  /** A line Git prints that is no finding (`error: …` while opening a pack). */
+  print(line: string): void {
+    this.lines.push(line);
+    this.onLine?.(line);
+  }
+  report(line: string): void {
+    this.print(line);
+    this.problems++;
+  }
+  result(fatal?: string): VerifyMidxResult {
+    const r = { findings: this.lines, problems: this.problems };
+    return fatal === undefined ? r : { ...r, fatal };
+  }
+}
+
 export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): VerifyMidxResult {
-  const findings: string[] = [];
-  let problems = 0;
-  const print = (line: string) => {
-    findings.push(line);
-    opts.onLine?.(line);
-  };
-  const report = (line: string) => {
-    print(line);
-    problems++;
-  };
+  const record = new Findings(opts.onLine);
+  const print = (line: string) => record.print(line);
+  const report = (line: string) => record.report(line);
   const progress = opts.onProgress;
   const meter = (title: string, total: number) => {
     return {
@@ -105,7 +118,7 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
     const N = midx.numObjects;
     if (N === 0) {
       report('the midx contains no oid');
-      return { findings, problems };
+      return record.result();
     }
 
     // 5. OID order (a forward walk, no copy per id). The same walk counts ids per first byte: with
@@ -245,9 +258,9 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
       release();
     }
     m4.end(N);
-    return { findings, problems };
+    return record.result();
   } catch (e) {
-    if (isGitMidxError(e)) return { findings, problems, fatal: String(e.data.git ?? e.message) };
+    if (isGitMidxError(e)) return record.result(String(e.data.git ?? e.message));
     throw e;
   }
 }
@@ -278,16 +291,9 @@ function bisect(midx: MultiPackIndex, oid: Uint8Array): number {
  * positions. (The loading warnings are the caller's: they come before any of these.)
  */
 export function verifyChain(chain: MidxChain, opts: VerifyMidxOptions): VerifyMidxResult {
-  const findings: string[] = [];
-  let problems = 0;
-  const print = (line: string) => {
-    findings.push(line);
-    opts.onLine?.(line);
-  };
-  const report = (line: string) => {
-    print(line);
-    problems++;
-  };
+  const record = new Findings(opts.onLine);
+  const print = (line: string) => record.print(line);
+  const report = (line: string) => record.report(line);
   const progress = opts.onProgress;
   try {
     const tip = chain.tip.midx;
@@ -307,7 +313,7 @@ export function verifyChain(chain: MidxChain, opts: VerifyMidxOptions): VerifyMi
     const N = chain.numObjects;
     if (N === 0) {
       report('the midx contains no oid');
-      return { findings, problems };
+      return record.result();
     }
     for (const l of chain.layers) {
       const m = l.midx;
@@ -371,9 +377,9 @@ export function verifyChain(chain: MidxChain, opts: VerifyMidxOptions): VerifyMi
       release();
     }
     if (progress) progress({ title: VERIFY_TITLES.offsets, done: N, total: N, end: true });
-    return { findings, problems };
+    return record.result();
   } catch (e) {
-    if (isGitMidxError(e)) return { findings, problems, fatal: String(e.data.git ?? e.message) };
+    if (isGitMidxError(e)) return record.result(String(e.data.git ?? e.message));
     throw e;
   }
 }

@@ -135,7 +135,7 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
         for (const ext of ['midx', 'bitmap', 'rev']) {
           const from = ext === 'midx' ? MIDX_NAME : `${MIDX_NAME}-${c}.${ext}`;
           const to = `${MIDX_NAME}-${c}.${ext}`;
-          if (fs.existsSync(path.join(packDir, from))) linkAcross(packDir, from, chainDir, to);
+          if (fs.existsSync(path.join(packDir, from))) linkInPackDir(packDir, from, to, chainDir);
         }
       }
       writeChainFile(chainDir, [...layers.map((l) => l.name), hex]);
@@ -261,19 +261,4 @@ export function compactMidxLayers(options: CompactOptions): WriteLayerResult {
   } finally {
     for (const l of layers) l.midx.close();
   }
-}
-
-/** A hard link from `<fromDir>/<from>` to `<toDir>/<to>` (both inside the pack directory). */
-function linkAcross(fromDir: string, from: string, toDir: string, to: string): void {
-  // The chain directory is inside the pack directory: link by the relative name from there.
-  const rel = path.join(CHAIN_DIR, to);
-  if (path.join(fromDir, rel) !== path.join(toDir, to)) {
-    throw new GitMidxError('PACK_DIR_BAD_NAME', `${toDir} is not ${path.join(fromDir, CHAIN_DIR)}`);
-  }
-  try {
-    fs.linkSync(path.join(fromDir, from), path.join(toDir, to));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-  }
-  void linkInPackDir;
 }

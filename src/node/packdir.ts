@@ -69,12 +69,13 @@ export function renameInPackDir(packDir: string, from: string, to: string): void
 }
 
 /**
- * Hard-links `<packDir>/<from>` as `<packDir>/<to>`. Returns false when `to` exists already (it is
+ * Hard-links `<packDir>/<from>` as `<toDir>/<to>` (`toDir`: the pack directory, or the chain
+ * directory inside it). Returns false when `to` exists already (it is
  * left alone); other failures throw Node's error (the caller decides, e.g. no hard links here).
  */
-export function linkInPackDir(packDir: string, from: string, to: string): boolean {
+export function linkInPackDir(packDir: string, from: string, to: string, toDir = packDir): boolean {
   const src = packDirPath(packDir, from);
-  const dst = packDirPath(packDir, to);
+  const dst = packDirPath(toDir, to);
   try {
     fs.linkSync(src, dst);
     return true;
