@@ -4,8 +4,9 @@
  * bitmaps over pseudo-pack order (the MIDX's RIDX chunk); plus one bitmap per object type.
  *
  * Selection: every ref's commit (so that each tip Git may test has its bitmap) and every 100th
- * commit of a walk from them. Each commit's bitmap is built from those of the selected commits
- * below it, then a walk of what they do not cover. No XOR compression, no name-hash cache and no
+ * commit of a walk from them. The commit and tree graph is read first, every commit and tree once,
+ * pack by pack in offset order (`readGraph`); then each selected commit's bitmap is built from
+ * those of the selected commits below it and a walk of that graph for what they do not cover. No XOR compression, no name-hash cache and no
  * lookup table are written (all optional in the format): the file is valid for every Git that
  * reads MIDX bitmaps, but not byte-identical to Git's, whose commit selection and XOR choices
  * differ.
@@ -59,137 +60,123 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
   for (let j = 0; j < N; j++) pseudoOf[pseudoOrder[j]] = j;
   const store = ObjectStore.open({ objectDir: options.objectDir, hash });
   try {
-    // Types of every object, by MIDX position.
+    // Types of every object, by MIDX position (from entry headers: nothing inflated).
     const oidl = midx.readChunk(CHUNK_OIDL)!;
-    const { types } = store.objectInfoPacked(oidl, N);
+    const types = store.objectTypesPacked(oidl, N);
     const typeBits = [new Bitset(N), new Bitset(N), new Bitset(N), new Bitset(N)];
     for (let i = 0; i < N; i++) {
       const t = types[i];
       if (t >= 1 && t <= 4) typeBits[t - 1].set(pseudoOf[i]);
     }
-    const positionOf = (hex: string): number => {
-      const oid = hexToBytes(hex, H);
-      return midx.findPosition(oid);
-    };
-    const closure = (hex: string): never => {
+    const closure = (pos: number, oid?: Uint8Array, at = 0): never => {
+      const hex = oid === undefined ? toHex(midx.oidAt(pos)) : toHex(oid, at, at + H);
       const git = `object ${hex} is not in the multi-pack-index: a bitmap needs full closure`;
       throw new GitMidxError('BITMAP_CLOSURE', git, { data: { git, oid: hex } });
     };
+    const graph = readGraph(store, midx, oidl, types, H);
 
     // Tips: every ref, tags peeled to their commits; only commits in the MIDX.
     const refs = new RefStore({
       gitDir: options.gitDir ?? path.dirname(path.resolve(options.objectDir)),
       files: storeFiles(nodeStorage()),
     });
-    const tips = new Set<string>();
+    const tips: number[] = [];
+    const isTip = new Uint8Array(N);
+    const scratch = new Uint8Array(H);
     for (const r of refs.all()) {
-      let hex = toHex(r.oid);
+      let oid = r.oid;
       for (let depth = 0; depth < 32; depth++) {
-        const o = store.readObject(hexToBytes(hex, H));
-        if (o === undefined) break;
-        if (o.type === 'tag') {
-          const m = /^object ([0-9a-f]+)$/m.exec(decoder.decode(o.data));
-          if (m === null) break;
-          hex = m[1];
-          continue;
+        const pos = midx.findPosition(oid);
+        const t = pos >= 0 ? types[pos] : 0;
+        if (t === 1) {
+          if (isTip[pos] === 0) tips.push(pos);
+          isTip[pos] = 1;
+          break;
         }
-        if (o.type === 'commit' && positionOf(hex) >= 0) tips.add(hex);
-        break;
+        if (t !== 0 && t !== 4) break;
+        // A tag (in the MIDX or not): its target.
+        const o = store.readObject(oid);
+        if (o === undefined || o.type !== 'tag') break;
+        const m = /^object ([0-9a-f]+)$/m.exec(decoder.decode(o.data));
+        if (m === null || m[1].length !== 2 * H || !parseHex(m[1], 0, scratch)) break;
+        oid = scratch.slice();
       }
     }
 
     // Every commit reachable from the tips, parents before children (post-order).
-    const parentsOf = new Map<string, { tree: string; parents: string[] }>();
-    const post: string[] = [];
-    const state = new Map<string, 1 | 2>();
+    const { commitTree, parentStart, parentList } = graph;
+    const post: number[] = [];
+    const state = new Uint8Array(N); // 1: on the stack, 2: done
+    const stack: number[] = [];
+    const nextParent: number[] = [];
     for (const tip of tips) {
-      const stack: { hex: string; next: number }[] = [{ hex: tip, next: 0 }];
+      if (state[tip] !== 0) continue;
+      state[tip] = 1;
+      stack.push(tip);
+      nextParent.push(parentStart[tip]);
       while (stack.length > 0) {
-        const top = stack[stack.length - 1];
-        if (top.next === 0) {
-          if (state.has(top.hex)) {
-            stack.pop();
-            continue;
+        const top = stack.length - 1;
+        const c = stack[top];
+        const tree = commitTree[c];
+        if (tree < 0) closure(c, tree < -1 ? graph.missing : undefined, (-tree - 2) * H);
+        const j = nextParent[top];
+        if (j < parentStart[c + 1]) {
+          nextParent[top] = j + 1;
+          const p = parentList[j];
+          if (p < 0) closure(p, graph.missing, (-p - 1) * H);
+          if (state[p] === 0) {
+            if (types[p] !== 1) closure(p);
+            state[p] = 1;
+            stack.push(p);
+            nextParent.push(parentStart[p]);
           }
-          state.set(top.hex, 1);
-          if (positionOf(top.hex) < 0) closure(top.hex);
-          const o = store.readObject(hexToBytes(top.hex, H));
-          if (o === undefined || o.type !== 'commit') closure(top.hex);
-          parentsOf.set(top.hex, parseCommit(o!.data));
-        }
-        const ps = parentsOf.get(top.hex)!.parents;
-        if (top.next < ps.length) {
-          const p = ps[top.next++];
-          if (!state.has(p)) stack.push({ hex: p, next: 0 });
         } else {
-          state.set(top.hex, 2);
-          post.push(top.hex);
+          state[c] = 2;
+          post.push(c);
           stack.pop();
+          nextParent.pop();
         }
       }
     }
-    const selected = post.filter((hex, i) => tips.has(hex) || i % SELECT_EVERY === SELECT_EVERY - 1);
-    const isSelected = new Set(selected);
+    const selected = post.filter((c, i) => isTip[c] === 1 || i % SELECT_EVERY === SELECT_EVERY - 1);
+    const selectedBits = new Map<number, Bitset>();
 
-    // Each selected commit's bitmap: what selected commits below it reach, then a walk of the rest.
-    const done = new Map<string, Bitset>();
-    const treeSeen = (_bits: Bitset, hex: string): number => {
-      const pos = positionOf(hex);
-      if (pos < 0) closure(hex);
-      return pseudoOf[pos];
-    };
+    // Each selected commit's bitmap: what selected commits below it reach, then a walk of the rest
+    // (a tree already in the bitmap has everything below it there too).
+    const { childStart, childList } = graph;
+    const work: number[] = [];
+    const trees: number[] = [];
     for (const c of selected) {
       const bits = new Bitset(N);
-      const stack: string[] = [c];
-      const trees: string[] = [];
-      while (stack.length > 0) {
-        const hex = stack.pop()!;
-        const at = treeSeen(bits, hex);
+      work.push(c);
+      while (work.length > 0) {
+        const x = work.pop()!;
+        const at = pseudoOf[x];
         if (bits.has(at)) continue;
-        const below = hex !== c && isSelected.has(hex) ? done.get(hex) : undefined;
+        const below = x !== c ? selectedBits.get(x) : undefined;
         if (below !== undefined) {
           bits.or(below);
           continue;
         }
         bits.set(at);
-        const info = parentsOf.get(hex)!;
-        trees.push(info.tree);
-        for (const p of info.parents) stack.push(p);
+        trees.push(commitTree[x]);
+        for (let j = parentStart[x]; j < parentStart[x + 1]; j++) work.push(parentList[j]);
       }
-      // Trees and blobs, by MIDX position (ids are looked up where they lie in the tree, no copy):
-      // a tree already in the bitmap has everything below it there too.
-      const treePos: number[] = [];
-      for (const hex of trees) {
-        const pos = positionOf(hex);
-        if (pos < 0) closure(hex);
-        treePos.push(pos);
-      }
-      while (treePos.length > 0) {
-        const pos = treePos.pop()!;
-        const at = pseudoOf[pos];
+      while (trees.length > 0) {
+        const t = trees.pop()!;
+        const at = pseudoOf[t];
         if (bits.has(at)) continue;
         bits.set(at);
-        const o = store.readObject(midx.oidAt(pos));
-        if (o === undefined || o.type !== 'tree') closure(toHex(midx.oidAt(pos)));
-        const d = o!.data;
-        let i = 0;
-        while (i < d.length) {
-          const start = i;
-          const sp = d.indexOf(0x20, start);
-          const nul = d.indexOf(0, sp);
-          i = nul + 1 + H;
-          const modeLen = sp - start;
-          // `160000`, a gitlink (a commit of another repository), is not followed.
-          if (modeLen === 6 && d[start] === 0x31 && d[start + 1] === 0x36) continue;
-          const child = midx.findPosition(d, nul + 1);
-          if (child < 0) closure(toHex(d, nul + 1, nul + 1 + H));
-          // `40000`: a tree.
-          if (modeLen === 5 && d[start] === 0x34) {
-            if (!bits.has(pseudoOf[child])) treePos.push(child);
-          } else bits.set(pseudoOf[child]);
+        const first = childStart[t];
+        if (first < 0) closure(t, first < -1 ? graph.missing : undefined, (-first - 2) * H);
+        for (let j = childStart[t], z = childStart[t] + graph.childCount[t]; j < z; j++) {
+          const ch = childList[j];
+          if (ch >= 0) {
+            if (!bits.has(pseudoOf[ch])) trees.push(ch);
+          } else bits.set(pseudoOf[-ch - 1]);
         }
       }
-      done.set(c, bits);
+      selectedBits.set(c, bits);
     }
 
     // The file: header, type bitmaps, entries, trailer.
@@ -205,8 +192,8 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
     for (const b of typeBits) parts.push(encodeEwah(b));
     for (const c of selected) {
       const e = new Uint8Array(6);
-      new DataView(e.buffer).setUint32(0, positionOf(c));
-      parts.push(e, encodeEwah(done.get(c)!));
+      new DataView(e.buffer).setUint32(0, c);
+      parts.push(e, encodeEwah(selectedBits.get(c)!));
     }
     const hasher = nodeHash(hash);
     for (const p of parts) hasher.update(p);
@@ -227,25 +214,228 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
   }
 }
 
-function parseCommit(data: Uint8Array): { tree: string; parents: string[] } {
-  let end = data.length;
-  for (let i = 0; i + 1 < data.length; i++) {
-    if (data[i] === 10 && data[i + 1] === 10) {
-      end = i;
-      break;
-    }
-  }
-  let tree = '';
-  const parents: string[] = [];
-  for (const line of decoder.decode(data.subarray(0, end)).split('\n')) {
-    if (line.startsWith('tree ')) tree = line.slice(5);
-    else if (line.startsWith('parent ')) parents.push(line.slice(7));
-  }
-  return { tree, parents };
+/**
+ * The commit and tree graph of the MIDX, by MIDX position, from one read of every commit and tree
+ * (pack by pack, in offset order): a commit's tree and parents, a tree's entries (trees as their
+ * position, other objects as -(position + 1); gitlinks, commits of other repositories, left out).
+ * An id the MIDX does not list is kept in `missing` and referred to by a negative number, so that
+ * a walk that reaches it fails, naming it.
+ */
+interface Graph {
+  /**
+   * The tree of each commit; -1 for other objects and unread commits, -(i + 2) when the tree is
+   * the i-th id of `missing`.
+   */
+  commitTree: Int32Array;
+  /** Parents of commit i: `parentList[parentStart[i] .. parentStart[i + 1])`. */
+  parentStart: Int32Array;
+  parentList: Int32Array;
+  /**
+   * Entries of tree i: `childList[childStart[i] .. + childCount[i])`; childStart is -1 when the
+   * tree was not read, -(i + 2) when an entry is the i-th id of `missing`.
+   */
+  childStart: Int32Array;
+  childCount: Int32Array;
+  childList: Int32Array;
+  missing: Uint8Array;
 }
 
-function hexToBytes(hex: string, H: number): Uint8Array {
-  const out = new Uint8Array(H);
-  for (let i = 0; i < H; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
+function readGraph(
+  store: ObjectStore,
+  midx: MultiPackIndex,
+  oidl: Uint8Array,
+  types: Uint8Array,
+  H: number,
+): Graph {
+  const N = types.length;
+  // The commits and trees, packed for one batch read.
+  let M = 0;
+  for (let i = 0; i < N; i++) if (types[i] === 1 || types[i] === 2) M++;
+  const posOf = new Int32Array(M);
+  const ids = new Uint8Array(M * H);
+  for (let i = 0, k = 0; i < N; i++) {
+    if (types[i] !== 1 && types[i] !== 2) continue;
+    posOf[k] = i;
+    ids.set(oidl.subarray(i * H, i * H + H), k * H);
+    k++;
+  }
+  const commitTree = new Int32Array(N).fill(-1);
+  const parentCount = new Int32Array(N);
+  const firstParent = new Int32Array(N);
+  const parents = new Growable();
+  const childStart = new Int32Array(N).fill(-1);
+  const childCount = new Int32Array(N);
+  const children = new Growable();
+  const missing = new Growable();
+  const scratch = new Uint8Array(H);
+  const table = new OidTable(oidl, N, H);
+  const missingRef = (from: Uint8Array): number => {
+    for (let j = 0; j < H; j++) missing.push(from[j]);
+    return -(missing.length / H);
+  };
+  store.readObjectsUnordered(ids, M, (k, o) => {
+    const pos = posOf[k];
+    if (o === undefined) return;
+    const d = o.data;
+    if (o.type === 'commit') {
+      // `tree <hex>\n`, then `parent <hex>\n` lines (spec/objects-format.md: commits).
+      const line = 2 * H + 1;
+      if (!startsWith(d, 0, TREE) || !parseHex(d, 5, scratch) || d[5 + 2 * H] !== 10) return;
+      const tree = table.find(scratch, 0);
+      let i = 5 + line;
+      firstParent[pos] = parents.length;
+      while (startsWith(d, i, PARENT) && i + 7 + line <= d.length && parseHex(d, i + 7, scratch)) {
+        const p = table.find(scratch, 0);
+        parents.push(p >= 0 ? p : missingRef(scratch));
+        parentCount[pos]++;
+        i += 7 + line;
+      }
+      commitTree[pos] = tree >= 0 ? tree : missingRef(scratch) - 1;
+      return;
+    }
+    if (o.type !== 'tree') return;
+    const from = children.length;
+    const len = d.length;
+    let i = 0;
+    while (i < len) {
+      // `<mode> <name>\0<id>`: the mode is octal digits, the name any bytes but NUL.
+      const start = i;
+      while (i < len && d[i] !== 0x20) i++;
+      const modeLen = i - start;
+      while (i < len && d[i] !== 0) i++;
+      const at = i + 1;
+      i = at + H;
+      if (i > len) {
+        children.length = from;
+        return;
+      }
+      // `160000`, a gitlink (a commit of another repository), is not followed.
+      if (modeLen === 6 && d[start] === 0x31 && d[start + 1] === 0x36) continue;
+      const child = table.find(d, at);
+      if (child < 0) {
+        // Walking this tree must fail on that entry: no entry list, and the id kept for the message.
+        children.length = from;
+        childStart[pos] = missingRef(d.subarray(at, at + H)) - 1;
+        return;
+      }
+      // `40000`: a tree.
+      children.push(modeLen === 5 && d[start] === 0x34 ? child : -child - 1);
+    }
+    childStart[pos] = from;
+    childCount[pos] = children.length - from;
+  });
+  // Parents as one list in position order (a commit's parents stay in their order).
+  const parentStart = new Int32Array(N + 1);
+  for (let i = 0; i < N; i++) parentStart[i + 1] = parentStart[i] + parentCount[i];
+  const parentList = new Int32Array(parentStart[N]);
+  const all = parents.view();
+  for (let i = 0; i < N; i++) {
+    const n = parentCount[i];
+    if (n > 0) parentList.set(all.subarray(firstParent[i], firstParent[i] + n), parentStart[i]);
+  }
+  const m = missing.view();
+  const missingBytes = new Uint8Array(m.length);
+  for (let j = 0; j < m.length; j++) missingBytes[j] = m[j];
+  return {
+    commitTree,
+    parentStart,
+    parentList,
+    childStart,
+    childCount,
+    childList: children.view(),
+    missing: missingBytes,
+  };
+}
+
+const TREE = new TextEncoder().encode('tree ');
+const PARENT = new TextEncoder().encode('parent ');
+
+function startsWith(d: Uint8Array, at: number, prefix: Uint8Array): boolean {
+  if (at + prefix.length > d.length) return false;
+  for (let j = 0; j < prefix.length; j++) if (d[at + j] !== prefix[j]) return false;
+  return true;
+}
+
+/** Lower-case hex at `d[at..]` (or a string from `at`) into `out`; false when not hex. */
+function parseHex(d: Uint8Array | string, at: number, out: Uint8Array): boolean {
+  const n = out.length;
+  if (at + 2 * n > d.length) return false;
+  for (let j = 0; j < n; j++) {
+    const hi = nibble(typeof d === 'string' ? d.charCodeAt(at + 2 * j) : d[at + 2 * j]);
+    const lo = nibble(typeof d === 'string' ? d.charCodeAt(at + 2 * j + 1) : d[at + 2 * j + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[j] = (hi << 4) | lo;
+  }
+  return true;
+}
+
+function nibble(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/**
+ * The MIDX's ids in a hash table (open addressing over their bytes 4 to 7, which are as random as
+ * the hash): one probe or two per lookup where `findPosition` searches, for the hundreds of
+ * thousands of tree entries a graph read looks up.
+ */
+class OidTable {
+  /** Pairs (bytes 4 to 7 of the id, its position + 1; 0 for an empty slot): one cache line per probe. */
+  private readonly table: Int32Array;
+  private readonly mask: number;
+
+  constructor(
+    private readonly oidl: Uint8Array,
+    n: number,
+    private readonly H: number,
+  ) {
+    let size = 1024;
+    while (size < 2 * n) size *= 2;
+    this.mask = size - 1;
+    this.table = new Int32Array(2 * size);
+    for (let i = 0; i < n; i++) {
+      const k = key(oidl, i * H);
+      let h = k & this.mask;
+      while (this.table[2 * h + 1] !== 0) h = (h + 1) & this.mask;
+      this.table[2 * h] = k;
+      this.table[2 * h + 1] = i + 1;
+    }
+  }
+
+  /** The position of the id at `d[at..]`, or -1. */
+  find(d: Uint8Array, at: number): number {
+    const { oidl, H, table, mask } = this;
+    const k = key(d, at);
+    for (let h = k & mask; ; h = (h + 1) & mask) {
+      const slot = table[2 * h + 1];
+      if (slot === 0) return -1;
+      if (table[2 * h] !== k) continue;
+      const base = (slot - 1) * H;
+      let j = 0;
+      while (j < H && oidl[base + j] === d[at + j]) j++;
+      if (j === H) return slot - 1;
+    }
+  }
+}
+
+function key(b: Uint8Array, at: number): number {
+  return (b[at + 4] << 24) | (b[at + 5] << 16) | (b[at + 6] << 8) | b[at + 7];
+}
+
+/** A growing list of 32-bit integers. */
+class Growable {
+  private buf = new Int32Array(1024);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.buf.length) {
+      const next = new Int32Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    this.buf[this.length++] = v;
+  }
+  view(): Int32Array {
+    return this.buf.subarray(0, this.length);
+  }
 }

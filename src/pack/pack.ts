@@ -602,11 +602,24 @@ export class PackFile {
       return top.size;
     }
     const size = this.deltaResultSize(top);
+    this.lastType = this.chainType(top);
+    return size;
+  }
+
+  /**
+   * The type number (1 commit, 2 tree, 3 blob, 4 tag) of the object at `offset`, from entry
+   * headers only: nothing is inflated, a delta's chain is followed down to its whole object.
+   */
+  typeAt(offset: number): number {
+    const top = this.entryAt(offset);
+    return top.type < OBJ_OFS_DELTA ? top.type : this.chainType(top);
+  }
+
+  /** The type of the whole object at the bottom of the delta `top`'s chain (memoised per chain). */
+  private chainType(top: PackEntry): number {
+    const offset = top.offset;
     const known = this.chainTypes.get(offset);
-    if (known !== undefined) {
-      this.lastType = known;
-      return size;
-    }
+    if (known !== undefined) return known;
     // As in readAt: the offsets on the way are collected only once the chain steps forwards.
     let seen: Set<number> | undefined;
     const path: number[] = [offset];
@@ -638,8 +651,7 @@ export class PackFile {
     // whose chains pass through them, as chains share bases) stop here.
     if (this.chainTypes.size + path.length > CHAIN_TYPES_MAX) this.chainTypes.clear();
     for (const o of path) this.chainTypes.set(o, type);
-    this.lastType = type;
-    return size;
+    return type;
   }
 
   /** The object `oid` (raw id bytes), or undefined when the index does not list it. */
