@@ -4,10 +4,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isatty } from 'node:tty';
 import { fileURLToPath } from 'node:url';
-import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { isGitMidxError } from '../errors.js';
 import { isFatalMidxError } from '../midx/reader.js';
+import { workerThreads } from '../node/builtins.js';
 import {
   readSharedCleanup,
   setCleanupMirror,
@@ -137,7 +138,10 @@ export function nodeIO(): CliIO {
     readStdin: () => readAll(stdinSource()).toString('utf8'),
     readStdinBytes: () => readAll(stdinSource()),
     stdinSource: () => stdinSource(),
-    stderrIsTTY: process.stderr.isTTY === true,
+    // Asked of the descriptor, not of process.stderr, whose stream costs milliseconds to create.
+    get stderrIsTTY() {
+      return isatty(2);
+    },
     env: process.env,
     cwd: process.cwd(),
   };
@@ -210,8 +214,8 @@ function workerScript(): string {
 
 function runOnWorker(argv: string[]): Promise<number> {
   const shared = sharedCleanupBuffer();
-  const worker = new Worker(workerScript(), {
-    workerData: { argv, shared, stderrIsTTY: process.stderr.isTTY === true },
+  const worker = new (workerThreads().Worker)(workerScript(), {
+    workerData: { argv, shared, stderrIsTTY: isatty(2) },
     // Output goes straight to descriptors 1 and 2 (nodeIO); the worker's own streams stay unused.
     stdout: false,
     stderr: false,
@@ -273,6 +277,7 @@ function dieBy(sig: NodeJS.Signals, code: number): never {
 
 /** Entry point of the worker thread (bin/cli-worker.cjs). */
 export async function runWorker(): Promise<void> {
+  const { parentPort, workerData } = workerThreads();
   const data = workerData as { argv: string[]; shared: SharedArrayBuffer; stderrIsTTY: boolean };
   setCleanupMirror(sharedCleanupMirror(data.shared));
   const io = { ...nodeIO(), stderrIsTTY: data.stderrIsTTY };

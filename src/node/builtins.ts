@@ -1,15 +1,17 @@
 /**
- * Node built-ins that most commands never touch (zlib, crypto), loaded on first use: loading them
+ * Node built-ins that most commands never touch (zlib, crypto, worker_threads), loaded on first use: loading them
  * up front costs a few milliseconds on every start of the CLI, which only reads small objects (our
  * own inflater) and hashes nothing on most calls.
  */
 import type * as Crypto from 'node:crypto';
 import { createRequire } from 'node:module';
+import type * as WorkerThreads from 'node:worker_threads';
 import type * as Zlib from 'node:zlib';
 
 const load = createRequire(import.meta.url);
 let zlibModule: typeof Zlib | undefined;
 let cryptoModule: typeof Crypto | undefined;
+let workersModule: typeof WorkerThreads | undefined;
 
 /** node:zlib. */
 export function zlib(): typeof Zlib {
@@ -21,4 +23,10 @@ export function zlib(): typeof Zlib {
 export function crypto(): typeof Crypto {
   cryptoModule ??= load('node:crypto') as typeof Crypto;
   return cryptoModule;
+}
+
+/** node:worker_threads (writing commands and synchronous HTTP only). */
+export function workerThreads(): typeof WorkerThreads {
+  workersModule ??= load('node:worker_threads') as typeof WorkerThreads;
+  return workersModule;
 }

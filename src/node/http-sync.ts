@@ -7,11 +7,12 @@
  * requests follow src/storage/http.ts (same ranges, bounds, checks and error codes; the tests in
  * test/http-storage.test.ts hold both to the same answers).
  */
-import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { GitMidxError } from '../errors.js';
 import type { RandomAccessReader } from '../io.js';
 import { type HttpStats, type HttpStorageOptions, httpStorage, httpUrl } from '../storage/http.js';
 import type { FileStat, Storage } from '../storage/storage.js';
+import { workerThreads } from './builtins.js';
 
 export interface SyncHttpStorageOptions
   extends Pick<HttpStorageOptions, 'headers' | 'prefixBytes' | 'maxWholeBytes'> {
@@ -42,6 +43,7 @@ export function syncHttpStorage(base: string, options: SyncHttpStorageOptions = 
   const root = new URL(paths.name);
   const timeoutMs = options.timeoutMs ?? 60000;
   const flag = new Int32Array(new SharedArrayBuffer(4));
+  const { MessageChannel, Worker } = workerThreads();
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
@@ -150,7 +152,7 @@ interface WireAnswer {
 /** The answer to request `id`, dropping late answers to requests given up on. */
 function take(port: MessagePort, id: number): WireAnswer | undefined {
   for (;;) {
-    const m = receiveMessageOnPort(port);
+    const m = workerThreads().receiveMessageOnPort(port);
     if (m === undefined) return undefined;
     const a = m.message as WireAnswer;
     if (a.id === id) return a;

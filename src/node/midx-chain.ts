@@ -6,7 +6,6 @@
  * read-only and renamed to `multi-pack-index-<checksum>.midx`; the chain file is rewritten through
  * its lock with the base layers and the new one. Everything stays inside `objects/pack`.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { toHex } from '../bytes.js';
@@ -25,6 +24,7 @@ import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
 import type { PackIndex } from '../pack/idx.js';
 import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
 import { storeFiles } from '../storage/resident.js';
+import { crypto } from './builtins.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
 import { discoverPacks, MIDX_NAME, openMidxFile, type WriteMidxResult } from './midx.js';
@@ -164,7 +164,7 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
 /** Writes a layer under a temporary name through its lock, makes it read-only, renames it. */
 function publishLayer(chainDir: string, plan: ReturnType<typeof planMidx>): string {
   fs.mkdirSync(chainDir, { recursive: true });
-  const tmpName = `tmp_midx_${randomBytes(6).toString('hex')}`;
+  const tmpName = `tmp_midx_${crypto().randomBytes(6).toString('hex')}`;
   const lock = LockFile.acquire(path.join(chainDir, tmpName), { packDir: chainDir });
   let checksum: Uint8Array;
   try {
