@@ -75,6 +75,22 @@ for (const format of ['sha1', 'sha256'] as const) {
   });
 }
 
+test('a ref whose commits are outside the MIDX (loose): the MIDX commits below them get bitmaps, as with git', () => {
+  const r = TestRepo.create();
+  repos.push(r);
+  for (let i = 0; i < 5; i++) r.commitFiles({ 'a.txt': `${i}\n` }, `packed ${i}`);
+  r.git(['repack', '-adq']);
+  r.commitFiles({ 'b.txt': 'loose\n' }, 'loose 1');
+  r.commitFiles({ 'b.txt': 'loose 2\n' }, 'loose 2');
+  execFileSync(process.execPath, [bin, 'write', '--bitmap'], { cwd: r.dir, env: r.env });
+  // HEAD and HEAD~1 are loose; HEAD~2, the newest packed commit, is the tip the bitmap covers.
+  const t = r.git(['rev-list', '--test-bitmap', 'HEAD~2'], { allowFail: true });
+  assert.equal(t.status, 0, t.stderr.toString());
+  assert.match(t.stdout.toString() + t.stderr, /OK!/);
+  const plain = r.gitText(['rev-list', '--count', '--objects', '--all']);
+  assert.equal(r.gitText(['rev-list', '--count', '--objects', '--use-bitmap-index', '--all']), plain);
+});
+
 test('with --bitmap, the MIDX (RIDX and BTMP included) is byte-identical to current Git’s', {
   skip: !existsSync(FIXTURES),
 }, () => {

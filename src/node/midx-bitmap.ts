@@ -73,7 +73,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
       const git = `object ${hex} is not in the multi-pack-index: a bitmap needs full closure`;
       throw new GitMidxError('BITMAP_CLOSURE', git, { data: { git, oid: hex } });
     };
-    const graph = readGraph(store, midx, oidl, types, H);
+    const graph = readGraph(store, oidl, types, H);
 
     // Tips: every ref, tags peeled to their commits; only commits in the MIDX.
     const refs = new RefStore({
@@ -83,6 +83,27 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
     const tips: number[] = [];
     const isTip = new Uint8Array(N);
     const scratch = new Uint8Array(H);
+    /** Commits outside the MIDX already walked (hex). */
+    const outside = new Set<string>();
+    const tipsBelow = (data: Uint8Array, seen: Set<string>, tip: (pos: number) => void): void => {
+      const todo = [data];
+      while (todo.length > 0) {
+        const d = todo.pop()!;
+        // `parent <hex>` lines follow the `tree` line (spec/objects-format.md: commits).
+        for (const m of decoder.decode(d.subarray(0, headerEnd(d))).matchAll(/^parent ([0-9a-f]+)$/gm)) {
+          if (m[1].length !== 2 * H || !parseHex(m[1], 0, scratch)) continue;
+          const pos = midx.findPosition(scratch);
+          if (pos >= 0) {
+            tip(pos);
+            continue;
+          }
+          if (seen.has(m[1])) continue;
+          seen.add(m[1]);
+          const p = store.readObject(scratch);
+          if (p?.type === 'commit') todo.push(p.data);
+        }
+      }
+    };
     for (const r of refs.all()) {
       let oid = r.oid;
       for (let depth = 0; depth < 32; depth++) {
@@ -96,6 +117,17 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
         if (t !== 0 && t !== 4) break;
         // A tag (in the MIDX or not): its target.
         const o = store.readObject(oid);
+        if (o?.type === 'commit') {
+          // A commit outside the MIDX (loose, or in a pack it does not cover): the MIDX commits
+          // it stands on are tips, as Git's selection takes them.
+          tipsBelow(o.data, outside, (p) => {
+            if (types[p] === 1 && isTip[p] === 0) {
+              tips.push(p);
+              isTip[p] = 1;
+            }
+          });
+          break;
+        }
         if (o === undefined || o.type !== 'tag') break;
         const m = /^object ([0-9a-f]+)$/m.exec(decoder.decode(o.data));
         if (m === null || m[1].length !== 2 * H || !parseHex(m[1], 0, scratch)) break;
@@ -242,7 +274,6 @@ interface Graph {
 
 function readGraph(
   store: ObjectStore,
-  midx: MultiPackIndex,
   oidl: Uint8Array,
   types: Uint8Array,
   H: number,
@@ -345,6 +376,12 @@ function readGraph(
     childList: children.view(),
     missing: missingBytes,
   };
+}
+
+/** Where a commit's or tag's header ends (its first empty line), or its length. */
+function headerEnd(d: Uint8Array): number {
+  for (let i = 0; i + 1 < d.length; i++) if (d[i] === 10 && d[i + 1] === 10) return i;
+  return d.length;
 }
 
 const TREE = new TextEncoder().encode('tree ');
