@@ -60,9 +60,10 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
   for (let j = 0; j < N; j++) pseudoOf[pseudoOrder[j]] = j;
   const store = ObjectStore.open({ objectDir: options.objectDir, hash });
   try {
-    // Types of every object, by MIDX position (from entry headers: nothing inflated).
+    // Types of every object, by MIDX position, and the commit and tree graph.
     const oidl = midx.readChunk(CHUNK_OIDL)!;
-    const types = store.objectTypesPacked(oidl, N);
+    const graph = readGraph(store, oidl, N, H);
+    const types = graph.types;
     const typeBits = [new Bitset(N), new Bitset(N), new Bitset(N), new Bitset(N)];
     for (let i = 0; i < N; i++) {
       const t = types[i];
@@ -73,7 +74,6 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
       const git = `object ${hex} is not in the multi-pack-index: a bitmap needs full closure`;
       throw new GitMidxError('BITMAP_CLOSURE', git, { data: { git, oid: hex } });
     };
-    const graph = readGraph(store, oidl, types, H);
 
     // Tips: every ref, tags peeled to their commits; only commits in the MIDX.
     const refs = new RefStore({
@@ -247,13 +247,15 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
 }
 
 /**
- * The commit and tree graph of the MIDX, by MIDX position, from one read of every commit and tree
- * (pack by pack, in offset order): a commit's tree and parents, a tree's entries (trees as their
+ * The commit and tree graph of the MIDX, by MIDX position, from one pass over its objects (pack
+ * by pack, in offset order) that reads the type of each and every commit and tree whole: a commit's tree and parents, a tree's entries (trees as their
  * position, other objects as -(position + 1); gitlinks, commits of other repositories, left out).
  * An id the MIDX does not list is kept in `missing` and referred to by a negative number, so that
  * a walk that reaches it fails, naming it.
  */
 interface Graph {
+  /** Type numbers (1 commit, 2 tree, 3 blob, 4 tag; 0 unknown), by MIDX position. */
+  types: Uint8Array;
   /**
    * The tree of each commit; -1 for other objects and unread commits, -(i + 2) when the tree is
    * the i-th id of `missing`.
@@ -272,24 +274,7 @@ interface Graph {
   missing: Uint8Array;
 }
 
-function readGraph(
-  store: ObjectStore,
-  oidl: Uint8Array,
-  types: Uint8Array,
-  H: number,
-): Graph {
-  const N = types.length;
-  // The commits and trees, packed for one batch read.
-  let M = 0;
-  for (let i = 0; i < N; i++) if (types[i] === 1 || types[i] === 2) M++;
-  const posOf = new Int32Array(M);
-  const ids = new Uint8Array(M * H);
-  for (let i = 0, k = 0; i < N; i++) {
-    if (types[i] !== 1 && types[i] !== 2) continue;
-    posOf[k] = i;
-    ids.set(oidl.subarray(i * H, i * H + H), k * H);
-    k++;
-  }
+function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number): Graph {
   const commitTree = new Int32Array(N).fill(-1);
   const parentCount = new Int32Array(N);
   const firstParent = new Int32Array(N);
@@ -304,9 +289,8 @@ function readGraph(
     for (let j = 0; j < H; j++) missing.push(from[j]);
     return -(missing.length / H);
   };
-  store.readObjectsUnordered(ids, M, (k, o) => {
-    const pos = posOf[k];
-    if (o === undefined) return;
+  const wanted = (_: number, t: number) => t === 1 || t === 2;
+  const types = store.scanPacked(oidl, N, wanted, (pos, o) => {
     const d = o.data;
     if (o.type === 'commit') {
       // `tree <hex>\n`, then `parent <hex>\n` lines (spec/objects-format.md: commits).
@@ -368,6 +352,7 @@ function readGraph(
   const missingBytes = new Uint8Array(m.length);
   for (let j = 0; j < m.length; j++) missingBytes[j] = m[j];
   return {
+    types,
     commitTree,
     parentStart,
     parentList,

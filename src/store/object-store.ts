@@ -576,53 +576,39 @@ export class ObjectStore {
 
   /**
    * The type numbers of `count` ids packed back to back in `ids` (1 commit, 2 tree, 3 blob, 4 tag;
-   * 0 when missing), from entry headers only: `objectInfoPacked` without the sizes, which for a
-   * delta cost the start of an inflate each.
+   * 0 when missing; from entry headers, nothing inflated for them), and the
+   * objects whose type `want(k, type)` accepts, each given to `onObject(k, object)` as soon as it
+   * is read, in no particular order (pack by pack, in offset order, where a MIDX lists them): for
+   * a caller that needs some objects of a whole repository once each and keeps none. One pass: a
+   * pack's pages are read once for the types and the objects together.
    * @internal
    */
-  objectTypesPacked(ids: Uint8Array, count: number): Uint8Array {
+  scanPacked(
+    ids: Uint8Array,
+    count: number,
+    want: (k: number, type: number) => boolean,
+    onObject: (k: number, object: StoredObject) => void,
+  ): Uint8Array {
     const H = this.st.hash.size;
     checkIdBuffer(this.st, ids, count);
     const types = new Uint8Array(count);
-    const done = batchFromMidx(
-      this.st,
-      ids,
-      count,
-      (k, pack, hit) => {
-        types[k] = pack.typeAt(hit.offset);
-      },
-      (k, prev) => {
-        types[k] = types[prev];
-      },
-    );
-    for (let k = 0; k < count; k++) {
-      if (done[k] !== 0) continue;
-      const info = this.objectInfo(ids.subarray(k * H, k * H + H));
-      if (info !== undefined) types[k] = TYPE_NUMBER[info.type];
-    }
-    return types;
-  }
-
-  /**
-   * `readObject` for `count` ids packed back to back in `ids`, each given to `onObject(k, object)`
-   * as soon as it is read, in no particular order (pack by pack, in offset order, where a MIDX
-   * lists them): for a caller that needs every object once and keeps none. Missing ids are given
-   * as undefined, last.
-   * @internal
-   */
-  readObjectsUnordered(
-    ids: Uint8Array,
-    count: number,
-    onObject: (k: number, object: StoredObject | undefined) => void,
-  ): void {
-    const H = this.st.hash.size;
-    checkIdBuffer(this.st, ids, count);
     const done = batchFromMidx(this.st, ids, count, (k, pack, hit, b, at) => {
-      onObject(k, readPacked(this.st, pack, hit, b, at));
+      const t = pack.typeAt(hit.offset);
+      if (want(k, t)) onObject(k, readPacked(this.st, pack, hit, b, at));
+      types[k] = t;
     });
     for (let k = 0; k < count; k++) {
-      if (done[k] === 0) onObject(k, this.readObject(ids.subarray(k * H, k * H + H)));
+      if (done[k] !== 0) continue;
+      const oid = ids.subarray(k * H, k * H + H);
+      const info = this.objectInfo(oid);
+      if (info === undefined) continue;
+      const t = TYPE_NUMBER[info.type];
+      types[k] = t;
+      if (!want(k, t)) continue;
+      const o = this.readObject(oid);
+      if (o !== undefined) onObject(k, o);
     }
+    return types;
   }
 
   /** `objectDetails` for many ids; results in input order (undefined = missing). */
