@@ -63,11 +63,8 @@ export type ErrorCode =
   | 'OBJECT_MISSING'
   | 'BITMAP_CORRUPT'
   | 'BITMAP_CLOSURE'
-  | 'COMPACT_REFUSED'
-  | 'OBJECT_CORRUPT'
-  | 'OBJECT_MISSING'
-  | 'BITMAP_CORRUPT'
-  | 'BITMAP_CLOSURE'
+  /** A layer below a new `--bitmap` layer has no reverse index (RIDX), or a damaged one. */
+  | 'MIDX_NO_REVERSE_INDEX'
   // packfile (.pack) and deltas (objects-format.md §2, §3)
   | 'PACK_TOO_SHORT'
   | 'PACK_BAD_SIGNATURE'

@@ -91,6 +91,97 @@ test('a ref whose commits are outside the MIDX (loose): the MIDX commits below t
   assert.equal(r.gitText(['rev-list', '--count', '--objects', '--use-bitmap-index', '--all']), plain);
 });
 
+for (const format of ['sha1', 'sha256'] as const) {
+  test(`${format}: write --incremental --bitmap: the layer's bitmaps cover what each tip reaches, across the chain`, () => {
+    const r = build(format);
+    execFileSync(process.execPath, [bin, 'write', '--bitmap'], { cwd: r.dir, env: r.env });
+    for (let i = 0; i < 8; i++)
+      r.commitFiles({ 'a.txt': `after ${i}\n`, [`n${i % 2}.txt`]: `${i}\n` }, `after ${i}`);
+    r.git(['checkout', '-q', '-b', 'topic', 'HEAD~3']);
+    r.commitFiles({ 'topic.txt': 'topic\n' }, 'topic');
+    r.git(['checkout', '-q', 'main']);
+    r.git(['repack', '-dq']);
+    execFileSync(process.execPath, [bin, 'write', '--incremental', '--bitmap'], { cwd: r.dir, env: r.env });
+    const chainDir = path.join(r.packDir, 'multi-pack-index.d');
+    const layers = readFileSync(path.join(chainDir, 'multi-pack-index-chain'), 'utf8').trim().split('\n');
+    assert.equal(layers.length, 2);
+    for (const l of layers) assert.ok(existsSync(path.join(chainDir, `multi-pack-index-${l}.bitmap`)), l);
+    const store = ObjectStore.open({ objectDir: r.objectDir });
+    try {
+      const bitmap = openReachBitmap(r.objectDir, store.hash);
+      assert.ok(bitmap, 'the chain has bitmaps');
+      for (const tip of ['main', 'topic', 'side']) {
+        const id = fromHex(r.gitText(['rev-parse', tip]))!;
+        const bits = bitmap.commitBitmap(id);
+        assert.ok(bits, `${tip} has a bitmap`);
+        const listed = r
+          .gitText(['rev-list', '--objects', tip])
+          .split('\n')
+          .filter((l) => l.length > 0)
+          .map((l) => fromHex(l.slice(0, 2 * store.hash.size))!);
+        assert.equal(bits.count(), listed.length, tip);
+        for (const o of listed) assert.ok(bits.has(bitmap.positionOf(o)), tip);
+        const walked = countReachable(store, { include: [id], exclude: [] });
+        assert.deepEqual(countReachable(store, { include: [id], exclude: [] }, { bitmap }), walked, tip);
+      }
+    } finally {
+      store.close();
+    }
+  });
+}
+
+test('write --incremental --bitmap over a layer without a reverse index: current Git’s error, exit 255, nothing written', () => {
+  const r = TestRepo.create();
+  repos.push(r);
+  for (let i = 0; i < 3; i++) r.commitFiles({ 'a.txt': `${i}\n` }, `c${i}`);
+  r.git(['repack', '-adq']);
+  execFileSync(process.execPath, [bin, 'write'], { cwd: r.dir, env: r.env });
+  const flat = readFileSync(path.join(r.packDir, 'multi-pack-index'));
+  const checksum = flat.subarray(flat.length - 20).toString('hex');
+  r.commitFiles({ 'b.txt': 'b\n' }, 'more');
+  r.git(['repack', '-dq']);
+  const before = readdirSync(r.packDir).sort();
+  const w = spawnSync(process.execPath, [bin, 'write', '--incremental', '--bitmap'], {
+    cwd: r.dir,
+    env: r.env,
+    encoding: 'utf8',
+  });
+  assert.equal(w.status, 255, w.stderr);
+  assert.equal(w.stderr, `error: could not load reverse index for MIDX ${checksum}\n`);
+  assert.deepEqual(readdirSync(r.packDir).sort(), before);
+});
+
+test('write --incremental --bitmap over a layer that has no bitmap: the layer, without one, and a warning', () => {
+  const r = TestRepo.create();
+  repos.push(r);
+  for (let i = 0; i < 3; i++) r.commitFiles({ 'a.txt': `${i}\n` }, `c${i}`);
+  r.git(['repack', '-adq']);
+  execFileSync(process.execPath, [bin, 'write', '--bitmap'], { cwd: r.dir, env: r.env });
+  const flatBitmap = readdirSync(r.packDir).find((f) => f.endsWith('.bitmap'))!;
+  rmSync(path.join(r.packDir, flatBitmap));
+  r.commitFiles({ 'b.txt': 'b\n' }, 'more');
+  r.git(['repack', '-dq']);
+  const w = spawnSync(process.execPath, [bin, 'write', '--incremental', '--bitmap'], {
+    cwd: r.dir,
+    env: r.env,
+    encoding: 'utf8',
+  });
+  assert.equal(w.status, 0, w.stderr);
+  assert.match(
+    w.stderr,
+    /^warning: multi-pack-index [0-9a-f]{40} has no bitmap: not writing one for the new layer\n$/,
+  );
+  const chainDir = path.join(r.packDir, 'multi-pack-index.d');
+  assert.equal(readdirSync(chainDir).filter((f) => f.endsWith('.midx')).length, 2);
+  assert.equal(readdirSync(chainDir).filter((f) => f.endsWith('.bitmap')).length, 0);
+  // Counts come from the walk, and equal git's.
+  const ours = execFileSync(process.execPath, [bin, 'rev-list', '--count', '--objects', '--all'], {
+    cwd: r.dir,
+    env: r.env,
+  });
+  assert.equal(ours.toString().trim(), r.gitText(['rev-list', '--count', '--objects', '--all']));
+});
+
 test('with --bitmap, the MIDX (RIDX and BTMP included) is byte-identical to current Git’s', {
   skip: !existsSync(FIXTURES),
 }, () => {

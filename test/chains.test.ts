@@ -6,15 +6,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { toHex } from '../src/bytes.js';
+import { fromHex, toHex } from '../src/bytes.js';
 import { SHA1, SHA256 } from '../src/hash.js';
 import { CHAIN_DIR, CHAIN_FILE, type ChainSource, loadChain, MidxChain } from '../src/midx/chain.js';
+import { openReachBitmap } from '../src/node/bitmaps.js';
+import { ObjectStore } from '../src/node/index.js';
 import { nodeStorage } from '../src/node/storage.js';
 import { storeFiles } from '../src/storage/resident.js';
+import { countReachable } from '../src/store/reach.js';
 import { makeTempDir, removeDir } from './helpers/git.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -250,6 +253,77 @@ for (const algo of ['sha1', 'sha256'] as const) {
       .sort();
     assert.deepEqual(got, want);
     assert.ok(!existsSync(path.join(pack, 'multi-pack-index')), 'the flat file became the first layer');
+  });
+}
+
+for (const algo of ['sha1', 'sha256'] as const) {
+  const name = `chain-3-bitmap-${algo}`;
+  test(`${name}: write --bitmap, then write --incremental --bitmap twice, gives Git's layers byte for byte, and bitmaps that answer as the walk`, {
+    skip: !haveFixtures,
+  }, () => {
+    const repo = unpackFixture(name);
+    const pack = path.join(repo, 'objects', 'pack');
+    const chainDir = path.join(pack, CHAIN_DIR);
+    // The packs of each layer, from Git's chain; then the chain goes, and the later packs hide.
+    const loaded = loadChain(chainSource(repo), algo === 'sha1' ? SHA1 : SHA256)!;
+    const stems = loaded.layers.map((l) => l.midx.packNames.map((n) => n.replace(/\.idx$/, '')));
+    for (const l of loaded.layers) l.midx.close();
+    assert.equal(stems.length, 3);
+    rmSync(chainDir, { recursive: true });
+    const hidden = makeTempDir();
+    temps.push(hidden);
+    const move = (stem: string, from: string, to: string) => {
+      for (const ext of ['.pack', '.idx', '.rev']) {
+        // A rename keeps the mtime, which decides the preferred pack.
+        if (existsSync(path.join(from, stem + ext)))
+          renameSync(path.join(from, stem + ext), path.join(to, stem + ext));
+      }
+    };
+    for (const s of [...stems[1], ...stems[2]]) move(s, pack, hidden);
+    execFileSync(process.execPath, [bin, 'write', '--bitmap'], { cwd: repo });
+    for (const s of stems[1]) move(s, hidden, pack);
+    execFileSync(process.execPath, [bin, 'write', '--incremental', '--bitmap'], { cwd: repo });
+    for (const s of stems[2]) move(s, hidden, pack);
+    execFileSync(process.execPath, [bin, 'write', '--incremental', '--bitmap'], { cwd: repo });
+
+    const want = readFileSync(path.join(FIXTURES, name, 'expect', 'files.txt'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(`${CHAIN_DIR}/`) && !l.includes('.bitmap '))
+      .map((l) => l.split(' ').slice(0, 3).join(' '))
+      .sort();
+    const got = listFiles(chainDir)
+      .filter((f) => !f.endsWith('.bitmap'))
+      .map((f) => {
+        const bytes = readFileSync(f);
+        return `objects/pack/${CHAIN_DIR}/${path.basename(f)} ${bytes.length} ${sha1(bytes)}`;
+      })
+      .sort();
+    assert.deepEqual(got, want, 'the layers (RIDX and BTMP included) and the chain file');
+    assert.equal(listFiles(chainDir).filter((f) => f.endsWith('.bitmap')).length, 3, 'a bitmap per layer');
+
+    // Our chain's bitmaps are read, and what HEAD reaches by them is what git lists.
+    const objectDir = path.join(repo, 'objects');
+    const store = ObjectStore.open({ objectDir });
+    try {
+      const bitmap = openReachBitmap(objectDir, store.hash);
+      assert.ok(bitmap !== undefined, 'a chain bitmap');
+      const headHex = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo, encoding: 'utf8' }).trim();
+      const head = fromHex(headHex)!;
+      const bits = bitmap.commitBitmap(head);
+      assert.ok(bits !== undefined, 'HEAD has a bitmap');
+      const listed = execFileSync('git', ['rev-list', '--objects', 'HEAD'], { cwd: repo, encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => l.slice(0, 2 * store.hash.size));
+      const positions = listed.map((hex) => bitmap.positionOf(fromHex(hex)!)).sort((a, b) => a - b);
+      assert.ok(positions.every((p) => p >= 0));
+      assert.equal(bits.count(), listed.length, 'as many bits as objects reached');
+      for (const p of positions) assert.ok(bits.has(p), `bit ${p}`);
+      const query = { include: [head], exclude: [] as Uint8Array[] };
+      assert.deepEqual(countReachable(store, query, { bitmap }), countReachable(store, query));
+    } finally {
+      store.close();
+    }
   });
 }
 

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { fromHex } from '../src/bytes.js';
+import { openReachBitmap } from '../src/node/bitmaps.js';
 import { ObjectStore } from '../src/node/index.js';
 import { countReachable } from '../src/store/reach.js';
 import { makeTempDir, removeDir, TestRepo } from './helpers/git.js';
@@ -107,6 +108,21 @@ test('the counts the git-2.55 fixtures expect (bitmapped repositories)', {
     )) {
       const r = spawnSync(process.execPath, [bin, ...m[1].split(' ')], { cwd: repo, encoding: 'utf8' });
       assert.equal(r.stdout.trim(), m[2], `${name}: ${m[1]} (${r.stderr})`);
+    }
+    // The bitmaps Git wrote are the ones read (a chain's: every layer's), and answer as the walk.
+    const objectDir = path.join(repo, 'objects');
+    const store = ObjectStore.open({ objectDir });
+    try {
+      const bitmap = openReachBitmap(objectDir, store.hash);
+      assert.ok(bitmap !== undefined, `${name}: a bitmap`);
+      const head = fromHex(
+        execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo, encoding: 'utf8' }).trim(),
+      )!;
+      assert.ok(bitmap.commitBitmap(head) !== undefined, `${name}: HEAD has a bitmap`);
+      const query = { include: [head], exclude: [] as Uint8Array[] };
+      assert.deepEqual(countReachable(store, query, { bitmap }), countReachable(store, query), name);
+    } finally {
+      store.close();
     }
   }
 });

@@ -107,6 +107,10 @@ export function report(e: unknown, io: CliIO): number {
       case 'PACK_LOAD_FAILED':
         io.stderr(`error: ${text}\n`);
         return 1;
+      case 'MIDX_NO_REVERSE_INDEX':
+        // Only current Git knows layers with bitmaps; it says this and exits with 255.
+        io.stderr(`error: ${text}\n`);
+        return 255;
       case 'ABORTED':
         // Interrupted by a signal: like Git, say nothing and exit as the signal asks.
         return typeof e.data.reason === 'number' ? e.data.reason : 130;

@@ -80,6 +80,11 @@ export interface MidxPlanInput {
    * objects in pseudo-pack order (the preferred pack's first, then by pack, then by offset).
    */
   readonly reverseIndex?: boolean;
+  /**
+   * Objects in the layers below (an incremental layer): RIDX and BTMP hold positions across the
+   * whole chain, this many past the layer's own (docs/formats.md, "Incremental chains").
+   */
+  readonly objectsInBase?: number;
 }
 
 interface Source {
@@ -483,8 +488,9 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     for (let i = 0; i < numObjects; i++) order[i] = i;
     order.sort((a, b) => pref[a] - pref[b] || packOf[a] - packOf[b] || offOf[a] - offOf[b]);
     pseudoOrder = order;
+    const inBase = input.objectsInBase ?? 0;
     const ridx = new Uint8Array(numObjects * 4);
-    for (let j = 0; j < numObjects; j++) writeU32(ridx, j * 4, order[j]);
+    for (let j = 0; j < numObjects; j++) writeU32(ridx, j * 4, order[j] + inBase);
     chunks.push({ id: CHUNK_RIDX, size: ridx.length, write: (sink) => sink.write(ridx) });
     // BTMP: per pack (PNAM order), where its run starts in pseudo-pack order and how long it is.
     const btmp = new Uint8Array(kept.length * 8);
@@ -496,7 +502,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       count[p]++;
     }
     for (let p = 0; p < kept.length; p++) {
-      writeU32(btmp, p * 8, Math.max(first[p], 0));
+      writeU32(btmp, p * 8, first[p] < 0 ? 0 : first[p] + inBase);
       writeU32(btmp, p * 8 + 4, count[p]);
     }
     chunks.push({ id: CHUNK_BTMP, size: btmp.length, write: (sink) => sink.write(btmp) });

@@ -7,15 +7,18 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Bitset } from '../bitmap/ewah.js';
+import { Bitset } from '../bitmap/ewah.js';
 import { readBitmap } from '../bitmap/reader.js';
-import { toHex } from '../bytes.js';
-import { isGitMidxError } from '../errors.js';
+import { readU32, toHex } from '../bytes.js';
+import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
+import { CHAIN_DIR, chainSourceIn, loadChain, MidxChain } from '../midx/chain.js';
 import { CHUNK_RIDX } from '../midx/chunks.js';
+import { storeFiles } from '../storage/resident.js';
 import type { ReachBitmap } from '../store/reach.js';
 import { readFileIfExists } from './fs.js';
 import { loadIndex, MIDX_NAME, openMidxFile } from './midx.js';
+import { nodeStorage } from './storage.js';
 
 const MAX_BITMAP = 1 << 30;
 
@@ -63,6 +66,14 @@ export function openReachBitmap(
       warn(String(e.data.git ?? e.message));
     }
   }
+  // An incremental chain whose every layer has a bitmap.
+  try {
+    const chained = chainBitmap(packDir, hash);
+    if (chained !== undefined) return chained;
+  } catch (e) {
+    if (!isGitMidxError(e)) throw e;
+    warn(String(e.data.git ?? e.message));
+  }
   // A single pack's bitmap.
   let names: string[] = [];
   try {
@@ -103,4 +114,63 @@ export function openReachBitmap(
     }
   }
   return undefined;
+}
+
+/**
+ * The bitmaps of an incremental chain (docs/formats.md, "Incremental chains"): positions run
+ * across the chain, base layer first; each layer's file holds bitmaps for its own commits (over
+ * everything they reach, in the layers below too) and type bitmaps for its own objects. Undefined
+ * when there is no chain, or a layer has no bitmap or no reverse index.
+ */
+function chainBitmap(packDir: string, hash: HashAlgorithm): ReachBitmap | undefined {
+  const chainDir = path.join(packDir, CHAIN_DIR);
+  const loaded = loadChain(chainSourceIn(storeFiles(nodeStorage()), packDir, packDir), hash);
+  if (loaded === undefined || loaded.layers.length === 0) return undefined;
+  const chain = new MidxChain(loaded.layers);
+  let ok = false;
+  try {
+    const N = chain.numObjects;
+    const pseudoOf = new Uint32Array(N).fill(0xffffffff);
+    const types: [Bitset, Bitset, Bitset, Bitset] = [
+      new Bitset(N),
+      new Bitset(N),
+      new Bitset(N),
+      new Bitset(N),
+    ];
+    const commits = new Map<number, Bitset>();
+    for (const l of chain.layers) {
+      const file = path.join(chainDir, `${MIDX_NAME}-${l.name}.bitmap`);
+      const bytes = readFileIfExists(file, MAX_BITMAP);
+      const ridx = l.midx.readChunk(CHUNK_RIDX);
+      const n = l.midx.numObjects;
+      if (bytes === undefined || ridx === undefined || ridx.length !== n * 4) return undefined;
+      for (let j = 0; j < n; j++) {
+        const pos = readU32(ridx, j * 4);
+        if (pos < l.objectsInBase || pos >= l.objectsInBase + n || pseudoOf[pos] !== 0xffffffff) {
+          const git = `multi-pack-index ${l.name}: reverse index entry ${j} is out of place`;
+          throw new GitMidxError('BITMAP_CORRUPT', git, { file, data: { git } });
+        }
+        pseudoOf[pos] = l.objectsInBase + j;
+      }
+      const index = readBitmap(bytes, hash, N, l.midx.checksum(), file);
+      for (let t = 0; t < 4; t++) types[t].or(index.types[t]);
+      for (const [pos, bits] of index.commits) commits.set(pos, bits);
+    }
+    ok = true;
+    return {
+      size: N,
+      types,
+      positionOf(oid) {
+        const hit = chain.lookup(oid);
+        return hit === undefined ? -1 : pseudoOf[hit.position];
+      },
+      commitBitmap(oid): Bitset | undefined {
+        const hit = chain.lookup(oid);
+        return hit === undefined ? undefined : commits.get(hit.position);
+      },
+    };
+  } finally {
+    // The chain stays open for the lookups when it is used.
+    if (!ok) chain.close();
+  }
 }

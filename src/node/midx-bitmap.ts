@@ -14,10 +14,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Bitset, encodeEwah } from '../bitmap/ewah.js';
-import { toHex } from '../bytes.js';
+import { readU32, toHex } from '../bytes.js';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
-import { CHUNK_OIDL } from '../midx/chunks.js';
+import { CHUNK_OIDL, CHUNK_RIDX } from '../midx/chunks.js';
 import type { MultiPackIndex } from '../midx/reader.js';
 import { storeFiles } from '../storage/resident.js';
 import { RefStore } from '../store/revision.js';
@@ -36,9 +36,18 @@ export interface WriteBitmapOptions {
   /** Where `HEAD`, `refs/` and `packed-refs` are (default: the object directory's parent). */
   gitDir?: string;
   hash: HashAlgorithm;
-  /** The MIDX just written, and its objects in pseudo-pack order. */
+  /** The MIDX just written (a flat file or a new layer), and its objects in pseudo-pack order. */
   midx: MultiPackIndex;
   pseudoOrder: Uint32Array;
+  /**
+   * For a layer of an incremental chain: the layers below it, base first. Positions then run
+   * across the chain (theirs first); the bitmap gives its commits bitmaps over every object they
+   * reach, in the layers below too, and type bitmaps for its own objects
+   * (docs/formats.md, "Incremental chains").
+   */
+  base?: readonly MultiPackIndex[];
+  /** Where the file goes (default: `pack/multi-pack-index-<checksum>.bitmap`). */
+  target?: string;
 }
 
 export interface WriteBitmapResult {
@@ -51,26 +60,52 @@ export interface WriteBitmapResult {
 export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult {
   const { midx, pseudoOrder, hash } = options;
   const H = hash.size;
-  const N = midx.numObjects;
+  const layers = [...(options.base ?? []), midx];
+  /** Objects of the layers below; the new file's objects come after them. */
+  const B = layers.slice(0, -1).reduce((n, l) => n + l.numObjects, 0);
+  const N = B + midx.numObjects;
   const packDir = path.join(options.objectDir, 'pack');
   const checksum = midx.checksum();
-  const target = path.join(packDir, `${MIDX_NAME}-${toHex(checksum)}.bitmap`);
-  // MIDX position → pseudo-pack position.
-  const pseudoOf = new Uint32Array(N);
-  for (let j = 0; j < N; j++) pseudoOf[pseudoOrder[j]] = j;
+  const target = options.target ?? path.join(packDir, `${MIDX_NAME}-${toHex(checksum)}.bitmap`);
+  // Every id of the chain (layer by layer: global MIDX positions), and position → pseudo-pack
+  // position, from each layer's RIDX (whose values are global positions).
+  const oidl = new Uint8Array(N * H);
+  const pseudoOf = new Uint32Array(N).fill(0xffffffff);
+  let at = 0;
+  for (const l of layers) {
+    oidl.set(l.readChunk(CHUNK_OIDL)!.subarray(0, l.numObjects * H), at * H);
+    if (l !== midx) {
+      const ridx = l.readChunk(CHUNK_RIDX);
+      if (ridx === undefined || ridx.length !== l.numObjects * 4) {
+        const git = `could not load reverse index for MIDX ${toHex(l.checksum())}`;
+        throw new GitMidxError('MIDX_NO_REVERSE_INDEX', git, { data: { git } });
+      }
+      for (let j = 0; j < l.numObjects; j++) {
+        const pos = readU32(ridx, j * 4);
+        if (pos < at || pos >= at + l.numObjects || pseudoOf[pos] !== 0xffffffff) {
+          const git = `multi-pack-index ${toHex(l.checksum())}: reverse index entry ${j} is out of place`;
+          throw new GitMidxError('MIDX_NO_REVERSE_INDEX', git, { data: { git } });
+        }
+        pseudoOf[pos] = at + j;
+      }
+    }
+    at += l.numObjects;
+  }
+  for (let j = 0; j < midx.numObjects; j++) pseudoOf[B + pseudoOrder[j]] = B + j;
   const store = ObjectStore.open({ objectDir: options.objectDir, hash });
   try {
     // Types of every object, by MIDX position, and the commit and tree graph.
-    const oidl = midx.readChunk(CHUNK_OIDL)!;
-    const graph = readGraph(store, oidl, N, H);
+    const table = new OidTable(oidl, N, H);
+    const graph = readGraph(store, oidl, N, H, table);
     const types = graph.types;
+    // Type bitmaps: the new file's own objects.
     const typeBits = [new Bitset(N), new Bitset(N), new Bitset(N), new Bitset(N)];
-    for (let i = 0; i < N; i++) {
+    for (let i = B; i < N; i++) {
       const t = types[i];
       if (t >= 1 && t <= 4) typeBits[t - 1].set(pseudoOf[i]);
     }
     const closure = (pos: number, oid?: Uint8Array, at = 0): never => {
-      const hex = oid === undefined ? toHex(midx.oidAt(pos)) : toHex(oid, at, at + H);
+      const hex = oid === undefined ? toHex(oidl, pos * H, pos * H + H) : toHex(oid, at, at + H);
       const git = `object ${hex} is not in the multi-pack-index: a bitmap needs full closure`;
       throw new GitMidxError('BITMAP_CLOSURE', git, { data: { git, oid: hex } });
     };
@@ -92,7 +127,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
         // `parent <hex>` lines follow the `tree` line (spec/objects-format.md: commits).
         for (const m of decoder.decode(d.subarray(0, headerEnd(d))).matchAll(/^parent ([0-9a-f]+)$/gm)) {
           if (m[1].length !== 2 * H || !parseHex(m[1], 0, scratch)) continue;
-          const pos = midx.findPosition(scratch);
+          const pos = table.find(scratch, 0);
           if (pos >= 0) {
             tip(pos);
             continue;
@@ -107,7 +142,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
     for (const r of refs.all()) {
       let oid = r.oid;
       for (let depth = 0; depth < 32; depth++) {
-        const pos = midx.findPosition(oid);
+        const pos = table.find(oid, 0);
         const t = pos >= 0 ? types[pos] : 0;
         if (t === 1) {
           if (isTip[pos] === 0) tips.push(pos);
@@ -170,7 +205,10 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
         }
       }
     }
-    const selected = post.filter((c, i) => isTip[c] === 1 || i % SELECT_EVERY === SELECT_EVERY - 1);
+    // Only the new file's commits get bitmaps (those below have theirs in their layers).
+    const selected = post.filter(
+      (c, i) => c >= B && (isTip[c] === 1 || i % SELECT_EVERY === SELECT_EVERY - 1),
+    );
     const selectedBits = new Map<number, Bitset>();
 
     // Each selected commit's bitmap: what selected commits below it reach, then a walk of the rest
@@ -231,7 +269,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
     for (const p of parts) hasher.update(p);
     parts.push(hasher.digest());
 
-    const lock = LockFile.acquire(target, { packDir });
+    const lock = LockFile.acquire(target, { packDir: path.dirname(target) });
     try {
       for (const p of parts) lock.write(p);
       lock.commit();
@@ -274,7 +312,7 @@ interface Graph {
   missing: Uint8Array;
 }
 
-function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number): Graph {
+function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, table: OidTable): Graph {
   const commitTree = new Int32Array(N).fill(-1);
   const parentCount = new Int32Array(N);
   const firstParent = new Int32Array(N);
@@ -284,7 +322,6 @@ function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number): 
   const children = new Growable();
   const missing = new Growable();
   const scratch = new Uint8Array(H);
-  const table = new OidTable(oidl, N, H);
   const missingRef = (from: Uint8Array): number => {
     for (let j = 0; j < H; j++) missing.push(from[j]);
     return -(missing.length / H);

@@ -19,6 +19,7 @@ import {
   layerFileName,
   loadChain,
 } from '../midx/chain.js';
+import { CHUNK_RIDX } from '../midx/chunks.js';
 import { idxName, isFatalMidxError, type MultiPackIndex } from '../midx/reader.js';
 import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
 import type { PackIndex } from '../pack/idx.js';
@@ -28,6 +29,7 @@ import { crypto } from './builtins.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
 import { discoverPacks, MIDX_NAME, openMidxFile, type WriteMidxResult } from './midx.js';
+import { writeMidxBitmap } from './midx-bitmap.js';
 import { linkInPackDir, removeInPackDir, renameInPackDir } from './packdir.js';
 import { repositoryForObjectDir } from './repo.js';
 import { nodeStorage } from './storage.js';
@@ -39,6 +41,11 @@ export interface WriteLayerOptions {
   preferredPack?: string;
   /** `midx.version`: the layer's file version (default 1). */
   version?: 1 | 2;
+  /**
+   * `--bitmap`: the layer gets its reverse index (RIDX, BTMP) and a reachability bitmap, whose
+   * positions run across the chain; every layer below must have a reverse index.
+   */
+  bitmap?: boolean;
   /** `--no-write-chain-file`: write the layer, leave the chain file as it is. */
   writeChainFile?: boolean;
   /**
@@ -102,6 +109,14 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
         layers = all.slice(0, at + 1);
       }
     }
+    const bitmap = options.bitmap === true;
+    if (bitmap) {
+      for (const l of layers) {
+        if (l.midx.readChunk(CHUNK_RIDX) !== undefined) continue;
+        const git = `could not load reverse index for MIDX ${l.name}`;
+        throw new GitMidxError('MIDX_NO_REVERSE_INDEX', git, { data: { git } });
+      }
+    }
     const inBase = (name: string) => layers.some((l) => l.midx.containsPack(name));
     const found = discoverPacks(packDir, hash, inBase, diag, options.onProgress, opened);
     if (found.length === 0) {
@@ -113,6 +128,13 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
       preferred = found.findIndex((p) => idxName(p.name) === want);
       if (preferred < 0)
         diag({ level: 'warning', message: `unknown preferred pack: '${options.preferredPack}'` });
+    } else if (bitmap) {
+      // As for a flat MIDX with a bitmap (docs/formats.md): the oldest pack with objects.
+      let c = 0;
+      for (let i = 1; i < found.length; i++) {
+        if (found[c].idx!.numObjects === 0 || found[i].mtime < found[c].mtime) c = i;
+      }
+      if (found[c].idx!.numObjects > 0) preferred = c;
     }
     const packs: WriterPack[] = found.map((p) => ({ name: p.name, mtime: p.mtime, idx: p.idx }));
     const plan = planMidx({
@@ -122,10 +144,39 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
       version: options.version,
       // What a layer below holds is not indexed again.
       exclude: (oids, at) => layers.some((l) => l.midx.findPosition(oids, at) >= 0),
+      reverseIndex: bitmap,
+      objectsInBase: layers.reduce((n, l) => n + l.midx.numObjects, 0),
     });
 
     const hex = publishLayer(chainDir, plan);
     const layerName = layerFileName(hex);
+    // Git 2.55 writes a layer's bitmap over layers that have none, then crashes reading the chain
+    // (`rev-list --use-bitmap-index`): the layer gets no bitmap then, with a warning.
+    const bare = layers.find((l) => !fs.existsSync(layerBitmapPath(packDir, chainDir, l, flat)));
+    if (bitmap) {
+      if (plan.pseudoOrder === undefined) {
+        diag({ level: 'warning', message: 'refusing to write multi-pack .bitmap without any objects' });
+      } else if (bare !== undefined) {
+        diag({
+          level: 'warning',
+          message: `multi-pack-index ${bare.name} has no bitmap: not writing one for the new layer`,
+        });
+      } else {
+        const layer = openMidxFile(path.join(chainDir, layerName), { hash });
+        try {
+          writeMidxBitmap({
+            objectDir: options.objectDir,
+            hash,
+            midx: layer,
+            pseudoOrder: plan.pseudoOrder,
+            base: layers.map((l) => l.midx),
+            target: path.join(chainDir, `${MIDX_NAME}-${hex}.bitmap`),
+          });
+        } finally {
+          layer.close();
+        }
+      }
+    }
 
     if (writeChain) {
       // A flat MIDX becomes the first layer: linked into the chain directory (with its bitmap and
@@ -159,6 +210,17 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
     for (const l of all) l.midx.close();
     for (const idx of opened) idx.close();
   }
+}
+
+/** Where the bitmap of `layer` is: beside the flat MIDX, when the layer is that file, else in the chain directory. */
+function layerBitmapPath(
+  packDir: string,
+  chainDir: string,
+  layer: ChainLayer,
+  flat: MultiPackIndex | undefined,
+): string {
+  const name = `${MIDX_NAME}-${layer.name}.bitmap`;
+  return path.join(flat !== undefined && layer.midx === flat ? packDir : chainDir, name);
 }
 
 /** Writes a layer under a temporary name through its lock, makes it read-only, renames it. */

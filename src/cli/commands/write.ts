@@ -58,16 +58,13 @@ export const writeCommand: Command = {
         .filter((l) => l.length > 0);
     }
     const version = midxVersion(ctx.config.get('midx.version') ?? undefined);
-    if (incremental && p.values.bitmap === true && p.values['no-bitmap'] !== true) {
-      const git = 'write --incremental --bitmap is not supported yet: write the layer without --bitmap';
-      throw new GitMidxError('INVALID_ARGUMENT', git, { data: { git } });
-    }
     if (incremental) {
       const r = writeMidxLayer({
         version,
         objectDir: ctx.objectDir,
         hash: ctx.hash,
         preferredPack: p.values['preferred-pack'] as string | undefined,
+        bitmap: p.values.bitmap === true && p.values['no-bitmap'] !== true,
         writeChainFile,
         base,
         onProgress: ctx.progress,
