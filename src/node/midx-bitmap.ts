@@ -436,44 +436,54 @@ function nibble(c: number): number {
 
 /**
  * The MIDX's ids in a hash table (open addressing over their bytes 4 to 7, which are as random as
- * the hash): one probe or two per lookup where `findPosition` searches, for the hundreds of
- * thousands of tree entries a graph read looks up.
+ * the hash), each slot holding the whole id and its position: one memory access per probe, where
+ * `findPosition` searches, for the millions of tree entries a graph read looks up.
  */
 class OidTable {
-  /** Pairs (bytes 4 to 7 of the id, its position + 1; 0 for an empty slot): one cache line per probe. */
-  private readonly table: Int32Array;
+  /** Slots of `stride` bytes: the id (H bytes), then its position + 1 (BE32; 0 for empty). */
+  private readonly slots: Uint8Array;
+  private readonly stride: number;
   private readonly mask: number;
 
   constructor(
-    private readonly oidl: Uint8Array,
+    oidl: Uint8Array,
     n: number,
     private readonly H: number,
   ) {
     let size = 1024;
     while (size < 2 * n) size *= 2;
     this.mask = size - 1;
-    this.table = new Int32Array(2 * size);
+    this.stride = H + 4;
+    this.slots = new Uint8Array(size * this.stride);
+    const { slots, stride } = this;
     for (let i = 0; i < n; i++) {
-      const k = key(oidl, i * H);
-      let h = k & this.mask;
-      while (this.table[2 * h + 1] !== 0) h = (h + 1) & this.mask;
-      this.table[2 * h] = k;
-      this.table[2 * h + 1] = i + 1;
+      let h = key(oidl, i * H) & this.mask;
+      while (readU32(slots, h * stride + H) !== 0) h = (h + 1) & this.mask;
+      slots.set(oidl.subarray(i * H, i * H + H), h * stride);
+      const p = i + 1;
+      const at = h * stride + H;
+      slots[at] = p >>> 24;
+      slots[at + 1] = (p >>> 16) & 0xff;
+      slots[at + 2] = (p >>> 8) & 0xff;
+      slots[at + 3] = p & 0xff;
     }
   }
 
   /** The position of the id at `d[at..]`, or -1. */
   find(d: Uint8Array, at: number): number {
-    const { oidl, H, table, mask } = this;
-    const k = key(d, at);
-    for (let h = k & mask; ; h = (h + 1) & mask) {
-      const slot = table[2 * h + 1];
-      if (slot === 0) return -1;
-      if (table[2 * h] !== k) continue;
-      const base = (slot - 1) * H;
+    const { slots, H, stride, mask } = this;
+    for (let h = key(d, at) & mask; ; h = (h + 1) & mask) {
+      const base = h * stride;
       let j = 0;
-      while (j < H && oidl[base + j] === d[at + j]) j++;
-      if (j === H) return slot - 1;
+      while (j < H && slots[base + j] === d[at + j]) j++;
+      const p =
+        ((slots[base + H] << 24) |
+          (slots[base + H + 1] << 16) |
+          (slots[base + H + 2] << 8) |
+          slots[base + H + 3]) >>>
+        0;
+      if (j === H && p !== 0) return p - 1;
+      if (p === 0) return -1;
     }
   }
 }
