@@ -15,7 +15,7 @@ import { allocateObjectBytes, GitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
 import { PagedReader, type PagePool, type RandomAccessReader } from '../io.js';
 import { overDeadline, yieldPending } from '../storage/resident.js';
-import { applyDelta, deltaResultSize } from './delta.js';
+import { type ApplyDeltaOptions, applyDeltaPrefix, deltaResultSize } from './delta.js';
 import type { PackIndex } from './idx.js';
 import {
   InflatedObjectStream,
@@ -194,11 +194,12 @@ class BaseCache {
     return c;
   }
 
-  put(offset: number, type: number, data: Uint8Array): void {
+  /** `owned`: `data` is a buffer of its own (not a view that may keep a larger one alive). */
+  put(offset: number, type: number, data: Uint8Array, owned: boolean): void {
     if (data.length > this.budget || this.map.has(offset)) return;
     // A small view into a larger buffer (an inflater's shared output slab) is copied, so that the
     // budget counts what the cache really keeps alive.
-    if (data.buffer.byteLength > 2 * data.length + 4096) data = data.slice();
+    if (!owned && data.buffer.byteLength > 2 * data.length + 4096) data = data.slice();
     this.map.set(offset, { type, data });
     this.bytes += data.length;
     if (this.bytes > this.budget) {
@@ -231,6 +232,46 @@ export function ownedBytes(b: Uint8Array): Uint8Array {
   return b.byteOffset === 0 && b.buffer.byteLength - b.length <= 64 ? b : copyOf(b);
 }
 
+/**
+ * A PackEntry that the reader fills in again for each entry it walks (no object per entry read).
+ * A REF_DELTA's base id is not copied out: it is left where it lies, `refBytes[refAt ..]`.
+ */
+class EntrySlot implements PackEntry {
+  offset = 0;
+  type: PackEntryType = OBJ_BLOB;
+  size = 0;
+  headerLength = 0;
+  dataOffset = 0;
+  baseOffset: number | undefined = undefined;
+  refBytes: Uint8Array | undefined = undefined;
+  refAt = 0;
+}
+
+function fill(
+  slot: EntrySlot,
+  offset: number,
+  type: PackEntryType,
+  size: number,
+  headerLength: number,
+  dataOffset: number,
+  baseOffset: number | undefined,
+  refBytes: Uint8Array | undefined,
+  refAt: number,
+): EntrySlot {
+  slot.offset = offset;
+  slot.type = type;
+  slot.size = size;
+  slot.headerLength = headerLength;
+  slot.dataOffset = dataOffset;
+  slot.baseOffset = baseOffset;
+  slot.refBytes = refBytes;
+  slot.refAt = refAt;
+  return slot;
+}
+
+/** Entry slots a pack keeps for walking delta chains (a deeper chain makes more, dropped after). */
+const CHAIN_SLOTS_KEPT = 256;
+
 // ---------------------------------------------------------------------------------------------
 
 /** Delta target sizes remembered per open pack before the memo starts again. */
@@ -254,6 +295,15 @@ export class PackFile {
   private readonly maxObjectSize: number;
   /** End of the entry area: the trailer starts here. */
   private readonly end: number;
+  /** The entries of the delta chain `read` walks (reused from one read to the next). */
+  private readonly chain: EntrySlot[] = [];
+  /** The entry `sizeAt` walks, and the one `entryAt` parses. */
+  private readonly infoSlot = new EntrySlot();
+  private readonly entrySlot = new EntrySlot();
+  /** Offsets of the deltas `sizeAt` walks (reused). */
+  private readonly path: number[] = [];
+  /** The options given to every delta applied (its `offset` set before each). */
+  private readonly deltaOptions: ApplyDeltaOptions & { offset: number };
 
   /** A reader without the open-time checks; `open()` runs `validate()` too. */
   constructor(reader: RandomAccessReader, idx: PackIndex, options: PackFileOptions) {
@@ -279,6 +329,7 @@ export class PackFile {
     this.cache = new BaseCache(options.cacheBytes ?? 32 * 1024 * 1024);
     this.maxObjectSize = options.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
     this.end = this.size - this.hash.size;
+    this.deltaOptions = { file: this.file, offset: 0, maxResultSize: this.maxObjectSize };
   }
 
   /** Opens a pack and runs Git's validity checks (`validate()`); the reader is not closed on failure. */
@@ -353,6 +404,23 @@ export class PackFile {
 
   /** Parses the entry header at `offset` (§2.2): type, size, and the base field of deltas. */
   entryAt(offset: number): PackEntry {
+    const e = this.parseEntry(offset, this.entrySlot);
+    const ref = e.refBytes;
+    const entry: PackEntry = {
+      offset,
+      type: e.type,
+      size: e.size,
+      headerLength: e.headerLength,
+      dataOffset: e.dataOffset,
+      baseOffset: e.baseOffset,
+      baseOid: ref === undefined ? undefined : ref.slice(e.refAt, e.refAt + this.hash.size),
+    };
+    e.refBytes = undefined;
+    return entry;
+  }
+
+  /** `entryAt` into `slot`, which it returns. */
+  private parseEntry(offset: number, slot: EntrySlot): EntrySlot {
     // (Every error is built out of line: a short function is optimised sooner by V8.)
     if (!Number.isSafeInteger(offset) || offset < HEADER_SIZE || offset >= this.end) {
       throw this.badEntryOffset(offset);
@@ -394,40 +462,24 @@ export class PackFile {
         d = d * 128 + (c & 0x7f);
       }
       if (d === 0 || d >= offset) throw this.ofsOutOfBounds(offset, d);
-      // One object shape for every entry (fields in the same order), so callers stay monomorphic.
-      return {
-        offset,
-        type,
-        size,
-        headerLength,
-        dataOffset: offset + (p - start),
-        baseOffset: offset - d,
-        baseOid: undefined,
-      };
+      return fill(slot, offset, type, size, headerLength, offset + (p - start), offset - d, undefined, 0);
     }
     if (type === OBJ_REF_DELTA) {
       if (p + H > lim) throw this.shortHeader(offset);
-      const baseOid = b.slice(p, p + H);
-      return {
-        offset,
-        type,
-        size,
-        headerLength,
-        dataOffset: offset + (p - start) + H,
-        baseOffset: undefined,
-        baseOid,
-      };
+      return fill(slot, offset, type, size, headerLength, offset + (p - start) + H, undefined, b, p);
     }
     if (type === 0 || type === 5) throw this.unknownType(offset, type);
-    return {
+    return fill(
+      slot,
       offset,
-      type: type as PackEntryType,
+      type as PackEntryType,
       size,
       headerLength,
-      dataOffset: offset + (p - start),
-      baseOffset: undefined,
-      baseOid: undefined,
-    };
+      offset + (p - start),
+      undefined,
+      undefined,
+      0,
+    );
   }
 
   private badEntryOffset(offset: number): GitMidxError {
@@ -517,9 +569,11 @@ export class PackFile {
   private read(offset: number, wholeMax: number): PackObject | undefined {
     const hit = this.cache.get(offset);
     if (hit !== undefined) return { type: TYPE_NAMES[hit.type], data: copyOf(hit.data) };
-    // Walk down to a whole object (or a cached base), remembering the deltas on the way; then apply
-    // them upwards. No recursion, so chains of any depth are fine.
-    const chain: PackEntry[] = [];
+    // Walk down to a whole object (or a cached base), remembering the deltas on the way (the first
+    // `n` slots of `chain`); then apply them upwards. No recursion, so chains of any depth are fine.
+    const chain = this.chain;
+    if (chain.length > CHAIN_SLOTS_KEPT) chain.length = CHAIN_SLOTS_KEPT;
+    let n = 0;
     // Offsets seen, kept only once the chain steps forwards: OFS bases lie earlier, so a chain
     // that only steps backwards cannot loop (most chains; no Set built for them).
     let seen: Set<number> | undefined;
@@ -529,51 +583,62 @@ export class PackFile {
       const from = Math.max(HEADER_SIZE, offset - CHAIN_WINDOW);
       this.src.hint(from, Math.min(this.end, offset + ENTRY_WINDOW) - from);
     }
-    let e = this.entryAt(offset);
+    let e = this.parseEntry(offset, this.chainSlot(0));
     if (e.type < OBJ_OFS_DELTA && e.size > wholeMax) return undefined;
     let baseType: number;
     let data: Uint8Array;
     for (;;) {
       if (e.type < OBJ_OFS_DELTA) {
         baseType = e.type;
-        if (chain.length === 0) {
+        if (n === 0) {
           // Handed to the caller: its own bytes, never a view shared with anything else.
           return { type: TYPE_NAMES[baseType], data: ownedBytes(this.inflateEntry(e, 'object')) };
         }
         data = this.inflateEntry(e, 'delta base');
-        this.cache.put(e.offset, baseType, data);
+        this.cache.put(e.offset, baseType, data, false);
         break;
       }
-      this.checkDeltaSizes(e, chain.length === 0);
-      chain.push(e);
+      this.checkDeltaSizes(e, n === 0);
+      n++;
       seen?.add(e.offset);
       const next = this.baseOffsetOf(e);
-      if (seen === undefined && next >= e.offset) seen = new Set(chain.map((c) => c.offset));
-      this.checkCycle(offset, next, seen, chain.length);
+      if (seen === undefined && next >= e.offset) {
+        seen = new Set();
+        for (let k = 0; k < n; k++) seen.add(chain[k].offset);
+      }
+      this.checkCycle(offset, next, seen, n);
       const cached = this.cache.get(next);
       if (cached !== undefined) {
         baseType = cached.type;
         data = cached.data;
         break;
       }
-      e = this.entryAt(next);
+      e = this.parseEntry(next, this.chainSlot(n));
     }
-    for (let i = chain.length - 1; i >= 0; i--) {
+    const opts = this.deltaOptions;
+    for (let i = n - 1; i >= 0; i--) {
       const d = chain[i];
       const delta = this.inflateEntry(d, 'delta');
-      data = applyDelta(data, delta, {
-        file: this.file,
-        offset: d.offset,
-        maxResultSize: this.maxObjectSize,
-      });
+      opts.offset = d.offset;
+      data = applyDeltaPrefix(data, delta, delta.length, opts);
       if (i > 0) {
-        this.cache.put(d.offset, baseType, data);
+        this.cache.put(d.offset, baseType, data, true);
         // Driven by the async API and past its time slice: let the event loop run; the re-run
         // finds this intermediate result in the cache and goes on from it.
         if (overDeadline() && this.cache.get(d.offset) !== undefined) throw yieldPending();
       }
     }
     return { type: TYPE_NAMES[baseType], data };
+  }
+
+  /** Slot `i` of the delta chain `read` walks. */
+  private chainSlot(i: number): EntrySlot {
+    let slot = this.chain[i];
+    if (slot === undefined) {
+      slot = new EntrySlot();
+      this.chain.push(slot);
+    }
+    return slot;
   }
 
   /**
@@ -596,7 +661,7 @@ export class PackFile {
    * number (1 commit, 2 tree, 3 blob, 4 tag) in `typeOfLast`.
    */
   sizeAt(offset: number): number {
-    const top = this.entryAt(offset);
+    const top = this.parseEntry(offset, this.infoSlot);
     if (top.type < OBJ_OFS_DELTA) {
       this.lastType = top.type;
       return top.size;
@@ -609,7 +674,9 @@ export class PackFile {
     }
     // As in readAt: the offsets on the way are collected only once the chain steps forwards.
     let seen: Set<number> | undefined;
-    const path: number[] = [offset];
+    const path = this.path;
+    path.length = 0;
+    path.push(offset);
     let e = top;
     let type: number;
     for (let depth = 1; ; depth++) {
@@ -626,7 +693,7 @@ export class PackFile {
         type = cached.type;
         break;
       }
-      e = this.entryAt(next);
+      e = this.parseEntry(next, this.infoSlot);
       if (e.type < OBJ_OFS_DELTA) {
         type = e.type;
         break;
@@ -638,6 +705,7 @@ export class PackFile {
     // whose chains pass through them, as chains share bases) stop here.
     if (this.chainTypes.size + path.length > CHAIN_TYPES_MAX) this.chainTypes.clear();
     for (const o of path) this.chainTypes.set(o, type);
+    if (path.length > CHAIN_SLOTS_KEPT) path.length = 0;
     this.lastType = type;
     return size;
   }
@@ -701,6 +769,7 @@ export class PackFile {
 
   /** Closes the pack reader (not the index). */
   close(): void {
+    this.chain.length = 0;
     this.cache.clear();
     this.deltaSizes.clear();
     this.chainTypes.clear();
@@ -724,19 +793,21 @@ export class PackFile {
     return offset === 0 ? undefined : offset;
   }
 
-  private baseOffsetOf(e: PackEntry): number {
+  private baseOffsetOf(e: EntrySlot): number {
     if (e.type === OBJ_OFS_DELTA) return e.baseOffset!;
-    // REF_DELTA bases are looked up in this pack only (§2.2).
-    const oid = e.baseOid!;
-    const i = this.idx.findPosition(oid);
+    // REF_DELTA bases are looked up in this pack only (§2.2), their id read where it lies.
+    const ref = e.refBytes!;
+    const at = e.refAt;
+    const i = this.idx.findPosition(ref, at);
     const base = i < 0 ? 0 : this.idx.offsetAt(i);
     if (base === 0) {
+      const hex = toHex(ref, at, at + this.hash.size);
       throw this.err(
         'PACK_BAD_OBJECT',
-        `${this.file}: REF_DELTA at offset ${e.offset} has base ${toHex(oid)}, which is not in this pack`,
+        `${this.file}: REF_DELTA at offset ${e.offset} has base ${hex}, which is not in this pack`,
         {
           offset: e.offset,
-          baseOid: toHex(oid),
+          baseOid: hex,
           git: `failed to validate delta base reference at offset ${e.offset} from ${this.file}`,
         },
       );
