@@ -30,13 +30,18 @@ import {
   type StoreState,
 } from './state.js';
 
+/**
+ * The object `oid` (`hex` its hex form) through the lookup policy: `fromPack` reads the copy found
+ * in a pack, `fromLoose` a loose file (undefined: none there). Both are given the id too, so that
+ * a caller can pass the same functions for every id.
+ */
 export function find<T>(
   st: StoreState,
   oid: Uint8Array,
   hex: string,
   throwIfCorrupt: boolean,
-  fromPack: (pack: PackFile, hit: PackHit) => T,
-  fromLoose: (file: string, shownAs: string) => T | undefined,
+  fromPack: (pack: PackFile, hit: PackHit, oid: Uint8Array, hex: string) => T,
+  fromLoose: (file: string, shownAs: string, hex: string) => T | undefined,
 ): T | undefined {
   checkOpen(st);
   let looseDone = false;
@@ -45,7 +50,9 @@ export function find<T>(
   for (;;) {
     const hit = findInPacks(st, oid, hex);
     if (hit !== undefined) {
-      if (st.midxSuffices && hit.via === 'midx') return fromPack(undefined as unknown as PackFile, hit);
+      if (st.midxSuffices && hit.via === 'midx') {
+        return fromPack(undefined as unknown as PackFile, hit, oid, hex);
+      }
       const pack = packOf(st, hit.slot);
       if (pack === undefined) {
         // Closed to bound open files, and could not be reopened: it is gone now.
@@ -60,7 +67,7 @@ export function find<T>(
             data: { git: detail, oid: hex, offset: hit.offset },
           });
         }
-        return fromPack(pack, hit);
+        return fromPack(pack, hit, oid, hex);
       } catch (e) {
         // Too large is no damage of this copy: every copy is as large.
         if (!isReadFailure(e) || isGitMidxError(e, 'OBJECT_TOO_LARGE')) throw e;
@@ -320,12 +327,12 @@ export function otherMidxCopy(
 export function findLoose<T>(
   st: StoreState,
   hex: string,
-  fromLoose: (file: string, shownAs: string) => T | undefined,
+  fromLoose: (file: string, shownAs: string, hex: string) => T | undefined,
 ): T | undefined {
   for (const src of st.sources) {
     const file = loosePath(src.dir, hex);
     try {
-      const r = fromLoose(file, loosePath(src.shown, hex));
+      const r = fromLoose(file, loosePath(src.shown, hex), hex);
       if (r === undefined) continue;
       st.counters.looseHits++;
       return r;
