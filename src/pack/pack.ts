@@ -52,6 +52,14 @@ export interface Inflater {
    */
   inflatePrefix?(input: Uint8Array, want: number): Uint8Array;
   /**
+   * Optional: inflates the stream at `input[start]` (the input ends at `end`) straight into
+   * `out[0, size)` when it makes exactly `size` bytes, and returns the input bytes it used; else
+   * -1 (corrupt data, input ending first, a different length, or a stream it leaves to `inflate`),
+   * and `inflate` is asked instead, which gives the exact outcome. Used for small entries, so that
+   * their bytes are inflated without an intermediate buffer or a view of the input.
+   */
+  inflateExact?(input: Uint8Array, start: number, end: number, out: Uint8Array, size: number): number;
+  /**
    * Optional: a fresh incremental inflater for one stream. With it, whole objects can be streamed
    * (`PackFile.openStream`) and large ones are inflated straight into a buffer of their size.
    */
@@ -168,6 +176,12 @@ export const EAGER_ALLOCATION = 64 * 1024 * 1024;
  */
 const PREFIX_INPUT = 4096;
 const DELTA_HEADER_MAX = 20;
+/**
+ * Entries of at most this size are inflated straight into their own bytes (or, for deltas, a
+ * buffer the pack reuses) by an inflater with `inflateExact`: the size up to which node:zlib's
+ * set-up costs more than our decoder (src/node/zlib.ts).
+ */
+const INFLATE_INTO_MAX = 512;
 /** Entries `infoAt` remembers the type of, at most (then it starts over). */
 const CHAIN_TYPES_MAX = 1 << 20;
 
@@ -302,6 +316,8 @@ export class PackFile {
   private readonly entrySlot = new EntrySlot();
   /** Offsets of the deltas `sizeAt` walks (reused). */
   private readonly path: number[] = [];
+  /** Where small deltas are inflated (see INFLATE_INTO_MAX), made when first needed. */
+  private deltaBuf: Uint8Array | undefined;
   /** The options given to every delta applied (its `offset` set before each). */
   private readonly deltaOptions: ApplyDeltaOptions & { offset: number };
 
@@ -590,12 +606,13 @@ export class PackFile {
     for (;;) {
       if (e.type < OBJ_OFS_DELTA) {
         baseType = e.type;
+        const own = this.inflateOwned(e, n === 0 ? 'object' : 'delta base');
         if (n === 0) {
           // Handed to the caller: its own bytes, never a view shared with anything else.
-          return { type: TYPE_NAMES[baseType], data: ownedBytes(this.inflateEntry(e, 'object')) };
+          return { type: TYPE_NAMES[baseType], data: own ?? ownedBytes(this.inflateEntry(e, 'object')) };
         }
-        data = this.inflateEntry(e, 'delta base');
-        this.cache.put(e.offset, baseType, data, false);
+        data = own ?? this.inflateEntry(e, 'delta base');
+        this.cache.put(e.offset, baseType, data, own !== undefined);
         break;
       }
       this.checkDeltaSizes(e, n === 0);
@@ -618,9 +635,9 @@ export class PackFile {
     const opts = this.deltaOptions;
     for (let i = n - 1; i >= 0; i--) {
       const d = chain[i];
-      const delta = this.inflateEntry(d, 'delta');
+      const delta = this.inflateDelta(d);
       opts.offset = d.offset;
-      data = applyDeltaPrefix(data, delta, delta.length, opts);
+      data = applyDeltaPrefix(data, delta, d.size, opts);
       if (i > 0) {
         this.cache.put(d.offset, baseType, data, true);
         // Driven by the async API and past its time slice: let the event loop run; the re-run
@@ -916,6 +933,44 @@ export class PackFile {
   /** Bytes `[pos, pos + len)`: small windows through the page cache, large ones around it. */
   private window(pos: number, len: number): Uint8Array {
     return len <= this.src.pageSize ? this.src.read(pos, len) : this.src.readUncached(pos, len);
+  }
+
+  /**
+   * A small whole entry inflated straight into bytes of its own (see INFLATE_INTO_MAX); undefined
+   * when that path does not apply or the inflater leaves the stream to `inflateEntry`.
+   */
+  private inflateOwned(e: PackEntry, role: 'object' | 'delta base'): Uint8Array | undefined {
+    if (e.size > INFLATE_INTO_MAX || this.inflater.inflateExact === undefined) return undefined;
+    const avail = this.checkSize(e, role);
+    const out = allocateObjectBytes(e.size, this.file);
+    return this.inflateInto(e, avail, out) ? out : undefined;
+  }
+
+  /**
+   * A delta's bytes: the first `d.size` bytes of the result, which for a small delta is a buffer
+   * this pack reuses (valid until the next delta is inflated).
+   */
+  private inflateDelta(d: PackEntry): Uint8Array {
+    if (d.size <= INFLATE_INTO_MAX && this.inflater.inflateExact !== undefined) {
+      const avail = this.checkSize(d, 'delta');
+      this.deltaBuf ??= new Uint8Array(INFLATE_INTO_MAX);
+      if (this.inflateInto(d, avail, this.deltaBuf)) return this.deltaBuf;
+    }
+    return this.inflateEntry(d, 'delta');
+  }
+
+  /**
+   * `inflateExact` of the entry's stream, read in place in its page, into `out[0, e.size)`; false
+   * when it did not answer (`inflateEntry` then reports the exact outcome).
+   */
+  private inflateInto(e: PackEntry, avail: number, out: Uint8Array): boolean {
+    const size = e.size;
+    // deflate's worst case for `size` bytes, plus room for the zlib header and trailer.
+    const win = Math.min(avail, size + Math.floor(size / 16000) * 5 + 64);
+    if (win > this.src.pageSize) return false;
+    const input = this.src.bytesAt(e.dataOffset, win);
+    const at = this.src.at;
+    return this.inflater.inflateExact!(input, at, at + win, out, size) >= 0;
   }
 
   /** Inflates an entry's payload; its length must equal the header size exactly (§2.3). */
