@@ -191,19 +191,25 @@ const CHAIN_TYPES_MAX = 1 << 20;
 interface Cached {
   type: number;
   data: Uint8Array;
+  offset: number;
+  /** Neighbours in the order of use (`newer`: towards the most recently used). */
+  older: Cached | undefined;
+  newer: Cached | undefined;
 }
 
 class BaseCache {
   private readonly map = new Map<number, Cached>();
+  /** Ends of the list of entries in the order of use: a hit moves its entry without touching the map. */
+  private oldest: Cached | undefined;
+  private newest: Cached | undefined;
   private bytes = 0;
   constructor(private readonly budget: number) {}
 
   get(offset: number): Cached | undefined {
     const c = this.map.get(offset);
-    if (c !== undefined) {
-      // Map keeps insertion order: re-inserting makes this the most recently used.
-      this.map.delete(offset);
-      this.map.set(offset, c);
+    if (c !== undefined && c !== this.newest) {
+      this.unlink(c);
+      this.append(c);
     }
     return c;
   }
@@ -214,20 +220,39 @@ class BaseCache {
     // A small view into a larger buffer (an inflater's shared output slab) is copied, so that the
     // budget counts what the cache really keeps alive.
     if (!owned && data.buffer.byteLength > 2 * data.length + 4096) data = data.slice();
-    this.map.set(offset, { type, data });
+    const c: Cached = { type, data, offset, older: undefined, newer: undefined };
+    this.map.set(offset, c);
+    this.append(c);
     this.bytes += data.length;
-    if (this.bytes > this.budget) {
-      for (const [k, v] of this.map) {
-        if (this.bytes <= this.budget) break;
-        this.map.delete(k);
-        this.bytes -= v.data.length;
-      }
+    while (this.bytes > this.budget && this.oldest !== undefined) {
+      const victim = this.oldest;
+      this.unlink(victim);
+      this.map.delete(victim.offset);
+      this.bytes -= victim.data.length;
     }
   }
 
   clear(): void {
     this.map.clear();
+    this.oldest = undefined;
+    this.newest = undefined;
     this.bytes = 0;
+  }
+
+  private unlink(c: Cached): void {
+    if (c.older !== undefined) c.older.newer = c.newer;
+    else this.oldest = c.newer;
+    if (c.newer !== undefined) c.newer.older = c.older;
+    else this.newest = c.older;
+    c.older = undefined;
+    c.newer = undefined;
+  }
+
+  private append(c: Cached): void {
+    c.older = this.newest;
+    if (this.newest !== undefined) this.newest.newer = c;
+    else this.oldest = c;
+    this.newest = c;
   }
 }
 
@@ -558,6 +583,15 @@ export class PackFile {
    * header declares it, before anything is inflated: beyond it, `OBJECT_TOO_LARGE`.
    */
   readAt(offset: number): PackObject {
+    const data = this.read(offset, Number.POSITIVE_INFINITY)!;
+    return { type: TYPE_NAMES[this.lastType], data };
+  }
+
+  /**
+   * `readAt` without an object per answer, for hot loops: returns the bytes and leaves the type
+   * number (1 commit, 2 tree, 3 blob, 4 tag) in `typeOfLast`.
+   */
+  dataAt(offset: number): Uint8Array {
     return this.read(offset, Number.POSITIVE_INFINITY)!;
   }
 
@@ -566,7 +600,8 @@ export class PackFile {
    * then (for a caller that streams such objects with `openStream`).
    */
   readAtMost(offset: number, wholeMax: number): PackObject | undefined {
-    return this.read(offset, wholeMax);
+    const data = this.read(offset, wholeMax);
+    return data === undefined ? undefined : { type: TYPE_NAMES[this.lastType], data };
   }
 
   /**
@@ -582,9 +617,13 @@ export class PackFile {
     return new InflatedObjectStream(TYPE_NAMES[e.type], this.inflateReader(e), chunkSize);
   }
 
-  private read(offset: number, wholeMax: number): PackObject | undefined {
+  /** The object's bytes (its type left in `lastType`); undefined for a whole object over `wholeMax`. */
+  private read(offset: number, wholeMax: number): Uint8Array | undefined {
     const hit = this.cache.get(offset);
-    if (hit !== undefined) return { type: TYPE_NAMES[hit.type], data: copyOf(hit.data) };
+    if (hit !== undefined) {
+      this.lastType = hit.type;
+      return copyOf(hit.data);
+    }
     // Walk down to a whole object (or a cached base), remembering the deltas on the way (the first
     // `n` slots of `chain`); then apply them upwards. No recursion, so chains of any depth are fine.
     const chain = this.chain;
@@ -609,7 +648,9 @@ export class PackFile {
         const own = this.inflateOwned(e, n === 0 ? 'object' : 'delta base');
         if (n === 0) {
           // Handed to the caller: its own bytes, never a view shared with anything else.
-          return { type: TYPE_NAMES[baseType], data: own ?? ownedBytes(this.inflateEntry(e, 'object')) };
+          const whole = own ?? ownedBytes(this.inflateEntry(e, 'object'));
+          this.lastType = baseType;
+          return whole;
         }
         data = own ?? this.inflateEntry(e, 'delta base');
         this.cache.put(e.offset, baseType, data, own !== undefined);
@@ -645,7 +686,8 @@ export class PackFile {
         if (overDeadline() && this.cache.get(d.offset) !== undefined) throw yieldPending();
       }
     }
-    return { type: TYPE_NAMES[baseType], data };
+    this.lastType = baseType;
+    return data;
   }
 
   /** Slot `i` of the delta chain `read` walks. */
@@ -668,7 +710,7 @@ export class PackFile {
     return { type: TYPE_NAMES[this.typeOfLast], size };
   }
 
-  /** The type number of the object `sizeAt` answered last. */
+  /** The type number of the object `sizeAt`, `dataAt` (or any read) answered last. */
   get typeOfLast(): number {
     return this.lastType;
   }

@@ -10,6 +10,7 @@ import {
   OBJ_OFS_DELTA,
   OBJ_REF_DELTA,
   type ObjectType,
+  objectTypeName,
   type PackFile,
   type PackObject,
 } from '../pack/pack.js';
@@ -110,14 +111,15 @@ export function readPacked(
   at: number,
   hex?: string,
 ): StoredObject {
-  let o: PackObject;
+  let data: Uint8Array;
   try {
-    o = pack.readAt(hit.offset);
+    data = pack.dataAt(hit.offset);
   } catch (e) {
     throw named(st, e, hex ?? toHex(ids, at, at + st.hash.size));
   }
-  if (st.verify) checkHash(st, hex ?? toHex(ids, at, at + st.hash.size), o.type, o.data, hit.slot.shownPack);
-  return { type: o.type, size: o.data.length, data: o.data };
+  const type = objectTypeName(pack.typeOfLast)!;
+  if (st.verify) checkHash(st, hex ?? toHex(ids, at, at + st.hash.size), type, data, hit.slot.shownPack);
+  return { type, size: data.length, data };
 }
 
 /**
