@@ -381,12 +381,12 @@ export class ObjectStore {
       this.st.counters.virtualHits++;
       return { type: 'tree', size: 0, data: new Uint8Array(0) };
     }
-    const hex = toHex(oid, 0, this.st.hash.size);
-    return find(this.st, oid, hex, true, this.readFromPack, this.readFromLoose);
+    // (The hex form is made only where needed: most reads never need it.)
+    return find(this.st, oid, undefined, true, this.readFromPack, this.readFromLoose);
   }
 
   // The callbacks of `readObject` and `hasObject`, made once (not a closure per lookup).
-  private readonly readFromPack = (pack: PackFile, hit: PackHit, oid: Uint8Array, hex: string) =>
+  private readonly readFromPack = (pack: PackFile, hit: PackHit, oid: Uint8Array, hex: string | undefined) =>
     readPacked(this.st, pack, hit, oid, 0, hex);
   private readonly readFromLoose = (file: string, shownAs: string, hex: string) =>
     readLoose(this.st, file, shownAs, hex);
@@ -506,11 +506,10 @@ export class ObjectStore {
   hasObject(oid: Uint8Array): boolean {
     checkOid(this.st, oid);
     if (isEmptyTree(this.st, oid)) return true;
-    const hex = toHex(oid, 0, this.st.hash.size);
     // Over a network, a MIDX entry is taken at its word: opening the pack would cost requests.
     this.st.midxSuffices = this.st.files.remote;
     try {
-      return find(this.st, oid, hex, false, this.foundInPack, this.looseFileExists) ?? false;
+      return find(this.st, oid, undefined, false, this.foundInPack, this.looseFileExists) ?? false;
     } finally {
       this.st.midxSuffices = false;
     }
