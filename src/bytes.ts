@@ -31,13 +31,27 @@ export function compareBytes(a: Uint8Array, ao: number, b: Uint8Array, bo: numbe
 }
 
 const HEX = '0123456789abcdef';
-const HEX_PAIRS: string[] = [];
-for (let i = 0; i < 256; i++) HEX_PAIRS.push(HEX[i >> 4] + HEX[i & 15]);
+
+const HEX_CODES = Array.from(HEX, (c) => c.charCodeAt(0));
+/** Bytes turned into hex by one `String.fromCharCode` call at most (longer input: in pieces). */
+const HEX_CHUNK = 64;
+/** Character codes of one piece, reused (a string built by `+=` is a rope of one part per byte). */
+const hexCodes: number[] = new Array(2 * HEX_CHUNK).fill(0);
 
 export function toHex(b: Uint8Array, start = 0, end = b.length): string {
-  let s = '';
-  for (let i = start; i < end; i++) s += HEX_PAIRS[b[i]];
-  return s;
+  if (end - start > HEX_CHUNK) {
+    let s = '';
+    for (let i = start; i < end; i += HEX_CHUNK) s += toHex(b, i, Math.min(end, i + HEX_CHUNK));
+    return s;
+  }
+  const n = Math.max(0, end - start);
+  hexCodes.length = 2 * n;
+  for (let i = 0; i < n; i++) {
+    const v = b[start + i];
+    hexCodes[2 * i] = HEX_CODES[v >> 4];
+    hexCodes[2 * i + 1] = HEX_CODES[v & 15];
+  }
+  return String.fromCharCode.apply(null, hexCodes);
 }
 
 function hexVal(c: number): number {

@@ -3,6 +3,7 @@
  * (src/node), an in-memory buffer, or anything that can serve byte ranges (an HTTP range client with
  * a synchronous cache in front of it). Nothing in the core reads a whole file unless asked to.
  */
+import { readU32 } from './bytes.js';
 import { GitMidxError } from './errors.js';
 import { hintRange, hintRanges, isRemoteReader } from './storage/resident.js';
 
@@ -174,6 +175,13 @@ export class PagedReader {
     }
     this.at = 0;
     return this.read(position, length);
+  }
+
+  /** The big-endian 32-bit word at `position` (checked as `read` checks), without a view made for it. */
+  u32(position: number): number {
+    this.checkRange(position, 4);
+    const b = this.bytesAt(position, 4);
+    return readU32(b, this.at);
   }
 
   /** `length` bytes at `position`; throws a typed error for ranges outside the file. */

@@ -7,7 +7,7 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import type { PackIndex } from '../pack/idx.js';
-import { inflateZlib, inflateZlibPrefix } from '../pack/inflate.js';
+import { inflateZlib, inflateZlibExact, inflateZlibPrefix } from '../pack/inflate.js';
 import { InflateError, type Inflater, PackFile, type PackFileOptions } from '../pack/pack.js';
 import type { InflateStream } from '../pack/stream.js';
 import { zlib } from './builtins.js';
@@ -71,6 +71,11 @@ export const nodeInflater: Inflater = {
       throw toInflateError(e, expectedSize);
     }
     return { data: plain(r.buffer), consumed: r.engine.bytesWritten };
+  },
+
+  inflateExact(input: Uint8Array, start: number, end: number, out: Uint8Array, size: number) {
+    // Our decoder where it is the faster one; anything else goes to `inflate`.
+    return size <= JS_INFLATE_MAX ? inflateZlibExact(input, start, end, out, size) : -1;
   },
 
   inflatePrefix(input: Uint8Array, want: number) {

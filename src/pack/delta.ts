@@ -59,10 +59,10 @@ function deltaError(
  * Reads one little-endian base-128 varint at `pos`. Like Git's header parser it stops at the end of
  * the buffer even if the continuation bit is still set (§3.1); values past 2^53 are refused.
  */
-function readSize(delta: Uint8Array, pos: number, ctx: DeltaContext | undefined): number {
+function readSize(delta: Uint8Array, pos: number, end: number, ctx: DeltaContext | undefined): number {
   let value = 0;
   let scale = 1;
-  while (pos < delta.length) {
+  while (pos < end) {
     const c = delta[pos++];
     value += (c & 0x7f) * scale;
     if ((c & 0x80) === 0) break;
@@ -83,16 +83,19 @@ let sizeEnd = 0;
 
 /** Parses the delta header: base size, result size, and the offset of the first instruction. */
 export function deltaHeader(delta: Uint8Array, ctx?: DeltaContext): DeltaHeader {
-  const baseSize = readSize(delta, 0, ctx);
-  const resultSize = readSize(delta, sizeEnd, ctx);
+  const baseSize = readSize(delta, 0, delta.length, ctx);
+  const resultSize = readSize(delta, sizeEnd, delta.length, ctx);
   return { baseSize, resultSize, offset: sizeEnd };
 }
 
 /** `deltaHeader(delta, ctx).resultSize`, with the same checks, without building the header. */
 export function deltaResultSize(delta: Uint8Array, ctx?: DeltaContext): number {
-  readSize(delta, 0, ctx);
-  return readSize(delta, sizeEnd, ctx);
+  readSize(delta, 0, delta.length, ctx);
+  return readSize(delta, sizeEnd, delta.length, ctx);
 }
+
+/** Copies shorter than this are byte loops: a view per copy would cost more than the copy. */
+const SHORT_COPY = 64;
 
 /**
  * Walks the instructions; with `out` undefined it only validates (and returns the length produced),
@@ -102,11 +105,11 @@ function run(
   base: Uint8Array,
   delta: Uint8Array,
   start: number,
+  top: number,
   resultSize: number,
   out: Uint8Array | undefined,
   ctx: DeltaContext | undefined,
 ): void {
-  const top = delta.length;
   const baseSize = base.length;
   let pos = start;
   let owed = resultSize;
@@ -145,7 +148,10 @@ function run(
           { copyOffset: off, copySize: size },
         );
       }
-      if (out) out.set(base.subarray(off, off + size), w);
+      if (out) {
+        if (size < SHORT_COPY) for (let k = 0; k < size; k++) out[w + k] = base[off + k];
+        else out.set(base.subarray(off, off + size), w);
+      }
       w += size;
       owed -= size;
     } else if (cmd !== 0) {
@@ -158,7 +164,10 @@ function run(
           'delta replay has gone wild',
         );
       }
-      if (out) out.set(delta.subarray(pos, pos + cmd), w);
+      if (out) {
+        if (cmd < SHORT_COPY) for (let k = 0; k < cmd; k++) out[w + k] = delta[pos + k];
+        else out.set(delta.subarray(pos, pos + cmd), w);
+      }
       pos += cmd;
       w += cmd;
       owed -= cmd;
@@ -182,37 +191,53 @@ function run(
  * the wrong length.
  */
 export function applyDelta(base: Uint8Array, delta: Uint8Array, opts?: ApplyDeltaOptions): Uint8Array {
-  if (delta.length < DELTA_SIZE_MIN) {
+  return applyDeltaPrefix(base, delta, delta.length, opts);
+}
+
+/**
+ * `applyDelta` of the delta `delta[0, length)` (the rest of `delta` is not looked at): for a caller
+ * that inflates deltas into a buffer it reuses.
+ * @internal
+ */
+export function applyDeltaPrefix(
+  base: Uint8Array,
+  delta: Uint8Array,
+  length: number,
+  opts?: ApplyDeltaOptions,
+): Uint8Array {
+  if (length < DELTA_SIZE_MIN) {
     throw deltaError(
       opts,
-      `delta is ${delta.length} bytes, shorter than ${DELTA_SIZE_MIN}`,
+      `delta is ${length} bytes, shorter than ${DELTA_SIZE_MIN}`,
       'failed to apply delta',
     );
   }
-  const h = deltaHeader(delta, opts);
-  if (h.baseSize !== base.length) {
+  const baseSize = readSize(delta, 0, length, opts);
+  const resultSize = readSize(delta, sizeEnd, length, opts);
+  const start = sizeEnd;
+  if (baseSize !== base.length) {
     throw deltaError(
       opts,
-      `delta expects a base of ${h.baseSize} bytes, the base has ${base.length}`,
+      `delta expects a base of ${baseSize} bytes, the base has ${base.length}`,
       'failed to apply delta',
-      { baseSize: h.baseSize, actualBaseSize: base.length },
+      { baseSize, actualBaseSize: base.length },
     );
   }
   const max = opts?.maxResultSize ?? DEFAULT_MAX_RESULT;
-  if (h.resultSize > max) {
+  if (resultSize > max) {
     throw deltaError(
       opts,
-      `result of ${h.resultSize} bytes exceeds the limit of ${max}`,
+      `result of ${resultSize} bytes exceeds the limit of ${max}`,
       'failed to apply delta',
       {
-        resultSize: h.resultSize,
+        resultSize,
       },
     );
   }
   // Validate first, allocate after: the header's result size is only trusted once the
   // instructions are known to produce exactly that many bytes.
-  run(base, delta, h.offset, h.resultSize, undefined, opts);
-  const out = allocateObjectBytes(h.resultSize, opts?.file);
-  run(base, delta, h.offset, h.resultSize, out, opts);
+  run(base, delta, start, length, resultSize, undefined, opts);
+  const out = allocateObjectBytes(resultSize, opts?.file);
+  run(base, delta, start, length, resultSize, out, opts);
   return out;
 }

@@ -127,7 +127,7 @@ export class PackIndex {
   /** The pack offset of the i-th object (OID order). */
   offsetAt(i: number): number {
     if (this.version === 1) return readU32(this.src.read(this.offBase + i * (this.hash.size + 4), 4), 0);
-    const w = readU32(this.src.read(this.offBase + i * 4, 4), 0);
+    const w = this.src.u32(this.offBase + i * 4);
     if ((w & 0x80000000) === 0) return w;
     return this.largeOffset(w & 0x7fffffff);
   }

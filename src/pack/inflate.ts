@@ -264,7 +264,8 @@ function bad(message: string): number {
 }
 
 /**
- * Decodes the zlib stream at input[0] into `out[base .. base+cap)`. In prefix mode a full output
+ * Decodes the zlib stream at input[inStart] (its input ends at `inEnd`: bits past it read as
+ * zeros) into `out[base .. base+cap)`. In prefix mode a full output
  * ends the run with ENOUGH (a partial match copied up to the end) instead of FULL.
  *
  * Bits past the end of the input read as zeros; every symbol checks, before its output is written,
@@ -272,25 +273,34 @@ function bad(message: string): number {
  * only after consuming the bits that show them, so an error found in invented bits is reported as
  * TRUNC instead.
  */
-function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, prefix: boolean): number {
-  const inLen = input.length;
+function run(
+  input: Uint8Array,
+  inStart: number,
+  inEnd: number,
+  out: Uint8Array,
+  base: number,
+  cap: number,
+  prefix: boolean,
+): number {
+  /** (Positions in `input` are absolute: this is where the input ends.) */
+  const inLen = inEnd;
   const limit = base + cap;
-  let pos = 2;
+  let pos = inStart + 2;
   let bitBuf = 0;
   let bitCnt = 0;
   let outPos = base;
   let status = OK;
   outEnd = base;
   inUsed = 0;
-  if (inLen < 2) return TRUNC;
-  const cmf = input[0];
-  const flg = input[1];
+  if (inLen - inStart < 2) return TRUNC;
+  const cmf = input[inStart];
+  const flg = input[inStart + 1];
   // RFC 1950 §2.2, checked in zlib's order: header check, method 8, window at most 32 KiB, and no
   // preset dictionary (whose 4-byte id zlib reads before asking for the dictionary).
   if (((cmf << 8) | flg) % 31 !== 0) return bad('incorrect header check');
   if ((cmf & 15) !== 8) return bad('unknown compression method');
   if (cmf >>> 4 > 7) return bad('invalid window size');
-  if ((flg & 32) !== 0) return inLen < 6 ? TRUNC : bad('Missing dictionary');
+  if ((flg & 32) !== 0) return inLen - inStart < 6 ? TRUNC : bad('Missing dictionary');
 
   // The bit buffer holds at most 31 bits, so it stays a non-negative small integer. Refills add
   // whole bytes until it holds at least 24.
@@ -573,7 +583,7 @@ function run(input: Uint8Array, out: Uint8Array, base: number, cap: number, pref
       const want =
         ((input[pos] << 24) | (input[pos + 1] << 16) | (input[pos + 2] << 8) | input[pos + 3]) >>> 0;
       if (adler32(out, base, outPos) !== want) status = bad('incorrect data check');
-      else inUsed = pos + 4;
+      else inUsed = pos + 4 - inStart;
     }
   } else if (status === ERR && pos > inLen && (pos - inLen) << 3 > bitCnt) {
     // The bits that showed the error were not all in the input.
@@ -607,7 +617,7 @@ function decode(input: Uint8Array, cap: number, prefix: boolean): number {
     out = slab;
     base = slabPos;
   }
-  const status = run(input, out, base, cap, prefix);
+  const status = run(input, 0, input.length, out, base, cap, prefix);
   lastStatus = status;
   if (status === OK || (prefix && (status === TRUNC || status === ENOUGH))) {
     lastOut = out.subarray(base, outEnd);
@@ -653,6 +663,24 @@ export function inflateZlib(
   if (!(maxOutput >= 0 && maxOutput <= 0x7fffffff)) return undefined;
   if (decode(input, maxOutput, false) !== OK) return undefined;
   return { data: lastOut, consumed: inUsed };
+}
+
+/**
+ * Inflates the zlib stream at `input[start]` (its input ends at `end`) straight into `out[0, size)`
+ * when it makes exactly `size` bytes: returns the input bytes used, or -1 when it cannot answer so
+ * (any error, input ending first, more or fewer bytes than `size`); the caller then asks an
+ * inflater that reports the exact outcome. Bytes of `out` past what a stream made are undefined.
+ */
+export function inflateZlibExact(
+  input: Uint8Array,
+  start: number,
+  end: number,
+  out: Uint8Array,
+  size: number,
+): number {
+  if (!(size >= 0 && size <= out.length && start >= 0 && end <= input.length)) return -1;
+  const status = run(input, start, end, out, 0, size, false);
+  return status === OK && outEnd === size ? inUsed : -1;
 }
 
 /** Prefixes up to this long are tried with `shortPrefix` first. */

@@ -5,7 +5,7 @@
  * message, where node:zlib throws. One difference: output past `expectedSize` is reported as soon
  * as it is made, where node:zlib may first report a problem further on in the same output chunk.
  */
-import { inflateZlib, inflateZlibPrefix, lastInflateFailure } from './inflate.js';
+import { inflateZlib, inflateZlibExact, inflateZlibPrefix, lastInflateFailure } from './inflate.js';
 import { InflateError, type Inflater } from './pack.js';
 
 /** The largest output our decoder makes in one call, in bytes. */
@@ -50,4 +50,6 @@ export const jsInflater: Inflater = {
     if (r === undefined) throw failure(want);
     return r;
   },
+
+  inflateExact: inflateZlibExact,
 };

@@ -15,7 +15,7 @@ import { allocateObjectBytes, GitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
 import { PagedReader, type PagePool, type RandomAccessReader } from '../io.js';
 import { overDeadline, yieldPending } from '../storage/resident.js';
-import { applyDelta, deltaResultSize } from './delta.js';
+import { type ApplyDeltaOptions, applyDeltaPrefix, deltaResultSize } from './delta.js';
 import type { PackIndex } from './idx.js';
 import {
   InflatedObjectStream,
@@ -51,6 +51,14 @@ export interface Inflater {
    * error here. Used for size queries on deltas, which need only the delta header (§2.6).
    */
   inflatePrefix?(input: Uint8Array, want: number): Uint8Array;
+  /**
+   * Optional: inflates the stream at `input[start]` (the input ends at `end`) straight into
+   * `out[0, size)` when it makes exactly `size` bytes, and returns the input bytes it used; else
+   * -1 (corrupt data, input ending first, a different length, or a stream it leaves to `inflate`),
+   * and `inflate` is asked instead, which gives the exact outcome. Used for small entries, so that
+   * their bytes are inflated without an intermediate buffer or a view of the input.
+   */
+  inflateExact?(input: Uint8Array, start: number, end: number, out: Uint8Array, size: number): number;
   /**
    * Optional: a fresh incremental inflater for one stream. With it, whole objects can be streamed
    * (`PackFile.openStream`) and large ones are inflated straight into a buffer of their size.
@@ -168,6 +176,12 @@ export const EAGER_ALLOCATION = 64 * 1024 * 1024;
  */
 const PREFIX_INPUT = 4096;
 const DELTA_HEADER_MAX = 20;
+/**
+ * Entries of at most this size are inflated straight into their own bytes (or, for deltas, a
+ * buffer the pack reuses) by an inflater with `inflateExact`: the size up to which node:zlib's
+ * set-up costs more than our decoder (src/node/zlib.ts).
+ */
+const INFLATE_INTO_MAX = 512;
 /** Entries `infoAt` remembers the type of, at most (then it starts over). */
 const CHAIN_TYPES_MAX = 1 << 20;
 
@@ -177,42 +191,68 @@ const CHAIN_TYPES_MAX = 1 << 20;
 interface Cached {
   type: number;
   data: Uint8Array;
+  offset: number;
+  /** Neighbours in the order of use (`newer`: towards the most recently used). */
+  older: Cached | undefined;
+  newer: Cached | undefined;
 }
 
 class BaseCache {
   private readonly map = new Map<number, Cached>();
+  /** Ends of the list of entries in the order of use: a hit moves its entry without touching the map. */
+  private oldest: Cached | undefined;
+  private newest: Cached | undefined;
   private bytes = 0;
   constructor(private readonly budget: number) {}
 
   get(offset: number): Cached | undefined {
     const c = this.map.get(offset);
-    if (c !== undefined) {
-      // Map keeps insertion order: re-inserting makes this the most recently used.
-      this.map.delete(offset);
-      this.map.set(offset, c);
+    if (c !== undefined && c !== this.newest) {
+      this.unlink(c);
+      this.append(c);
     }
     return c;
   }
 
-  put(offset: number, type: number, data: Uint8Array): void {
+  /** `owned`: `data` is a buffer of its own (not a view that may keep a larger one alive). */
+  put(offset: number, type: number, data: Uint8Array, owned: boolean): void {
     if (data.length > this.budget || this.map.has(offset)) return;
     // A small view into a larger buffer (an inflater's shared output slab) is copied, so that the
     // budget counts what the cache really keeps alive.
-    if (data.buffer.byteLength > 2 * data.length + 4096) data = data.slice();
-    this.map.set(offset, { type, data });
+    if (!owned && data.buffer.byteLength > 2 * data.length + 4096) data = data.slice();
+    const c: Cached = { type, data, offset, older: undefined, newer: undefined };
+    this.map.set(offset, c);
+    this.append(c);
     this.bytes += data.length;
-    if (this.bytes > this.budget) {
-      for (const [k, v] of this.map) {
-        if (this.bytes <= this.budget) break;
-        this.map.delete(k);
-        this.bytes -= v.data.length;
-      }
+    while (this.bytes > this.budget && this.oldest !== undefined) {
+      const victim = this.oldest;
+      this.unlink(victim);
+      this.map.delete(victim.offset);
+      this.bytes -= victim.data.length;
     }
   }
 
   clear(): void {
     this.map.clear();
+    this.oldest = undefined;
+    this.newest = undefined;
     this.bytes = 0;
+  }
+
+  private unlink(c: Cached): void {
+    if (c.older !== undefined) c.older.newer = c.newer;
+    else this.oldest = c.newer;
+    if (c.newer !== undefined) c.newer.older = c.older;
+    else this.newest = c.older;
+    c.older = undefined;
+    c.newer = undefined;
+  }
+
+  private append(c: Cached): void {
+    c.older = this.newest;
+    if (this.newest !== undefined) this.newest.newer = c;
+    else this.oldest = c;
+    this.newest = c;
   }
 }
 
@@ -230,6 +270,46 @@ function copyOf(b: Uint8Array): Uint8Array {
 export function ownedBytes(b: Uint8Array): Uint8Array {
   return b.byteOffset === 0 && b.buffer.byteLength - b.length <= 64 ? b : copyOf(b);
 }
+
+/**
+ * A PackEntry that the reader fills in again for each entry it walks (no object per entry read).
+ * A REF_DELTA's base id is not copied out: it is left where it lies, `refBytes[refAt ..]`.
+ */
+class EntrySlot implements PackEntry {
+  offset = 0;
+  type: PackEntryType = OBJ_BLOB;
+  size = 0;
+  headerLength = 0;
+  dataOffset = 0;
+  baseOffset: number | undefined = undefined;
+  refBytes: Uint8Array | undefined = undefined;
+  refAt = 0;
+}
+
+function fill(
+  slot: EntrySlot,
+  offset: number,
+  type: PackEntryType,
+  size: number,
+  headerLength: number,
+  dataOffset: number,
+  baseOffset: number | undefined,
+  refBytes: Uint8Array | undefined,
+  refAt: number,
+): EntrySlot {
+  slot.offset = offset;
+  slot.type = type;
+  slot.size = size;
+  slot.headerLength = headerLength;
+  slot.dataOffset = dataOffset;
+  slot.baseOffset = baseOffset;
+  slot.refBytes = refBytes;
+  slot.refAt = refAt;
+  return slot;
+}
+
+/** Entry slots a pack keeps for walking delta chains (a deeper chain makes more, dropped after). */
+const CHAIN_SLOTS_KEPT = 256;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -254,6 +334,17 @@ export class PackFile {
   private readonly maxObjectSize: number;
   /** End of the entry area: the trailer starts here. */
   private readonly end: number;
+  /** The entries of the delta chain `read` walks (reused from one read to the next). */
+  private readonly chain: EntrySlot[] = [];
+  /** The entry `sizeAt` walks, and the one `entryAt` parses. */
+  private readonly infoSlot = new EntrySlot();
+  private readonly entrySlot = new EntrySlot();
+  /** Offsets of the deltas `sizeAt` walks (reused). */
+  private readonly path: number[] = [];
+  /** Where small deltas are inflated (see INFLATE_INTO_MAX), made when first needed. */
+  private deltaBuf: Uint8Array | undefined;
+  /** The options given to every delta applied (its `offset` set before each). */
+  private readonly deltaOptions: ApplyDeltaOptions & { offset: number };
 
   /** A reader without the open-time checks; `open()` runs `validate()` too. */
   constructor(reader: RandomAccessReader, idx: PackIndex, options: PackFileOptions) {
@@ -279,6 +370,7 @@ export class PackFile {
     this.cache = new BaseCache(options.cacheBytes ?? 32 * 1024 * 1024);
     this.maxObjectSize = options.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
     this.end = this.size - this.hash.size;
+    this.deltaOptions = { file: this.file, offset: 0, maxResultSize: this.maxObjectSize };
   }
 
   /** Opens a pack and runs Git's validity checks (`validate()`); the reader is not closed on failure. */
@@ -353,6 +445,23 @@ export class PackFile {
 
   /** Parses the entry header at `offset` (§2.2): type, size, and the base field of deltas. */
   entryAt(offset: number): PackEntry {
+    const e = this.parseEntry(offset, this.entrySlot);
+    const ref = e.refBytes;
+    const entry: PackEntry = {
+      offset,
+      type: e.type,
+      size: e.size,
+      headerLength: e.headerLength,
+      dataOffset: e.dataOffset,
+      baseOffset: e.baseOffset,
+      baseOid: ref === undefined ? undefined : ref.slice(e.refAt, e.refAt + this.hash.size),
+    };
+    e.refBytes = undefined;
+    return entry;
+  }
+
+  /** `entryAt` into `slot`, which it returns. */
+  private parseEntry(offset: number, slot: EntrySlot): EntrySlot {
     // (Every error is built out of line: a short function is optimised sooner by V8.)
     if (!Number.isSafeInteger(offset) || offset < HEADER_SIZE || offset >= this.end) {
       throw this.badEntryOffset(offset);
@@ -394,40 +503,24 @@ export class PackFile {
         d = d * 128 + (c & 0x7f);
       }
       if (d === 0 || d >= offset) throw this.ofsOutOfBounds(offset, d);
-      // One object shape for every entry (fields in the same order), so callers stay monomorphic.
-      return {
-        offset,
-        type,
-        size,
-        headerLength,
-        dataOffset: offset + (p - start),
-        baseOffset: offset - d,
-        baseOid: undefined,
-      };
+      return fill(slot, offset, type, size, headerLength, offset + (p - start), offset - d, undefined, 0);
     }
     if (type === OBJ_REF_DELTA) {
       if (p + H > lim) throw this.shortHeader(offset);
-      const baseOid = b.slice(p, p + H);
-      return {
-        offset,
-        type,
-        size,
-        headerLength,
-        dataOffset: offset + (p - start) + H,
-        baseOffset: undefined,
-        baseOid,
-      };
+      return fill(slot, offset, type, size, headerLength, offset + (p - start) + H, undefined, b, p);
     }
     if (type === 0 || type === 5) throw this.unknownType(offset, type);
-    return {
+    return fill(
+      slot,
       offset,
-      type: type as PackEntryType,
+      type as PackEntryType,
       size,
       headerLength,
-      dataOffset: offset + (p - start),
-      baseOffset: undefined,
-      baseOid: undefined,
-    };
+      offset + (p - start),
+      undefined,
+      undefined,
+      0,
+    );
   }
 
   private badEntryOffset(offset: number): GitMidxError {
@@ -490,6 +583,15 @@ export class PackFile {
    * header declares it, before anything is inflated: beyond it, `OBJECT_TOO_LARGE`.
    */
   readAt(offset: number): PackObject {
+    const data = this.read(offset, Number.POSITIVE_INFINITY)!;
+    return { type: TYPE_NAMES[this.lastType], data };
+  }
+
+  /**
+   * `readAt` without an object per answer, for hot loops: returns the bytes and leaves the type
+   * number (1 commit, 2 tree, 3 blob, 4 tag) in `typeOfLast`.
+   */
+  dataAt(offset: number): Uint8Array {
     return this.read(offset, Number.POSITIVE_INFINITY)!;
   }
 
@@ -498,7 +600,8 @@ export class PackFile {
    * then (for a caller that streams such objects with `openStream`).
    */
   readAtMost(offset: number, wholeMax: number): PackObject | undefined {
-    return this.read(offset, wholeMax);
+    const data = this.read(offset, wholeMax);
+    return data === undefined ? undefined : { type: TYPE_NAMES[this.lastType], data };
   }
 
   /**
@@ -514,12 +617,18 @@ export class PackFile {
     return new InflatedObjectStream(TYPE_NAMES[e.type], this.inflateReader(e), chunkSize);
   }
 
-  private read(offset: number, wholeMax: number): PackObject | undefined {
+  /** The object's bytes (its type left in `lastType`); undefined for a whole object over `wholeMax`. */
+  private read(offset: number, wholeMax: number): Uint8Array | undefined {
     const hit = this.cache.get(offset);
-    if (hit !== undefined) return { type: TYPE_NAMES[hit.type], data: copyOf(hit.data) };
-    // Walk down to a whole object (or a cached base), remembering the deltas on the way; then apply
-    // them upwards. No recursion, so chains of any depth are fine.
-    const chain: PackEntry[] = [];
+    if (hit !== undefined) {
+      this.lastType = hit.type;
+      return copyOf(hit.data);
+    }
+    // Walk down to a whole object (or a cached base), remembering the deltas on the way (the first
+    // `n` slots of `chain`); then apply them upwards. No recursion, so chains of any depth are fine.
+    const chain = this.chain;
+    if (chain.length > CHAIN_SLOTS_KEPT) chain.length = CHAIN_SLOTS_KEPT;
+    let n = 0;
     // Offsets seen, kept only once the chain steps forwards: OFS bases lie earlier, so a chain
     // that only steps backwards cannot loop (most chains; no Set built for them).
     let seen: Set<number> | undefined;
@@ -529,51 +638,66 @@ export class PackFile {
       const from = Math.max(HEADER_SIZE, offset - CHAIN_WINDOW);
       this.src.hint(from, Math.min(this.end, offset + ENTRY_WINDOW) - from);
     }
-    let e = this.entryAt(offset);
+    let e = this.parseEntry(offset, this.chainSlot(0));
     if (e.type < OBJ_OFS_DELTA && e.size > wholeMax) return undefined;
     let baseType: number;
     let data: Uint8Array;
     for (;;) {
       if (e.type < OBJ_OFS_DELTA) {
         baseType = e.type;
-        if (chain.length === 0) {
+        const own = this.inflateOwned(e, n === 0 ? 'object' : 'delta base');
+        if (n === 0) {
           // Handed to the caller: its own bytes, never a view shared with anything else.
-          return { type: TYPE_NAMES[baseType], data: ownedBytes(this.inflateEntry(e, 'object')) };
+          const whole = own ?? ownedBytes(this.inflateEntry(e, 'object'));
+          this.lastType = baseType;
+          return whole;
         }
-        data = this.inflateEntry(e, 'delta base');
-        this.cache.put(e.offset, baseType, data);
+        data = own ?? this.inflateEntry(e, 'delta base');
+        this.cache.put(e.offset, baseType, data, own !== undefined);
         break;
       }
-      this.checkDeltaSizes(e, chain.length === 0);
-      chain.push(e);
+      this.checkDeltaSizes(e, n === 0);
+      n++;
       seen?.add(e.offset);
       const next = this.baseOffsetOf(e);
-      if (seen === undefined && next >= e.offset) seen = new Set(chain.map((c) => c.offset));
-      this.checkCycle(offset, next, seen, chain.length);
+      if (seen === undefined && next >= e.offset) {
+        seen = new Set();
+        for (let k = 0; k < n; k++) seen.add(chain[k].offset);
+      }
+      this.checkCycle(offset, next, seen, n);
       const cached = this.cache.get(next);
       if (cached !== undefined) {
         baseType = cached.type;
         data = cached.data;
         break;
       }
-      e = this.entryAt(next);
+      e = this.parseEntry(next, this.chainSlot(n));
     }
-    for (let i = chain.length - 1; i >= 0; i--) {
+    const opts = this.deltaOptions;
+    for (let i = n - 1; i >= 0; i--) {
       const d = chain[i];
-      const delta = this.inflateEntry(d, 'delta');
-      data = applyDelta(data, delta, {
-        file: this.file,
-        offset: d.offset,
-        maxResultSize: this.maxObjectSize,
-      });
+      const delta = this.inflateDelta(d);
+      opts.offset = d.offset;
+      data = applyDeltaPrefix(data, delta, d.size, opts);
       if (i > 0) {
-        this.cache.put(d.offset, baseType, data);
+        this.cache.put(d.offset, baseType, data, true);
         // Driven by the async API and past its time slice: let the event loop run; the re-run
         // finds this intermediate result in the cache and goes on from it.
         if (overDeadline() && this.cache.get(d.offset) !== undefined) throw yieldPending();
       }
     }
-    return { type: TYPE_NAMES[baseType], data };
+    this.lastType = baseType;
+    return data;
+  }
+
+  /** Slot `i` of the delta chain `read` walks. */
+  private chainSlot(i: number): EntrySlot {
+    let slot = this.chain[i];
+    if (slot === undefined) {
+      slot = new EntrySlot();
+      this.chain.push(slot);
+    }
+    return slot;
   }
 
   /**
@@ -586,7 +710,7 @@ export class PackFile {
     return { type: TYPE_NAMES[this.typeOfLast], size };
   }
 
-  /** The type number of the object `sizeAt` answered last. */
+  /** The type number of the object `sizeAt`, `dataAt` (or any read) answered last. */
   get typeOfLast(): number {
     return this.lastType;
   }
@@ -596,7 +720,7 @@ export class PackFile {
    * number (1 commit, 2 tree, 3 blob, 4 tag) in `typeOfLast`.
    */
   sizeAt(offset: number): number {
-    const top = this.entryAt(offset);
+    const top = this.parseEntry(offset, this.infoSlot);
     if (top.type < OBJ_OFS_DELTA) {
       this.lastType = top.type;
       return top.size;
@@ -611,18 +735,20 @@ export class PackFile {
    * headers only: nothing is inflated, a delta's chain is followed down to its whole object.
    */
   typeAt(offset: number): number {
-    const top = this.entryAt(offset);
+    const top = this.parseEntry(offset, this.infoSlot);
     return top.type < OBJ_OFS_DELTA ? top.type : this.chainType(top);
   }
 
   /** The type of the whole object at the bottom of the delta `top`'s chain (memoised per chain). */
-  private chainType(top: PackEntry): number {
+  private chainType(top: EntrySlot): number {
     const offset = top.offset;
     const known = this.chainTypes.get(offset);
     if (known !== undefined) return known;
     // As in readAt: the offsets on the way are collected only once the chain steps forwards.
     let seen: Set<number> | undefined;
-    const path: number[] = [offset];
+    const path = this.path;
+    path.length = 0;
+    path.push(offset);
     let e = top;
     let type: number;
     for (let depth = 1; ; depth++) {
@@ -639,7 +765,7 @@ export class PackFile {
         type = cached.type;
         break;
       }
-      e = this.entryAt(next);
+      e = this.parseEntry(next, this.infoSlot);
       if (e.type < OBJ_OFS_DELTA) {
         type = e.type;
         break;
@@ -651,6 +777,7 @@ export class PackFile {
     // whose chains pass through them, as chains share bases) stop here.
     if (this.chainTypes.size + path.length > CHAIN_TYPES_MAX) this.chainTypes.clear();
     for (const o of path) this.chainTypes.set(o, type);
+    if (path.length > CHAIN_SLOTS_KEPT) path.length = 0;
     return type;
   }
 
@@ -713,6 +840,7 @@ export class PackFile {
 
   /** Closes the pack reader (not the index). */
   close(): void {
+    this.chain.length = 0;
     this.cache.clear();
     this.deltaSizes.clear();
     this.chainTypes.clear();
@@ -736,19 +864,21 @@ export class PackFile {
     return offset === 0 ? undefined : offset;
   }
 
-  private baseOffsetOf(e: PackEntry): number {
+  private baseOffsetOf(e: EntrySlot): number {
     if (e.type === OBJ_OFS_DELTA) return e.baseOffset!;
-    // REF_DELTA bases are looked up in this pack only (§2.2).
-    const oid = e.baseOid!;
-    const i = this.idx.findPosition(oid);
+    // REF_DELTA bases are looked up in this pack only (§2.2), their id read where it lies.
+    const ref = e.refBytes!;
+    const at = e.refAt;
+    const i = this.idx.findPosition(ref, at);
     const base = i < 0 ? 0 : this.idx.offsetAt(i);
     if (base === 0) {
+      const hex = toHex(ref, at, at + this.hash.size);
       throw this.err(
         'PACK_BAD_OBJECT',
-        `${this.file}: REF_DELTA at offset ${e.offset} has base ${toHex(oid)}, which is not in this pack`,
+        `${this.file}: REF_DELTA at offset ${e.offset} has base ${hex}, which is not in this pack`,
         {
           offset: e.offset,
-          baseOid: toHex(oid),
+          baseOid: hex,
           git: `failed to validate delta base reference at offset ${e.offset} from ${this.file}`,
         },
       );
@@ -857,6 +987,44 @@ export class PackFile {
   /** Bytes `[pos, pos + len)`: small windows through the page cache, large ones around it. */
   private window(pos: number, len: number): Uint8Array {
     return len <= this.src.pageSize ? this.src.read(pos, len) : this.src.readUncached(pos, len);
+  }
+
+  /**
+   * A small whole entry inflated straight into bytes of its own (see INFLATE_INTO_MAX); undefined
+   * when that path does not apply or the inflater leaves the stream to `inflateEntry`.
+   */
+  private inflateOwned(e: PackEntry, role: 'object' | 'delta base'): Uint8Array | undefined {
+    if (e.size > INFLATE_INTO_MAX || this.inflater.inflateExact === undefined) return undefined;
+    const avail = this.checkSize(e, role);
+    const out = allocateObjectBytes(e.size, this.file);
+    return this.inflateInto(e, avail, out) ? out : undefined;
+  }
+
+  /**
+   * A delta's bytes: the first `d.size` bytes of the result, which for a small delta is a buffer
+   * this pack reuses (valid until the next delta is inflated).
+   */
+  private inflateDelta(d: PackEntry): Uint8Array {
+    if (d.size <= INFLATE_INTO_MAX && this.inflater.inflateExact !== undefined) {
+      const avail = this.checkSize(d, 'delta');
+      this.deltaBuf ??= new Uint8Array(INFLATE_INTO_MAX);
+      if (this.inflateInto(d, avail, this.deltaBuf)) return this.deltaBuf;
+    }
+    return this.inflateEntry(d, 'delta');
+  }
+
+  /**
+   * `inflateExact` of the entry's stream, read in place in its page, into `out[0, e.size)`; false
+   * when it did not answer (`inflateEntry` then reports the exact outcome).
+   */
+  private inflateInto(e: PackEntry, avail: number, out: Uint8Array): boolean {
+    const size = e.size;
+    // deflate's worst case for `size` bytes, plus room for the zlib header and trailer.
+    const win = Math.min(avail, size + Math.floor(size / 16000) * 5 + 64);
+    if (win > this.src.pageSize) return false;
+    const input = this.src.bytesAt(e.dataOffset, win);
+    const at = this.src.at;
+    return this.inflater.inflateExact!(input, at, at + win, out, size) >= 0;
   }
 
   /** Inflates an entry's payload; its length must equal the header size exactly (§2.3). */

@@ -257,16 +257,20 @@ export class AsyncObjectStore {
   /** Runs one operation to its end, then lets the event loop have a turn if its slice is used up. */
   private async run<T>(fn: () => T): Promise<T> {
     const r = await drive(fn, undefined, this.sliceMs);
-    await this.breathe();
+    if (this.sliceUsed()) await this.breathe();
     return r;
   }
 
   private async breathe(): Promise<void> {
-    const now = Date.now();
-    if (now - this.lastYield >= this.sliceMs) {
+    if (this.sliceUsed()) {
       await yieldToLoop();
       this.lastYield = Date.now();
     }
+  }
+
+  /** Whether the event loop is owed a turn. */
+  private sliceUsed(): boolean {
+    return Date.now() - this.lastYield >= this.sliceMs;
   }
 
   /** `fn` over every id, `concurrency` at a time; answers in input order. */
@@ -279,13 +283,14 @@ export class AsyncObjectStore {
         const oid = oids[k];
         // Answered at once when its bytes are resident; else waits, and others go on meanwhile.
         try {
-          out[k] = runSliced(() => fn(oid), this.sliceMs);
+          out[k] = runSliced(fn, this.sliceMs, oid);
         } catch (e) {
           if (!isPending(e)) throw e;
           await e.settle.catch(() => {});
           out[k] = await drive(() => fn(oid), undefined, this.sliceMs);
         }
-        await this.breathe();
+        // (Checked here first: a call of the async `breathe` costs a Promise even when it does not wait.)
+        if (this.sliceUsed()) await this.breathe();
       }
     };
     const n = Math.min(this.concurrency, Math.max(1, oids.length));

@@ -10,6 +10,7 @@ import {
   OBJ_OFS_DELTA,
   OBJ_REF_DELTA,
   type ObjectType,
+  objectTypeName,
   type PackFile,
   type PackObject,
 } from '../pack/pack.js';
@@ -30,13 +31,19 @@ import {
   type StoreState,
 } from './state.js';
 
+/**
+ * The object `oid` through the lookup policy: `fromPack` reads the copy found in a pack,
+ * `fromLoose` a loose file (undefined: none there). Both are given the id too, so that a caller
+ * can pass the same functions for every id. `hex` is the id's hex form, or undefined: then it is
+ * made only where needed (messages, damaged copies, loose files), not for each lookup.
+ */
 export function find<T>(
   st: StoreState,
   oid: Uint8Array,
-  hex: string,
+  hex: string | undefined,
   throwIfCorrupt: boolean,
-  fromPack: (pack: PackFile, hit: PackHit) => T,
-  fromLoose: (file: string, shownAs: string) => T | undefined,
+  fromPack: (pack: PackFile, hit: PackHit, oid: Uint8Array, hex: string | undefined) => T,
+  fromLoose: (file: string, shownAs: string, hex: string) => T | undefined,
 ): T | undefined {
   checkOpen(st);
   let looseDone = false;
@@ -45,7 +52,9 @@ export function find<T>(
   for (;;) {
     const hit = findInPacks(st, oid, hex);
     if (hit !== undefined) {
-      if (st.midxSuffices && hit.via === 'midx') return fromPack(undefined as unknown as PackFile, hit);
+      if (st.midxSuffices && hit.via === 'midx') {
+        return fromPack(undefined as unknown as PackFile, hit, oid, hex);
+      }
       const pack = packOf(st, hit.slot);
       if (pack === undefined) {
         // Closed to bound open files, and could not be reopened: it is gone now.
@@ -54,16 +63,18 @@ export function find<T>(
       }
       try {
         if (hit.slot.suspect && !holds(st, pack, hit.offset, oid)) {
+          hex ??= hexOf(st, oid);
           const detail = `${hit.slot.shownIdx} places ${hex} at offset ${hit.offset}, where another object is`;
           throw new GitMidxError('PACK_HASH_MISMATCH', detail, {
             file: hit.slot.shownPack,
             data: { git: detail, oid: hex, offset: hit.offset },
           });
         }
-        return fromPack(pack, hit);
+        return fromPack(pack, hit, oid, hex);
       } catch (e) {
         // Too large is no damage of this copy: every copy is as large.
         if (!isReadFailure(e) || isGitMidxError(e, 'OBJECT_TOO_LARGE')) throw e;
+        hex ??= hexOf(st, oid);
         markBad(st, hit, hex, e);
         lastError = { error: e, hit };
         continue;
@@ -71,6 +82,7 @@ export function find<T>(
     }
     if (!looseDone) {
       looseDone = true;
+      hex ??= hexOf(st, oid);
       const r = findLoose(st, hex, fromLoose);
       if (r !== undefined) return r;
     }
@@ -85,6 +97,7 @@ export function find<T>(
   st.counters.misses++;
   if (lastError !== undefined && throwIfCorrupt) {
     const e = lastError.error;
+    hex ??= hexOf(st, oid);
     const git = `packed object ${hex} (stored in ${lastError.hit.slot.shownPack}) is corrupt`;
     throw new GitMidxError(isGitMidxError(e) ? e.code : 'IO_ERROR', git, {
       file: lastError.hit.slot.shownPack,
@@ -103,14 +116,15 @@ export function readPacked(
   at: number,
   hex?: string,
 ): StoredObject {
-  let o: PackObject;
+  let data: Uint8Array;
   try {
-    o = pack.readAt(hit.offset);
+    data = pack.dataAt(hit.offset);
   } catch (e) {
     throw named(st, e, hex ?? toHex(ids, at, at + st.hash.size));
   }
-  if (st.verify) checkHash(st, hex ?? toHex(ids, at, at + st.hash.size), o.type, o.data, hit.slot.shownPack);
-  return { type: o.type, size: o.data.length, data: o.data };
+  const type = objectTypeName(pack.typeOfLast)!;
+  if (st.verify) checkHash(st, hex ?? toHex(ids, at, at + st.hash.size), type, data, hit.slot.shownPack);
+  return { type, size: data.length, data };
 }
 
 /**
@@ -205,7 +219,17 @@ export function detailsPacked(st: StoreState, pack: PackFile, hit: PackHit): Obj
   };
 }
 
-export function findInPacks(st: StoreState, oid: Uint8Array, hex: string): PackHit | undefined {
+/** The hex form of an id, for callers that were not given it. */
+function hexOf(st: StoreState, oid: Uint8Array): string {
+  return toHex(oid, 0, st.hash.size);
+}
+
+/** Whether `slot`'s copy of `oid` is known to be bad (hex: `oid`'s, when known). */
+function isBad(st: StoreState, slot: PackSlot, oid: Uint8Array, hex: string | undefined): boolean {
+  return slot.bad?.has(hex ?? hexOf(st, oid)) === true;
+}
+
+export function findInPacks(st: StoreState, oid: Uint8Array, hex: string | undefined): PackHit | undefined {
   for (const m of st.midxOrder) {
     if (m.disabled) continue;
     let packId: number;
@@ -221,11 +245,11 @@ export function findInPacks(st: StoreState, oid: Uint8Array, hex: string): PackH
       return findInPacks(st, oid, hex);
     }
     const slot = m.slots[packId];
-    if (st.midxSuffices && slot.bad?.has(hex) !== true) {
+    if (st.midxSuffices && !isBad(st, slot, oid, hex)) {
       st.counters.midxHits++;
       return { slot, offset, via: 'midx' };
     }
-    if (slot.bad?.has(hex) !== true) {
+    if (!isBad(st, slot, oid, hex)) {
       const pack = packOf(st, slot);
       if (pack !== undefined) {
         // One id at a time, the pack's own index must agree. When it does not, one of the two
@@ -236,6 +260,7 @@ export function findInPacks(st: StoreState, oid: Uint8Array, hex: string): PackH
         const own = st.files.remote ? offset : slot.idx!.lookup(oid);
         if (own !== offset) slot.suspect = true;
         if (own !== offset && !holds(st, pack, offset, oid)) {
+          hex ??= hexOf(st, oid);
           const git = `multi-pack-index ${m.midx.file} places ${hex} at offset ${offset} in ${slot.name}, its index at ${own ?? 'none'}`;
           disableMidx(st, m, new GitMidxError('MIDX_BAD_OFFSET', git, { data: { git } }));
           if (own !== undefined && own !== 0 && !holds(st, pack, own, oid)) {
@@ -263,7 +288,7 @@ export function findInPacks(st: StoreState, oid: Uint8Array, hex: string): PackH
     if (slot.failed !== undefined) continue;
     const idx = idxOf(st, slot);
     const off = idx === undefined ? undefined : idx.lookup(oid);
-    if (off === undefined || off === 0 || slot.bad?.has(hex) === true) continue;
+    if (off === undefined || off === 0 || isBad(st, slot, oid, hex)) continue;
     if (packOf(st, slot) === undefined) {
       st.counters.stalePackSkips++;
       continue;
@@ -299,11 +324,11 @@ export function otherMidxCopy(
   m: MidxState,
   slot: PackSlot,
   oid: Uint8Array,
-  hex: string,
+  hex: string | undefined,
   countSkips: boolean,
 ): PackHit | undefined {
   for (const other of m.slots) {
-    if (other === slot || other.failed !== undefined || other.bad?.has(hex) === true) continue;
+    if (other === slot || other.failed !== undefined || isBad(st, other, oid, hex)) continue;
     const otherIdx = idxOf(st, other);
     const off = otherIdx === undefined ? undefined : otherIdx.lookup(oid);
     if (off === undefined || off === 0) continue;
@@ -320,12 +345,12 @@ export function otherMidxCopy(
 export function findLoose<T>(
   st: StoreState,
   hex: string,
-  fromLoose: (file: string, shownAs: string) => T | undefined,
+  fromLoose: (file: string, shownAs: string, hex: string) => T | undefined,
 ): T | undefined {
   for (const src of st.sources) {
     const file = loosePath(src.dir, hex);
     try {
-      const r = fromLoose(file, loosePath(src.shown, hex));
+      const r = fromLoose(file, loosePath(src.shown, hex), hex);
       if (r === undefined) continue;
       st.counters.looseHits++;
       return r;

@@ -29,7 +29,13 @@ import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
 import { PagePool } from '../io.js';
 import { jsInflater } from '../pack/js-inflater.js';
-import { DEFAULT_MAX_OBJECT_SIZE, type Inflater, type ObjectType, TYPE_NUMBER } from '../pack/pack.js';
+import {
+  DEFAULT_MAX_OBJECT_SIZE,
+  type Inflater,
+  type ObjectType,
+  type PackFile,
+  TYPE_NUMBER,
+} from '../pack/pack.js';
 import { BytesObjectStream, type ObjectStream } from '../pack/stream.js';
 import type { DiagnosticCallback } from '../progress.js';
 import { jsHash } from '../sha.js';
@@ -57,6 +63,7 @@ import {
   checkOpen,
   diag,
   isEmptyTree,
+  type PackHit,
   STREAM_CHUNK,
   type StoreState,
 } from './state.js';
@@ -374,16 +381,17 @@ export class ObjectStore {
       this.st.counters.virtualHits++;
       return { type: 'tree', size: 0, data: new Uint8Array(0) };
     }
-    const hex = toHex(oid, 0, this.st.hash.size);
-    return find(
-      this.st,
-      oid,
-      hex,
-      true,
-      (pack, hit) => readPacked(this.st, pack, hit, oid, 0, hex),
-      (file, shownAs) => readLoose(this.st, file, shownAs, hex),
-    );
+    // (The hex form is made only where needed: most reads never need it.)
+    return find(this.st, oid, undefined, true, this.readFromPack, this.readFromLoose);
   }
+
+  // The callbacks of `readObject` and `hasObject`, made once (not a closure per lookup).
+  private readonly readFromPack = (pack: PackFile, hit: PackHit, oid: Uint8Array, hex: string | undefined) =>
+    readPacked(this.st, pack, hit, oid, 0, hex);
+  private readonly readFromLoose = (file: string, shownAs: string, hex: string) =>
+    readLoose(this.st, file, shownAs, hex);
+  private readonly foundInPack = () => true;
+  private readonly looseFileExists = (file: string) => (hasLooseFile(this.st.files, file) ? true : undefined);
 
   /**
    * The object as a stream of chunks, or undefined when it is missing. A whole (non-delta) object
@@ -498,20 +506,10 @@ export class ObjectStore {
   hasObject(oid: Uint8Array): boolean {
     checkOid(this.st, oid);
     if (isEmptyTree(this.st, oid)) return true;
-    const hex = toHex(oid, 0, this.st.hash.size);
     // Over a network, a MIDX entry is taken at its word: opening the pack would cost requests.
     this.st.midxSuffices = this.st.files.remote;
     try {
-      return (
-        find(
-          this.st,
-          oid,
-          hex,
-          false,
-          () => true,
-          (file) => (hasLooseFile(this.st.files, file) ? true : undefined),
-        ) ?? false
-      );
+      return find(this.st, oid, undefined, false, this.foundInPack, this.looseFileExists) ?? false;
     } finally {
       this.st.midxSuffices = false;
     }
