@@ -111,9 +111,13 @@ export function isGitMidxError(e: unknown, code?: ErrorCode): e is GitMidxError 
  * `new Uint8Array(size)` for an object's bytes; when the memory cannot be had (V8's RangeError), an
  * `OBJECT_TOO_LARGE` error saying so (`data.role`: 'allocation') instead of the engine's text.
  */
-export function allocateObjectBytes(size: number, file?: string): Uint8Array {
+export function allocateObjectBytes(
+  size: number,
+  file?: string,
+  allocate?: (size: number) => Uint8Array,
+): Uint8Array {
   try {
-    return new Uint8Array(size);
+    return allocate !== undefined ? allocate(size) : new Uint8Array(size);
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
     throw new GitMidxError(

@@ -48,6 +48,11 @@ const PREFIX_START = 64;
 export const nodeInflater: Inflater = {
   stream: nodeInflateStream,
 
+  // Memory the reader fills completely before anyone sees it: not zeroed first (its own
+  // ArrayBuffer, never a slice of Node's shared pool), seen as a plain Uint8Array like every
+  // other object's bytes.
+  allocate: (size: number) => new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size),
+
   inflate(input: Uint8Array, expectedSize: number) {
     // Small objects: our own decoder first (node:zlib costs a few µs per call to set up, more
     // than inflating a few hundred bytes). Anything it does not answer — an error, a truncated

@@ -23,6 +23,8 @@ export interface DeltaContext {
 export interface ApplyDeltaOptions extends DeltaContext {
   /** Refuse results larger than this many bytes (default 2^32 − 1). */
   maxResultSize?: number;
+  /** Memory for the result, which the delta fills completely (default: a zeroed Uint8Array). */
+  allocate?: (size: number) => Uint8Array;
 }
 
 export interface DeltaHeader {
@@ -237,7 +239,7 @@ export function applyDeltaPrefix(
   // Validate first, allocate after: the header's result size is only trusted once the
   // instructions are known to produce exactly that many bytes.
   run(base, delta, start, length, resultSize, undefined, opts);
-  const out = allocateObjectBytes(resultSize, opts?.file);
+  const out = allocateObjectBytes(resultSize, opts?.file, opts?.allocate);
   run(base, delta, start, length, resultSize, out, opts);
   return out;
 }

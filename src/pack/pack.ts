@@ -64,6 +64,13 @@ export interface Inflater {
    * (`PackFile.openStream`) and large ones are inflated straight into a buffer of their size.
    */
   stream?(): InflateStream;
+  /**
+   * Optional: `size` bytes of memory that need not be zeroed, for results the reader fills
+   * completely before anyone sees them (a delta's result, a large object inflated to its declared
+   * size; on any failure the memory is dropped unseen). Node's `Buffer.allocUnsafeSlow` saves the
+   * zeroing of every large object read.
+   */
+  allocate?(size: number): Uint8Array;
 }
 
 /** What an Inflater may throw; `truncated` means the input ended before the stream did. */
@@ -370,7 +377,12 @@ export class PackFile {
     this.cache = new BaseCache(options.cacheBytes ?? 32 * 1024 * 1024);
     this.maxObjectSize = options.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
     this.end = this.size - this.hash.size;
-    this.deltaOptions = { file: this.file, offset: 0, maxResultSize: this.maxObjectSize };
+    this.deltaOptions = {
+      file: this.file,
+      offset: 0,
+      maxResultSize: this.maxObjectSize,
+      allocate: this.inflater.allocate,
+    };
   }
 
   /** Opens a pack and runs Git's validity checks (`validate()`); the reader is not closed on failure. */
@@ -1037,7 +1049,9 @@ export class PackFile {
       this.src.hint(e.dataOffset, Math.min(avail, size + Math.floor(size / 16000) * 5 + 64, HINT_MAX));
       const r = this.inflateReader(e);
       try {
-        const out = r.readAll(EAGER_ALLOCATION, (n) => allocateObjectBytes(n, this.file));
+        const out = r.readAll(EAGER_ALLOCATION, (n) =>
+          allocateObjectBytes(n, this.file, this.inflater.allocate),
+        );
         r.end();
         return out;
       } finally {
