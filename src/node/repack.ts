@@ -36,6 +36,7 @@ import { LockFile } from './lockfile.js';
 import { midxPath, openMidxFile, type WriteMidxResult, writeMidxSteps } from './midx.js';
 import { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
 import { packDirPath } from './packdir.js';
+import { type DeltaSearchResult, type DeltaSearchSettings, searchDeltas } from './repack-deltas.js';
 import { repositoryForObjectDir } from './repo.js';
 import { nodeInflater } from './zlib.js';
 
@@ -60,6 +61,12 @@ export interface RepackOptions {
   useDeltaBaseOffset?: boolean;
   /** Override the zlib level of objects stored whole (`pack.compression`, else `core.compression`, else -1). */
   compressionLevel?: number;
+  /** Override `pack.window` (default 10): objects tried as delta bases for each object; 0: no search. */
+  window?: number;
+  /** Override `pack.depth` (default 50): the longest chain of new deltas. */
+  depth?: number;
+  /** Override `pack.windowMemory` in bytes (default 256 MiB here; Git's 0 means unlimited). */
+  windowMemory?: number;
   onProgress?: ProgressCallback;
   onDiagnostic?: DiagnosticCallback;
   signal?: AbortSignal;
@@ -111,6 +118,8 @@ export interface RepackPackResult {
   readonly reused: number;
   readonly reusedDeltas: number;
   readonly resolved: number;
+  /** Objects stored as deltas found by the delta search (counted apart from `resolved` and `reused`). */
+  readonly deltified: number;
   /** True when a pack of that name already existed and was kept (nothing was replaced). */
   readonly existed: boolean;
 }
@@ -130,6 +139,18 @@ interface Settings {
   useDeltaBaseOffset: boolean;
   compressionLevel: number;
   useMidx: boolean;
+  search: DeltaSearchSettings;
+}
+
+/** `pack.windowMemory` when unset: Git has no limit; ours keeps the window within this. */
+const DEFAULT_WINDOW_MEMORY = 256 * 1024 * 1024;
+
+function nonNegative(key: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    const git = `bad ${key} ${value}`;
+    throw new GitMidxError('BAD_CONFIG', git, { data: { git, key, value } });
+  }
+  return value;
 }
 
 function settings(options: RepackOptions): Settings {
@@ -149,6 +170,18 @@ function settings(options: RepackOptions): Settings {
     useDeltaBaseOffset: options.useDeltaBaseOffset ?? config.getBool('repack.useDeltaBaseOffset', true),
     compressionLevel: level,
     useMidx: config.getBool('core.multiPackIndex', true),
+    search: {
+      window: nonNegative('pack.window', options.window ?? config.getInt('pack.window', 10)),
+      // Git caps pack.depth at 4095 (the depth field's width).
+      depth: Math.min(4095, nonNegative('pack.depth', options.depth ?? config.getInt('pack.depth', 50))),
+      windowMemory:
+        nonNegative('pack.windowMemory', options.windowMemory ?? config.getInt('pack.windowMemory', 0)) ||
+        DEFAULT_WINDOW_MEMORY,
+      bigFileThreshold: nonNegative(
+        'core.bigFileThreshold',
+        config.getInt('core.bigFileThreshold', 512 << 20),
+      ),
+    },
   };
 }
 
@@ -492,6 +525,8 @@ interface Plan {
   base: number;
   /** Copy the compressed payload as is; else inflate, resolve and deflate. */
   verbatim: boolean;
+  /** Written from the delta search's spill file: a new delta (against `base`) or a resolved object. */
+  spill: boolean;
 }
 
 function* writeNewPack(
@@ -530,6 +565,7 @@ function* writeNewPack(
   if (k !== count) throw new Error(`BUG: counted ${count} objects, found ${k}`);
 
   const sources: Source[] = [];
+  let search: DeltaSearchResult | undefined;
   let packTmp: TempFile | undefined;
   let idxTmp: TempFile | undefined;
   try {
@@ -548,6 +584,8 @@ function* writeNewPack(
     let reused = 0;
     let reusedDeltas = 0;
     let resolved = 0;
+    let deltified = 0;
+    let searchTypes: Uint8Array | undefined;
     const hex = (j: number) => toHex(oids, j * H, (j + 1) * H);
 
     const sourceRank = (j: number): [Source, number] => {
@@ -589,19 +627,87 @@ function* writeNewPack(
       return false;
     };
 
+    /** New-pack index of a source delta entry's base, or -1 when the base is not in the new pack. */
+    const newBaseOf = (src: Source, entry: PackEntry): number => {
+      let baseOid: Uint8Array | undefined = entry.baseOid;
+      if (entry.type === OBJ_OFS_DELTA) {
+        const br = rankOf(src, entry.baseOffset!);
+        baseOid = br < 0 ? undefined : src.idx.oidAt(src.positions[br]);
+      }
+      const at = baseOid === undefined ? -1 : m.findPosition(baseOid);
+      return at < 0 ? -1 : newIndex[at];
+    };
+
+    /** Does `data` of `type` hash to the id of object `j`? */
+    const hashesTo = (j: number, type: string, data: Uint8Array): Uint8Array | undefined => {
+      const h = nodeHash(hash);
+      h.update(utf8(`${type} ${data.length}\0`));
+      h.update(data);
+      const got = h.digest();
+      return compareBytes(got, 0, oids, j * H, H) === 0 ? undefined : got;
+    };
+
+    // The delta search (src/node/repack-deltas.ts) over the objects that would be stored whole.
+    if (s.search.window > 0) {
+      const types = new Uint8Array(count);
+      const sizes = new Float64Array(count);
+      const resolve = new Uint8Array(count);
+      for (let j = 0; j < count; j++) {
+        const [src] = sourceRank(j);
+        const entry = src.pack.entryAt(srcOffset[j]);
+        if (entry.type !== OBJ_OFS_DELTA && entry.type !== OBJ_REF_DELTA) {
+          types[j] = entry.type;
+          sizes[j] = entry.size;
+        } else if (newBaseOf(src, entry) < 0) {
+          try {
+            sizes[j] = src.pack.sizeAt(srcOffset[j]);
+            types[j] = src.pack.typeOfLast;
+            resolve[j] = 1;
+          } catch {
+            // Left to the writing, which reports it.
+          }
+        }
+      }
+      search = yield* searchDeltas(
+        {
+          count,
+          hashSize: H,
+          types,
+          sizes,
+          resolve,
+          read: (j) => {
+            try {
+              const obj = sources[srcOf[j]].pack.readAt(srcOffset[j]);
+              return hashesTo(j, obj.type, obj.data) === undefined ? obj.data : undefined;
+            } catch {
+              // Unreadable here: the writing meets it again and reports it.
+              return undefined;
+            }
+          },
+          deflater: nodeDeflater(s.compressionLevel),
+          onProgress: progress,
+          check: () => checkAbort(options.signal),
+        },
+        s.search,
+        packDir,
+      );
+      searchTypes = types;
+    }
+
     const planOf = (j: number): Plan => {
       const [src, rank] = sourceRank(j);
       const entry = src.pack.entryAt(srcOffset[j]);
       const end = rank + 1 < src.offsets.length ? src.offsets[rank + 1] : src.end;
-      const p: Plan = { entry, end, position: src.positions[rank], base: -1, verbatim: true };
+      const p: Plan = { entry, end, position: src.positions[rank], base: -1, verbatim: true, spill: false };
+      if (search?.has(j)) {
+        // Decided by the delta search, its content already checked against its id.
+        p.verbatim = false;
+        p.spill = true;
+        p.base = search.base[j];
+        return p;
+      }
       if (entry.type === OBJ_OFS_DELTA || entry.type === OBJ_REF_DELTA) {
-        let baseOid: Uint8Array | undefined = entry.baseOid;
-        if (entry.type === OBJ_OFS_DELTA) {
-          const br = rankOf(src, entry.baseOffset!);
-          baseOid = br < 0 ? undefined : src.idx.oidAt(src.positions[br]);
-        }
-        const at = baseOid === undefined ? -1 : m.findPosition(baseOid);
-        p.base = at < 0 ? -1 : newIndex[at];
+        p.base = newBaseOf(src, entry);
         // The base stays behind: resolve the object and store it whole (no thin packs, §8.1).
         if (p.base < 0) p.verbatim = false;
       }
@@ -636,15 +742,32 @@ function* writeNewPack(
       crcs[j] = writer.endEntry().crc;
     };
 
+    const writeSpilled = (j: number, p: Plan): void => {
+      const size = search!.inflated[j];
+      let header: Uint8Array;
+      if (p.base < 0) {
+        header = encodeEntryHeader(searchTypes![j], size);
+        resolved++;
+      } else {
+        header = writer.deltaHeader(
+          size,
+          s.useDeltaBaseOffset
+            ? { offset: newOffsets[p.base] }
+            : { oid: oids.subarray(p.base * H, (p.base + 1) * H) },
+        );
+        deltified++;
+      }
+      newOffsets[j] = writer.beginEntry(header);
+      writer.entryData(search!.read(j));
+      crcs[j] = writer.endEntry().crc;
+    };
+
     const storeWhole = (j: number, p: Plan): void => {
       const src = sources[srcOf[j]];
       const obj = src.pack.readAt(p.entry.offset);
       const type = TYPE_NUMBERS[obj.type];
-      const h = nodeHash(hash);
-      h.update(utf8(`${obj.type} ${obj.data.length}\0`));
-      h.update(obj.data);
-      const got = h.digest();
-      if (compareBytes(got, 0, oids, j * H, H) !== 0) {
+      const got = hashesTo(j, obj.type, obj.data);
+      if (got !== undefined) {
         const git = `packed ${hex(j)} from ${src.pack.file} is corrupt`;
         throw new GitMidxError(
           'PACK_HASH_MISMATCH',
@@ -677,7 +800,7 @@ function* writeNewPack(
           p = planOf(j);
           plans[j] = p;
         }
-        if (p.verbatim && p.base >= 0 && state[p.base] !== 2) {
+        if ((p.verbatim || p.spill) && p.base >= 0 && state[p.base] !== 2) {
           if (state[p.base] === 0 && state[j] === 0) {
             state[j] = 1;
             stack.push(p.base);
@@ -685,9 +808,11 @@ function* writeNewPack(
           }
           // The base is waiting on this object (directly or through others): break the cycle.
           p.verbatim = false;
+          p.spill = false;
           p.base = -1;
         }
-        if (p.verbatim) copyVerbatim(j, p);
+        if (p.spill) writeSpilled(j, p);
+        else if (p.verbatim) copyVerbatim(j, p);
         else storeWhole(j, p);
         state[j] = 2;
         plans[j] = undefined;
@@ -731,6 +856,7 @@ function* writeNewPack(
       reused,
       reusedDeltas,
       resolved,
+      deltified,
       existed: !packCreated && !idxCreated,
     };
   } catch (e) {
@@ -738,6 +864,7 @@ function* writeNewPack(
     idxTmp?.discard();
     throw e;
   } finally {
+    search?.close();
     for (const src of sources) closeSource(src);
   }
 }
