@@ -37,9 +37,9 @@ function blockHash(data: Uint8Array, at: number): number {
   return h;
 }
 
-/** Mixes the rolling hash before it selects a bucket (the low bits alone spread poorly). */
-function bucketOf(h: number, mask: number): number {
-  return (Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 12) & mask;
+/** Mixes the rolling hash before its top `32 - shift` bits select a bucket. */
+function bucketOf(h: number, shift: number): number {
+  return Math.imul(h, 0x9e3779b1) >>> shift;
 }
 
 /** Bytes the header takes for `n` as a little-endian base-128 number. */
@@ -59,21 +59,22 @@ function varintLength(n: number): number {
 export class DeltaIndex {
   /** The base bytes (kept by reference, not copied). */
   readonly base: Uint8Array;
-  /** Per bucket, the latest block's number + 1 (0: empty). */
-  private readonly heads: Int32Array;
-  /** Per block, the previous block's number + 1 in the same bucket (0: none). */
-  private readonly chain: Int32Array;
-  /** The full hash of each block, to skip bucket neighbours cheaply. */
-  private readonly hashes: Int32Array;
-  private readonly mask: number;
+  /** @internal Per bucket, the latest block's number + 1 (0: empty). */
+  readonly heads: Int32Array;
+  /** @internal Per block, the previous block's number + 1 in the same bucket (0: none). */
+  readonly chain: Int32Array;
+  /** @internal The full hash of each block, to skip bucket neighbours cheaply. */
+  readonly hashes: Int32Array;
+  /** @internal 32 - log2(buckets). */
+  readonly shift: number;
 
   constructor(base: Uint8Array) {
     this.base = base;
     const blocks = Math.floor(base.length / DELTA_BLOCK);
-    let size = 16;
-    while (size < blocks) size *= 2;
-    this.mask = size - 1;
-    this.heads = new Int32Array(blocks > 0 ? size : 1);
+    let bits = 4;
+    while (1 << bits < blocks) bits++;
+    this.shift = 32 - bits;
+    this.heads = new Int32Array(1 << bits);
     this.chain = new Int32Array(blocks);
     this.hashes = new Int32Array(blocks);
     // Blocks filed from the start: a bucket's chain is walked newest first, that is from the
@@ -85,7 +86,7 @@ export class DeltaIndex {
       // nothing the first cannot match, and would make the chain long.
       if (h === prev && b > 0 && sameBlock(base, (b - 1) * DELTA_BLOCK, b * DELTA_BLOCK)) continue;
       prev = h;
-      const bucket = bucketOf(h, this.mask);
+      const bucket = bucketOf(h, this.shift);
       this.hashes[b] = h;
       this.chain[b] = this.heads[bucket];
       this.heads[bucket] = b + 1;
@@ -95,21 +96,6 @@ export class DeltaIndex {
   /** Bytes of memory the index itself holds (the base not counted). */
   get indexBytes(): number {
     return this.heads.byteLength + this.chain.byteLength + this.hashes.byteLength;
-  }
-
-  /** @internal Walks the candidates for a window hash; see `createDelta`. */
-  firstBlock(h: number): number {
-    return this.heads[bucketOf(h, this.mask)];
-  }
-
-  /** @internal */
-  nextBlock(b1: number): number {
-    return this.chain[b1 - 1];
-  }
-
-  /** @internal */
-  hashOf(b1: number): number {
-    return this.hashes[b1 - 1];
   }
 }
 
@@ -227,13 +213,27 @@ export function createDelta(index: DeltaIndex, target: Uint8Array, maxSize?: num
   let t = 0;
   let h = tlen >= DELTA_BLOCK ? blockHash(target, 0) : 0;
   const lastStart = tlen - DELTA_BLOCK;
+  const { heads, chain, hashes, shift } = index;
+  // Literals waiting are counted against the limit as they accumulate: past this position they
+  // alone (one opcode per 127 bytes included) would overrun it, and the attempt is given up.
+  let giveUpAt = pending + Math.floor(((limit - out.len) * MAX_INSERT) / (MAX_INSERT + 1)) + 1;
   while (t <= lastStart) {
+    if (t >= giveUpAt) return undefined;
+    let b1 = heads[Math.imul(h, 0x9e3779b1) >>> shift];
+    if (b1 === 0) {
+      // The common case of a byte no block starts: roll on at once.
+      if (t < lastStart) {
+        h = (Math.imul(h - Math.imul(target[t], OUT_WEIGHT), MUL) + target[t + DELTA_BLOCK]) | 0;
+      }
+      t++;
+      continue;
+    }
     let bestLen = 0;
     let bestAt = 0;
     let walked = 0;
-    for (let b1 = index.firstBlock(h); b1 !== 0 && walked < MAX_CHAIN; b1 = index.nextBlock(b1)) {
+    for (; b1 !== 0 && walked < MAX_CHAIN; b1 = chain[b1 - 1]) {
       walked++;
-      if (index.hashOf(b1) !== h) continue;
+      if (hashes[b1 - 1] !== h) continue;
       const at = (b1 - 1) * DELTA_BLOCK;
       // One copy instruction's worth at most: a longer match continues from the next position.
       const room = Math.min(blen - at, tlen - t, MAX_COPY);
@@ -264,6 +264,7 @@ export function createDelta(index: DeltaIndex, target: Uint8Array, maxSize?: num
     if (!putCopies(out, bestAt, bestLen)) return undefined;
     t += bestLen;
     pending = t;
+    giveUpAt = pending + Math.floor(((limit - out.len) * MAX_INSERT) / (MAX_INSERT + 1)) + 1;
     if (t <= lastStart) h = blockHash(target, t);
   }
   if (!putInserts(out, target, pending, tlen)) return undefined;
