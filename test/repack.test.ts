@@ -470,6 +470,88 @@ test('kept packs are left out unless repack.packKeptObjects; cruft packs always 
 });
 
 // ---------------------------------------------------------------------------------------------
+// Delta search
+
+/**
+ * Five families of similar texts, six versions each, one version of every family per pack: each
+ * pack stores its blobs whole (nothing in it to delta against), the similar ones are elsewhere.
+ */
+function buildSpread(format: 'sha1' | 'sha256') {
+  const r = TestRepo.create({ objectFormat: format, bare: true });
+  repos.push(r);
+  const hash = format === 'sha1' ? SHA1 : SHA256;
+  const t = 1_500_000_000;
+  for (let v = 0; v < 6; v++) {
+    const blobs = [10, 11, 12, 13, 14].map((seed) =>
+      v === 0 ? text(seed, 150) : variant(text(seed, 150), v),
+    );
+    blobs.push(noise(100 + v, 500));
+    r.packObjects(r.writeBlobs(blobs), { mtime: t + v });
+  }
+  r.git(['multi-pack-index', 'write']);
+  return { r, hash };
+}
+
+/** Longest delta chain in a pack, from `git verify-pack -v`. */
+function longestChain(repoDir: string, env: NodeJS.ProcessEnv, stem: string): number {
+  const out = gitOk(['verify-pack', '-v', path.join(packDirOf(repoDir), `${stem}.idx`)], repoDir, env);
+  let max = 0;
+  for (const m of out.toString('utf8').matchAll(/^chain length = (\d+):/gm))
+    max = Math.max(max, Number(m[1]));
+  return max;
+}
+
+for (const format of ['sha1', 'sha256'] as const) {
+  test(`repack, ${format}: similar objects stored whole in different packs become deltas; git accepts the pack`, () => {
+    const { r, hash } = buildSpread(format);
+    const before = allObjects(r.dir, r.env);
+    const oldBytes = stems(listing(r.dir)).reduce(
+      (a, st) => a + fs.statSync(path.join(packDirOf(r.dir), `${st}.pack`)).size,
+      0,
+    );
+    // Without the search every object is copied whole: the new pack is about as large as the old.
+    const plain = copyOf(r.dir);
+    const p0 = repackMidx(opts(plain, hash, r.env, { window: 0 }));
+    assert.equal(p0.pack?.deltified, 0);
+    assert.equal(p0.pack?.reused, 36);
+    assert.ok(p0.pack!.bytes > oldBytes * 0.9, `${p0.pack!.bytes} of ${oldBytes}`);
+
+    for (const [ofs, extra] of [
+      [true, {}],
+      [false, { useDeltaBaseOffset: false }],
+    ] as const) {
+      const dir = copyOf(r.dir);
+      const old = listing(dir);
+      const res = repackMidx(opts(dir, hash, r.env, extra));
+      assert.equal(res.status, 'repacked');
+      const pack = res.pack!;
+      const [stem] = newPacks(old, listing(dir));
+      assert.equal(stem, pack.name);
+      // Of each family one version at least stays whole; the search finds most of the others (by
+      // size order some family members fall outside each other's window).
+      assert.ok(pack.deltified >= 20 && pack.deltified <= 25, `deltified: ${pack.deltified}`);
+      assert.equal(pack.resolved, 0);
+      assert.ok(pack.bytes < oldBytes / 2, `${pack.bytes} bytes, the old packs ${oldBytes}`);
+      const types = entryTypes(packDirOf(dir), stem, hash);
+      assert.equal(types.get(ofs ? 6 : 7), pack.deltified);
+      assert.equal(types.get(ofs ? 7 : 6) ?? 0, 0);
+      assertGitAccepts(dir, r.env, stem, format);
+      assert.ok(allObjects(dir, r.env).equals(before), 'the same objects, byte for byte');
+    }
+
+    // pack.depth bounds the chains; pack.window=0 in the configuration turns the search off.
+    const shallow = copyOf(r.dir);
+    const rs = repackMidx(opts(shallow, hash, r.env, { depth: 1 }));
+    assert.ok(rs.pack!.deltified > 0);
+    assert.equal(longestChain(shallow, r.env, rs.pack!.name), 1);
+    assertGitAccepts(shallow, r.env, rs.pack!.name, format);
+    const off = copyOf(r.dir);
+    gitOk(['config', 'pack.window', '0'], off, r.env);
+    assert.equal(repackMidx(opts(off, hash, r.env)).pack?.deltified, 0);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Dry run, no-ops, abort, CLI
 
 test('--dry-run touches nothing and lists exactly the packs the real repack combines', () => {
