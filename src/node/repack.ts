@@ -6,10 +6,23 @@
  *
  * The new pack (spec/objects-format.md §8):
  * - objects in MIDX (OID) order, each base pulled in front of its deltas;
- * - an entry is copied verbatim (compressed payload copied, header re-encoded) when it is a whole
- *   object, or a delta whose base is in the new pack: then OFS_DELTA with the new distance
+ * - an entry is copied verbatim (compressed payload copied, header re-encoded) when it is a delta
+ *   whose base is in the new pack: then OFS_DELTA with the new distance
  *   (`repack.useDeltaBaseOffset`, default true) or REF_DELTA; a delta whose base is not in the new
- *   pack (or that would close a cycle through duplicates) is resolved and stored whole;
+ *   pack is resolved (no thin packs);
+ * - the delta search (src/node/repack-deltas.ts, as `pack-objects` does it): every object that
+ *   would go in whole (whole in its source pack, or resolved) of 50 bytes or more is a candidate;
+ *   candidates sorted by type, then size descending (a MIDX knows no path names, Git's second key),
+ *   each is tried against the previous `pack.window` (10) candidates of its type as bases, with the
+ *   delta encoder of src/pack/delta-encode.ts; the smallest delta under Git's bound (half the
+ *   object less one id, less as the base's chain deepens) wins, chains of new deltas stay within
+ *   `pack.depth` (50). The window keeps at most `window` objects and their indexes, within
+ *   `pack.windowMemory` (256 MiB when unset). New deltas, and resolved objects left whole, are
+ *   deflated into a temporary `tmp_delta_*` file during the search and copied from it when the
+ *   pack is written: memory does not grow with the pack. A candidate left whole that was whole in
+ *   its source is copied verbatim; one that cannot be read (or does not hash to its id) is left to
+ *   the writing, which reports it as before;
+ * - a delta (reused or new) whose base would close a cycle through duplicates is stored whole;
  * - before a verbatim copy the source entry is checked: its CRC-32 against an idx v2, an inflate
  *   for an idx v1; a failure is reported (`bad packed object CRC for <oid>`, as Git's
  *   pack-objects says) and the object is rewritten from its content, which must hash to its id.
