@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applyDelta, deltaHeader } from '../src/pack/delta.js';
-import { createDelta, DeltaIndex, diffDelta } from '../src/pack/delta-encode.js';
+import { createDelta, DeltaIndex, diffDelta, sampleMatches } from '../src/pack/delta-encode.js';
 
 /** A small deterministic generator (xorshift32). */
 function rng(seed: number): () => number {
@@ -158,4 +158,14 @@ test('the size limit stops an encoding early; one index serves many targets', ()
     assert.deepEqual(createDelta(index, target, d.length + 32), d);
   }
   assert.ok(index.indexBytes > 0);
+});
+
+test('sampleMatches: most spots of an edited copy hit, few of an unrelated target', () => {
+  const r = rng(9);
+  const base = randomBytes(r, 50000);
+  const index = new DeltaIndex(base);
+  assert.ok(sampleMatches(index, mutate(r, base, 20), 16) >= 14);
+  assert.ok(sampleMatches(index, base.subarray(1234, 9999), 16) === 16);
+  assert.equal(sampleMatches(index, randomBytes(r, 50000), 16), 0);
+  assert.equal(sampleMatches(index, randomBytes(r, 40), 16), 16, 'too small to sample');
 });

@@ -11,19 +11,29 @@
  *   `window` objects of its type as bases; the smallest delta wins if it is under Git's bound
  *   (half the target less one hash, scaled down as the base's chain gets deeper) and the base's
  *   depth is under `depth`. A base that served is moved up in the window to be kept longer.
+ * - Before encoding a target of 1 KiB or more against a base, 16 spots of it are looked up in the
+ *   base's index; unless 4 of them are found there, the pair is not tried.
  * - Memory: the window holds at most `window` objects with their indexes, and evicts its oldest
  *   entries beyond `windowMemory` bytes. Results (each delta, and each resolved object that stays
  *   whole, deflated) go to a temporary file `tmp_delta_*` in the pack directory, read back when the
  *   pack is written; in memory stay a few numbers per object.
  */
 import * as fs from 'node:fs';
-import { createDelta, DeltaIndex } from '../pack/delta-encode.js';
+import { createDelta, DeltaIndex, sampleMatches } from '../pack/delta-encode.js';
 import type { Deflater } from '../pack/writer.js';
 import type { ProgressCallback } from '../progress.js';
 import { TempFile } from './pack-write.js';
 
 /** Objects under this many bytes are neither tried nor used as bases (as in Git). */
 const MIN_CANDIDATE_SIZE = 50;
+/**
+ * Targets of at least SAMPLE_MIN bytes are first sampled at SAMPLES spots against a base; fewer
+ * than SAMPLES_NEEDED hits (a delta under Git's bound copies half the target or more, which hits
+ * about half the spots) and the base is passed over without encoding.
+ */
+const SAMPLE_MIN = 1024;
+const SAMPLES = 16;
+const SAMPLES_NEEDED = 4;
 /** Candidates looked at between two yields. */
 const STEP = 64;
 
@@ -228,6 +238,8 @@ export function* searchDeltas(
             s.bytes += s.index.indexBytes;
             windowBytes += s.index.indexBytes;
           }
+          // A quick look first: a target sharing too little with this base is not encoded.
+          if (data.length >= SAMPLE_MIN && sampleMatches(s.index, data, SAMPLES) < SAMPLES_NEEDED) continue;
           const d = createDelta(s.index, data, max);
           if (d !== undefined && (best === undefined || d.length < best.length)) {
             best = d;

@@ -464,7 +464,18 @@ interface Source {
   readonly end: number;
 }
 
-function openSource(packDir: string, name: string, hash: HashAlgorithm): Source {
+/**
+ * Byte budgets shared by all the sources' caches (pages for entry headers, pages for raw bytes,
+ * resolved delta bases): a run over 150 packs must not keep 150 full-size caches.
+ */
+const SOURCE_PAGE_BUDGET = 64 << 20;
+const SOURCE_BASE_BUDGET = 128 << 20;
+
+function share(budget: number, sources: number, min: number, max: number): number {
+  return Math.max(min, Math.min(max, Math.floor(budget / Math.max(1, sources))));
+}
+
+function openSource(packDir: string, name: string, hash: HashAlgorithm, sources: number): Source {
   const idxPath = packDirPath(packDir, name);
   const packPath = packDirPath(packDir, `${stem(name)}.pack`);
   let idx: PackIndex;
@@ -481,7 +492,13 @@ function openSource(packDir: string, name: string, hash: HashAlgorithm): Source 
   const reader = openFileReader(packPath);
   let pack: PackFile;
   try {
-    pack = new PackFile(reader, idx, { file: packPath, inflate: nodeInflater, hashFn: nodeHash });
+    pack = new PackFile(reader, idx, {
+      file: packPath,
+      inflate: nodeInflater,
+      hashFn: nodeHash,
+      pageCacheBytes: share(SOURCE_PAGE_BUDGET, sources, 256 << 10, 4 << 20),
+      cacheBytes: share(SOURCE_BASE_BUDGET, sources, 1 << 20, 32 << 20),
+    });
     pack.validate();
   } catch (e) {
     reader.close();
@@ -498,7 +515,11 @@ function openSource(packDir: string, name: string, hash: HashAlgorithm): Source 
   const offsets = new Float64Array(n);
   for (let r = 0; r < n; r++) offsets[r] = offs[positions[r]];
   // The pack reader closes `reader`; this second view over it only reads raw entry bytes.
-  const raw = new PagedReader(reader, { file: packPath, pageSize: 65536, cacheBytes: 4 << 20 });
+  const raw = new PagedReader(reader, {
+    file: packPath,
+    pageSize: 65536,
+    cacheBytes: share(SOURCE_PAGE_BUDGET, sources, 256 << 10, 4 << 20),
+  });
   return { name, idx, pack, raw, offsets, positions, end: pack.size - hash.size };
 }
 
@@ -582,7 +603,7 @@ function* writeNewPack(
   let packTmp: TempFile | undefined;
   let idxTmp: TempFile | undefined;
   try {
-    for (const p of plan.packs) sources.push(openSource(packDir, p.name, hash));
+    for (const p of plan.packs) sources.push(openSource(packDir, p.name, hash, plan.packs.length));
     yield;
     checkAbort(options.signal);
 

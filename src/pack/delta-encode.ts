@@ -284,3 +284,45 @@ export function createDelta(index: DeltaIndex, target: Uint8Array, maxSize?: num
 export function diffDelta(base: Uint8Array, target: Uint8Array, maxSize?: number): Uint8Array | undefined {
   return createDelta(new DeltaIndex(base), target, maxSize);
 }
+
+/**
+ * How many of `samples` spots spread over `target` share a block with the base of `index`: at each
+ * spot, 16 consecutive positions are looked up, so that a stretch the target shares with the base
+ * is found whatever its alignment. A cheap estimate of the fraction a delta could copy: a target
+ * that shares at least half of itself (what a delta under Git's bound needs) hits about half the
+ * spots or more. Targets under 64 bytes are not sampled (the answer is `samples`).
+ *
+ * @param index The base, indexed.
+ * @param target The candidate target's bytes.
+ * @param samples Spots to look at.
+ * @returns The spots that found a block of the base, 0..samples.
+ */
+export function sampleMatches(index: DeltaIndex, target: Uint8Array, samples: number): number {
+  const tlen = target.length;
+  if (tlen < 4 * DELTA_BLOCK) return samples;
+  const { base, heads, chain, hashes, shift } = index;
+  const span = tlen - 2 * DELTA_BLOCK + 1;
+  let hits = 0;
+  for (let s = 0; s < samples; s++) {
+    const q = Math.floor(((s + 0.5) * span) / samples);
+    let h = blockHash(target, q);
+    found: for (let i = 0; i < DELTA_BLOCK; i++) {
+      const t = q + i;
+      if (i > 0)
+        h = (Math.imul(h - Math.imul(target[t - 1], OUT_WEIGHT), MUL) + target[t + DELTA_BLOCK - 1]) | 0;
+      let walked = 0;
+      for (let b1 = heads[Math.imul(h, 0x9e3779b1) >>> shift]; b1 !== 0 && walked < 8; b1 = chain[b1 - 1]) {
+        walked++;
+        if (hashes[b1 - 1] !== h) continue;
+        const at = (b1 - 1) * DELTA_BLOCK;
+        let n = 0;
+        while (n < DELTA_BLOCK && base[at + n] === target[t + n]) n++;
+        if (n === DELTA_BLOCK) {
+          hits++;
+          break found;
+        }
+      }
+    }
+  }
+  return hits;
+}
