@@ -5,7 +5,8 @@
  * pack's copies win and a later `expire` can drop the old packs.
  *
  * The new pack (spec/objects-format.md §8):
- * - objects in MIDX (OID) order, each base pulled in front of its deltas;
+ * - objects pack by pack in the order of the selected packs, by offset in each (the packs are read
+ *   sequentially), each base pulled in front of its deltas;
  * - an entry is copied verbatim (compressed payload copied, header re-encoded) when it is a delta
  *   whose base is in the new pack: then OFS_DELTA with the new distance
  *   (`repack.useDeltaBaseOffset`, default true) or REF_DELTA; a delta whose base is not in the new
@@ -543,6 +544,7 @@ function rankOf(src: Source, offset: number): number {
 }
 
 const TYPE_NUMBERS: Record<string, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+const TYPE_NAMES = ['', 'commit', 'tree', 'blob', 'tag'];
 /** Raw bytes are read and copied in pieces of this size, so a huge entry is never held whole. */
 const COPY_CHUNK = 1 << 20;
 /** Objects written between two turns of the event loop (async runs) and two progress events. */
@@ -681,17 +683,29 @@ function* writeNewPack(
       return compareBytes(got, 0, oids, j * H, H) === 0 ? undefined : got;
     };
 
+    // The objects by source pack and offset: the order the packs are read in, sequentially, and the
+    // order of the new pack (each base still pulled in front of its deltas).
+    const byLocation = new Uint32Array(count);
+    for (let j = 0; j < count; j++) byLocation[j] = j;
+    byLocation.sort((a, b) => srcOf[a] - srcOf[b] || srcOffset[a] - srcOffset[b]);
+
     // The delta search (src/node/repack-deltas.ts) over the objects that would be stored whole.
     if (s.search.window > 0) {
       const types = new Uint8Array(count);
       const sizes = new Float64Array(count);
       const resolve = new Uint8Array(count);
-      for (let j = 0; j < count; j++) {
-        const [src] = sourceRank(j);
+      // Where the zlib stream of a whole candidate starts and its entry ends: read in one piece.
+      const dataAt = new Float64Array(count);
+      const endAt = new Float64Array(count);
+      for (let k = 0; k < count; k++) {
+        const j = byLocation[k];
+        const [src, rank] = sourceRank(j);
         const entry = src.pack.entryAt(srcOffset[j]);
         if (entry.type !== OBJ_OFS_DELTA && entry.type !== OBJ_REF_DELTA) {
           types[j] = entry.type;
           sizes[j] = entry.size;
+          dataAt[j] = entry.dataOffset;
+          endAt[j] = rank + 1 < src.offsets.length ? src.offsets[rank + 1] : src.end;
         } else if (newBaseOf(src, entry) < 0) {
           try {
             sizes[j] = src.pack.sizeAt(srcOffset[j]);
@@ -711,8 +725,25 @@ function* writeNewPack(
           resolve,
           read: (j) => {
             try {
-              const obj = sources[srcOf[j]].pack.readAt(srcOffset[j]);
-              return hashesTo(j, obj.type, obj.data) === undefined ? obj.data : undefined;
+              const src = sources[srcOf[j]];
+              let type: string;
+              let data: Uint8Array;
+              if (resolve[j]) {
+                const obj = src.pack.readAt(srcOffset[j]);
+                type = obj.type;
+                data = obj.data;
+              } else {
+                // One read of the entry's exact bytes: the search visits the packs in no order,
+                // and pages around each entry would be read for nothing.
+                const r = nodeInflater.inflate(
+                  src.raw.readUncached(dataAt[j], endAt[j] - dataAt[j]),
+                  sizes[j],
+                );
+                if (r.data.length !== sizes[j]) return undefined;
+                type = TYPE_NAMES[types[j]];
+                data = r.data;
+              }
+              return hashesTo(j, type, data) === undefined ? data : undefined;
             } catch {
               // Unreadable here: the writing meets it again and reports it.
               return undefined;
@@ -815,12 +846,13 @@ function* writeNewPack(
       resolved++;
     };
 
-    // Depth-first from each object in OID order: a delta whose base is in the new pack waits for
+    // Depth-first from each object in source order: a delta whose base is in the new pack waits for
     // it; a base already waiting (a cycle through duplicate copies) makes the delta go whole.
     const stack: number[] = [];
     let sinceStep = 0;
     progress?.({ title, done: 0, total: count });
-    for (let root = 0; root < count; root++) {
+    for (let k = 0; k < count; k++) {
+      const root = byLocation[k];
       if (state[root] === 2) continue;
       stack.push(root);
       while (stack.length > 0) {

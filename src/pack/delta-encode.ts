@@ -104,15 +104,15 @@ function sameBlock(d: Uint8Array, a: number, b: number): boolean {
   return true;
 }
 
+/** The output buffer of the last encoding, reused by the next (the result is a copy). */
+let scratch = new Uint8Array(1 << 16);
+
 /** A growable output buffer that gives up past a size limit. */
 class Out {
   buf: Uint8Array;
   len = 0;
-  constructor(
-    initial: number,
-    readonly limit: number,
-  ) {
-    this.buf = new Uint8Array(Math.max(64, Math.min(initial, limit + 16)));
+  constructor(readonly limit: number) {
+    this.buf = scratch;
   }
   /** Makes room for `n` more bytes; false when that would pass the limit. */
   room(n: number): boolean {
@@ -122,6 +122,8 @@ class Out {
       const next = new Uint8Array(Math.min(Math.max(need, this.buf.length * 2), this.limit + 16));
       next.set(this.buf.subarray(0, this.len));
       this.buf = next;
+      // Kept for the next encoding unless it is huge.
+      if (next.length <= 1 << 24) scratch = next;
     }
     return true;
   }
@@ -203,7 +205,7 @@ export function createDelta(index: DeltaIndex, target: Uint8Array, maxSize?: num
   // Without a limit the delta can be at most the header plus every byte inserted.
   const worst = varintLength(blen) + varintLength(tlen) + tlen + Math.ceil(tlen / MAX_INSERT) + DELTA_BLOCK;
   const limit = maxSize === undefined ? worst : Math.min(maxSize, worst);
-  const out = new Out(Math.min(limit, 1024 + (tlen >>> 3)), limit);
+  const out = new Out(limit);
   if (!out.room(varintLength(blen) + varintLength(tlen))) return undefined;
   putVarint(out, blen);
   putVarint(out, tlen);
