@@ -516,6 +516,7 @@ for (const format of ['sha1', 'sha256'] as const) {
     assert.equal(p0.pack?.reused, 36);
     assert.ok(p0.pack!.bytes > oldBytes * 0.9, `${p0.pack!.bytes} of ${oldBytes}`);
 
+    let full = 0;
     for (const [ofs, extra] of [
       [true, {}],
       [false, { useDeltaBaseOffset: false }],
@@ -534,6 +535,7 @@ for (const format of ['sha1', 'sha256'] as const) {
       assert.ok(pack.bytes < oldBytes / 2, `${pack.bytes} bytes, the old packs ${oldBytes}`);
       const types = entryTypes(packDirOf(dir), stem, hash);
       assert.equal(types.get(ofs ? 6 : 7), pack.deltified);
+      full = pack.deltified;
       assert.equal(types.get(ofs ? 7 : 6) ?? 0, 0);
       assertGitAccepts(dir, r.env, stem, format);
       assert.ok(allObjects(dir, r.env).equals(before), 'the same objects, byte for byte');
@@ -545,6 +547,11 @@ for (const format of ['sha1', 'sha256'] as const) {
     assert.ok(rs.pack!.deltified > 0);
     assert.equal(longestChain(shallow, r.env, rs.pack!.name), 1);
     assertGitAccepts(shallow, r.env, rs.pack!.name, format);
+    // A window memory of one byte: each object is tried against its predecessor alone.
+    const narrow = copyOf(r.dir);
+    const rn = repackMidx(opts(narrow, hash, r.env, { windowMemory: 1 }));
+    assert.ok(rn.pack!.deltified <= full, `${rn.pack!.deltified} deltas, ${full} with the full window`);
+    assertGitAccepts(narrow, r.env, rn.pack!.name, format);
     const off = copyOf(r.dir);
     gitOk(['config', 'pack.window', '0'], off, r.env);
     assert.equal(repackMidx(opts(off, hash, r.env)).pack?.deltified, 0);
