@@ -708,3 +708,24 @@ test('CLI: bad --batch-size is a usage error (129); progress titles as git', () 
   assert.match(c.stderr, /Adding packfiles to multi-pack-index: 6, done\.\n$/);
   gitOk(['multi-pack-index', 'verify'], r.dir, r.env);
 });
+
+test('repack: pack.depth counts the copied deltas resting on an object the search deltifies', () => {
+  // Each pack: version v of a family whole and a chain of deltas on it (git's own), the versions of
+  // the other packs elsewhere. With pack.depth=3 no chain of the new pack may pass 3.
+  const r = TestRepo.create({ bare: true });
+  repos.push(r);
+  const t = 1_500_000_000;
+  for (let v = 0; v < 4; v++) {
+    const base = text(20, 200 - v * 10);
+    r.packObjects(r.writeBlobs([base, variant(base, 1), variant(variant(base, 1), 2)]), { mtime: t + v });
+  }
+  r.git(['multi-pack-index', 'write']);
+  const dir = copyOf(r.dir);
+  const res = repackMidx(opts(dir, SHA1, r.env, { depth: 3 }));
+  assert.ok(res.pack!.reusedDeltas > 0);
+  assert.ok(
+    longestChain(dir, r.env, res.pack!.name) <= 3,
+    `chain ${longestChain(dir, r.env, res.pack!.name)}`,
+  );
+  assertGitAccepts(dir, r.env, res.pack!.name, 'sha1');
+});

@@ -9,8 +9,8 @@
  * - Order: by type, then by size, largest first (Git sorts by type, path-name hash, then size; a
  *   MIDX knows no paths), then by position in the MIDX. Each object is tried against the previous
  *   `window` objects of its type as bases; the smallest delta wins if it is under Git's bound
- *   (half the target less one hash, scaled down as the base's chain gets deeper) and the base's
- *   depth is under `depth`. A base that served is moved up in the window to be kept longer.
+ *   (half the target less one hash, scaled down as the base's chain gets deeper) and the chains
+ *   it makes, counting the copied deltas that rest on the target, stay within `depth`. A base that served is moved up in the window to be kept longer.
  * - Before encoding a target of 1 KiB or more against a base, 16 spots of it are looked up in the
  *   base's index; unless 4 of them are found there, the pair is not tried.
  * - Memory: the window holds at most `window` objects with their indexes, and evicts its oldest
@@ -58,6 +58,8 @@ export interface DeltaSearchInput {
   types: Uint8Array;
   /** Per object: its size in bytes (candidates only). */
   sizes: Float64Array;
+  /** Per object: the longest chain of copied deltas resting on it; new chains keep within depth. */
+  heights: Uint16Array;
   /** Per object: 1 when, left whole, it must be resolved and deflated (not copied verbatim). */
   resolve: Uint8Array;
   /** Reads a candidate's content, checked against its id; undefined when it cannot be read. */
@@ -217,7 +219,8 @@ export function* searchDeltas(
       if (settings.window > 0) {
         for (let w = window.length - 1; w >= 0; w--) {
           const s = window[w];
-          if (s.depth >= settings.depth) continue;
+          // The new chain under this object, and the copied ones resting on it, within pack.depth.
+          if (s.depth + 1 + input.heights[j] > settings.depth) continue;
           // Git's size filters: a much smaller base cannot help, nor can a base whose size
           // difference alone passes the bound.
           if (data.length < s.data.length / 32) continue;

@@ -17,10 +17,11 @@
  *   each is tried against the previous `pack.window` (10) candidates of its type as bases, with the
  *   delta encoder of src/pack/delta-encode.ts; the smallest delta under Git's bound (half the
  *   object less one id, less as the base's chain deepens) wins, chains of new deltas stay within
- *   `pack.depth` (50). The window keeps at most `window` objects and their indexes, within
- *   `pack.windowMemory` (256 MiB when unset). New deltas, and resolved objects left whole, are
- *   deflated into a temporary `tmp_delta_*` file during the search and copied from it when the
- *   pack is written: memory does not grow with the pack. A candidate left whole that was whole in
+ *   `pack.depth` (50), the copied deltas that rest on an object counted. The window keeps at most
+ *   `window` objects and their indexes, within `pack.windowMemory` (256 MiB when unset). New
+ *   deltas, and resolved objects left whole, are deflated into a temporary `tmp_delta_*` file
+ *   during the search and copied from it when the pack is written: memory does not grow with the
+ *   pack. A candidate left whole that was whole in
  *   its source is copied verbatim; one that cannot be read (or does not hash to its id) is left to
  *   the writing, which reports it as before;
  * - a delta (reused or new) whose base would close a cycle through duplicates is stored whole;
@@ -550,6 +551,52 @@ const COPY_CHUNK = 1 << 20;
 /** Objects written between two turns of the event loop (async runs) and two progress events. */
 const STEP_OBJECTS = 256;
 
+/**
+ * Per object of the new pack: the longest chain of copied deltas that rests on it (0: none). A new
+ * delta of depth d under an object of height h makes chains of d + h: the search keeps that
+ * within `pack.depth`. `reusedBase[j]` is the base of a copied delta, else -1.
+ */
+function reusedHeights(reusedBase: Int32Array): Uint16Array {
+  const n = reusedBase.length;
+  // Distance of each object down to the object its chain of copied deltas rests on, and that object.
+  const dist = new Int32Array(n).fill(-1);
+  const root = new Int32Array(n);
+  const path: number[] = [];
+  for (let j = 0; j < n; j++) {
+    let x = j;
+    // -2: on the current path (a cycle through duplicates ends the chain there).
+    while (dist[x] === -1 && reusedBase[x] >= 0) {
+      dist[x] = -2;
+      path.push(x);
+      x = reusedBase[x];
+    }
+    let d: number;
+    let r: number;
+    if (dist[x] >= 0) {
+      d = dist[x];
+      r = root[x];
+    } else {
+      d = 0;
+      r = x;
+      if (dist[x] === -1) {
+        dist[x] = 0;
+        root[x] = x;
+      }
+    }
+    while (path.length > 0) {
+      const y = path.pop()!;
+      d++;
+      dist[y] = d;
+      root[y] = r;
+    }
+  }
+  const height = new Uint16Array(n);
+  for (let j = 0; j < n; j++) {
+    if (dist[j] > height[root[j]]) height[root[j]] = Math.min(dist[j], 0xffff);
+  }
+  return height;
+}
+
 /** How one object goes into the new pack. */
 interface Plan {
   entry: PackEntry;
@@ -697,6 +744,8 @@ function* writeNewPack(
       // Where the zlib stream of a whole candidate starts and its entry ends: read in one piece.
       const dataAt = new Float64Array(count);
       const endAt = new Float64Array(count);
+      /** Per object copied as a delta: the new-pack index of its base (else -1). */
+      const reusedBase = new Int32Array(count).fill(-1);
       for (let k = 0; k < count; k++) {
         const j = byLocation[k];
         const [src, rank] = sourceRank(j);
@@ -706,13 +755,16 @@ function* writeNewPack(
           sizes[j] = entry.size;
           dataAt[j] = entry.dataOffset;
           endAt[j] = rank + 1 < src.offsets.length ? src.offsets[rank + 1] : src.end;
-        } else if (newBaseOf(src, entry) < 0) {
-          try {
-            sizes[j] = src.pack.sizeAt(srcOffset[j]);
-            types[j] = src.pack.typeOfLast;
-            resolve[j] = 1;
-          } catch {
-            // Left to the writing, which reports it.
+        } else {
+          reusedBase[j] = newBaseOf(src, entry);
+          if (reusedBase[j] < 0) {
+            try {
+              sizes[j] = src.pack.sizeAt(srcOffset[j]);
+              types[j] = src.pack.typeOfLast;
+              resolve[j] = 1;
+            } catch {
+              // Left to the writing, which reports it.
+            }
           }
         }
       }
@@ -723,6 +775,7 @@ function* writeNewPack(
           types,
           sizes,
           resolve,
+          heights: reusedHeights(reusedBase),
           read: (j) => {
             try {
               const src = sources[srcOf[j]];
