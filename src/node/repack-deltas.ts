@@ -10,7 +10,8 @@
  *   MIDX knows no paths), then by position in the MIDX. Each object is tried against the previous
  *   `window` objects of its type as bases; the smallest delta wins if it is under Git's bound
  *   (half the target less one hash, scaled down as the base's chain gets deeper) and the chains
- *   it makes, counting the copied deltas that rest on the target, stay within `depth`. A base that served is moved up in the window to be kept longer.
+ *   it makes, counting the copied deltas that rest on the target, stay within `depth`. A base
+ *   that served is moved up in the window to be kept longer.
  * - Before encoding a target of 1 KiB or more against a base, 16 spots of it are looked up in the
  *   base's index; unless 4 of them are found there, the pair is not tried.
  * - Memory: the window holds at most `window` objects with their indexes, and evicts its oldest
