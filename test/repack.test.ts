@@ -400,9 +400,13 @@ for (const format of ['sha1', 'sha256'] as const) {
           assert.ok((types.get(6) ?? 0) >= 8);
           assert.equal(types.get(7) ?? 0, 0);
         } else {
-          // PE stays: b0/c0 come from it, so the deltas against them are resolved and stored whole,
-          // while the F and G families keep their deltas (REF ones become OFS).
-          assert.ok(res.pack.resolved >= 2, `resolved: ${res.pack.resolved}`);
+          // PE stays: b0/c0 come from it, so the deltas against them are resolved, then stored whole
+          // or as new deltas found by the search, while the F and G families keep their deltas
+          // (REF ones become OFS).
+          assert.ok(
+            res.pack.resolved + res.pack.deltified >= 2,
+            `resolved: ${res.pack.resolved}, deltified: ${res.pack.deltified}`,
+          );
           assert.ok(res.pack.reusedDeltas >= 2, `deltas reused: ${res.pack.reusedDeltas}`);
         }
       }
@@ -464,6 +468,95 @@ test('kept packs are left out unless repack.packKeptObjects; cruft packs always 
     gitOk(['multi-pack-index', 'verify'], ours, r.env);
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// Delta search
+
+/**
+ * Five families of similar texts, six versions each, one version of every family per pack: each
+ * pack stores its blobs whole (nothing in it to delta against), the similar ones are elsewhere.
+ */
+function buildSpread(format: 'sha1' | 'sha256') {
+  const r = TestRepo.create({ objectFormat: format, bare: true });
+  repos.push(r);
+  const hash = format === 'sha1' ? SHA1 : SHA256;
+  const t = 1_500_000_000;
+  for (let v = 0; v < 6; v++) {
+    const blobs = [10, 11, 12, 13, 14].map((seed) =>
+      v === 0 ? text(seed, 150) : variant(text(seed, 150), v),
+    );
+    blobs.push(noise(100 + v, 500));
+    r.packObjects(r.writeBlobs(blobs), { mtime: t + v });
+  }
+  r.git(['multi-pack-index', 'write']);
+  return { r, hash };
+}
+
+/** Longest delta chain in a pack, from `git verify-pack -v`. */
+function longestChain(repoDir: string, env: NodeJS.ProcessEnv, stem: string): number {
+  const out = gitOk(['verify-pack', '-v', path.join(packDirOf(repoDir), `${stem}.idx`)], repoDir, env);
+  let max = 0;
+  for (const m of out.toString('utf8').matchAll(/^chain length = (\d+):/gm))
+    max = Math.max(max, Number(m[1]));
+  return max;
+}
+
+for (const format of ['sha1', 'sha256'] as const) {
+  test(`repack, ${format}: similar objects stored whole in different packs become deltas; git accepts the pack`, () => {
+    const { r, hash } = buildSpread(format);
+    const before = allObjects(r.dir, r.env);
+    const oldBytes = stems(listing(r.dir)).reduce(
+      (a, st) => a + fs.statSync(path.join(packDirOf(r.dir), `${st}.pack`)).size,
+      0,
+    );
+    // Without the search every object is copied whole: the new pack is about as large as the old.
+    const plain = copyOf(r.dir);
+    const p0 = repackMidx(opts(plain, hash, r.env, { window: 0 }));
+    assert.equal(p0.pack?.deltified, 0);
+    assert.equal(p0.pack?.reused, 36);
+    assert.ok(p0.pack!.bytes > oldBytes * 0.9, `${p0.pack!.bytes} of ${oldBytes}`);
+
+    let full = 0;
+    for (const [ofs, extra] of [
+      [true, {}],
+      [false, { useDeltaBaseOffset: false }],
+    ] as const) {
+      const dir = copyOf(r.dir);
+      const old = listing(dir);
+      const res = repackMidx(opts(dir, hash, r.env, extra));
+      assert.equal(res.status, 'repacked');
+      const pack = res.pack!;
+      const [stem] = newPacks(old, listing(dir));
+      assert.equal(stem, pack.name);
+      // Of each family one version at least stays whole; the search finds most of the others (by
+      // size order some family members fall outside each other's window).
+      assert.ok(pack.deltified >= 20 && pack.deltified <= 25, `deltified: ${pack.deltified}`);
+      assert.equal(pack.resolved, 0);
+      assert.ok(pack.bytes < oldBytes / 2, `${pack.bytes} bytes, the old packs ${oldBytes}`);
+      const types = entryTypes(packDirOf(dir), stem, hash);
+      assert.equal(types.get(ofs ? 6 : 7), pack.deltified);
+      full = pack.deltified;
+      assert.equal(types.get(ofs ? 7 : 6) ?? 0, 0);
+      assertGitAccepts(dir, r.env, stem, format);
+      assert.ok(allObjects(dir, r.env).equals(before), 'the same objects, byte for byte');
+    }
+
+    // pack.depth bounds the chains; pack.window=0 in the configuration turns the search off.
+    const shallow = copyOf(r.dir);
+    const rs = repackMidx(opts(shallow, hash, r.env, { depth: 1 }));
+    assert.ok(rs.pack!.deltified > 0);
+    assert.equal(longestChain(shallow, r.env, rs.pack!.name), 1);
+    assertGitAccepts(shallow, r.env, rs.pack!.name, format);
+    // A window memory of one byte: each object is tried against its predecessor alone.
+    const narrow = copyOf(r.dir);
+    const rn = repackMidx(opts(narrow, hash, r.env, { windowMemory: 1 }));
+    assert.ok(rn.pack!.deltified <= full, `${rn.pack!.deltified} deltas, ${full} with the full window`);
+    assertGitAccepts(narrow, r.env, rn.pack!.name, format);
+    const off = copyOf(r.dir);
+    gitOk(['config', 'pack.window', '0'], off, r.env);
+    assert.equal(repackMidx(opts(off, hash, r.env)).pack?.deltified, 0);
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Dry run, no-ops, abort, CLI
@@ -587,7 +680,11 @@ test('an abort before the renames removes the temporary files and changes nothin
   );
   assert.equal(res.status, 'repacked');
   assert.ok(res.write?.written);
-  assert.deepEqual(progress, ['Writing objects', 'Adding packfiles to multi-pack-index']);
+  assert.deepEqual(progress, [
+    'Compressing objects',
+    'Writing objects',
+    'Adding packfiles to multi-pack-index',
+  ]);
   gitOk(['multi-pack-index', 'verify'], r.dir, r.env);
 });
 
@@ -610,4 +707,25 @@ test('CLI: bad --batch-size is a usage error (129); progress titles as git', () 
   assert.match(c.stderr, /Writing objects: 100% \(\d+\/\d+\), done\.\n/);
   assert.match(c.stderr, /Adding packfiles to multi-pack-index: 6, done\.\n$/);
   gitOk(['multi-pack-index', 'verify'], r.dir, r.env);
+});
+
+test('repack: pack.depth counts the copied deltas resting on an object the search deltifies', () => {
+  // Each pack: version v of a family whole and a chain of deltas on it (git's own), the versions of
+  // the other packs elsewhere. With pack.depth=3 no chain of the new pack may pass 3.
+  const r = TestRepo.create({ bare: true });
+  repos.push(r);
+  const t = 1_500_000_000;
+  for (let v = 0; v < 4; v++) {
+    const base = text(20, 200 - v * 10);
+    r.packObjects(r.writeBlobs([base, variant(base, 1), variant(variant(base, 1), 2)]), { mtime: t + v });
+  }
+  r.git(['multi-pack-index', 'write']);
+  const dir = copyOf(r.dir);
+  const res = repackMidx(opts(dir, SHA1, r.env, { depth: 3 }));
+  assert.ok(res.pack!.reusedDeltas > 0);
+  assert.ok(
+    longestChain(dir, r.env, res.pack!.name) <= 3,
+    `chain ${longestChain(dir, r.env, res.pack!.name)}`,
+  );
+  assertGitAccepts(dir, r.env, res.pack!.name, 'sha1');
 });

@@ -5,11 +5,26 @@
  * pack's copies win and a later `expire` can drop the old packs.
  *
  * The new pack (spec/objects-format.md §8):
- * - objects in MIDX (OID) order, each base pulled in front of its deltas;
- * - an entry is copied verbatim (compressed payload copied, header re-encoded) when it is a whole
- *   object, or a delta whose base is in the new pack: then OFS_DELTA with the new distance
+ * - objects pack by pack in the order of the selected packs, by offset in each (the packs are read
+ *   sequentially), each base pulled in front of its deltas;
+ * - an entry is copied verbatim (compressed payload copied, header re-encoded) when it is a delta
+ *   whose base is in the new pack: then OFS_DELTA with the new distance
  *   (`repack.useDeltaBaseOffset`, default true) or REF_DELTA; a delta whose base is not in the new
- *   pack (or that would close a cycle through duplicates) is resolved and stored whole;
+ *   pack is resolved (no thin packs);
+ * - the delta search (src/node/repack-deltas.ts, as `pack-objects` does it): every object that
+ *   would go in whole (whole in its source pack, or resolved) of 50 bytes or more is a candidate;
+ *   candidates sorted by type, then size descending (a MIDX knows no path names, Git's second key),
+ *   each is tried against the previous `pack.window` (10) candidates of its type as bases, with the
+ *   delta encoder of src/pack/delta-encode.ts; the smallest delta under Git's bound (half the
+ *   object less one id, less as the base's chain deepens) wins, chains of new deltas stay within
+ *   `pack.depth` (50), the copied deltas that rest on an object counted. The window keeps at most
+ *   `window` objects and their indexes, within `pack.windowMemory` (256 MiB when unset). New
+ *   deltas, and resolved objects left whole, are deflated into a temporary `tmp_delta_*` file
+ *   during the search and copied from it when the pack is written: memory does not grow with the
+ *   pack. A candidate left whole that was whole in
+ *   its source is copied verbatim; one that cannot be read (or does not hash to its id) is left to
+ *   the writing, which reports it as before;
+ * - a delta (reused or new) whose base would close a cycle through duplicates is stored whole;
  * - before a verbatim copy the source entry is checked: its CRC-32 against an idx v2, an inflate
  *   for an idx v1; a failure is reported (`bad packed object CRC for <oid>`, as Git's
  *   pack-objects says) and the object is rewritten from its content, which must hash to its id.
@@ -36,6 +51,7 @@ import { LockFile } from './lockfile.js';
 import { midxPath, openMidxFile, type WriteMidxResult, writeMidxSteps } from './midx.js';
 import { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
 import { packDirPath } from './packdir.js';
+import { type DeltaSearchResult, type DeltaSearchSettings, searchDeltas } from './repack-deltas.js';
 import { repositoryForObjectDir } from './repo.js';
 import { nodeInflater } from './zlib.js';
 
@@ -60,6 +76,12 @@ export interface RepackOptions {
   useDeltaBaseOffset?: boolean;
   /** Override the zlib level of objects stored whole (`pack.compression`, else `core.compression`, else -1). */
   compressionLevel?: number;
+  /** Override `pack.window` (default 10): objects tried as delta bases for each object; 0: no search. */
+  window?: number;
+  /** Override `pack.depth` (default 50): the longest chain of new deltas. */
+  depth?: number;
+  /** Override `pack.windowMemory` in bytes (default 256 MiB here; Git's 0 means unlimited). */
+  windowMemory?: number;
   onProgress?: ProgressCallback;
   onDiagnostic?: DiagnosticCallback;
   signal?: AbortSignal;
@@ -111,6 +133,8 @@ export interface RepackPackResult {
   readonly reused: number;
   readonly reusedDeltas: number;
   readonly resolved: number;
+  /** Objects stored as deltas found by the delta search (counted apart from `resolved` and `reused`). */
+  readonly deltified: number;
   /** True when a pack of that name already existed and was kept (nothing was replaced). */
   readonly existed: boolean;
 }
@@ -130,6 +154,18 @@ interface Settings {
   useDeltaBaseOffset: boolean;
   compressionLevel: number;
   useMidx: boolean;
+  search: DeltaSearchSettings;
+}
+
+/** `pack.windowMemory` when unset: Git has no limit; ours keeps the window within this. */
+const DEFAULT_WINDOW_MEMORY = 256 * 1024 * 1024;
+
+function nonNegative(key: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    const git = `bad ${key} ${value}`;
+    throw new GitMidxError('BAD_CONFIG', git, { data: { git, key, value } });
+  }
+  return value;
 }
 
 function settings(options: RepackOptions): Settings {
@@ -149,6 +185,18 @@ function settings(options: RepackOptions): Settings {
     useDeltaBaseOffset: options.useDeltaBaseOffset ?? config.getBool('repack.useDeltaBaseOffset', true),
     compressionLevel: level,
     useMidx: config.getBool('core.multiPackIndex', true),
+    search: {
+      window: nonNegative('pack.window', options.window ?? config.getInt('pack.window', 10)),
+      // Git caps pack.depth at 4095 (the depth field's width).
+      depth: Math.min(4095, nonNegative('pack.depth', options.depth ?? config.getInt('pack.depth', 50))),
+      windowMemory:
+        nonNegative('pack.windowMemory', options.windowMemory ?? config.getInt('pack.windowMemory', 0)) ||
+        DEFAULT_WINDOW_MEMORY,
+      bigFileThreshold: nonNegative(
+        'core.bigFileThreshold',
+        config.getInt('core.bigFileThreshold', 512 << 20),
+      ),
+    },
   };
 }
 
@@ -418,7 +466,18 @@ interface Source {
   readonly end: number;
 }
 
-function openSource(packDir: string, name: string, hash: HashAlgorithm): Source {
+/**
+ * Byte budgets shared by all the sources' caches (pages for entry headers, pages for raw bytes,
+ * resolved delta bases): a run over 150 packs must not keep 150 full-size caches.
+ */
+const SOURCE_PAGE_BUDGET = 64 << 20;
+const SOURCE_BASE_BUDGET = 128 << 20;
+
+function share(budget: number, sources: number, min: number, max: number): number {
+  return Math.max(min, Math.min(max, Math.floor(budget / Math.max(1, sources))));
+}
+
+function openSource(packDir: string, name: string, hash: HashAlgorithm, sources: number): Source {
   const idxPath = packDirPath(packDir, name);
   const packPath = packDirPath(packDir, `${stem(name)}.pack`);
   let idx: PackIndex;
@@ -435,7 +494,13 @@ function openSource(packDir: string, name: string, hash: HashAlgorithm): Source 
   const reader = openFileReader(packPath);
   let pack: PackFile;
   try {
-    pack = new PackFile(reader, idx, { file: packPath, inflate: nodeInflater, hashFn: nodeHash });
+    pack = new PackFile(reader, idx, {
+      file: packPath,
+      inflate: nodeInflater,
+      hashFn: nodeHash,
+      pageCacheBytes: share(SOURCE_PAGE_BUDGET, sources, 256 << 10, 4 << 20),
+      cacheBytes: share(SOURCE_BASE_BUDGET, sources, 1 << 20, 32 << 20),
+    });
     pack.validate();
   } catch (e) {
     reader.close();
@@ -452,7 +517,11 @@ function openSource(packDir: string, name: string, hash: HashAlgorithm): Source 
   const offsets = new Float64Array(n);
   for (let r = 0; r < n; r++) offsets[r] = offs[positions[r]];
   // The pack reader closes `reader`; this second view over it only reads raw entry bytes.
-  const raw = new PagedReader(reader, { file: packPath, pageSize: 65536, cacheBytes: 4 << 20 });
+  const raw = new PagedReader(reader, {
+    file: packPath,
+    pageSize: 65536,
+    cacheBytes: share(SOURCE_PAGE_BUDGET, sources, 256 << 10, 4 << 20),
+  });
   return { name, idx, pack, raw, offsets, positions, end: pack.size - hash.size };
 }
 
@@ -476,10 +545,57 @@ function rankOf(src: Source, offset: number): number {
 }
 
 const TYPE_NUMBERS: Record<string, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+const TYPE_NAMES = ['', 'commit', 'tree', 'blob', 'tag'];
 /** Raw bytes are read and copied in pieces of this size, so a huge entry is never held whole. */
 const COPY_CHUNK = 1 << 20;
 /** Objects written between two turns of the event loop (async runs) and two progress events. */
 const STEP_OBJECTS = 256;
+
+/**
+ * Per object of the new pack: the longest chain of copied deltas that rests on it (0: none). A new
+ * delta of depth d under an object of height h makes chains of d + h: the search keeps that
+ * within `pack.depth`. `reusedBase[j]` is the base of a copied delta, else -1.
+ */
+function reusedHeights(reusedBase: Int32Array): Uint16Array {
+  const n = reusedBase.length;
+  // Distance of each object down to the object its chain of copied deltas rests on, and that object.
+  const dist = new Int32Array(n).fill(-1);
+  const root = new Int32Array(n);
+  const path: number[] = [];
+  for (let j = 0; j < n; j++) {
+    let x = j;
+    // -2: on the current path (a cycle through duplicates ends the chain there).
+    while (dist[x] === -1 && reusedBase[x] >= 0) {
+      dist[x] = -2;
+      path.push(x);
+      x = reusedBase[x];
+    }
+    let d: number;
+    let r: number;
+    if (dist[x] >= 0) {
+      d = dist[x];
+      r = root[x];
+    } else {
+      d = 0;
+      r = x;
+      if (dist[x] === -1) {
+        dist[x] = 0;
+        root[x] = x;
+      }
+    }
+    while (path.length > 0) {
+      const y = path.pop()!;
+      d++;
+      dist[y] = d;
+      root[y] = r;
+    }
+  }
+  const height = new Uint16Array(n);
+  for (let j = 0; j < n; j++) {
+    if (dist[j] > height[root[j]]) height[root[j]] = Math.min(dist[j], 0xffff);
+  }
+  return height;
+}
 
 /** How one object goes into the new pack. */
 interface Plan {
@@ -492,6 +608,8 @@ interface Plan {
   base: number;
   /** Copy the compressed payload as is; else inflate, resolve and deflate. */
   verbatim: boolean;
+  /** Written from the delta search's spill file: a new delta (against `base`) or a resolved object. */
+  spill: boolean;
 }
 
 function* writeNewPack(
@@ -530,10 +648,11 @@ function* writeNewPack(
   if (k !== count) throw new Error(`BUG: counted ${count} objects, found ${k}`);
 
   const sources: Source[] = [];
+  let search: DeltaSearchResult | undefined;
   let packTmp: TempFile | undefined;
   let idxTmp: TempFile | undefined;
   try {
-    for (const p of plan.packs) sources.push(openSource(packDir, p.name, hash));
+    for (const p of plan.packs) sources.push(openSource(packDir, p.name, hash, plan.packs.length));
     yield;
     checkAbort(options.signal);
 
@@ -548,6 +667,8 @@ function* writeNewPack(
     let reused = 0;
     let reusedDeltas = 0;
     let resolved = 0;
+    let deltified = 0;
+    let searchTypes: Uint8Array | undefined;
     const hex = (j: number) => toHex(oids, j * H, (j + 1) * H);
 
     const sourceRank = (j: number): [Source, number] => {
@@ -589,19 +710,122 @@ function* writeNewPack(
       return false;
     };
 
+    /** New-pack index of a source delta entry's base, or -1 when the base is not in the new pack. */
+    const newBaseOf = (src: Source, entry: PackEntry): number => {
+      let baseOid: Uint8Array | undefined = entry.baseOid;
+      if (entry.type === OBJ_OFS_DELTA) {
+        const br = rankOf(src, entry.baseOffset!);
+        baseOid = br < 0 ? undefined : src.idx.oidAt(src.positions[br]);
+      }
+      const at = baseOid === undefined ? -1 : m.findPosition(baseOid);
+      return at < 0 ? -1 : newIndex[at];
+    };
+
+    /** Does `data` of `type` hash to the id of object `j`? */
+    const hashesTo = (j: number, type: string, data: Uint8Array): Uint8Array | undefined => {
+      const h = nodeHash(hash);
+      h.update(utf8(`${type} ${data.length}\0`));
+      h.update(data);
+      const got = h.digest();
+      return compareBytes(got, 0, oids, j * H, H) === 0 ? undefined : got;
+    };
+
+    // The objects by source pack and offset: the order the packs are read in, sequentially, and the
+    // order of the new pack (each base still pulled in front of its deltas).
+    const byLocation = new Uint32Array(count);
+    for (let j = 0; j < count; j++) byLocation[j] = j;
+    byLocation.sort((a, b) => srcOf[a] - srcOf[b] || srcOffset[a] - srcOffset[b]);
+
+    // The delta search (src/node/repack-deltas.ts) over the objects that would be stored whole.
+    if (s.search.window > 0) {
+      const types = new Uint8Array(count);
+      const sizes = new Float64Array(count);
+      const resolve = new Uint8Array(count);
+      // Where the zlib stream of a whole candidate starts and its entry ends: read in one piece.
+      const dataAt = new Float64Array(count);
+      const endAt = new Float64Array(count);
+      /** Per object copied as a delta: the new-pack index of its base (else -1). */
+      const reusedBase = new Int32Array(count).fill(-1);
+      for (let k = 0; k < count; k++) {
+        const j = byLocation[k];
+        const [src, rank] = sourceRank(j);
+        const entry = src.pack.entryAt(srcOffset[j]);
+        if (entry.type !== OBJ_OFS_DELTA && entry.type !== OBJ_REF_DELTA) {
+          types[j] = entry.type;
+          sizes[j] = entry.size;
+          dataAt[j] = entry.dataOffset;
+          endAt[j] = rank + 1 < src.offsets.length ? src.offsets[rank + 1] : src.end;
+        } else {
+          reusedBase[j] = newBaseOf(src, entry);
+          if (reusedBase[j] < 0) {
+            try {
+              sizes[j] = src.pack.sizeAt(srcOffset[j]);
+              types[j] = src.pack.typeOfLast;
+              resolve[j] = 1;
+            } catch {
+              // Left to the writing, which reports it.
+            }
+          }
+        }
+      }
+      search = yield* searchDeltas(
+        {
+          count,
+          hashSize: H,
+          types,
+          sizes,
+          resolve,
+          heights: reusedHeights(reusedBase),
+          read: (j) => {
+            try {
+              const src = sources[srcOf[j]];
+              let type: string;
+              let data: Uint8Array;
+              if (resolve[j]) {
+                const obj = src.pack.readAt(srcOffset[j]);
+                type = obj.type;
+                data = obj.data;
+              } else {
+                // One read of the entry's exact bytes: the search visits the packs in no order,
+                // and pages around each entry would be read for nothing.
+                const r = nodeInflater.inflate(
+                  src.raw.readUncached(dataAt[j], endAt[j] - dataAt[j]),
+                  sizes[j],
+                );
+                if (r.data.length !== sizes[j]) return undefined;
+                type = TYPE_NAMES[types[j]];
+                data = r.data;
+              }
+              return hashesTo(j, type, data) === undefined ? data : undefined;
+            } catch {
+              // Unreadable here: the writing meets it again and reports it.
+              return undefined;
+            }
+          },
+          deflater: nodeDeflater(s.compressionLevel),
+          onProgress: progress,
+          check: () => checkAbort(options.signal),
+        },
+        s.search,
+        packDir,
+      );
+      searchTypes = types;
+    }
+
     const planOf = (j: number): Plan => {
       const [src, rank] = sourceRank(j);
       const entry = src.pack.entryAt(srcOffset[j]);
       const end = rank + 1 < src.offsets.length ? src.offsets[rank + 1] : src.end;
-      const p: Plan = { entry, end, position: src.positions[rank], base: -1, verbatim: true };
+      const p: Plan = { entry, end, position: src.positions[rank], base: -1, verbatim: true, spill: false };
+      if (search?.has(j)) {
+        // Decided by the delta search, its content already checked against its id.
+        p.verbatim = false;
+        p.spill = true;
+        p.base = search.base[j];
+        return p;
+      }
       if (entry.type === OBJ_OFS_DELTA || entry.type === OBJ_REF_DELTA) {
-        let baseOid: Uint8Array | undefined = entry.baseOid;
-        if (entry.type === OBJ_OFS_DELTA) {
-          const br = rankOf(src, entry.baseOffset!);
-          baseOid = br < 0 ? undefined : src.idx.oidAt(src.positions[br]);
-        }
-        const at = baseOid === undefined ? -1 : m.findPosition(baseOid);
-        p.base = at < 0 ? -1 : newIndex[at];
+        p.base = newBaseOf(src, entry);
         // The base stays behind: resolve the object and store it whole (no thin packs, §8.1).
         if (p.base < 0) p.verbatim = false;
       }
@@ -636,15 +860,32 @@ function* writeNewPack(
       crcs[j] = writer.endEntry().crc;
     };
 
+    const writeSpilled = (j: number, p: Plan): void => {
+      const size = search!.inflated[j];
+      let header: Uint8Array;
+      if (p.base < 0) {
+        header = encodeEntryHeader(searchTypes![j], size);
+        resolved++;
+      } else {
+        header = writer.deltaHeader(
+          size,
+          s.useDeltaBaseOffset
+            ? { offset: newOffsets[p.base] }
+            : { oid: oids.subarray(p.base * H, (p.base + 1) * H) },
+        );
+        deltified++;
+      }
+      newOffsets[j] = writer.beginEntry(header);
+      writer.entryData(search!.read(j));
+      crcs[j] = writer.endEntry().crc;
+    };
+
     const storeWhole = (j: number, p: Plan): void => {
       const src = sources[srcOf[j]];
       const obj = src.pack.readAt(p.entry.offset);
       const type = TYPE_NUMBERS[obj.type];
-      const h = nodeHash(hash);
-      h.update(utf8(`${obj.type} ${obj.data.length}\0`));
-      h.update(obj.data);
-      const got = h.digest();
-      if (compareBytes(got, 0, oids, j * H, H) !== 0) {
+      const got = hashesTo(j, obj.type, obj.data);
+      if (got !== undefined) {
         const git = `packed ${hex(j)} from ${src.pack.file} is corrupt`;
         throw new GitMidxError(
           'PACK_HASH_MISMATCH',
@@ -658,12 +899,13 @@ function* writeNewPack(
       resolved++;
     };
 
-    // Depth-first from each object in OID order: a delta whose base is in the new pack waits for
+    // Depth-first from each object in source order: a delta whose base is in the new pack waits for
     // it; a base already waiting (a cycle through duplicate copies) makes the delta go whole.
     const stack: number[] = [];
     let sinceStep = 0;
     progress?.({ title, done: 0, total: count });
-    for (let root = 0; root < count; root++) {
+    for (let k = 0; k < count; k++) {
+      const root = byLocation[k];
       if (state[root] === 2) continue;
       stack.push(root);
       while (stack.length > 0) {
@@ -677,7 +919,7 @@ function* writeNewPack(
           p = planOf(j);
           plans[j] = p;
         }
-        if (p.verbatim && p.base >= 0 && state[p.base] !== 2) {
+        if ((p.verbatim || p.spill) && p.base >= 0 && state[p.base] !== 2) {
           if (state[p.base] === 0 && state[j] === 0) {
             state[j] = 1;
             stack.push(p.base);
@@ -685,9 +927,11 @@ function* writeNewPack(
           }
           // The base is waiting on this object (directly or through others): break the cycle.
           p.verbatim = false;
+          p.spill = false;
           p.base = -1;
         }
-        if (p.verbatim) copyVerbatim(j, p);
+        if (p.spill) writeSpilled(j, p);
+        else if (p.verbatim) copyVerbatim(j, p);
         else storeWhole(j, p);
         state[j] = 2;
         plans[j] = undefined;
@@ -731,6 +975,7 @@ function* writeNewPack(
       reused,
       reusedDeltas,
       resolved,
+      deltified,
       existed: !packCreated && !idxCreated,
     };
   } catch (e) {
@@ -738,6 +983,7 @@ function* writeNewPack(
     idxTmp?.discard();
     throw e;
   } finally {
+    search?.close();
     for (const src of sources) closeSource(src);
   }
 }
