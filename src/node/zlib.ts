@@ -45,13 +45,17 @@ const JS_PREFIX_INPUT = 4096;
 /** Input tried first by `inflatePrefix`; it grows ×4 while too little comes out. */
 const PREFIX_START = 64;
 
+/** Object bytes from this size on are allocated without zeroing (see `allocate`). */
+const UNZEROED_MIN = 4096;
+
 export const nodeInflater: Inflater = {
   stream: nodeInflateStream,
 
-  // Memory the reader fills completely before anyone sees it: not zeroed first (its own
-  // ArrayBuffer, never a slice of Node's shared pool), seen as a plain Uint8Array like every
-  // other object's bytes.
-  allocate: (size: number) => new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size),
+  // Memory the reader fills completely before anyone sees it: from 4 KiB on, not zeroed first (its
+  // own ArrayBuffer, never a slice of Node's shared pool), seen as a plain Uint8Array like every
+  // other object's bytes. Smaller ones stay plain arrays, which V8 keeps on its heap more cheaply.
+  allocate: (size: number) =>
+    size < UNZEROED_MIN ? new Uint8Array(size) : new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size),
 
   inflate(input: Uint8Array, expectedSize: number) {
     // Small objects: our own decoder first (node:zlib costs a few µs per call to set up, more

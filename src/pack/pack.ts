@@ -204,6 +204,14 @@ interface Cached {
   newer: Cached | undefined;
 }
 
+/**
+ * Entries the delta-base cache of one pack keeps at most, whatever their bytes: each is a few
+ * objects on the JavaScript heap, and a cache of many small bases (chains of small blobs) fills
+ * the heap with objects that every garbage collection must walk and move — pauses of an event
+ * loop — for bases that take microseconds to rebuild. Large bases are bounded by bytes first.
+ */
+const BASE_CACHE_ENTRIES = 1024;
+
 class BaseCache {
   private readonly map = new Map<number, Cached>();
   /** Ends of the list of entries in the order of use: a hit moves its entry without touching the map. */
@@ -231,7 +239,7 @@ class BaseCache {
     this.map.set(offset, c);
     this.append(c);
     this.bytes += data.length;
-    while (this.bytes > this.budget && this.oldest !== undefined) {
+    while ((this.bytes > this.budget || this.map.size > BASE_CACHE_ENTRIES) && this.oldest !== undefined) {
       const victim = this.oldest;
       this.unlink(victim);
       this.map.delete(victim.offset);
