@@ -17,6 +17,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
+import { nodeInflater } from '../src/node/zlib.js';
 import { inflateZlib, inflateZlibPrefix } from '../src/pack/inflate.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x696e666c);
@@ -576,4 +577,42 @@ describe('hand-built streams', () => {
       assertAgrees(c.input, 100);
     });
   }
+});
+
+describe("nodeInflater.inflateExact beyond our decoder's sizes (one reused node:zlib handle)", () => {
+  const data = Buffer.alloc(50_000);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 5)) & 0xff;
+  const stream = zlib.deflateSync(data);
+  const exact = (input: Uint8Array, size: number, start = 0, end = input.length) => {
+    const out = new Uint8Array(size);
+    const used = nodeInflater.inflateExact!(input, start, end, out, size);
+    return { used, out };
+  };
+
+  test('a whole stream, with bytes after it in the window: its length used, its bytes out', () => {
+    const input = Buffer.concat([Buffer.from([9, 9]), stream, Buffer.from('trailing bytes')]);
+    const r = exact(input, data.length, 2);
+    assert.equal(r.used, stream.length);
+    assert.ok(Buffer.from(r.out).equals(data));
+  });
+
+  test('a stream longer or shorter than the size, a bad checksum, a cut stream: -1, then the handle still works', () => {
+    assert.equal(exact(stream, data.length - 1).used, -1, 'longer than the size');
+    assert.equal(exact(stream, data.length + 1).used, -1, 'shorter than the size');
+    const bad = Buffer.from(stream);
+    bad[bad.length - 1] ^= 1;
+    assert.equal(exact(bad, data.length).used, -1, 'checksum');
+    assert.equal(
+      exact(stream.subarray(0, stream.length - 3), data.length).used,
+      -1,
+      'cut inside its checksum',
+    );
+    assert.equal(exact(stream.subarray(0, stream.length >> 1), data.length).used, -1, 'cut in half');
+    const garbage = Buffer.from(stream);
+    garbage.fill(0xff, 10, 40);
+    assert.equal(exact(garbage, data.length).used, -1, 'corrupt data');
+    const r = exact(stream, data.length);
+    assert.equal(r.used, stream.length);
+    assert.ok(Buffer.from(r.out).equals(data));
+  });
 });

@@ -83,8 +83,11 @@ export const nodeInflater: Inflater = {
   },
 
   inflateExact(input: Uint8Array, start: number, end: number, out: Uint8Array, size: number) {
-    // Our decoder where it is the faster one; anything else goes to `inflate`.
-    return size <= JS_INFLATE_MAX ? inflateZlibExact(input, start, end, out, size) : -1;
+    // Our decoder where it is the faster one; node:zlib through one reused handle for the rest.
+    // Anything either does not answer goes to `inflate`, which gives the exact outcome.
+    return size <= JS_INFLATE_MAX
+      ? inflateZlibExact(input, start, end, out, size)
+      : exactEngine(input, start, end, out, size);
   },
 
   inflatePrefix(input: Uint8Array, want: number) {
@@ -190,6 +193,55 @@ export function nodeInflateStream(): InflateStream {
     return outLen - state![0];
   }
   return s;
+}
+
+/**
+ * One node:zlib inflate handle, reset and reused for every `inflateExact` beyond our decoder's
+ * sizes: `inflateSync` makes (and tears down) a handle per call, which costs more than inflating a
+ * few kilobytes. Dropped after any failure, so that a damaged stream never leaves it in a state
+ * the next one would see.
+ */
+let engine: { engine: ZlibEngine; failed: boolean } | undefined;
+const PROBE = new Uint8Array(1);
+
+function exactEngine(input: Uint8Array, start: number, end: number, out: Uint8Array, size: number): number {
+  const z = zlib();
+  if (engine === undefined) {
+    const e = z.createInflate() as unknown as ZlibEngine;
+    if (e._handle?.writeSync === undefined || e._writeState === undefined) {
+      e.close();
+      return -1;
+    }
+    const holder = { engine: e, failed: false };
+    e._handle.onerror = () => {
+      holder.failed = true;
+    };
+    engine = holder;
+  }
+  const h = engine;
+  const handle = h.engine._handle!;
+  const state = h.engine._writeState!;
+  const FINISH = z.constants.Z_FINISH;
+  const inLen = end - start;
+  handle.writeSync!(FINISH, input, start, inLen, out, 0, size);
+  // [avail_out, avail_in] after the call: the whole of `out` filled, and then nothing more (a
+  // stream longer than `size`, or one whose end is not in the input, is left to `inflate`).
+  const filled = state[0] === 0;
+  let used = inLen - state[1];
+  if (!h.failed && filled) {
+    // The stream's end (its checksum may still be in the input): no byte more may come out.
+    const rest = inLen - used;
+    handle.writeSync!(FINISH, input, start + used, rest, PROBE, 0, 1);
+    used += rest - state[1];
+  }
+  const ended = !h.failed && filled && state[0] === 1;
+  if (h.failed) {
+    engine = undefined;
+    h.engine.close();
+    return -1;
+  }
+  (h.engine as unknown as { reset(): void }).reset();
+  return ended ? used : -1;
 }
 
 export interface OpenPackFileOptions extends Partial<PackFileOptions> {

@@ -184,11 +184,15 @@ export const EAGER_ALLOCATION = 64 * 1024 * 1024;
 const PREFIX_INPUT = 4096;
 const DELTA_HEADER_MAX = 20;
 /**
- * Entries of at most this size are inflated straight into their own bytes (or, for deltas, a
- * buffer the pack reuses) by an inflater with `inflateExact`: the size up to which node:zlib's
- * set-up costs more than our decoder (src/node/zlib.ts).
+ * Entries under STREAM_INFLATE_MIN are inflated straight into their own bytes (or, for deltas of
+ * at most this size, a buffer the pack reuses) by an inflater with `inflateExact`.
  */
-const INFLATE_INTO_MAX = 512;
+const DELTA_BUF_MAX = 64 * 1024;
+/**
+ * Where the stream of an entry that does not fit one page is read for `inflateExact`: one buffer
+ * for every pack (reads are synchronous and never nest), grown to the largest such stream.
+ */
+let inputScratch: Uint8Array | undefined;
 /** Entries `infoAt` remembers the type of, at most (then it starts over). */
 const CHAIN_TYPES_MAX = 1 << 20;
 
@@ -356,7 +360,7 @@ export class PackFile {
   private readonly entrySlot = new EntrySlot();
   /** Offsets of the deltas `sizeAt` walks (reused). */
   private readonly path: number[] = [];
-  /** Where small deltas are inflated (see INFLATE_INTO_MAX), made when first needed. */
+  /** Where deltas of at most DELTA_BUF_MAX bytes are inflated, made when first needed. */
   private deltaBuf: Uint8Array | undefined;
   /** The options given to every delta applied (its `offset` set before each). */
   private readonly deltaOptions: ApplyDeltaOptions & { offset: number };
@@ -1010,13 +1014,13 @@ export class PackFile {
   }
 
   /**
-   * A small whole entry inflated straight into bytes of its own (see INFLATE_INTO_MAX); undefined
+   * A whole entry inflated straight into bytes of its own (under STREAM_INFLATE_MIN); undefined
    * when that path does not apply or the inflater leaves the stream to `inflateEntry`.
    */
   private inflateOwned(e: PackEntry, role: 'object' | 'delta base'): Uint8Array | undefined {
-    if (e.size > INFLATE_INTO_MAX || this.inflater.inflateExact === undefined) return undefined;
+    if (e.size >= STREAM_INFLATE_MIN || this.inflater.inflateExact === undefined) return undefined;
     const avail = this.checkSize(e, role);
-    const out = allocateObjectBytes(e.size, this.file);
+    const out = allocateObjectBytes(e.size, this.file, this.inflater.allocate);
     return this.inflateInto(e, avail, out) ? out : undefined;
   }
 
@@ -1025,10 +1029,16 @@ export class PackFile {
    * this pack reuses (valid until the next delta is inflated).
    */
   private inflateDelta(d: PackEntry): Uint8Array {
-    if (d.size <= INFLATE_INTO_MAX && this.inflater.inflateExact !== undefined) {
+    if (d.size < STREAM_INFLATE_MIN && this.inflater.inflateExact !== undefined) {
       const avail = this.checkSize(d, 'delta');
-      this.deltaBuf ??= new Uint8Array(INFLATE_INTO_MAX);
-      if (this.inflateInto(d, avail, this.deltaBuf)) return this.deltaBuf;
+      let out: Uint8Array;
+      if (d.size <= DELTA_BUF_MAX) {
+        if (this.deltaBuf === undefined || this.deltaBuf.length < d.size) {
+          this.deltaBuf = new Uint8Array(Math.min(DELTA_BUF_MAX, Math.max(512, 2 * d.size)));
+        }
+        out = this.deltaBuf;
+      } else out = allocateObjectBytes(d.size, this.file, this.inflater.allocate);
+      if (this.inflateInto(d, avail, out)) return out.length === d.size ? out : out.subarray(0, d.size);
     }
     return this.inflateEntry(d, 'delta');
   }
@@ -1041,10 +1051,18 @@ export class PackFile {
     const size = e.size;
     // deflate's worst case for `size` bytes, plus room for the zlib header and trailer.
     const win = Math.min(avail, size + Math.floor(size / 16000) * 5 + 64);
-    if (win > this.src.pageSize) return false;
-    const input = this.src.bytesAt(e.dataOffset, win);
-    const at = this.src.at;
-    return this.inflater.inflateExact!(input, at, at + win, out, size) >= 0;
+    if (win <= this.src.pageSize) {
+      const input = this.src.bytesAt(e.dataOffset, win);
+      const at = this.src.at;
+      return this.inflater.inflateExact!(input, at, at + win, out, size) >= 0;
+    }
+    // Longer than a page: read around the page cache into the shared scratch buffer.
+    if (inputScratch === undefined || inputScratch.length < win) {
+      inputScratch = new Uint8Array(Math.max(win, 2 * (inputScratch?.length ?? 0), 64 * 1024));
+    }
+    const input = inputScratch;
+    this.src.readInto(input, 0, win, e.dataOffset);
+    return this.inflater.inflateExact!(input, 0, win, out, size) >= 0;
   }
 
   /** Inflates an entry's payload; its length must equal the header size exactly (§2.3). */
