@@ -26,6 +26,19 @@ export interface CliIO {
   stderrIsTTY: boolean;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /**
+   * Set when a writing command runs on the main thread (src/cli/main.ts): asked with the object
+   * directory once it is known, says whether the write is small enough to stay there; when it is
+   * not, the command throws `MoveToWorker` before it has read or written anything.
+   */
+  inlineWrite?: (objectDir: string) => boolean;
+}
+
+/** Thrown by a command told by `CliIO.inlineWrite` to run on the worker thread instead. */
+export class MoveToWorker extends Error {
+  constructor() {
+    super('to be run on the worker thread');
+  }
 }
 
 export interface Context {

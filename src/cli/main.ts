@@ -10,6 +10,7 @@ import { isGitMidxError } from '../errors.js';
 import { isFatalMidxError } from '../midx/reader.js';
 import { workerThreads } from '../node/builtins.js';
 import {
+  pendingCleanup,
   readSharedCleanup,
   setCleanupMirror,
   sharedCleanupBuffer,
@@ -25,7 +26,7 @@ import { revListCommand } from './commands/rev-list.js';
 import { showCommand } from './commands/show.js';
 import { verifyCommand } from './commands/verify.js';
 import { writeCommand } from './commands/write.js';
-import { type CliIO, Exit, type GlobalOptions } from './context.js';
+import { type CliIO, Exit, type GlobalOptions, MoveToWorker } from './context.js';
 import { parseCommon, UsageError } from './options.js';
 import { readAll, stdinSource } from './stdin.js';
 
@@ -74,6 +75,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
     }
     return await cmd.run(io, global, rest.slice(1));
   } catch (e) {
+    if (e instanceof MoveToWorker) throw e;
     return report(e, io);
   }
 }
@@ -194,8 +196,10 @@ function commandName(argv: string[]): string | undefined {
  * only when the event loop turns, which synchronous work never lets it do; so:
  * - a command that only reads installs no handler at all: a signal ends the process at once, as
  *   its default action does (nothing of ours is left to clean up);
- * - a command that writes (`write`, `expire`, `repack`) runs on a worker thread while the main
- *   thread waits with the handlers. On a signal, the main thread stops the worker (V8 interrupts it
+ * - a plain `write` whose indexes are small runs on the main thread with handlers, which act at
+ *   its turns of the event loop (`runHere`: its synchronous stretches are short);
+ * - every other command that writes (`write --bitmap`, large writes, `expire`, `repack`,
+ *   `compact`) runs on a worker thread while the main thread waits with the handlers. On a signal, the main thread stops the worker (V8 interrupts it
  *   wherever it is), removes the lock and temporary files the worker had registered in shared
  *   memory (src/node/cleanup.ts), and dies by the same signal, as Git does. Every write goes
  *   through a lock file and a rename, so the repository is as it was before, or as after.
@@ -207,7 +211,67 @@ export async function run(): Promise<void> {
     process.exitCode = await main(argv, nodeIO());
     return;
   }
+  if (name === 'write') {
+    const status = await runHere(argv);
+    if (status !== undefined) {
+      process.exitCode = status;
+      return;
+    }
+  }
   process.exitCode = await runOnWorker(argv);
+}
+
+/**
+ * Index bytes up to which a plain `write` runs on the main thread: its longest stretch of
+ * synchronous work between two turns of the event loop (reading the indexes, planning, writing)
+ * then stays well under a second (about a quarter of one for 2,000,000 objects), so the signal
+ * handlers below still end it in time; starting a worker would cost more than such a write.
+ */
+const INLINE_WRITE_MAX_IDX_BYTES = 64 * 1024 * 1024;
+
+/** Whether the `.idx` files of `objectDir/pack` are small enough for `runHere`. */
+function smallEnough(objectDir: string): boolean {
+  const packDir = path.join(objectDir, 'pack');
+  let total = 0;
+  try {
+    for (const name of fs.readdirSync(packDir)) {
+      if (!name.endsWith('.idx')) continue;
+      total += fs.statSync(path.join(packDir, name)).size;
+      if (total > INLINE_WRITE_MAX_IDX_BYTES) return false;
+    }
+  } catch {
+    // Unreadable: the worker will say what is wrong.
+    return false;
+  }
+  return true;
+}
+
+/**
+ * A `write` on the main thread, with signal handlers that remove its lock and temporary files
+ * (src/node/cleanup.ts) and die by the signal. They run at the write's turns of the event loop,
+ * and once more before the process ends. Undefined when the command says it belongs on the
+ * worker (`--bitmap`, `--stdin-packs`, or indexes past INLINE_WRITE_MAX_IDX_BYTES).
+ */
+async function runHere(argv: string[]): Promise<number | undefined> {
+  const handlers = SIGNALS.map(([sig, code]) => {
+    const h = () => {
+      removeLeftovers(pendingCleanup());
+      dieBy(sig, code);
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  try {
+    const status = await main(argv, { ...nodeIO(), inlineWrite: smallEnough });
+    // A signal that came during the last synchronous stretch is acted on before the end.
+    await new Promise((resolve) => setImmediate(resolve));
+    return status;
+  } catch (e) {
+    if (e instanceof MoveToWorker) return undefined;
+    throw e;
+  } finally {
+    for (const [sig, h] of handlers) process.removeListener(sig, h);
+  }
 }
 
 /** Where bin/cli-worker.cjs is, from this module (the bundle in dist/cli, or src/cli under tsx). */

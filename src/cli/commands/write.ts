@@ -1,7 +1,8 @@
+import * as path from 'node:path';
 import { GitMidxError } from '../../errors.js';
 import { writeMidxFileAsync } from '../../node/midx.js';
 import { writeMidxLayer } from '../../node/midx-chain.js';
-import { makeContext } from '../context.js';
+import { MoveToWorker, makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand, UsageError } from '../options.js';
 
@@ -49,6 +50,14 @@ export const writeCommand: Command = {
       throw new UsageError('cannot use --base without --no-write-chain-file', USAGE);
     }
     const ctx = makeContext(io, p.global, new Set(['Adding packfiles to multi-pack-index']));
+    const bitmap = p.values.bitmap === true && p.values['no-bitmap'] !== true;
+    // On the main thread only a small plain write stays there (see run() in src/cli/main.ts).
+    if (
+      io.inlineWrite !== undefined &&
+      (bitmap || p.values['stdin-packs'] === true || !io.inlineWrite(path.resolve(io.cwd, ctx.objectDir)))
+    ) {
+      throw new MoveToWorker();
+    }
     let stdinPacks: string[] | undefined;
     if (p.values['stdin-packs']) {
       stdinPacks = io
@@ -64,7 +73,7 @@ export const writeCommand: Command = {
         objectDir: ctx.objectDir,
         hash: ctx.hash,
         preferredPack: p.values['preferred-pack'] as string | undefined,
-        bitmap: p.values.bitmap === true && p.values['no-bitmap'] !== true,
+        bitmap,
         writeChainFile,
         base,
         onProgress: ctx.progress,
@@ -76,7 +85,7 @@ export const writeCommand: Command = {
     }
     await writeMidxFileAsync({
       version,
-      bitmap: p.values.bitmap === true && p.values['no-bitmap'] !== true,
+      bitmap,
       objectDir: ctx.objectDir,
       hash: ctx.hash,
       preferredPack: p.values['preferred-pack'] as string | undefined,
