@@ -230,7 +230,9 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
         }
         bits.set(at);
         trees.push(commitTree[x]);
-        for (let j = parentStart[x]; j < parentStart[x + 1]; j++) work.push(parentList[j]);
+        // First parent on top: the walk goes down the main line first, where the nearest selected
+        // commit below covers most of what the side branches reach (fewer, later ORs).
+        for (let j = parentStart[x + 1] - 1; j >= parentStart[x]; j--) work.push(parentList[j]);
       }
       while (trees.length > 0) {
         const t = trees.pop()!;
