@@ -193,6 +193,21 @@ const DELTA_BUF_MAX = 64 * 1024;
  * for every pack (reads are synchronous and never nest), grown to the largest such stream.
  */
 let inputScratch: Uint8Array | undefined;
+
+/** Results of `dataViewAt` up to this size go to one buffer shared by every pack. */
+const RESULT_SCRATCH_MAX = 16 * 1024 * 1024;
+let resultBuf: Uint8Array | undefined;
+
+/** `n` bytes of the shared result buffer (grown as needed), or fresh bytes past its limit. */
+function resultScratch(n: number, allocate?: (size: number) => Uint8Array): Uint8Array {
+  if (n > RESULT_SCRATCH_MAX) return allocate !== undefined ? allocate(n) : new Uint8Array(n);
+  if (resultBuf === undefined || resultBuf.length < n) {
+    resultBuf = new Uint8Array(
+      Math.min(RESULT_SCRATCH_MAX, Math.max(n, 2 * (resultBuf?.length ?? 0), 64 * 1024)),
+    );
+  }
+  return resultBuf.subarray(0, n);
+}
 /** Entries `infoAt` remembers the type of, at most (then it starts over). */
 const CHAIN_TYPES_MAX = 1 << 20;
 
@@ -364,6 +379,10 @@ export class PackFile {
   private deltaBuf: Uint8Array | undefined;
   /** The options given to every delta applied (its `offset` set before each). */
   private readonly deltaOptions: ApplyDeltaOptions & { offset: number };
+  /** `deltaOptions` for the last delta of a `dataViewAt`: its result goes to the shared scratch. */
+  private readonly viewOptions: ApplyDeltaOptions & { offset: number };
+  /** Set during `dataViewAt`: the answer may be a borrowed view. */
+  private viewing = false;
 
   /** A reader without the open-time checks; `open()` runs `validate()` too. */
   constructor(reader: RandomAccessReader, idx: PackIndex, options: PackFileOptions) {
@@ -395,6 +414,7 @@ export class PackFile {
       maxResultSize: this.maxObjectSize,
       allocate: this.inflater.allocate,
     };
+    this.viewOptions = { ...this.deltaOptions, allocate: (n) => resultScratch(n, this.inflater.allocate) };
   }
 
   /** Opens a pack and runs Git's validity checks (`validate()`); the reader is not closed on failure. */
@@ -620,6 +640,20 @@ export class PackFile {
   }
 
   /**
+   * `dataAt` for a caller that only looks at the bytes, at once: they may be a buffer shared by
+   * every pack (or the delta-base cache's own copy), valid until the next read of any pack, and
+   * must not be written to. Saves an allocation per object for scans over whole repositories.
+   */
+  dataViewAt(offset: number): Uint8Array {
+    this.viewing = true;
+    try {
+      return this.read(offset, Number.POSITIVE_INFINITY)!;
+    } finally {
+      this.viewing = false;
+    }
+  }
+
+  /**
    * `readAt`, except that a whole (non-delta) object larger than `wholeMax` is not read: undefined
    * then (for a caller that streams such objects with `openStream`).
    */
@@ -646,7 +680,7 @@ export class PackFile {
     const hit = this.cache.get(offset);
     if (hit !== undefined) {
       this.lastType = hit.type;
-      return copyOf(hit.data);
+      return this.viewing ? hit.data : copyOf(hit.data);
     }
     // Walk down to a whole object (or a cached base), remembering the deltas on the way (the first
     // `n` slots of `chain`); then apply them upwards. No recursion, so chains of any depth are fine.
@@ -669,7 +703,7 @@ export class PackFile {
     for (;;) {
       if (e.type < OBJ_OFS_DELTA) {
         baseType = e.type;
-        const own = this.inflateOwned(e, n === 0 ? 'object' : 'delta base');
+        const own = this.inflateOwned(e, n === 0 ? 'object' : 'delta base', n === 0 && this.viewing);
         if (n === 0) {
           // Handed to the caller: its own bytes, never a view shared with anything else.
           const whole = own ?? ownedBytes(this.inflateEntry(e, 'object'));
@@ -697,10 +731,11 @@ export class PackFile {
       }
       e = this.parseEntry(next, this.chainSlot(n));
     }
-    const opts = this.deltaOptions;
     for (let i = n - 1; i >= 0; i--) {
       const d = chain[i];
       const delta = this.inflateDelta(d);
+      // The last result of a `dataViewAt` goes to the shared scratch (no other read has begun).
+      const opts = i === 0 && this.viewing ? this.viewOptions : this.deltaOptions;
       opts.offset = d.offset;
       data = applyDeltaPrefix(data, delta, d.size, opts);
       if (i > 0) {
@@ -1017,10 +1052,16 @@ export class PackFile {
    * A whole entry inflated straight into bytes of its own (under STREAM_INFLATE_MIN); undefined
    * when that path does not apply or the inflater leaves the stream to `inflateEntry`.
    */
-  private inflateOwned(e: PackEntry, role: 'object' | 'delta base'): Uint8Array | undefined {
+  private inflateOwned(
+    e: PackEntry,
+    role: 'object' | 'delta base',
+    borrowed = false,
+  ): Uint8Array | undefined {
     if (e.size >= STREAM_INFLATE_MIN || this.inflater.inflateExact === undefined) return undefined;
     const avail = this.checkSize(e, role);
-    const out = allocateObjectBytes(e.size, this.file, this.inflater.allocate);
+    const out = borrowed
+      ? resultScratch(e.size, this.inflater.allocate)
+      : allocateObjectBytes(e.size, this.file, this.inflater.allocate);
     return this.inflateInto(e, avail, out) ? out : undefined;
   }
 

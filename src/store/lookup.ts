@@ -115,10 +115,12 @@ export function readPacked(
   ids: Uint8Array,
   at: number,
   hex?: string,
+  /** The bytes may be borrowed (`PackFile.dataViewAt`): valid until the next read. */
+  view = false,
 ): StoredObject {
   let data: Uint8Array;
   try {
-    data = pack.dataAt(hit.offset);
+    data = view ? pack.dataViewAt(hit.offset) : pack.dataAt(hit.offset);
   } catch (e) {
     throw named(st, e, hex ?? toHex(ids, at, at + st.hash.size));
   }

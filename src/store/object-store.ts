@@ -578,7 +578,8 @@ export class ObjectStore {
    * objects whose type `want(k, type)` accepts, each given to `onObject(k, object)` as soon as it
    * is read, in no particular order (pack by pack, in offset order, where a MIDX lists them): for
    * a caller that needs some objects of a whole repository once each and keeps none. One pass: a
-   * pack's pages are read once for the types and the objects together.
+   * pack's pages are read once for the types and the objects together. An object's bytes are
+   * valid during its callback only (they may be a buffer the next read reuses): copy what you keep.
    * @internal
    */
   scanPacked(
@@ -592,7 +593,7 @@ export class ObjectStore {
     const types = new Uint8Array(count);
     const done = batchFromMidx(this.st, ids, count, (k, pack, hit, b, at) => {
       const t = pack.typeAt(hit.offset);
-      if (want(k, t)) onObject(k, readPacked(this.st, pack, hit, b, at));
+      if (want(k, t)) onObject(k, readPacked(this.st, pack, hit, b, at, undefined, true));
       types[k] = t;
     });
     for (let k = 0; k < count; k++) {
