@@ -329,7 +329,10 @@ function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, t
     return -(missing.length / H);
   };
   const wanted = (_: number, t: number) => t === 1 || t === 2;
-  const types = store.scanPacked(oidl, N, wanted, (pos, o) => {
+  const recent = new RecentTrees();
+  const starts = new Growable();
+  const codes = new Growable();
+  const types = store.scanPacked(oidl, N, wanted, (pos, o, pack, offset) => {
     const d = o.data;
     if (o.type === 'commit') {
       // `tree <hex>\n`, then `parent <hex>\n` lines (spec/objects-format.md: commits).
@@ -350,8 +353,38 @@ function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, t
     if (o.type !== 'tree') return;
     const from = children.length;
     const len = d.length;
+    // A tree stored as a delta against a tree parsed shortly before: the entries the delta copies
+    // whole from it are the same entries, known without a scan or a lookup.
+    const base =
+      pack !== undefined && pack.viewDelta !== undefined ? recent.get(pack, pack.viewBase) : undefined;
+    const ops = base !== undefined ? copyOps(pack!.viewDelta!) : 0;
+    starts.length = 0;
+    codes.length = 0;
+    let op = 0;
     let i = 0;
     while (i < len) {
+      if (base !== undefined) {
+        while (op < ops && opDst[op] + opLen[op] <= i) op++;
+        if (op < ops && opSrc[op] >= 0) {
+          // The base's entries that this copy holds whole, from the one starting here on.
+          const shift = opDst[op] - opSrc[op];
+          const end = opSrc[op] + opLen[op];
+          const bs = base.starts;
+          const bc = base.codes;
+          const k = base.entryAt(i - shift);
+          if (k >= 0 && bs[k + 1] <= end) {
+            let q = k;
+            for (; q < bc.length && bs[q + 1] <= end; q++) {
+              const code = bc[q];
+              starts.push(bs[q] + shift);
+              codes.push(code);
+              if (code !== GITLINK) children.push(code);
+            }
+            i = bs[q] + shift;
+            continue;
+          }
+        }
+      }
       // `<mode> <name>\0<id>`: the mode is octal digits, the name any bytes but NUL.
       const start = i;
       while (i < len && d[i] !== 0x20) i++;
@@ -363,8 +396,12 @@ function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, t
         children.length = from;
         return;
       }
+      starts.push(start);
       // `160000`, a gitlink (a commit of another repository), is not followed.
-      if (modeLen === 6 && d[start] === 0x31 && d[start + 1] === 0x36) continue;
+      if (modeLen === 6 && d[start] === 0x31 && d[start + 1] === 0x36) {
+        codes.push(GITLINK);
+        continue;
+      }
       const child = table.find(d, at);
       if (child < 0) {
         // Walking this tree must fail on that entry: no entry list, and the id kept for the message.
@@ -373,8 +410,11 @@ function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, t
         return;
       }
       // `40000`: a tree.
-      children.push(modeLen === 5 && d[start] === 0x34 ? child : -child - 1);
+      const code = modeLen === 5 && d[start] === 0x34 ? child : -child - 1;
+      codes.push(code);
+      children.push(code);
     }
+    if (pack !== undefined && offset !== undefined) recent.put(pack, offset, starts, codes, len);
     childStart[pos] = from;
     childCount[pos] = children.length - from;
   });
@@ -492,6 +532,128 @@ class OidTable {
 
 function key(b: Uint8Array, at: number): number {
   return (b[at + 4] << 24) | (b[at + 5] << 16) | (b[at + 6] << 8) | b[at + 7];
+}
+
+/** The code of a gitlink entry in a parsed tree: not a child (never a position's code). */
+const GITLINK = 0x7fffffff;
+/** Parsed trees kept for the deltas that follow them (a base lies a few trees back, mostly). */
+const RECENT_TREES = 4096;
+
+/** A tree's entries as parsed: where each starts in its bytes, and its code. */
+class ParsedTree {
+  constructor(
+    /** Entry starts, then the tree's length. */
+    readonly starts: Int32Array,
+    /** Each entry's code: a tree's position, -(position + 1) for another object, or GITLINK. */
+    readonly codes: Int32Array,
+  ) {}
+
+  /** The index of the entry that starts at byte `at`, or -1. */
+  entryAt(at: number): number {
+    const s = this.starts;
+    let lo = 0;
+    let hi = s.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[mid] < at) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < s.length - 1 && s[lo] === at ? lo : -1;
+  }
+}
+
+/** The last RECENT_TREES trees parsed, by pack and offset. */
+class RecentTrees {
+  private readonly packs = new Map<object, Map<number, ParsedTree>>();
+  private readonly order: [Map<number, ParsedTree>, number][] = [];
+  private head = 0;
+
+  get(pack: object, offset: number): ParsedTree | undefined {
+    return offset < 0 ? undefined : this.packs.get(pack)?.get(offset);
+  }
+
+  put(pack: object, offset: number, starts: Growable, codes: Growable, length: number): void {
+    let m = this.packs.get(pack);
+    if (m === undefined) {
+      m = new Map();
+      this.packs.set(pack, m);
+    }
+    const s = new Int32Array(starts.length + 1);
+    s.set(starts.view());
+    s[starts.length] = length;
+    m.set(offset, new ParsedTree(s, codes.view().slice()));
+    this.order.push([m, offset]);
+    if (this.order.length - this.head > RECENT_TREES) {
+      const [old, at] = this.order[this.head++];
+      old.delete(at);
+      if (this.head > 4 * RECENT_TREES) {
+        this.order.splice(0, this.head);
+        this.head = 0;
+      }
+    }
+  }
+}
+
+/**
+ * The instructions of a delta (docs/formats.md, "Delta data") as parallel arrays: where each
+ * writes in the result (`opDst`), how many bytes (`opLen`), and where it copies from in the base
+ * (`opSrc`; -1 for an insert). Returns their count; 0 for a delta that does not parse (then
+ * nothing is reused).
+ */
+function copyOps(delta: Uint8Array): number {
+  let p = 0;
+  const len = delta.length;
+  // The two sizes of the header.
+  for (let k = 0; k < 2; k++) {
+    while (p < len && delta[p] & 0x80) p++;
+    p++;
+  }
+  let n = 0;
+  let w = 0;
+  while (p < len) {
+    const cmd = delta[p++];
+    if (n === opDst.length) growOps();
+    if (cmd & 0x80) {
+      let off = 0;
+      let size = 0;
+      if (cmd & 0x01) off = delta[p++];
+      if (cmd & 0x02) off += delta[p++] * 0x100;
+      if (cmd & 0x04) off += delta[p++] * 0x10000;
+      if (cmd & 0x08) off += delta[p++] * 0x1000000;
+      if (cmd & 0x10) size = delta[p++];
+      if (cmd & 0x20) size += delta[p++] * 0x100;
+      if (cmd & 0x40) size += delta[p++] * 0x10000;
+      if (size === 0) size = 0x10000;
+      if (p > len || off > 0x7fffffff || w + size > 0x7fffffff) return 0;
+      opDst[n] = w;
+      opLen[n] = size;
+      opSrc[n] = off;
+      w += size;
+    } else if (cmd !== 0) {
+      if (w + cmd > 0x7fffffff) return 0;
+      opDst[n] = w;
+      opLen[n] = cmd;
+      opSrc[n] = -1;
+      p += cmd;
+      w += cmd;
+    } else return 0;
+    n++;
+  }
+  return n;
+}
+
+let opDst = new Int32Array(256);
+let opLen = new Int32Array(256);
+let opSrc = new Int32Array(256);
+function growOps(): void {
+  const grow = (a: Int32Array) => {
+    const b = new Int32Array(a.length * 2);
+    b.set(a);
+    return b;
+  };
+  opDst = grow(opDst);
+  opLen = grow(opLen);
+  opSrc = grow(opSrc);
 }
 
 /** A growing list of 32-bit integers. */

@@ -383,6 +383,15 @@ export class PackFile {
   private readonly viewOptions: ApplyDeltaOptions & { offset: number };
   /** Set during `dataViewAt`: the answer may be a borrowed view. */
   private viewing = false;
+  /**
+   * After a `dataViewAt` that applied a delta last: the offset of the object that delta applies
+   * to, and its instructions (valid until the next read of this pack); else -1 and undefined. A
+   * caller that parsed that base can reuse what the delta copies from it.
+   * @internal
+   */
+  viewBase = -1;
+  /** @internal (see `viewBase`) */
+  viewDelta: Uint8Array | undefined;
 
   /** A reader without the open-time checks; `open()` runs `validate()` too. */
   constructor(reader: RandomAccessReader, idx: PackIndex, options: PackFileOptions) {
@@ -645,6 +654,8 @@ export class PackFile {
    * must not be written to. Saves an allocation per object for scans over whole repositories.
    */
   dataViewAt(offset: number): Uint8Array {
+    this.viewBase = -1;
+    this.viewDelta = undefined;
     this.viewing = true;
     try {
       return this.read(offset, Number.POSITIVE_INFINITY)!;
@@ -700,6 +711,8 @@ export class PackFile {
     if (e.type < OBJ_OFS_DELTA && e.size > wholeMax) return undefined;
     let baseType: number;
     let data: Uint8Array;
+    /** The offset of the object at the bottom of the chain (whole, or found in the cache). */
+    let bottom = -1;
     for (;;) {
       if (e.type < OBJ_OFS_DELTA) {
         baseType = e.type;
@@ -712,6 +725,7 @@ export class PackFile {
         }
         data = own ?? this.inflateEntry(e, 'delta base');
         this.cache.put(e.offset, baseType, data, own !== undefined);
+        bottom = e.offset;
         break;
       }
       this.checkDeltaSizes(e, n === 0);
@@ -727,6 +741,7 @@ export class PackFile {
       if (cached !== undefined) {
         baseType = cached.type;
         data = cached.data;
+        bottom = next;
         break;
       }
       e = this.parseEntry(next, this.chainSlot(n));
@@ -738,6 +753,10 @@ export class PackFile {
       const opts = i === 0 && this.viewing ? this.viewOptions : this.deltaOptions;
       opts.offset = d.offset;
       data = applyDeltaPrefix(data, delta, d.size, opts);
+      if (i === 0 && this.viewing) {
+        this.viewBase = n > 1 ? chain[1].offset : bottom;
+        this.viewDelta = delta.length === d.size ? delta : delta.subarray(0, d.size);
+      }
       if (i > 0) {
         this.cache.put(d.offset, baseType, data, true);
         // Driven by the async API and past its time slice: let the event loop run; the re-run

@@ -580,20 +580,21 @@ export class ObjectStore {
    * a caller that needs some objects of a whole repository once each and keeps none. One pass: a
    * pack's pages are read once for the types and the objects together. An object's bytes are
    * valid during its callback only (they may be a buffer the next read reuses): copy what you keep.
+   * Objects read from a pack come with the pack and their offset (see `PackFile.viewBase`).
    * @internal
    */
   scanPacked(
     ids: Uint8Array,
     count: number,
     want: (k: number, type: number) => boolean,
-    onObject: (k: number, object: StoredObject) => void,
+    onObject: (k: number, object: StoredObject, pack?: PackFile, offset?: number) => void,
   ): Uint8Array {
     const H = this.st.hash.size;
     checkIdBuffer(this.st, ids, count);
     const types = new Uint8Array(count);
     const done = batchFromMidx(this.st, ids, count, (k, pack, hit, b, at) => {
       const t = pack.typeAt(hit.offset);
-      if (want(k, t)) onObject(k, readPacked(this.st, pack, hit, b, at, undefined, true));
+      if (want(k, t)) onObject(k, readPacked(this.st, pack, hit, b, at, undefined, true), pack, hit.offset);
       types[k] = t;
     });
     for (let k = 0; k < count; k++) {
