@@ -564,33 +564,34 @@ class ParsedTree {
 
 /** The last RECENT_TREES trees parsed, by pack and offset. */
 class RecentTrees {
-  private readonly packs = new Map<object, Map<number, ParsedTree>>();
-  private readonly order: [Map<number, ParsedTree>, number][] = [];
-  private head = 0;
+  private readonly packIds = new Map<object, number>();
+  /** By pack id × 2^40 + offset; a Map keeps insertion order, so the first key is the oldest. */
+  private readonly trees = new Map<number, ParsedTree>();
+
+  private key(pack: object, offset: number): number {
+    let id = this.packIds.get(pack);
+    if (id === undefined) {
+      id = this.packIds.size;
+      this.packIds.set(pack, id);
+    }
+    // Offsets past 2^40 or ids past 2^13 are not kept (the key must stay an exact integer).
+    return offset < 0 || offset >= 2 ** 40 || id >= 2 ** 13 ? -1 : id * 2 ** 40 + offset;
+  }
 
   get(pack: object, offset: number): ParsedTree | undefined {
-    return offset < 0 ? undefined : this.packs.get(pack)?.get(offset);
+    const k = this.key(pack, offset);
+    return k < 0 ? undefined : this.trees.get(k);
   }
 
   put(pack: object, offset: number, starts: Growable, codes: Growable, length: number): void {
-    let m = this.packs.get(pack);
-    if (m === undefined) {
-      m = new Map();
-      this.packs.set(pack, m);
-    }
-    const s = new Int32Array(starts.length + 1);
+    const k = this.key(pack, offset);
+    if (k < 0) return;
+    const n = starts.length;
+    const s = new Int32Array(n + 1);
     s.set(starts.view());
-    s[starts.length] = length;
-    m.set(offset, new ParsedTree(s, codes.view().slice()));
-    this.order.push([m, offset]);
-    if (this.order.length - this.head > RECENT_TREES) {
-      const [old, at] = this.order[this.head++];
-      old.delete(at);
-      if (this.head > 4 * RECENT_TREES) {
-        this.order.splice(0, this.head);
-        this.head = 0;
-      }
-    }
+    s[n] = length;
+    this.trees.set(k, new ParsedTree(s, codes.view().slice()));
+    if (this.trees.size > RECENT_TREES) this.trees.delete(this.trees.keys().next().value as number);
   }
 }
 
