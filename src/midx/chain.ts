@@ -10,11 +10,12 @@
  * warning; a line that is not a hash, or a layer that cannot be loaded, stops the chain there with
  * a warning, and the layers loaded so far are used.
  */
-import { fromHex } from '../bytes.js';
+import { fromHex, readU32, toHex } from '../bytes.js';
 import type { HashAlgorithm } from '../hash.js';
 import type { RandomAccessReader } from '../io.js';
 import { isPending } from '../storage/resident.js';
 import { joinPath } from '../storage/storage.js';
+import { CHUNK_RIDX } from './chunks.js';
 import { type MidxLookup, MultiPackIndex } from './reader.js';
 
 export const CHAIN_DIR = 'multi-pack-index.d';
@@ -257,4 +258,35 @@ export class MidxChain {
   close(): void {
     for (const l of this.layers) l.midx.close();
   }
+}
+
+/**
+ * Global MIDX position → position in the chain's pseudo-pack order, from the RIDX chunk of each
+ * layer (`layers` base first, `objectsInBase` their offsets; a flat MIDX is one layer at 0). RIDX
+ * values are global positions, and a layer's pseudo-pack order follows its bases'. Undefined when a
+ * layer has no RIDX (its checksum in `missing`); throws `corrupt(checksumHex, entry)` for an entry
+ * outside its layer or repeated.
+ */
+export function pseudoPackPositions(
+  layers: readonly { readonly midx: MultiPackIndex; readonly objectsInBase: number }[],
+  corrupt: (checksumHex: string, entry: number) => Error,
+  missing?: { checksumHex?: string },
+): Uint32Array | undefined {
+  let total = 0;
+  for (const l of layers) total += l.midx.numObjects;
+  const out = new Uint32Array(total).fill(0xffffffff);
+  for (const { midx, objectsInBase: at } of layers) {
+    const n = midx.numObjects;
+    const ridx = midx.readChunk(CHUNK_RIDX);
+    if (ridx === undefined || ridx.length !== n * 4) {
+      if (missing !== undefined) missing.checksumHex = toHex(midx.checksum());
+      return undefined;
+    }
+    for (let j = 0; j < n; j++) {
+      const pos = readU32(ridx, j * 4);
+      if (pos < at || pos >= at + n || out[pos] !== 0xffffffff) throw corrupt(toHex(midx.checksum()), j);
+      out[pos] = at + j;
+    }
+  }
+  return out;
 }

@@ -206,20 +206,14 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
       : (oid: Uint8Array) => midx.findPosition(oid);
     const direct = !disordered && fanoutMatches;
     const m4 = meter(VERIFY_TITLES.offsets, N);
-    let curId = -1;
     let lastId = -1;
-    let cur: PackIndexLoad;
-    const release = () => {
-      if (cur !== undefined && !('errors' in cur)) cur.close();
-      cur = undefined;
-      curId = -1;
-    };
+    const run = new PackRun(opts.openPackIndex, print);
     try {
       for (let j = 0; j < N; j++) {
         const i = order[j];
         // Git closes a pack's files once its run of objects is over.
         const idHere = ordId[j];
-        if (j > 0 && idHere !== lastId) release();
+        if (j > 0 && idHere !== lastId) run.release();
         lastId = idHere;
         const oid = direct ? midx.oidViewAt(i) : midx.oidAt(i);
         const entryFailed = () => report(`failed to load pack entry for oid[${i}] = ${toHex(oid)}`);
@@ -235,13 +229,8 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
           entryFailed();
           continue;
         }
-        if (pid !== curId) {
-          release();
-          curId = pid;
-          cur = opts.openPackIndex(midx.packNames[pid]);
-        }
-        if (cur === undefined || 'errors' in cur) {
-          for (const e of cur?.errors ?? []) print(`error: ${e}`);
+        const cur = run.index(pid, midx.packNames[pid]);
+        if (cur === undefined) {
           entryFailed();
           continue;
         }
@@ -255,13 +244,49 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
         }
       }
     } finally {
-      release();
+      run.release();
     }
     m4.end(N);
     return record.result();
   } catch (e) {
     if (isGitMidxError(e)) return record.result(String(e.data.git ?? e.message));
     throw e;
+  }
+}
+
+/**
+ * The index of the pack whose run of objects the offset check is in: opened when the run starts,
+ * closed when it ends, as Git does.
+ */
+class PackRun {
+  private id = -1;
+  private cur: PackIndexLoad;
+
+  constructor(
+    private readonly open: (name: string) => PackIndexLoad,
+    private readonly print: (line: string) => void,
+  ) {}
+
+  /** The index of pack `id` (`name`), or undefined after printing why it cannot be read. */
+  index(id: number, name: string): PackIndex | undefined {
+    if (id !== this.id) {
+      this.release();
+      this.id = id;
+      this.cur = this.open(name);
+    }
+    const cur = this.cur;
+    if (cur === undefined || 'errors' in cur) {
+      for (const e of cur?.errors ?? []) this.print(`error: ${e}`);
+      return undefined;
+    }
+    return cur;
+  }
+
+  release(): void {
+    const cur = this.cur;
+    if (cur !== undefined && !('errors' in cur)) cur.close();
+    this.cur = undefined;
+    this.id = -1;
   }
 }
 
@@ -337,13 +362,7 @@ export function verifyChain(chain: MidxChain, opts: VerifyMidxOptions): VerifyMi
       }
     }
     order.sort((a, b) => b.pack - a.pack || a.pos - b.pos);
-    let curId = -1;
-    let cur: PackIndexLoad;
-    const release = () => {
-      if (cur !== undefined && !('errors' in cur)) cur.close();
-      cur = undefined;
-      curId = -1;
-    };
+    const run = new PackRun(opts.openPackIndex, print);
     try {
       for (let j = 0; j < order.length; j++) {
         const { pos: i } = order[j];
@@ -354,13 +373,8 @@ export function verifyChain(chain: MidxChain, opts: VerifyMidxOptions): VerifyMi
           entryFailed();
           continue;
         }
-        if (hit.packId !== curId) {
-          release();
-          curId = hit.packId;
-          cur = opts.openPackIndex(hit.packName);
-        }
-        if (cur === undefined || 'errors' in cur) {
-          for (const e of cur?.errors ?? []) print(`error: ${e}`);
+        const cur = run.index(hit.packId, hit.packName);
+        if (cur === undefined) {
           entryFailed();
           continue;
         }
@@ -374,7 +388,7 @@ export function verifyChain(chain: MidxChain, opts: VerifyMidxOptions): VerifyMi
           progress({ title: VERIFY_TITLES.offsets, done: j + 1, total: N });
       }
     } finally {
-      release();
+      run.release();
     }
     if (progress) progress({ title: VERIFY_TITLES.offsets, done: N, total: N, end: true });
     return record.result();

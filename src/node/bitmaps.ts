@@ -9,11 +9,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Bitset } from '../bitmap/ewah.js';
 import { readBitmap } from '../bitmap/reader.js';
-import { readU32, toHex } from '../bytes.js';
+import { toHex } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
-import { CHAIN_DIR, chainSourceIn, loadChain, MidxChain } from '../midx/chain.js';
-import { CHUNK_RIDX } from '../midx/chunks.js';
+import { CHAIN_DIR, chainSourceIn, loadChain, MidxChain, pseudoPackPositions } from '../midx/chain.js';
 import { storeFiles } from '../storage/resident.js';
 import type { ReachBitmap } from '../store/reach.js';
 import { readFileIfExists } from './fs.js';
@@ -30,36 +29,10 @@ export function openReachBitmap(
   const packDir = path.join(objectDir, 'pack');
   try {
     const midx = openMidxFile(path.join(packDir, MIDX_NAME), { hash });
-    try {
-      const file = path.join(packDir, `${MIDX_NAME}-${toHex(midx.checksum())}.bitmap`);
-      const bytes = readFileIfExists(file, MAX_BITMAP);
-      const ridx = midx.readChunk(CHUNK_RIDX);
-      if (bytes !== undefined && ridx !== undefined && ridx.length === midx.numObjects * 4) {
-        const N = midx.numObjects;
-        const index = readBitmap(bytes, hash, N, midx.checksum(), file);
-        const pseudoOf = new Uint32Array(N);
-        const dv = new DataView(ridx.buffer, ridx.byteOffset, ridx.length);
-        for (let j = 0; j < N; j++) pseudoOf[dv.getUint32(j * 4)] = j;
-        // The MIDX stays open for the lookups (read by pages).
-        const m = midx;
-        return {
-          size: N,
-          types: index.types,
-          positionOf(oid) {
-            const pos = m.findPosition(oid);
-            return pos < 0 ? -1 : pseudoOf[pos];
-          },
-          commitBitmap(oid): Bitset | undefined {
-            const pos = m.findPosition(oid);
-            return pos < 0 ? undefined : index.commits.get(pos);
-          },
-        };
-      }
-      midx.close();
-    } catch (e) {
-      midx.close();
-      throw e;
-    }
+    // A flat MIDX is a chain of one layer, its bitmap beside it.
+    const flat = new MidxChain([{ name: toHex(midx.checksum()), midx, objectsInBase: 0, packsInBase: 0 }]);
+    const bitmap = layeredBitmap(flat, packDir, hash);
+    if (bitmap !== undefined) return bitmap;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
       if (!isGitMidxError(e)) throw e;
@@ -123,14 +96,26 @@ export function openReachBitmap(
  * when there is no chain, or a layer has no bitmap or no reverse index.
  */
 function chainBitmap(packDir: string, hash: HashAlgorithm): ReachBitmap | undefined {
-  const chainDir = path.join(packDir, CHAIN_DIR);
   const loaded = loadChain(chainSourceIn(storeFiles(nodeStorage()), packDir, packDir), hash);
   if (loaded === undefined || loaded.layers.length === 0) return undefined;
-  const chain = new MidxChain(loaded.layers);
+  return layeredBitmap(new MidxChain(loaded.layers), path.join(packDir, CHAIN_DIR), hash);
+}
+
+/**
+ * The bitmaps of `chain` (a flat MIDX as one layer), each layer's `.bitmap` in `dir`, with
+ * positions in pseudo-pack order from the layers' RIDX chunks. Undefined when a layer has no
+ * bitmap or no reverse index; the chain is closed then (or on an error), else kept open for the
+ * lookups.
+ */
+function layeredBitmap(chain: MidxChain, dir: string, hash: HashAlgorithm): ReachBitmap | undefined {
   let ok = false;
   try {
     const N = chain.numObjects;
-    const pseudoOf = new Uint32Array(N).fill(0xffffffff);
+    const pseudoOf = pseudoPackPositions(chain.layers, (hex, j) => {
+      const git = `multi-pack-index ${hex}: reverse index entry ${j} is out of place`;
+      return new GitMidxError('BITMAP_CORRUPT', git, { data: { git } });
+    });
+    if (pseudoOf === undefined) return undefined;
     const types: [Bitset, Bitset, Bitset, Bitset] = [
       new Bitset(N),
       new Bitset(N),
@@ -139,19 +124,9 @@ function chainBitmap(packDir: string, hash: HashAlgorithm): ReachBitmap | undefi
     ];
     const commits = new Map<number, Bitset>();
     for (const l of chain.layers) {
-      const file = path.join(chainDir, `${MIDX_NAME}-${l.name}.bitmap`);
+      const file = path.join(dir, `${MIDX_NAME}-${l.name}.bitmap`);
       const bytes = readFileIfExists(file, MAX_BITMAP);
-      const ridx = l.midx.readChunk(CHUNK_RIDX);
-      const n = l.midx.numObjects;
-      if (bytes === undefined || ridx === undefined || ridx.length !== n * 4) return undefined;
-      for (let j = 0; j < n; j++) {
-        const pos = readU32(ridx, j * 4);
-        if (pos < l.objectsInBase || pos >= l.objectsInBase + n || pseudoOf[pos] !== 0xffffffff) {
-          const git = `multi-pack-index ${l.name}: reverse index entry ${j} is out of place`;
-          throw new GitMidxError('BITMAP_CORRUPT', git, { file, data: { git } });
-        }
-        pseudoOf[pos] = l.objectsInBase + j;
-      }
+      if (bytes === undefined) return undefined;
       const index = readBitmap(bytes, hash, N, l.midx.checksum(), file);
       for (let t = 0; t < 4; t++) types[t].or(index.types[t]);
       for (const [pos, bits] of index.commits) commits.set(pos, bits);

@@ -17,7 +17,8 @@ import { Bitset, encodeEwah } from '../bitmap/ewah.js';
 import { readU32, toHex } from '../bytes.js';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
-import { CHUNK_OIDL, CHUNK_RIDX } from '../midx/chunks.js';
+import { pseudoPackPositions } from '../midx/chain.js';
+import { CHUNK_OIDL } from '../midx/chunks.js';
 import type { MultiPackIndex } from '../midx/reader.js';
 import { storeFiles } from '../storage/resident.js';
 import { RefStore } from '../store/revision.js';
@@ -36,9 +37,8 @@ export interface WriteBitmapOptions {
   /** Where `HEAD`, `refs/` and `packed-refs` are (default: the object directory's parent). */
   gitDir?: string;
   hash: HashAlgorithm;
-  /** The MIDX just written (a flat file or a new layer), and its objects in pseudo-pack order. */
+  /** The MIDX just written (a flat file or a new layer), with its RIDX chunk. */
   midx: MultiPackIndex;
-  pseudoOrder: Uint32Array;
   /**
    * For a layer of an incremental chain: the layers below it, base first. Positions then run
    * across the chain (theirs first); the bitmap gives its commits bitmaps over every object they
@@ -58,40 +58,39 @@ export interface WriteBitmapResult {
 
 /** Writes the `.bitmap` of `midx` (see the module comment). */
 export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult {
-  const { midx, pseudoOrder, hash } = options;
+  const { midx, hash } = options;
   const H = hash.size;
-  const layers = [...(options.base ?? []), midx];
+  const all = [...(options.base ?? []), midx];
+  const layers: { midx: MultiPackIndex; objectsInBase: number }[] = [];
+  let N = 0;
+  for (const l of all) {
+    layers.push({ midx: l, objectsInBase: N });
+    N += l.numObjects;
+  }
   /** Objects of the layers below; the new file's objects come after them. */
-  const B = layers.slice(0, -1).reduce((n, l) => n + l.numObjects, 0);
-  const N = B + midx.numObjects;
+  const B = N - midx.numObjects;
   const packDir = path.join(options.objectDir, 'pack');
   const checksum = midx.checksum();
   const target = options.target ?? path.join(packDir, `${MIDX_NAME}-${toHex(checksum)}.bitmap`);
   // Every id of the chain (layer by layer: global MIDX positions), and position → pseudo-pack
-  // position, from each layer's RIDX (whose values are global positions).
+  // position from each layer's RIDX (the new file's too: a bitmap write gives it one).
   const oidl = new Uint8Array(N * H);
-  const pseudoOf = new Uint32Array(N).fill(0xffffffff);
-  let at = 0;
-  for (const l of layers) {
-    oidl.set(l.readChunk(CHUNK_OIDL)!.subarray(0, l.numObjects * H), at * H);
-    if (l !== midx) {
-      const ridx = l.readChunk(CHUNK_RIDX);
-      if (ridx === undefined || ridx.length !== l.numObjects * 4) {
-        const git = `could not load reverse index for MIDX ${toHex(l.checksum())}`;
-        throw new GitMidxError('MIDX_NO_REVERSE_INDEX', git, { data: { git } });
-      }
-      for (let j = 0; j < l.numObjects; j++) {
-        const pos = readU32(ridx, j * 4);
-        if (pos < at || pos >= at + l.numObjects || pseudoOf[pos] !== 0xffffffff) {
-          const git = `multi-pack-index ${toHex(l.checksum())}: reverse index entry ${j} is out of place`;
-          throw new GitMidxError('MIDX_NO_REVERSE_INDEX', git, { data: { git } });
-        }
-        pseudoOf[pos] = at + j;
-      }
-    }
-    at += l.numObjects;
+  for (const { midx: l, objectsInBase } of layers) {
+    oidl.set(l.readChunk(CHUNK_OIDL)!.subarray(0, l.numObjects * H), objectsInBase * H);
   }
-  for (let j = 0; j < midx.numObjects; j++) pseudoOf[B + pseudoOrder[j]] = B + j;
+  const noRidx: { checksumHex?: string } = {};
+  const pseudoOf = pseudoPackPositions(
+    layers,
+    (hex, j) => {
+      const git = `multi-pack-index ${hex}: reverse index entry ${j} is out of place`;
+      return new GitMidxError('MIDX_NO_REVERSE_INDEX', git, { data: { git } });
+    },
+    noRidx,
+  );
+  if (pseudoOf === undefined) {
+    const git = `could not load reverse index for MIDX ${noRidx.checksumHex}`;
+    throw new GitMidxError('MIDX_NO_REVERSE_INDEX', git, { data: { git } });
+  }
   const store = ObjectStore.open({ objectDir: options.objectDir, hash });
   try {
     // Types of every object, by MIDX position, and the commit and tree graph.

@@ -168,7 +168,6 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
             objectDir: options.objectDir,
             hash,
             midx: layer,
-            pseudoOrder: plan.pseudoOrder,
             base: layers.map((l) => l.midx),
             target: path.join(chainDir, `${MIDX_NAME}-${hex}.bitmap`),
           });

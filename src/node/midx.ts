@@ -397,7 +397,7 @@ function* writeWith(
     } else {
       const written = openMidxFile(target, { hash });
       try {
-        writeMidxBitmap({ objectDir: options.objectDir, hash, midx: written, pseudoOrder: plan.pseudoOrder });
+        writeMidxBitmap({ objectDir: options.objectDir, hash, midx: written });
       } finally {
         written.close();
       }

@@ -97,19 +97,36 @@ export function verifyMidxFile(options: VerifyMidxFileOptions): VerifyMidxFileRe
       hashFn: nodeHash,
       onProgress: options.onProgress,
       onLine: emit,
-      packExists: (name) =>
-        files.stat(joinPath(packDir, packFileName(name)))?.regular !== false &&
-        files.stat(joinPath(packDir, packFileName(name))) !== undefined,
-      openPackIndex: (name) => openPack(files, packDir, shownPackDir, name, hash),
+      ...packAccess(files, packDir, shownPackDir, hash),
     });
-    if (r.fatal !== undefined) {
-      emit(`fatal: ${r.fatal}`);
-      return { status: 128, lines };
-    }
-    return { status: r.problems > 0 ? 1 : 0, lines };
+    return outcome(r, emit, lines);
   } finally {
     midx.close();
   }
+}
+
+/** How a verification reaches the packs named in PNAM. */
+function packAccess(files: StoreFiles, packDir: string, shownPackDir: string, hash: HashAlgorithm) {
+  return {
+    packExists: (name: string) => {
+      const st = files.stat(joinPath(packDir, packFileName(name)));
+      return st !== undefined && st.regular !== false;
+    },
+    openPackIndex: (name: string) => openPack(files, packDir, shownPackDir, name, hash),
+  };
+}
+
+/** Git's exit status for a verification: 128 after a fatal error, 1 with findings, else 0. */
+function outcome(
+  r: { fatal?: string; problems: number },
+  emit: (line: string) => void,
+  lines: string[],
+): VerifyMidxFileResult {
+  if (r.fatal !== undefined) {
+    emit(`fatal: ${r.fatal}`);
+    return { status: 128, lines };
+  }
+  return { status: r.problems > 0 ? 1 : 0, lines };
 }
 
 /** PNAM holds `.idx` names; Git registers the pack by replacing `.idx` with `.pack`. */
@@ -221,17 +238,9 @@ function verifyChainIn(
       hashFn: nodeHash,
       onProgress: options.onProgress,
       onLine: emit,
-      packExists: (name) => {
-        const st = files.stat(joinPath(packDir, packFileName(name)));
-        return st !== undefined && st.regular !== false;
-      },
-      openPackIndex: (name) => openPack(files, packDir, shownPackDir, name, hash),
+      ...packAccess(files, packDir, shownPackDir, hash),
     });
-    if (r.fatal !== undefined) {
-      emit(`fatal: ${r.fatal}`);
-      return { status: 128, lines };
-    }
-    return { status: r.problems > 0 ? 1 : 0, lines };
+    return outcome(r, emit, lines);
   } finally {
     chain.close();
   }
