@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Bitset, encodeEwah } from '../bitmap/ewah.js';
-import { readU32, toHex } from '../bytes.js';
+import { fromHex, hexBytesInto, readU32, toHex } from '../bytes.js';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import { pseudoPackPositions } from '../midx/chain.js';
@@ -125,7 +125,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
         const d = todo.pop()!;
         // `parent <hex>` lines follow the `tree` line (spec/objects-format.md: commits).
         for (const m of decoder.decode(d.subarray(0, headerEnd(d))).matchAll(/^parent ([0-9a-f]+)$/gm)) {
-          if (m[1].length !== 2 * H || !parseHex(m[1], 0, scratch)) continue;
+          if (m[1].length !== 2 * H || fromHex(m[1], scratch) === undefined) continue;
           const pos = table.find(scratch, 0);
           if (pos >= 0) {
             tip(pos);
@@ -164,7 +164,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
         }
         if (o === undefined || o.type !== 'tag') break;
         const m = /^object ([0-9a-f]+)$/m.exec(decoder.decode(o.data));
-        if (m === null || m[1].length !== 2 * H || !parseHex(m[1], 0, scratch)) break;
+        if (m === null || m[1].length !== 2 * H || fromHex(m[1], scratch) === undefined) break;
         oid = scratch.slice();
       }
     }
@@ -456,23 +456,9 @@ function startsWith(d: Uint8Array, at: number, prefix: Uint8Array): boolean {
   return true;
 }
 
-/** Lower-case hex at `d[at..]` (or a string from `at`) into `out`; false when not hex. */
-function parseHex(d: Uint8Array | string, at: number, out: Uint8Array): boolean {
-  const n = out.length;
-  if (at + 2 * n > d.length) return false;
-  for (let j = 0; j < n; j++) {
-    const hi = nibble(typeof d === 'string' ? d.charCodeAt(at + 2 * j) : d[at + 2 * j]);
-    const lo = nibble(typeof d === 'string' ? d.charCodeAt(at + 2 * j + 1) : d[at + 2 * j + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[j] = (hi << 4) | lo;
-  }
-  return true;
-}
-
-function nibble(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x57;
-  return -1;
+/** The id in hex at `d[at..]` into `out` (as Git reads ids in headers: either case); false when not hex. */
+function parseHex(d: Uint8Array, at: number, out: Uint8Array): boolean {
+  return at + 2 * out.length <= d.length && hexBytesInto(d, at, out, 0, out.length) >= 0;
 }
 
 /**
