@@ -11,8 +11,11 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { fromHex } from '../src/bytes.js';
+import { SHA1, SHA256 } from '../src/hash.js';
 import { openReachBitmap } from '../src/node/bitmaps.js';
 import { ObjectStore } from '../src/node/index.js';
+import { openMidxFile } from '../src/node/midx.js';
+import { type BitmapSettings, writeMidxBitmap } from '../src/node/midx-bitmap.js';
 import { countReachable } from '../src/store/reach.js';
 import { makeTempDir, removeDir, TestRepo } from './helpers/git.js';
 
@@ -245,5 +248,99 @@ for (const format of ['sha1', 'sha256'] as const) {
       if (f.startsWith('multi-pack-index')) rmSync(path.join(r.packDir, f));
     r.git(['repack', '-adbq']);
     check("git's pack bitmap");
+  });
+}
+
+/**
+ * A history of 440 commits in three packs, made with fast-import: a main line, two branches merged
+ * into it, an unmerged topic with old dates, annotated and lightweight tags, and commits that share
+ * their committer date (ties decide the walk's order). More than 100 commits, so Git's selection
+ * spaces its picks and prefers merges and `pack.preferBitmapTips` refs.
+ */
+function buildWide(format: 'sha1' | 'sha256'): TestRepo {
+  const r = TestRepo.create({ objectFormat: format, bare: true });
+  repos.push(r);
+  let mark = 0;
+  const marks = new Map<string, number>();
+  const commit = (ref: string, name: string, time: number, opts: { from?: string; merge?: string } = {}) => {
+    const m = ++mark;
+    marks.set(name, m);
+    const n = Number(name.replace(/\D/g, ''));
+    const body = `${name}\n`;
+    let s = `commit ${ref}\nmark :${m}\ncommitter C O Mitter <c@example.com> ${time} +0000\ndata ${body.length}\n${body}`;
+    if (opts.from !== undefined) s += `from :${marks.get(opts.from)}\n`;
+    if (opts.merge !== undefined) s += `merge :${marks.get(opts.merge)}\n`;
+    const text = `${name} ${'x'.repeat(n % 40)}\n`.repeat(1 + (n % 9));
+    s += `M 100644 inline f${n % 7}.txt\ndata ${text.length}\n${text}`;
+    s += `M 100644 inline d${n % 3}/g${n % 5}.txt\ndata ${body.length}\n${body}`;
+    return s;
+  };
+  const t0 = 1_700_000_000;
+  // Every tenth commit has the date of the one before it.
+  const at = (i: number) => t0 + 600 * (i - (i % 10 === 0 ? 1 : 0));
+  const runs: string[] = ['', '', ''];
+  for (let i = 1; i <= 350; i++) {
+    const run = i <= 120 ? 0 : i <= 260 ? 1 : 2;
+    if (i === 51)
+      for (let k = 1; k <= 30; k++)
+        runs[0] += commit('refs/heads/side', `s${k}`, at(50) + 17 * k, k === 1 ? { from: 'm50' } : {});
+    if (i === 151)
+      for (let k = 1; k <= 40; k++)
+        runs[1] += commit('refs/heads/side2', `t${k}`, at(150) + 13 * k, k === 1 ? { from: 'm150' } : {});
+    const merge = i === 120 ? 's30' : i === 260 ? 't40' : undefined;
+    runs[run] += commit('refs/heads/main', `m${i}`, at(i), { from: i > 1 ? `m${i - 1}` : undefined, merge });
+    if (i === 100)
+      runs[0] += `tag v1\nfrom :${marks.get('m100')}\ntagger T <t@example.com> ${at(100)} +0000\ndata 3\nv1\n`;
+  }
+  // An unmerged topic from m200 with dates older than most of main: far down the date order.
+  for (let k = 1; k <= 20; k++)
+    runs[2] += commit('refs/heads/topic', `p${k}`, at(40) + k, k === 1 ? { from: 'm200' } : {});
+  runs[2] += `reset refs/tags/light\nfrom :${marks.get('m300')}\n\n`;
+  const marksFile = path.join(r.scratchDir(), 'marks');
+  runs.forEach((run, k) => {
+    const importMarks = k > 0 ? [`--import-marks=${marksFile}`] : [];
+    r.git(['fast-import', '--quiet', ...importMarks, `--export-marks=${marksFile}`], { input: `${run}done\n` });
+  });
+  return r;
+}
+
+for (const format of ['sha1', 'sha256'] as const) {
+  test(`${format}: our .bitmap for git's MIDX is git 2.39's, byte for byte (selection, XOR, EWAH, lookup table, hash cache)`, () => {
+    const r = buildWide(format);
+    assert.ok(r.listPackStems().length >= 3, 'several packs');
+    const objectDir = r.objectDir;
+    const hash = format === 'sha1' ? SHA1 : SHA256;
+    const cases: { config: string[]; settings: BitmapSettings }[] = [
+      { config: [], settings: {} },
+      {
+        config: ['-c', 'pack.preferBitmapTips=refs/heads/topic'],
+        settings: { preferredTips: ['refs/heads/topic'] },
+      },
+      {
+        config: ['-c', 'pack.writeBitmapLookupTable=true', '-c', 'pack.writeBitmapHashCache=false'],
+        settings: { lookupTable: true, hashCache: false },
+      },
+    ];
+    const written: Buffer[] = [];
+    for (const { config, settings } of cases) {
+      for (const f of readdirSync(r.packDir))
+        if (f.startsWith('multi-pack-index')) rmSync(path.join(r.packDir, f));
+      r.git([...config, 'multi-pack-index', 'write', '--bitmap']);
+      const theirs = readdirSync(r.packDir).find((f) => f.endsWith('.bitmap'))!;
+      const midx = openMidxFile(path.join(r.packDir, 'multi-pack-index'), { hash });
+      const target = path.join(r.packDir, 'ours.bitmap');
+      try {
+        const w = writeMidxBitmap({ ...settings, objectDir, hash, midx, target, entryOrder: 'selection' });
+        assert.ok(w.commits > 100 && w.commits < 440, `Git's selection spaces its picks (${w.commits})`);
+      } finally {
+        midx.close();
+      }
+      const gits = readFileSync(path.join(r.packDir, theirs));
+      assert.ok(readFileSync(target).equals(gits), config.join(' '));
+      rmSync(target, { force: true });
+      written.push(gits);
+    }
+    // The preferred topic changed Git's choice (so the case tests something).
+    assert.ok(!written[0].subarray(32).equals(written[1].subarray(32)), 'pack.preferBitmapTips changes the selection');
   });
 }

@@ -3,17 +3,19 @@
  * "Reachability bitmaps"): for a selection of commits, which objects each one reaches, as EWAH
  * bitmaps over pseudo-pack order (the MIDX's RIDX chunk); plus one bitmap per object type.
  *
- * Selection: every ref's commit (so that each tip Git may test has its bitmap) and every 100th
- * commit of a walk from them. The commit and tree graph is read first, every commit and tree once,
- * pack by pack in offset order (`readGraph`); then each selected commit's bitmap is built from
- * those of the selected commits below it and a walk of that graph for what they do not cover. No XOR compression, no name-hash cache and no
- * lookup table are written (all optional in the format): the file is valid for every Git that
- * reads MIDX bitmaps, but not byte-identical to Git's, whose commit selection and XOR choices
- * differ.
+ * The file is Git's, byte for byte, for the same packs and refs: the commits come from a walk of
+ * every ref in Git's order (`CommitWalk`), Git's selection picks among them (`selectCommits`),
+ * entries go oldest first (current Git) or in selection order (Git 2.39 to 2.54), each stored as
+ * the XOR with one of the ten before it when that is shorter, encoded as Git's EWAH code encodes
+ * (src/bitmap/ewah.ts). The name-hash cache is all zeros, as Git writes it for a MIDX.
+ *
+ * The commit and tree graph is read first, every commit and tree once, pack by pack in offset
+ * order (`readGraph`); then each selected commit's bitmap is built from those of the selected
+ * commits below it and a walk of that graph for what they do not cover.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Bitset, encodeEwah } from '../bitmap/ewah.js';
+import { Bitset, Ewah } from '../bitmap/ewah.js';
 import { fromHex, hexBytesInto, readU32, toHex } from '../bytes.js';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
@@ -28,8 +30,11 @@ import { MIDX_NAME } from './midx.js';
 import { ObjectStore } from './odb.js';
 import { nodeStorage } from './storage.js';
 
-/** Commits picked between ref tips: one in this many of a walk. */
-const SELECT_EVERY = 100;
+/** An entry may be stored as its XOR with one of this many entries before it. */
+const MAX_XOR_OFFSET = 10;
+const BITMAP_FULL_DAG = 1;
+const BITMAP_HASH_CACHE = 4;
+const BITMAP_LOOKUP_TABLE = 16;
 const decoder = new TextDecoder();
 
 export interface WriteBitmapOptions {
@@ -48,7 +53,24 @@ export interface WriteBitmapOptions {
   base?: readonly MultiPackIndex[];
   /** Where the file goes (default: `pack/multi-pack-index-<checksum>.bitmap`). */
   target?: string;
+  /** `pack.preferBitmapTips`: refs starting with one of these get a bitmap whenever possible. */
+  preferredTips?: readonly string[];
+  /** `pack.writeBitmapHashCache` (default true): the name-hash cache, all zeros for a MIDX. */
+  hashCache?: boolean;
+  /** `pack.writeBitmapLookupTable` (default false): the table of entries by commit position. */
+  lookupTable?: boolean;
+  /**
+   * The order of the entries: by committer date, oldest first, as current Git writes them
+   * (default), or `'selection'`, newest first, as Git 2.39 to 2.54 did. The XOR choices follow.
+   */
+  entryOrder?: 'date' | 'selection';
 }
+
+/** The settings of a bitmap write that come from configuration (`pack.*`). */
+export type BitmapSettings = Pick<
+  WriteBitmapOptions,
+  'preferredTips' | 'hashCache' | 'lookupTable' | 'entryOrder'
+>;
 
 export interface WriteBitmapResult {
   path: string;
@@ -97,125 +119,49 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
     const table = new OidTable(oidl, N, H);
     const graph = readGraph(store, oidl, N, H, table);
     const types = graph.types;
-    // Type bitmaps: the new file's own objects.
-    const typeBits = [new Bitset(N), new Bitset(N), new Bitset(N), new Bitset(N)];
-    for (let i = B; i < N; i++) {
-      const t = types[i];
-      if (t >= 1 && t <= 4) typeBits[t - 1].set(pseudoOf[i]);
-    }
     const closure = (pos: number, oid?: Uint8Array, at = 0): never => {
       const hex = oid === undefined ? toHex(oidl, pos * H, pos * H + H) : toHex(oid, at, at + H);
       const git = `object ${hex} is not in the multi-pack-index: a bitmap needs full closure`;
       throw new GitMidxError('BITMAP_CLOSURE', git, { data: { git, oid: hex } });
     };
 
-    // Tips: every ref, tags peeled to their commits; only commits in the MIDX.
+    // The commits Git chooses from: those of the new file that a walk from every ref under refs/
+    // meets (tags peeled; other objects ignored), in the walk's order.
     const refs = new RefStore({
       gitDir: options.gitDir ?? path.dirname(path.resolve(options.objectDir)),
       files: storeFiles(nodeStorage()),
     });
-    const tips: number[] = [];
-    const isTip = new Uint8Array(N);
-    const scratch = new Uint8Array(H);
-    /** Commits outside the MIDX already walked (hex). */
-    const outside = new Set<string>();
-    const tipsBelow = (data: Uint8Array, seen: Set<string>, tip: (pos: number) => void): void => {
-      const todo = [data];
-      while (todo.length > 0) {
-        const d = todo.pop()!;
-        // `parent <hex>` lines follow the `tree` line (spec/objects-format.md: commits).
-        for (const m of decoder.decode(d.subarray(0, headerEnd(d))).matchAll(/^parent ([0-9a-f]+)$/gm)) {
-          if (m[1].length !== 2 * H || fromHex(m[1], scratch) === undefined) continue;
-          const pos = table.find(scratch, 0);
-          if (pos >= 0) {
-            tip(pos);
-            continue;
-          }
-          if (seen.has(m[1])) continue;
-          seen.add(m[1]);
-          const p = store.readObject(scratch);
-          if (p?.type === 'commit') todo.push(p.data);
-        }
-      }
-    };
+    const walk = new CommitWalk(graph, table, store, N, H, closure);
+    const preferred = options.preferredTips ?? [];
     for (const r of refs.all()) {
-      let oid = r.oid;
-      for (let depth = 0; depth < 32; depth++) {
-        const pos = table.find(oid, 0);
-        const t = pos >= 0 ? types[pos] : 0;
-        if (t === 1) {
-          if (isTip[pos] === 0) tips.push(pos);
-          isTip[pos] = 1;
-          break;
-        }
-        if (t !== 0 && t !== 4) break;
-        // A tag (in the MIDX or not): its target.
-        const o = store.readObject(oid);
-        if (o?.type === 'commit') {
-          // A commit outside the MIDX (loose, or in a pack it does not cover): the MIDX commits
-          // it stands on are tips, as Git's selection takes them.
-          tipsBelow(o.data, outside, (p) => {
-            if (types[p] === 1 && isTip[p] === 0) {
-              tips.push(p);
-              isTip[p] = 1;
-            }
-          });
-          break;
-        }
-        if (o === undefined || o.type !== 'tag') break;
-        const m = /^object ([0-9a-f]+)$/m.exec(decoder.decode(o.data));
-        if (m === null || m[1].length !== 2 * H || fromHex(m[1], scratch) === undefined) break;
-        oid = scratch.slice();
-      }
+      if (!r.name.startsWith('refs/')) continue;
+      const node = walk.peel(r.oid);
+      if (node >= 0)
+        walk.addTip(
+          node,
+          preferred.some((p) => r.name.startsWith(p)),
+        );
     }
-
-    // Every commit reachable from the tips, parents before children (post-order).
-    const { commitTree, parentStart, parentList } = graph;
-    const post: number[] = [];
-    const state = new Uint8Array(N); // 1: on the stack, 2: done
-    const stack: number[] = [];
-    const nextParent: number[] = [];
-    for (const tip of tips) {
-      if (state[tip] !== 0) continue;
-      state[tip] = 1;
-      stack.push(tip);
-      nextParent.push(parentStart[tip]);
-      while (stack.length > 0) {
-        const top = stack.length - 1;
-        const c = stack[top];
-        const tree = commitTree[c];
-        if (tree < 0) closure(c, tree < -1 ? graph.missing : undefined, (-tree - 2) * H);
-        const j = nextParent[top];
-        if (j < parentStart[c + 1]) {
-          nextParent[top] = j + 1;
-          const p = parentList[j];
-          if (p < 0) closure(p, graph.missing, (-p - 1) * H);
-          if (state[p] === 0) {
-            if (types[p] !== 1) closure(p);
-            state[p] = 1;
-            stack.push(p);
-            nextParent.push(parentStart[p]);
-          }
-        } else {
-          state[c] = 2;
-          post.push(c);
-          stack.pop();
-          nextParent.pop();
-        }
-      }
-    }
-    // Only the new file's commits get bitmaps (those below have theirs in their layers).
-    const selected = post.filter(
-      (c, i) => c >= B && (isTip[c] === 1 || i % SELECT_EVERY === SELECT_EVERY - 1),
+    const walked = walk.run();
+    const dateOf = (c: number) => walk.date(c);
+    const candidates = walked.filter((c) => c >= B && c < N).sort((x, y) => dateOf(y) - dateOf(x));
+    const selected = selectCommits(
+      candidates,
+      (c) => walk.needsBitmap(c),
+      (c) => graph.parentStart[c + 1] - graph.parentStart[c] > 1,
     );
-    const selectedBits = new Map<number, Bitset>();
+    // Current Git writes them oldest first, and XORs each with the ten before it; Git 2.39 to 2.54
+    // keep the selection's order, newest first (docs/formats.md, "Reachability bitmaps").
+    if (options.entryOrder !== 'selection' && selected.length > 1)
+      selected.sort((x, y) => dateOf(x) - dateOf(y));
 
-    // Each selected commit's bitmap: what selected commits below it reach, then a walk of the rest
-    // (a tree already in the bitmap has everything below it there too).
-    const { childStart, childList } = graph;
+    // Each selected commit's bitmap, computed parents first: what selected commits below it
+    // reach, then a walk of the rest (a tree already in the bitmap has everything below it too).
+    const { commitTree, parentStart, parentList, childStart, childList } = graph;
+    const selectedBits = new Map<number, Bitset>();
     const work: number[] = [];
     const trees: number[] = [];
-    for (const c of selected) {
+    for (const c of parentsFirst(graph, selected, types, closure, H)) {
       const bits = new Bitset(N);
       work.push(c);
       while (work.length > 0) {
@@ -250,22 +196,78 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
       selectedBits.set(c, bits);
     }
 
-    // The file: header, type bitmaps, entries, trailer.
+    // Type bitmaps: the new file's own objects, set in pseudo-pack order.
+    const typeOf = new Uint8Array(N - B);
+    for (let i = B; i < N; i++) typeOf[pseudoOf[i] - B] = types[i];
+    const typeBits = [new Ewah(), new Ewah(), new Ewah(), new Ewah()];
+    for (let p = 0; p < N - B; p++) {
+      const t = typeOf[p];
+      if (t >= 1 && t <= 4) typeBits[t - 1].set(p + B);
+    }
+
+    // Each entry as the XOR with one of the ten before it when that encodes shorter.
+    const plain = selected.map((c) => Ewah.fromBitset(selectedBits.get(c)!));
+    const entries = plain.map((e, k) => {
+      let best = e;
+      let xor = 0;
+      for (let i = 1; i <= MAX_XOR_OFFSET && k - i >= 0; i++) {
+        const x = Ewah.xor(plain[k - i], e);
+        if (x.size < best.size) {
+          best = x;
+          xor = i;
+        }
+      }
+      return { xor, bytes: best.serialize() };
+    });
+
+    // The file: header, type bitmaps, entries, the lookup table and the name-hash cache (zeros:
+    // a MIDX write knows no paths), trailer.
+    const hashCache = options.hashCache ?? true;
+    const lookupTable = options.lookupTable ?? false;
     const parts: Uint8Array[] = [];
     const head = new Uint8Array(12 + H);
     head.set([0x42, 0x49, 0x54, 0x4d], 0); // BITM
     const dv = new DataView(head.buffer);
     dv.setUint16(4, 1); // version
-    dv.setUint16(6, 1); // BITMAP_OPT_FULL_DAG
+    dv.setUint16(
+      6,
+      BITMAP_FULL_DAG | (hashCache ? BITMAP_HASH_CACHE : 0) | (lookupTable ? BITMAP_LOOKUP_TABLE : 0),
+    );
     dv.setUint32(8, selected.length);
     head.set(checksum, 12);
     parts.push(head);
-    for (const b of typeBits) parts.push(encodeEwah(b));
-    for (const c of selected) {
+    let offset = head.length;
+    for (const b of typeBits) {
+      const bytes = b.serialize();
+      parts.push(bytes);
+      offset += bytes.length;
+    }
+    const entryAt: number[] = [];
+    selected.forEach((c, k) => {
       const e = new Uint8Array(6);
       new DataView(e.buffer).setUint32(0, c);
-      parts.push(e, encodeEwah(selectedBits.get(c)!));
+      e[4] = entries[k].xor;
+      entryAt.push(offset);
+      parts.push(e, entries[k].bytes);
+      offset += e.length + entries[k].bytes.length;
+    });
+    if (lookupTable) {
+      // By commit position: position, the entry's offset in the file, the row of its XOR base.
+      const rows = selected.map((_, k) => k).sort((x, y) => selected[x] - selected[y]);
+      const rowOf = new Int32Array(selected.length);
+      rows.forEach((k, row) => {
+        rowOf[k] = row;
+      });
+      const table = new Uint8Array(16 * rows.length);
+      const tv = new DataView(table.buffer);
+      rows.forEach((k, row) => {
+        tv.setUint32(row * 16, selected[k]);
+        tv.setBigUint64(row * 16 + 4, BigInt(entryAt[k]));
+        tv.setUint32(row * 16 + 12, entries[k].xor > 0 ? rowOf[k - entries[k].xor] : 0xffffffff);
+      });
+      parts.push(table);
     }
+    if (hashCache) parts.push(new Uint8Array(4 * (N - B)));
     const hasher = nodeHash(hash);
     for (const p of parts) hasher.update(p);
     parts.push(hasher.digest());
@@ -286,6 +288,263 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
 }
 
 /**
+ * Git's choice among the candidates (newest first): all of them when fewer than 100; otherwise the
+ * first 100 or so one by one, then one in each stretch that widens with the distance from the
+ * newest (up to 100 commits apart until the 20,000th, then up to 5,000). In a stretch, a commit a
+ * preferred ref names wins, else the last merge, else the stretch's last commit.
+ */
+function selectCommits(
+  commits: readonly number[],
+  needsBitmap: (c: number) => boolean,
+  isMerge: (c: number) => boolean,
+): number[] {
+  if (commits.length < 100) return commits.slice();
+  const out: number[] = [];
+  for (let i = 0; ; ) {
+    const next =
+      i <= 100 ? 0 : i <= 20000 ? Math.min(i - 100, 100) : Math.max(Math.min(i - 20000, 5000), 100);
+    if (i + next >= commits.length) break;
+    let chosen = commits[i + next];
+    for (let j = 0; next > 0 && j <= next; j++) {
+      const c = commits[i + j];
+      if (needsBitmap(c)) {
+        chosen = c;
+        break;
+      }
+      if (isMerge(c)) chosen = c;
+    }
+    out.push(chosen);
+    i += next + 1;
+  }
+  return out;
+}
+
+/**
+ * The commits of `selected` in an order where each comes after every selected commit it reaches
+ * (a depth-first walk of the MIDX graph, parents first); a commit, tree or parent the MIDX lacks
+ * fails there.
+ */
+function parentsFirst(
+  graph: Graph,
+  selected: readonly number[],
+  types: Uint8Array,
+  closure: (pos: number, oid?: Uint8Array, at?: number) => never,
+  H: number,
+): number[] {
+  const { commitTree, parentStart, parentList } = graph;
+  const want = new Set(selected);
+  const out: number[] = [];
+  const state = new Uint8Array(types.length); // 1: on the stack, 2: done
+  const stack: number[] = [];
+  const nextParent: number[] = [];
+  for (const tip of selected) {
+    if (state[tip] !== 0) continue;
+    state[tip] = 1;
+    stack.push(tip);
+    nextParent.push(parentStart[tip]);
+    while (stack.length > 0) {
+      const top = stack.length - 1;
+      const c = stack[top];
+      const tree = commitTree[c];
+      if (tree < 0) closure(c, tree < -1 ? graph.missing : undefined, (-tree - 2) * H);
+      const j = nextParent[top];
+      if (j < parentStart[c + 1]) {
+        nextParent[top] = j + 1;
+        const p = parentList[j];
+        if (p < 0) closure(p, graph.missing, (-p - 1) * H);
+        if (state[p] === 0) {
+          if (types[p] !== 1) closure(p);
+          state[p] = 1;
+          stack.push(p);
+          nextParent.push(parentStart[p]);
+        }
+      } else {
+        state[c] = 2;
+        if (want.has(c)) out.push(c);
+        stack.pop();
+        nextParent.pop();
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * A walk of the commits from the refs as Git's revision walk makes it: the newest committer date
+ * first, commits of equal dates in the order they were met (refs in name order, then parents in
+ * their order). Commits are MIDX positions; a commit outside the MIDX (loose, or in a pack it does
+ * not cover) is walked through as `N + k`.
+ */
+class CommitWalk {
+  private readonly seen: Uint8Array;
+  private readonly preferred = new Set<number>();
+  private readonly outsideIds = new Map<string, number>();
+  private readonly outsideDates: number[] = [];
+  private readonly outsideParents: Uint8Array[][] = [];
+  private readonly outsideSeen: boolean[] = [];
+  private readonly heap: number[] = [];
+  private readonly heapSeq: number[] = [];
+  private seq = 0;
+
+  constructor(
+    private readonly graph: Graph,
+    private readonly table: OidTable,
+    private readonly store: ObjectStore,
+    private readonly N: number,
+    private readonly H: number,
+    private readonly closure: (pos: number, oid?: Uint8Array, at?: number) => never,
+  ) {
+    this.seen = new Uint8Array(N);
+  }
+
+  date(c: number): number {
+    return c < this.N ? this.graph.commitDate[c] : this.outsideDates[c - this.N];
+  }
+
+  needsBitmap(c: number): boolean {
+    return this.preferred.has(c);
+  }
+
+  /** The commit `oid` names, tags peeled: its node, or -1 when it names no commit. */
+  peel(oid: Uint8Array): number {
+    let id = oid;
+    for (let depth = 0; depth < 32; depth++) {
+      const pos = this.table.find(id, 0);
+      const t = pos >= 0 ? this.graph.types[pos] : 0;
+      if (t === 1) return pos;
+      if (t !== 0 && t !== 4) return -1;
+      const o = this.store.readObject(id);
+      if (o === undefined) return -1;
+      if (o.type === 'commit') return this.outside(id, o.data);
+      if (o.type !== 'tag') return -1;
+      const m = /^object ([0-9a-f]+)$/m.exec(decoder.decode(o.data.subarray(0, headerEnd(o.data))));
+      const next = new Uint8Array(this.H);
+      if (m === null || m[1].length !== 2 * this.H || fromHex(m[1], next) === undefined) return -1;
+      id = next;
+    }
+    return -1;
+  }
+
+  addTip(c: number, preferred: boolean): void {
+    if (preferred) this.preferred.add(c);
+    if (!this.isSeen(c)) this.meet(c);
+  }
+
+  /** Every commit reached, in the walk's order. */
+  run(): number[] {
+    const order: number[] = [];
+    while (this.heap.length > 0) {
+      const c = this.pop();
+      order.push(c);
+      if (c < this.N) {
+        const { parentStart, parentList, types } = this.graph;
+        for (let j = parentStart[c]; j < parentStart[c + 1]; j++) {
+          const p = parentList[j];
+          if (p >= 0) {
+            if (types[p] === 1 && this.seen[p] === 0) this.meet(p);
+          } else {
+            this.meetId(this.graph.missing.subarray((-p - 1) * this.H, -p * this.H));
+          }
+        }
+      } else {
+        for (const id of this.outsideParents[c - this.N]) this.meetId(id);
+      }
+    }
+    return order;
+  }
+
+  private meetId(id: Uint8Array): void {
+    const pos = this.table.find(id, 0);
+    if (pos >= 0) {
+      if (this.graph.types[pos] === 1 && this.seen[pos] === 0) this.meet(pos);
+      return;
+    }
+    let c = this.outsideIds.get(toHex(id));
+    if (c === undefined) {
+      const o = this.store.readObject(id);
+      if (o === undefined) this.closure(-1, id, 0);
+      if (o.type !== 'commit') return;
+      c = this.outside(id, o.data);
+    }
+    if (!this.isSeen(c)) this.meet(c);
+  }
+
+  private outside(id: Uint8Array, data: Uint8Array): number {
+    const hex = toHex(id);
+    const known = this.outsideIds.get(hex);
+    if (known !== undefined) return known;
+    const c = this.N + this.outsideDates.length;
+    this.outsideIds.set(hex, c);
+    const H = this.H;
+    const parents: Uint8Array[] = [];
+    let i = 5 + 2 * H + 1;
+    while (startsWith(data, i, PARENT) && i + 8 + 2 * H <= data.length) {
+      const p = new Uint8Array(H);
+      if (!parseHex(data, i + 7, p)) break;
+      parents.push(p);
+      i += 8 + 2 * H;
+    }
+    this.outsideParents.push(parents);
+    this.outsideDates.push(commitDate(data, i));
+    this.outsideSeen.push(false);
+    return c;
+  }
+
+  private isSeen(c: number): boolean {
+    return c < this.N ? this.seen[c] !== 0 : this.outsideSeen[c - this.N];
+  }
+
+  /** Marks `c` seen and queues it. */
+  private meet(c: number): void {
+    if (c < this.N) this.seen[c] = 1;
+    else this.outsideSeen[c - this.N] = true;
+    const h = this.heap;
+    const s = this.heapSeq;
+    let i = h.length;
+    h.push(c);
+    s.push(this.seq++);
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (!this.before(h[i], s[i], h[up], s[up])) break;
+      [h[i], h[up]] = [h[up], h[i]];
+      [s[i], s[up]] = [s[up], s[i]];
+      i = up;
+    }
+  }
+
+  private before(a: number, sa: number, b: number, sb: number): boolean {
+    const da = this.date(a);
+    const db = this.date(b);
+    return da > db || (da === db && sa < sb);
+  }
+
+  private pop(): number {
+    const h = this.heap;
+    const s = this.heapSeq;
+    const top = h[0];
+    const lastC = h.pop()!;
+    const lastS = s.pop()!;
+    if (h.length > 0) {
+      h[0] = lastC;
+      s[0] = lastS;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && this.before(h[l], s[l], h[m], s[m])) m = l;
+        if (r < h.length && this.before(h[r], s[r], h[m], s[m])) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m], h[i]];
+        [s[i], s[m]] = [s[m], s[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/**
  * The commit and tree graph of the MIDX, by MIDX position, from one pass over its objects (pack
  * by pack, in offset order) that reads the type of each and every commit and tree whole: a commit's tree and parents, a tree's entries (trees as their
  * position, other objects as -(position + 1); gitlinks, commits of other repositories, left out).
@@ -300,6 +559,8 @@ interface Graph {
    * the i-th id of `missing`.
    */
   commitTree: Int32Array;
+  /** Committer date of each commit (seconds; 0 when unreadable, as Git takes it). */
+  commitDate: Float64Array;
   /** Parents of commit i: `parentList[parentStart[i] .. parentStart[i + 1])`. */
   parentStart: Int32Array;
   parentList: Int32Array;
@@ -315,6 +576,7 @@ interface Graph {
 
 function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, table: OidTable): Graph {
   const commitTree = new Int32Array(N).fill(-1);
+  const commitDates = new Float64Array(N);
   const parentCount = new Int32Array(N);
   const firstParent = new Int32Array(N);
   const parents = new Growable();
@@ -346,6 +608,7 @@ function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, t
         parentCount[pos]++;
         i += 7 + line;
       }
+      commitDates[pos] = commitDate(d, i);
       commitTree[pos] = tree >= 0 ? tree : missingRef(scratch) - 1;
       return;
     }
@@ -432,6 +695,7 @@ function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, t
   return {
     types,
     commitTree,
+    commitDate: commitDates,
     parentStart,
     parentList,
     childStart,
@@ -449,6 +713,31 @@ function headerEnd(d: Uint8Array): number {
 
 const TREE = new TextEncoder().encode('tree ');
 const PARENT = new TextEncoder().encode('parent ');
+const AUTHOR = new TextEncoder().encode('author');
+const COMMITTER = new TextEncoder().encode('committer');
+
+/**
+ * The committer date of a commit whose `author` line starts at `at` (right after the parents): the
+ * number after the last `>` of the next line, which must be the `committer` line; 0 when any of
+ * that is missing, as Git dates such a commit.
+ */
+function commitDate(d: Uint8Array, at: number): number {
+  if (!startsWith(d, at, AUTHOR)) return 0;
+  let i = d.indexOf(10, at);
+  if (i < 0) return 0;
+  i++;
+  if (i + 9 >= d.length || !startsWith(d, i, COMMITTER)) return 0;
+  const eol = d.indexOf(10, i);
+  if (eol < 0) return 0;
+  let k = eol;
+  while (k > i && d[k - 1] !== 0x3e) k--;
+  if (k === i) return 0;
+  while (k < eol && (d[k] === 0x20 || d[k] === 0x09)) k++;
+  let n = 0;
+  let digits = 0;
+  for (; k < eol && d[k] >= 0x30 && d[k] <= 0x39; k++, digits++) n = n * 10 + d[k] - 0x30;
+  return digits === 0 || !Number.isSafeInteger(n) ? 0 : n;
+}
 
 function startsWith(d: Uint8Array, at: number, prefix: Uint8Array): boolean {
   if (at + prefix.length > d.length) return false;

@@ -29,7 +29,7 @@ import { crypto } from './builtins.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
 import { discoverPacks, MIDX_NAME, openMidxFile, type WriteMidxResult } from './midx.js';
-import { writeMidxBitmap } from './midx-bitmap.js';
+import { type BitmapSettings, writeMidxBitmap } from './midx-bitmap.js';
 import { linkInPackDir, removeInPackDir, renameInPackDir } from './packdir.js';
 import { repositoryForObjectDir } from './repo.js';
 import { nodeStorage } from './storage.js';
@@ -46,6 +46,8 @@ export interface WriteLayerOptions {
    * positions run across the chain; every layer below must have a reverse index.
    */
   bitmap?: boolean;
+  /** Configuration of the bitmap (`pack.preferBitmapTips`, `pack.writeBitmapHashCache`, `pack.writeBitmapLookupTable`). */
+  bitmapSettings?: BitmapSettings;
   /** `--no-write-chain-file`: write the layer, leave the chain file as it is. */
   writeChainFile?: boolean;
   /**
@@ -165,6 +167,7 @@ export function writeMidxLayer(options: WriteLayerOptions): WriteLayerResult {
         const layer = openMidxFile(path.join(chainDir, layerName), { hash });
         try {
           writeMidxBitmap({
+            ...options.bitmapSettings,
             objectDir: options.objectDir,
             hash,
             midx: layer,

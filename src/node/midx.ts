@@ -18,7 +18,7 @@ import { storeFiles } from '../storage/resident.js';
 import { openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
-import { writeMidxBitmap } from './midx-bitmap.js';
+import { type BitmapSettings, writeMidxBitmap } from './midx-bitmap.js';
 import { removeInPackDir } from './packdir.js';
 import { repositoryForObjectDir } from './repo.js';
 import { nodeStorage } from './storage.js';
@@ -77,6 +77,8 @@ export interface WriteMidxOptions {
   version?: 1 | 2;
   /** `--bitmap`: write the reverse index (RIDX, BTMP) and a reachability bitmap. */
   bitmap?: boolean;
+  /** Configuration of the bitmap (`pack.preferBitmapTips`, `pack.writeBitmapHashCache`, `pack.writeBitmapLookupTable`). */
+  bitmapSettings?: BitmapSettings;
   onProgress?: ProgressCallback;
   onDiagnostic?: DiagnosticCallback;
   signal?: AbortSignal;
@@ -397,7 +399,7 @@ function* writeWith(
     } else {
       const written = openMidxFile(target, { hash });
       try {
-        writeMidxBitmap({ objectDir: options.objectDir, hash, midx: written });
+        writeMidxBitmap({ ...options.bitmapSettings, objectDir: options.objectDir, hash, midx: written });
       } finally {
         written.close();
       }

@@ -67,6 +67,11 @@ export const writeCommand: Command = {
         .filter((l) => l.length > 0);
     }
     const version = midxVersion(ctx.config.get('midx.version') ?? undefined);
+    const bitmapSettings = {
+      preferredTips: ctx.config.getAll('pack.preferbitmaptips').filter((v): v is string => v !== null),
+      hashCache: ctx.config.getBool('pack.writebitmaphashcache', true),
+      lookupTable: ctx.config.getBool('pack.writebitmaplookuptable', false),
+    };
     if (incremental) {
       const r = writeMidxLayer({
         version,
@@ -74,6 +79,7 @@ export const writeCommand: Command = {
         hash: ctx.hash,
         preferredPack: p.values['preferred-pack'] as string | undefined,
         bitmap,
+        bitmapSettings,
         writeChainFile,
         base,
         onProgress: ctx.progress,
@@ -86,6 +92,7 @@ export const writeCommand: Command = {
     await writeMidxFileAsync({
       version,
       bitmap,
+      bitmapSettings,
       objectDir: ctx.objectDir,
       hash: ctx.hash,
       preferredPack: p.values['preferred-pack'] as string | undefined,
