@@ -404,7 +404,15 @@ async function main(): Promise<void> {
   );
   await httpRows(rows, log);
   await eventLoopRows(rows, log);
-  bitmapRows(history.dir, env, runs, BIN, rows, log);
+  bitmapRows(
+    history.dir,
+    env,
+    runs,
+    BIN,
+    rows,
+    log,
+    repoArg !== undefined ? 'this repository' : 'history corpus',
+  );
   const peer = buildPeer(CACHE, log);
   if (peer !== undefined) {
     libgit2Rows(

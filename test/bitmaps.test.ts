@@ -299,7 +299,9 @@ function buildWide(format: 'sha1' | 'sha256'): TestRepo {
   const marksFile = path.join(r.scratchDir(), 'marks');
   runs.forEach((run, k) => {
     const importMarks = k > 0 ? [`--import-marks=${marksFile}`] : [];
-    r.git(['fast-import', '--quiet', ...importMarks, `--export-marks=${marksFile}`], { input: `${run}done\n` });
+    r.git(['fast-import', '--quiet', ...importMarks, `--export-marks=${marksFile}`], {
+      input: `${run}done\n`,
+    });
   });
   return r;
 }
@@ -341,6 +343,9 @@ for (const format of ['sha1', 'sha256'] as const) {
       written.push(gits);
     }
     // The preferred topic changed Git's choice (so the case tests something).
-    assert.ok(!written[0].subarray(32).equals(written[1].subarray(32)), 'pack.preferBitmapTips changes the selection');
+    assert.ok(
+      !written[0].subarray(32).equals(written[1].subarray(32)),
+      'pack.preferBitmapTips changes the selection',
+    );
   });
 }
