@@ -15,11 +15,16 @@ await build({
   target: 'node20',
   outfile,
   define: { 'import.meta.url': '__filename' },
+  // Less to read and hash on every start; names are kept, for stack traces and \`.name\`.
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });
 let source = readFileSync(outfile, 'utf8');
 if (/import_node_\w+\.default\b/.test(source)) {
   throw new Error(`${outfile}: a Node built-in is used through its default export; keep its wrapper`);
 }
-source = source.replace(/__toESM\(require\("(node:[a-z_/]+)"\)(?:, 1)?\)/g, 'require("$1")');
+source = source.replace(/__toESM\(require\("(node:[a-z_/]+)"\)(?:,\s*1)?\)/g, 'require("$1")');
+if (/__toESM\(require\("node:/.test(source))
+  throw new Error(`${outfile}: a Node built-in kept its __toESM wrapper`);
 writeFileSync(outfile, source);

@@ -1,7 +1,74 @@
 // `npm run build`, last step: V8's code cache for the CLI bundle (see bin/cli-loader.cjs).
-import { writeFileSync } from 'node:fs';
+//
+// The cache holds the bytecode of every function compiled when it is made. Made right after
+// loading, that is only the bundle's top level; so the one-object commands are run first on a small
+// repository (made with git, in a temporary directory, when git is there), and their functions
+// are in the cache too: a short command then compiles nothing lazily (about 5 ms less per call).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const { cacheFile, loadCli } = createRequire(import.meta.url)('../bin/cli-loader.cjs');
-const { script } = loadCli(false);
+const { cli, script } = loadCli(false);
+try {
+  await warmUp(cli);
+} catch {
+  // No git, or anything else: the cache holds the top level only.
+}
 writeFileSync(cacheFile, script.createCachedData());
+
+async function warmUp(cli) {
+  const dir = mkdtempSync(join(tmpdir(), 'git-midx-cache-'));
+  try {
+    const env = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_CONFIG_GLOBAL: join(dir, 'no-config'),
+      GIT_AUTHOR_NAME: 'Build',
+      GIT_AUTHOR_EMAIL: 'build@example.com',
+      GIT_COMMITTER_NAME: 'Build',
+      GIT_COMMITTER_EMAIL: 'build@example.com',
+      GIT_AUTHOR_DATE: '2005-04-07T22:13:13Z',
+      GIT_COMMITTER_DATE: '2005-04-07T22:13:13Z',
+      LC_ALL: 'C',
+    };
+    const git = (...args) =>
+      execFileSync('git', ['-c', 'gc.auto=0', ...args], {
+        cwd: dir,
+        env,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      })
+        .toString()
+        .trim();
+    git('init', '-q', '.');
+    writeFileSync(join(dir, 'a.txt'), 'line\n'.repeat(200));
+    git('add', 'a.txt');
+    git('commit', '-qm', 'one');
+    writeFileSync(join(dir, 'a.txt'), `${'line\n'.repeat(200)}more\n`);
+    git('commit', '-qam', 'two');
+    git('tag', '-a', '-m', 'tag', 'v1');
+    git('repack', '-adq');
+    git('multi-pack-index', 'write');
+    const blob = git('rev-parse', 'HEAD:a.txt');
+    const io = { ...cli.nodeIO(), stdout() {}, stderr() {}, cwd: dir, env };
+    for (const args of [
+      ['cat-file', '-t', blob],
+      ['cat-file', '-s', blob],
+      ['cat-file', '-e', blob],
+      ['cat-file', '-p', blob],
+      ['cat-file', '-p', 'HEAD'],
+      ['cat-file', '-p', 'HEAD^{tree}'],
+      ['cat-file', '-p', 'v1'],
+      ['lookup', blob],
+      ['show'],
+      ['rev-list', '--count', '--objects', '--all'],
+    ]) {
+      await cli.main(args, io);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

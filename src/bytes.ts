@@ -77,8 +77,13 @@ export function fromHex(
   return out;
 }
 
-/** Two hex digit bytes (first << 8 | second) → their byte value, +256 if either was uppercase; -1 if not hex. */
-const HEX_PAIR = (() => {
+/**
+ * Two hex digit bytes (first << 8 | second) → their byte value, +256 if either was uppercase; -1 if
+ * not hex. Built on first use (a millisecond that most commands need not spend).
+ */
+let hexPairs: Int16Array | undefined;
+
+function buildHexPairs(): Int16Array {
   const t = new Int16Array(65536).fill(-1);
   for (let a = 0; a < 256; a++) {
     const hi = hexVal(a);
@@ -90,7 +95,7 @@ const HEX_PAIR = (() => {
     }
   }
   return t;
-})();
+}
 
 /**
  * Decodes the `2·n` hex digits (ASCII bytes) at `src[pos]` into `out[at, at + n)`, two digits per
@@ -99,8 +104,10 @@ const HEX_PAIR = (() => {
  */
 export function hexBytesInto(src: Uint8Array, pos: number, out: Uint8Array, at: number, n: number): number {
   let seen = 0;
+  hexPairs ??= buildHexPairs();
+  const table = hexPairs;
   for (let i = 0, q = pos; i < n; i++, q += 2) {
-    const v = HEX_PAIR[(src[q] << 8) | src[q + 1]];
+    const v = table[(src[q] << 8) | src[q + 1]];
     if (v < 0) return -1;
     seen |= v;
     out[at + i] = v;

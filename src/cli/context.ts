@@ -84,16 +84,21 @@ export function makeContext(io: CliIO, g: GlobalOptions, delayed: ReadonlySet<st
   if (g.gitDir !== undefined) {
     // As GIT_DIR: the repository is the directory given.
     const repo = discoverRepository({ cwd: io.cwd, env: { ...io.env, GIT_DIR: g.gitDir } });
-    return {
+    return lazyProgress(
+      {
+        io,
+        objectDir: repo.objectDir,
+        hash: repo.hash,
+        config: repo.config,
+        progress: undefined,
+        diag: (d) => io.stderr(`${d.level}: ${d.message}\n`),
+        gitDir: repo.gitDir,
+        commonDir: repo.commonDir,
+      },
       io,
-      objectDir: repo.objectDir,
-      hash: repo.hash,
-      config: repo.config,
-      progress: progressRenderer({ enabled: g.progress ?? io.stderrIsTTY, write: io.stderr, delayed }),
-      diag: (d) => io.stderr(`${d.level}: ${d.message}\n`),
-      gitDir: repo.gitDir,
-      commonDir: repo.commonDir,
-    };
+      g,
+      delayed,
+    );
   }
   if (g.objectDir !== undefined) {
     const dir = path.resolve(io.cwd, g.objectDir);
@@ -119,17 +124,40 @@ export function makeContext(io: CliIO, g: GlobalOptions, delayed: ReadonlySet<st
     gitDir = repo.gitDir;
     commonDir = repo.commonDir;
   }
-  const enabled = g.progress ?? io.stderrIsTTY;
-  return {
+  return lazyProgress(
+    {
+      io,
+      objectDir,
+      hash,
+      config,
+      progress: undefined,
+      diag: (d) => io.stderr(`${d.level}: ${d.message}\n`),
+      gitDir,
+      commonDir,
+    },
     io,
-    objectDir,
-    hash,
-    config,
-    progress: progressRenderer({ enabled, write: io.stderr, delayed }),
-    diag: (d) => io.stderr(`${d.level}: ${d.message}\n`),
-    gitDir,
-    commonDir,
-  };
+    g,
+    delayed,
+  );
+}
+
+/**
+ * `ctx` with its `progress` made when first asked for: whether stderr is a terminal is a question
+ * that costs milliseconds (node:tty), and commands without progress never ask it.
+ */
+function lazyProgress(ctx: Context, io: CliIO, g: GlobalOptions, delayed: ReadonlySet<string>): Context {
+  let made = false;
+  let progress: ProgressCallback | undefined;
+  return Object.defineProperty(ctx, 'progress', {
+    enumerable: true,
+    get() {
+      if (!made) {
+        made = true;
+        progress = progressRenderer({ enabled: g.progress ?? io.stderrIsTTY, write: io.stderr, delayed });
+      }
+      return progress;
+    },
+  });
 }
 
 /**
@@ -146,17 +174,22 @@ function remoteContext(io: CliIO, g: GlobalOptions, delayed: ReadonlySet<string>
   if (hash === undefined) {
     throw new GitMidxError('INVALID_ARGUMENT', `unknown object format ${format} in ${url}config`);
   }
-  return {
+  return lazyProgress(
+    {
+      io,
+      objectDir: 'objects',
+      hash,
+      config,
+      progress: undefined,
+      diag: (d) => io.stderr(`${d.level}: ${d.message}\n`),
+      gitDir: '',
+      commonDir: '',
+      remote: { url, files },
+    },
     io,
-    objectDir: 'objects',
-    hash,
-    config,
-    progress: progressRenderer({ enabled: g.progress ?? io.stderrIsTTY, write: io.stderr, delayed }),
-    diag: (d) => io.stderr(`${d.level}: ${d.message}\n`),
-    gitDir: '',
-    commonDir: '',
-    remote: { url, files },
-  };
+    g,
+    delayed,
+  );
 }
 
 /**

@@ -4,11 +4,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isatty } from 'node:tty';
 import { fileURLToPath } from 'node:url';
 import { isGitMidxError } from '../errors.js';
 import { isFatalMidxError } from '../midx/reader.js';
-import { workerThreads } from '../node/builtins.js';
+import { tty, workerThreads } from '../node/builtins.js';
 import {
   pendingCleanup,
   readSharedCleanup,
@@ -146,7 +145,7 @@ export function nodeIO(): CliIO {
     stdinSource: () => stdinSource(),
     // Asked of the descriptor, not of process.stderr, whose stream costs milliseconds to create.
     get stderrIsTTY() {
-      return isatty(2);
+      return tty().isatty(2);
     },
     env: process.env,
     cwd: process.cwd(),
@@ -283,7 +282,7 @@ function workerScript(): string {
 function runOnWorker(argv: string[]): Promise<number> {
   const shared = sharedCleanupBuffer();
   const worker = new (workerThreads().Worker)(workerScript(), {
-    workerData: { argv, shared, stderrIsTTY: isatty(2) },
+    workerData: { argv, shared, stderrIsTTY: tty().isatty(2) },
     // Output goes straight to descriptors 1 and 2 (nodeIO); the worker's own streams stay unused.
     stdout: false,
     stderr: false,

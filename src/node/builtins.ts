@@ -1,10 +1,11 @@
 /**
- * Node built-ins that most commands never touch (zlib, crypto, worker_threads), loaded on first use: loading them
+ * Node built-ins that most commands never touch (zlib, crypto, worker_threads, tty), loaded on first use: loading them
  * up front costs a few milliseconds on every start of the CLI, which only reads small objects (our
  * own inflater) and hashes nothing on most calls.
  */
 import type * as Crypto from 'node:crypto';
 import { createRequire } from 'node:module';
+import type * as Tty from 'node:tty';
 import type * as WorkerThreads from 'node:worker_threads';
 import type * as Zlib from 'node:zlib';
 
@@ -12,6 +13,7 @@ const load = createRequire(import.meta.url);
 let zlibModule: typeof Zlib | undefined;
 let cryptoModule: typeof Crypto | undefined;
 let workersModule: typeof WorkerThreads | undefined;
+let ttyModule: typeof Tty | undefined;
 
 /** node:zlib. */
 export function zlib(): typeof Zlib {
@@ -29,4 +31,10 @@ export function crypto(): typeof Crypto {
 export function workerThreads(): typeof WorkerThreads {
   workersModule ??= load('node:worker_threads') as typeof WorkerThreads;
   return workersModule;
+}
+
+/** node:tty (whether stderr is a terminal: progress display only; loading it costs ~2 ms). */
+export function tty(): typeof Tty {
+  ttyModule ??= load('node:tty') as typeof Tty;
+  return ttyModule;
 }
