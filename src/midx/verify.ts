@@ -12,7 +12,7 @@ import type { HashFunction } from '../hash.js';
 import type { PackIndex } from '../pack/idx.js';
 import type { ProgressCallback } from '../progress.js';
 import type { MidxChain } from './chain.js';
-import { fanoutOrderMessage } from './chunks.js';
+import { CHUNK_OIDL, fanoutOrderMessage } from './chunks.js';
 import type { MultiPackIndex } from './reader.js';
 
 /**
@@ -206,6 +206,10 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
       : (oid: Uint8Array) => midx.findPosition(oid);
     const direct = !disordered && fanoutMatches;
     const m4 = meter(VERIFY_TITLES.offsets, N);
+    // The ids read once, whole, when they are in order (no view per object); else one by one.
+    const oidl = direct && N * H <= WHOLE_OIDL_MAX ? midx.readChunk(CHUNK_OIDL) : undefined;
+    const entryFailed = (i: number, b: Uint8Array, at: number) =>
+      report(`failed to load pack entry for oid[${i}] = ${toHex(b, at, at + H)}`);
     let lastId = -1;
     const run = new PackRun(opts.openPackIndex, print);
     try {
@@ -215,31 +219,32 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
         const idHere = ordId[j];
         if (j > 0 && idHere !== lastId) run.release();
         lastId = idHere;
-        const oid = direct ? midx.oidViewAt(i) : midx.oidAt(i);
-        const entryFailed = () => report(`failed to load pack entry for oid[${i}] = ${toHex(oid)}`);
+        const oid = oidl ?? (direct ? midx.oidViewAt(i) : midx.oidAt(i));
+        const at = oidl !== undefined ? i * H : 0;
         m4.tick(j + 1);
         const pos = direct ? i : find(oid);
         if (pos < 0) {
-          entryFailed();
+          entryFailed(i, oid, at);
           continue;
         }
         // Dies on an id that names no pack (read again then, for Git's message).
         const pid = direct && idHere < P ? idHere : midx.packIdAt(pos);
         if (!loaded[pid]) {
-          entryFailed();
+          entryFailed(i, oid, at);
           continue;
         }
         const cur = run.index(pid, midx.packNames[pid]);
         if (cur === undefined) {
-          entryFailed();
+          entryFailed(i, oid, at);
           continue;
         }
         const w = direct ? ordWord[j] : 0;
         const mOff = direct && (w & 0x80000000) === 0 ? w : midx.offsetAt(pos);
-        const pOff = cur.lookup(oid) ?? 0;
+        const k = cur.findPosition(oid, at);
+        const pOff = k < 0 ? 0 : cur.offsetAt(k);
         if (mOff !== pOff) {
           report(
-            `incorrect object offset for oid[${i}] = ${toHex(oid)}: ${mOff.toString(16)} != ${pOff.toString(16)}`,
+            `incorrect object offset for oid[${i}] = ${toHex(oid, at, at + H)}: ${mOff.toString(16)} != ${pOff.toString(16)}`,
           );
         }
       }
@@ -253,6 +258,9 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
     throw e;
   }
 }
+
+/** `verify` reads the id table whole up to this size. */
+const WHOLE_OIDL_MAX = 256 * 1024 * 1024;
 
 /**
  * The index of the pack whose run of objects the offset check is in: opened when the run starts,

@@ -7,7 +7,7 @@
 import { readU32 } from '../bytes.js';
 import { type GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
-import type { RandomAccessReader } from '../io.js';
+import { bufferReader, type RandomAccessReader } from '../io.js';
 import { chainSourceIn, loadChain, MidxChain } from '../midx/chain.js';
 import { isFatalMidxError, MultiPackIndex } from '../midx/reader.js';
 import { type PackIndexLoad, verifyChain, verifyMidx } from '../midx/verify.js';
@@ -135,6 +135,9 @@ function packFileName(name: string): string {
 }
 
 /** Git's `is_pack_valid()`: the index opens, and the pack's header and trailer agree with it. */
+/** Pack indexes up to this size are read into memory whole for `verify`'s offset checks. */
+const WHOLE_INDEX_MAX = 256 * 1024 * 1024;
+
 function openPack(
   files: StoreFiles,
   packDir: string,
@@ -149,7 +152,19 @@ function openPack(
   try {
     const r = files.open(idxPath);
     if (r === undefined) throw new Error('missing');
-    idx = PackIndex.open(r, { hash, file: `${shownDir}/${name}` });
+    // Held whole (it is read whole anyway: every object of the pack is looked up): the lookups
+    // then read the bytes directly instead of through pages.
+    let source: RandomAccessReader = r;
+    if (r.size <= WHOLE_INDEX_MAX) {
+      const bytes = new Uint8Array(r.size);
+      try {
+        r.readInto(bytes, 0, r.size, 0);
+      } finally {
+        r.close();
+      }
+      source = bufferReader(bytes);
+    }
+    idx = PackIndex.open(source, { hash, file: `${shownDir}/${name}` });
   } catch (e) {
     const errors: string[] = [];
     if (isGitMidxError(e)) errors.push(String(e.data.git ?? e.message));

@@ -34,6 +34,9 @@ export class PackIndex {
   readonly numLarge: number;
   private readonly src: PagedReader;
 
+  /** `bytes`, once asked for (null: not yet). */
+  private whole: Uint8Array | undefined | null = null;
+
   private constructor(src: PagedReader, hash: HashAlgorithm, file: string) {
     this.src = src;
     this.hash = hash;
@@ -195,6 +198,9 @@ export class PackIndex {
         hi = z;
       }
     }
+    if (this.whole === null) this.whole = this.bytes;
+    const whole = this.whole;
+    if (whole !== undefined) return this.bisectWhole(whole, oid, oidOffset, lo, hi);
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       // Straight from the page (no view allocated per probe).
@@ -205,6 +211,29 @@ export class PackIndex {
         c = page[o + k] - oid[oidOffset + k];
         if (c !== 0) break;
       }
+      if (c === 0) return mid;
+      if (c < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return -1;
+  }
+
+  /**
+   * The same bisection over the whole file in memory: the first four bytes of each probe compared
+   * as one number (the order of bytes compared one by one), the rest only when those are equal.
+   */
+  private bisectWhole(w: Uint8Array, oid: Uint8Array, at: number, lo: number, hi: number): number {
+    const H = this.hash.size;
+    const base = this.oidBase;
+    const stride = this.oidStride;
+    const t = ((oid[at] << 24) | (oid[at + 1] << 16) | (oid[at + 2] << 8) | oid[at + 3]) >>> 0;
+    if (base + hi * stride > w.length) hi = Math.max(lo, Math.floor((w.length - base) / stride));
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const p = base + mid * stride;
+      const k = ((w[p] << 24) | (w[p + 1] << 16) | (w[p + 2] << 8) | w[p + 3]) >>> 0;
+      let c = k - t;
+      for (let j = 4; c === 0 && j < H; j++) c = w[p + j] - oid[at + j];
       if (c === 0) return mid;
       if (c < 0) lo = mid + 1;
       else hi = mid;
