@@ -9,6 +9,9 @@ import type { HashAlgorithm } from '../hash.js';
 import { bufferReader, PagedReader, type PagedReaderOptions, type RandomAccessReader } from '../io.js';
 
 const IDX_MAGIC = 0xff744f63;
+/** A local index read by pages is read whole after this many searches, if it is at most HOLD_MAX_BYTES. */
+const HOLD_AFTER_SEARCHES = 32;
+const HOLD_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface PackIndexOptions extends PagedReaderOptions {
   hash: HashAlgorithm;
@@ -34,8 +37,10 @@ export class PackIndex {
   readonly numLarge: number;
   private readonly src: PagedReader;
 
-  /** `bytes`, once asked for (null: not yet). */
-  private whole: Uint8Array | undefined | null = null;
+  /** The whole file, once held in memory (see `held`). */
+  private whole: Uint8Array | undefined;
+  /** Searches made through pages. */
+  private pagedSearches = 0;
 
   private constructor(src: PagedReader, hash: HashAlgorithm, file: string) {
     this.src = src;
@@ -129,6 +134,7 @@ export class PackIndex {
 
   /** The pack offset of the i-th object (OID order). */
   offsetAt(i: number): number {
+    if (this.whole !== undefined) return this.offsetAtIn(this.whole, i);
     if (this.version === 1) return readU32(this.src.read(this.offBase + i * (this.hash.size + 4), 4), 0);
     const w = this.src.u32(this.offBase + i * 4);
     if ((w & 0x80000000) === 0) return w;
@@ -198,8 +204,7 @@ export class PackIndex {
         hi = z;
       }
     }
-    if (this.whole === null) this.whole = this.bytes;
-    const whole = this.whole;
+    const whole = this.held();
     if (whole !== undefined) return this.bisectWhole(whole, oid, oidOffset, lo, hi);
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
@@ -216,6 +221,21 @@ export class PackIndex {
       else hi = mid;
     }
     return -1;
+  }
+
+  /**
+   * The whole file when it is in memory: always for a file read whole; a small local file read by
+   * pages is read whole once it has served a number of searches (a single lookup reads a page or
+   * two; many lookups would touch every page anyway, each through the page cache).
+   */
+  private held(): Uint8Array | undefined {
+    if (this.whole !== undefined) return this.whole;
+    const src = this.src;
+    if (src.pageSize >= src.size) this.whole = src.page(0);
+    else if (++this.pagedSearches >= HOLD_AFTER_SEARCHES && src.size <= HOLD_MAX_BYTES && !src.remote) {
+      this.whole = src.readUncached(0, src.size);
+    }
+    return this.whole;
   }
 
   /**
@@ -270,6 +290,7 @@ export class PackIndex {
 
   close(): void {
     this.src.close();
+    this.whole = undefined;
   }
 }
 
