@@ -208,6 +208,19 @@ function resultScratch(n: number, allocate?: (size: number) => Uint8Array): Uint
   }
   return resultBuf.subarray(0, n);
 }
+const levelBufs: (Uint8Array | undefined)[] = [undefined, undefined];
+
+/** `n` bytes of level buffer `k` (grown as needed), or fresh bytes past the scratch limit. */
+function levelScratch(k: number, n: number, allocate?: (size: number) => Uint8Array): Uint8Array {
+  if (n > RESULT_SCRATCH_MAX) return allocate !== undefined ? allocate(n) : new Uint8Array(n);
+  let b = levelBufs[k];
+  if (b === undefined || b.length < n) {
+    b = new Uint8Array(Math.min(RESULT_SCRATCH_MAX, Math.max(n, 2 * (b?.length ?? 0), 64 * 1024)));
+    levelBufs[k] = b;
+  }
+  return b.subarray(0, n);
+}
+
 /** Entries `infoAt` remembers the type of, at most (then it starts over). */
 const CHAIN_TYPES_MAX = 1 << 20;
 
@@ -381,6 +394,8 @@ export class PackFile {
   private readonly deltaOptions: ApplyDeltaOptions & { offset: number };
   /** `deltaOptions` for the last delta of a `dataViewAt`: its result goes to the shared scratch. */
   private readonly viewOptions: ApplyDeltaOptions & { offset: number };
+  /** For intermediate results that are not cached: two buffers shared by every pack, in turn. */
+  private readonly levelOptions: (ApplyDeltaOptions & { offset: number })[];
   /** Set during `dataViewAt`: the answer may be a borrowed view. */
   private viewing = false;
   /**
@@ -424,6 +439,10 @@ export class PackFile {
       allocate: this.inflater.allocate,
     };
     this.viewOptions = { ...this.deltaOptions, allocate: (n) => resultScratch(n, this.inflater.allocate) };
+    this.levelOptions = [0, 1].map((k) => ({
+      ...this.deltaOptions,
+      allocate: (n: number) => levelScratch(k, n, this.inflater.allocate),
+    }));
   }
 
   /** Opens a pack and runs Git's validity checks (`validate()`); the reader is not closed on failure. */
@@ -746,18 +765,33 @@ export class PackFile {
       }
       e = this.parseEntry(next, this.chainSlot(n));
     }
+    /** Which level buffer `data` is in (-1: none, it is owned or cached). */
+    let inLevel = -1;
     for (let i = n - 1; i >= 0; i--) {
       const d = chain[i];
       const delta = this.inflateDelta(d);
-      // The last result of a `dataViewAt` goes to the shared scratch (no other read has begun).
-      const opts = i === 0 && this.viewing ? this.viewOptions : this.deltaOptions;
+      // The cache keeps the whole object at the bottom and the direct base of the object asked for
+      // (reads in pack order: the next object's base), not every level between: on random reads of
+      // long chains, copying each level out and evicting it costs more than rebuilding it does.
+      // A level where the async API's time slice runs out is kept too: the re-run goes on from it.
+      // The last result of a `dataViewAt` goes to the shared scratch (no other read has begun); an
+      // intermediate result that the cache does not keep, to the level buffer `data` is not in.
+      const keep = i === 1 || (i > 1 && overDeadline());
+      const level = i > 0 && !keep ? (inLevel === 0 ? 1 : 0) : -1;
+      const opts =
+        i === 0 && this.viewing
+          ? this.viewOptions
+          : level >= 0
+            ? this.levelOptions[level]
+            : this.deltaOptions;
       opts.offset = d.offset;
       data = applyDeltaPrefix(data, delta, d.size, opts);
+      inLevel = level;
       if (i === 0 && this.viewing) {
         this.viewBase = n > 1 ? chain[1].offset : bottom;
         this.viewDelta = delta.length === d.size ? delta : delta.subarray(0, d.size);
       }
-      if (i > 0) {
+      if (keep) {
         this.cache.put(d.offset, baseType, data, true);
         // Driven by the async API and past its time slice: let the event loop run; the re-run
         // finds this intermediate result in the cache and goes on from it.
