@@ -309,20 +309,6 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   }
   for (let i = (heapSize >> 1) - 1; i >= 0; i--) siftDown(i, heap[i], heapKey[i]);
 
-  // The selected ids, each entry's pack (pre-sort index) and offset, captured as the merge meets
-  // them (their bytes are in cache then): the chunks below are written from these in order.
-  // Ids are copied as 32-bit words where the source allows it (every `.idx` id is 4-byte aligned
-  // when the file's buffer is), which is about four times faster than a byte loop.
-  const words = sources.map((s) =>
-    s.oids.byteOffset % 4 === 0 && s.base % 4 === 0 && s.stride % 4 === 0
-      ? new Uint32Array(s.oids.buffer, s.oids.byteOffset, s.oids.length >>> 2)
-      : undefined,
-  );
-  const W = H >>> 2;
-  const oidlOut = new Uint8Array(total * H);
-  const oidlOut32 = new Uint32Array(oidlOut.buffer, 0, oidlOut.length >>> 2);
-  const packOut = new Uint32Array(total);
-  const offOut = new Float64Array(total);
   let n = 0;
   let lastSrc = -1;
   let lastOff = 0;
@@ -341,31 +327,15 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     if (!dup && !exclude?.(s.oids, o)) {
       selSrc[n] = si;
       selPos[n] = pos;
-      const sw = words[si];
-      if (sw !== undefined) {
-        const o32 = o >>> 2;
-        const w32 = n * W;
-        for (let j = 0; j < W; j++) oidlOut32[w32 + j] = sw[o32 + j];
-      } else {
-        const oids = s.oids;
-        const w = n * H;
-        for (let j = 0; j < H; j++) oidlOut[w + j] = oids[o + j];
-      }
-      packOut[n] = s.ooff !== undefined ? headPack[si] : s.pack;
-      let off: number;
-      if (s.offBase >= 0) {
-        off = readU32(s.oids, s.offBase + pos * 4);
-        if (off > MIDX_LARGE_THRESHOLD) off = entryOffset(s, pos);
-      } else {
-        off = entryOffset(s, pos);
-      }
-      offOut[n] = off;
       n++;
       fanout[s.oids[o]]++;
       if (s.ooff !== undefined) checkReusedOffset(s, pos, packs, H);
-      if (off > MIDX_LARGE_THRESHOLD) {
-        numLarge++;
-        if (off > MIDX_MAX_32BIT_OFFSET) needLarge = true;
+      if (s.mayBeLarge) {
+        const off = entryOffset(s, pos);
+        if (off > MIDX_LARGE_THRESHOLD) {
+          numLarge++;
+          if (off > MIDX_MAX_32BIT_OFFSET) needLarge = true;
+        }
       }
       lastSrc = si;
       lastOff = o;
@@ -411,10 +381,41 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   chunks.push({ id: CHUNK_PNAM, size: pnam.length, write: (sink) => sink.write(pnam) });
   const oidf = encodeFanout(fanout);
   chunks.push({ id: CHUNK_OIDF, size: OIDF_SIZE, write: (sink) => sink.write(oidf) });
+  // Ids are copied as 32-bit words where the source allows it (every `.idx` id is 4-byte aligned
+  // when the file's buffer is), which is about four times faster than a byte loop.
+  const words = sources.map((s) =>
+    s.oids.byteOffset % 4 === 0 && s.base % 4 === 0 && s.stride % 4 === 0
+      ? new Uint32Array(s.oids.buffer, s.oids.byteOffset, s.oids.length >>> 2)
+      : undefined,
+  );
   chunks.push({
     id: CHUNK_OIDL,
     size: numObjects * H,
-    write: (sink) => sink.write(oidlOut.subarray(0, numObjects * H)),
+    write(sink) {
+      const buf = new Uint8Array(Math.min(numObjects, BLOCK_ENTRIES) * H);
+      const buf32 = new Uint32Array(buf.buffer, 0, buf.length >>> 2);
+      const W = H >>> 2;
+      for (let start = 0; start < numObjects; start += BLOCK_ENTRIES) {
+        const end = Math.min(numObjects, start + BLOCK_ENTRIES);
+        let w = 0;
+        for (let i = start; i < end; i++) {
+          const si = selSrc[i];
+          const s = sources[si];
+          const o = s.base + selPos[i] * s.stride;
+          const sw = words[si];
+          if (sw !== undefined) {
+            const o32 = o >>> 2;
+            const w32 = w >>> 2;
+            for (let j = 0; j < W; j++) buf32[w32 + j] = sw[o32 + j];
+          } else {
+            const oids = s.oids;
+            for (let j = 0; j < H; j++) buf[w + j] = oids[o + j];
+          }
+          w += H;
+        }
+        sink.write(buf.subarray(0, w));
+      }
+    },
   });
   chunks.push({
     id: CHUNK_OOFF,
@@ -426,11 +427,19 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
         const end = Math.min(numObjects, start + BLOCK_ENTRIES);
         let w = 0;
         for (let i = start; i < end; i++) {
-          const id = perm[packOut[i]];
-          if (!(id >= 0))
-            throw new Error(`BUG: object selected from dropped pack ${packs[packOut[i]]?.name}`);
+          const s = sources[selSrc[i]];
+          const pos = selPos[i];
+          const pack = s.ooff ? readU32(s.ooff, pos * 8) + s.packBase : s.pack;
+          const id = perm[pack];
+          if (!(id >= 0)) throw new Error(`BUG: object selected from dropped pack ${packs[pack]?.name}`);
           writeU32(buf, w, id);
-          const off = offOut[i];
+          let off: number;
+          if (s.offBase >= 0) {
+            off = readU32(s.oids, s.offBase + pos * 4);
+            if (off > MIDX_LARGE_THRESHOLD) off = entryOffset(s, pos);
+          } else {
+            off = entryOffset(s, pos);
+          }
           // §4.5: only when some offset needs more than 32 bits does every offset with bit 31 set
           // move to LOFF; otherwise offsets up to 0xffffffff are stored as they are.
           if (needLarge && off > MIDX_LARGE_THRESHOLD)
@@ -449,7 +458,8 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       write(sink) {
         const buf = new Uint8Array(8);
         for (let i = 0; i < numObjects; i++) {
-          const off = offOut[i];
+          const s = sources[selSrc[i]];
+          const off = entryOffset(s, selPos[i]);
           if (off > MIDX_LARGE_THRESHOLD) {
             writeU32(buf, 0, Math.floor(off / 0x100000000));
             writeU32(buf, 4, off >>> 0);
@@ -467,9 +477,12 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     const offOf = new Float64Array(numObjects);
     const pref = new Uint8Array(numObjects);
     for (let i = 0; i < numObjects; i++) {
-      packOf[i] = perm[packOut[i]];
-      offOf[i] = offOut[i];
-      pref[i] = sources[selSrc[i]].preferred ? 0 : 1;
+      const src = sources[selSrc[i]];
+      const pos = selPos[i];
+      const old = src.ooff ? readU32(src.ooff, pos * 8) + src.packBase : src.pack;
+      packOf[i] = perm[old];
+      offOf[i] = entryOffset(src, pos);
+      pref[i] = src.preferred ? 0 : 1;
     }
     const order = new Uint32Array(numObjects);
     for (let i = 0; i < numObjects; i++) order[i] = i;
