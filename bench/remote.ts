@@ -255,8 +255,9 @@ export function bitmapRows(
       git: g,
       ours: o,
       ratio: o / g,
-      target: 'ratio ≤ 1.50',
+      target: 'ratio − node ≤ 1.50',
       pass: accepted && identical && o / g <= 1.5,
+      startup: { limit: 1.5, alsoNeeds: accepted && identical },
       note: `git rev-list --test-bitmap HEAD on our bitmap: ${accepted ? 'OK' : 'FAILED'}; .bitmap of git's MIDX ${identical ? 'byte-identical to' : 'DIFFERS from'} git's`,
     });
     // Counts with the bitmap (ours in place, git's rev-list reading it too).
@@ -285,6 +286,7 @@ export function bitmapRows(
       ratio: median(ourC) / median(gitC),
       target: 'informational',
       pass: same ? undefined : false,
+      startup: {},
       note: `counts ${same ? 'equal' : 'DIFFER'}: git ${gitOut.trim()}, ours ${ourOut.trim()}`,
     });
   } finally {
