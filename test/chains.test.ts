@@ -15,6 +15,8 @@ import { SHA1, SHA256 } from '../src/hash.js';
 import { CHAIN_DIR, CHAIN_FILE, type ChainSource, loadChain, MidxChain } from '../src/midx/chain.js';
 import { openReachBitmap } from '../src/node/bitmaps.js';
 import { ObjectStore } from '../src/node/index.js';
+import { openMidxFile } from '../src/node/midx.js';
+import { writeMidxBitmap } from '../src/node/midx-bitmap.js';
 import { nodeStorage } from '../src/node/storage.js';
 import { storeFiles } from '../src/storage/resident.js';
 import { countReachable } from '../src/store/reach.js';
@@ -514,3 +516,21 @@ test('a chain file that is a FIFO: the store warns once and the packs answer (no
   assert.equal(r.stdout, 'commit\n');
   assert.match(r.stderr, /not a regular file; ignoring multi-pack-index/);
 });
+
+for (const algo of ['sha1', 'sha256'] as const) {
+  const name = `flat-bitmap-${algo}`;
+  test(`${name}: our .bitmap for Git's MIDX is Git 2.55's, byte for byte`, { skip: !haveFixtures }, () => {
+    const repo = unpackFixture(name);
+    const pack = path.join(repo, 'objects', 'pack');
+    const theirs = readdirSync(pack).find((f) => f.endsWith('.bitmap'))!;
+    const hash = algo === 'sha1' ? SHA1 : SHA256;
+    const midx = openMidxFile(path.join(pack, 'multi-pack-index'), { hash });
+    const target = path.join(pack, 'ours.bitmap');
+    try {
+      writeMidxBitmap({ objectDir: path.join(repo, 'objects'), hash, midx, target });
+    } finally {
+      midx.close();
+    }
+    assert.ok(readFileSync(target).equals(readFileSync(path.join(pack, theirs))));
+  });
+}
