@@ -529,6 +529,10 @@ function repackRows(label: string, dir: string, env: NodeJS.ProcessEnv, n: numbe
   let checked = 0;
   let good = 0;
   let note = '';
+  let gitPack = 0;
+  let ourPack = 0;
+  let gitRss: number | undefined;
+  let ourRss: number | undefined;
   try {
     const copy = (): string => {
       const d = join(scratch, 'repo');
@@ -547,17 +551,27 @@ function repackRows(label: string, dir: string, env: NodeJS.ProcessEnv, n: numbe
         )
         .digest('hex');
     const before = objectsOf(dir);
+    // The size of the pack a repack made: the `.pack` files that were not there before.
+    const packDirOf = (d: string) => join(d, 'objects', 'pack');
+    const original = new Set(nodeFs.readdirSync(packDirOf(dir)));
+    const newPackBytes = (d: string): number => {
+      let bytes = 0;
+      for (const f of nodeFs.readdirSync(packDirOf(d))) {
+        if (f.endsWith('.pack') && !original.has(f)) bytes += nodeFs.statSync(join(packDirOf(d), f)).size;
+      }
+      return bytes;
+    };
+    const gitArgs = ['multi-pack-index', 'repack', '--batch-size=0', '--no-progress'];
+    const ourArgs = [BIN, 'repack', '--batch-size=0', '--no-progress'];
     for (let i = 0; i < n; i++) {
       for (const side of i % 2 === 0 ? ['git', 'ours'] : ['ours', 'git']) {
         const cwd = copy();
         if (side === 'git') {
-          g.add(
-            timeSpawn('git', ['multi-pack-index', 'repack', '--batch-size=0', '--no-progress'], { cwd, env }),
-          );
+          g.add(timeSpawn('git', gitArgs, { cwd, env }));
+          gitPack = newPackBytes(cwd);
         } else {
-          o.add(
-            timeSpawn(process.execPath, [BIN, 'repack', '--batch-size=0', '--no-progress'], { cwd, env }),
-          );
+          o.add(timeSpawn(process.execPath, ourArgs, { cwd, env }));
+          ourPack = newPackBytes(cwd);
           checked++;
           const verify = spawnSync('git', ['multi-pack-index', 'verify', '--no-progress'], { cwd, env });
           const same = objectsOf(cwd) === before;
@@ -566,10 +580,36 @@ function repackRows(label: string, dir: string, env: NodeJS.ProcessEnv, n: numbe
         }
       }
     }
+    // Peak memory: one more run each, under GNU time.
+    if (rssMethod() === 'gnu-time') {
+      gitRss = peakRssGnuTime('git', gitArgs, { cwd: copy(), env }) / 1024;
+      ourRss = peakRssGnuTime(process.execPath, ourArgs, { cwd: copy(), env }) / 1024;
+    }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
   addTimeRow(`repack --batch-size=0 (${label})`, g, o, true, REPACK_TARGET);
+  rows.push({
+    name: `  repack (${label}): size of the new pack`,
+    unit: 'MiB',
+    git: gitPack / 2 ** 20,
+    ours: ourPack / 2 ** 20,
+    ratio: ourPack / gitPack,
+    target: 'ratio ≤ 1.05',
+    pass: ourPack / gitPack <= 1.05,
+    note: `${fmtInt(ourPack)} bytes (ours), ${fmtInt(gitPack)} (git)`,
+  });
+  if (gitRss !== undefined && ourRss !== undefined) {
+    rows.push({
+      name: `  repack (${label}): peak RSS (gnu-time)`,
+      unit: 'MiB',
+      git: gitRss,
+      ours: ourRss,
+      ratio: ourRss / gitRss,
+      target: 'ratio ≤ 1.00',
+      pass: ourRss <= gitRss,
+    });
+  }
   const ok = good === checked;
   if (!ok) correctnessFailed = true;
   rows.push({
