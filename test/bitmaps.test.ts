@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -349,3 +349,84 @@ for (const format of ['sha1', 'sha256'] as const) {
     );
   });
 }
+
+test('write --bitmap --refs-snapshot: the tips and preferred tips of the file, byte for byte as git 2.39 chooses them; Git’s errors on bad lines, nothing written', () => {
+  const r = buildWide('sha1');
+  const tip = (ref: string) => r.gitText(['rev-parse', ref]);
+  const snapshot = path.join(r.scratchDir(), 'snapshot');
+  // A subset of the refs, out of name order, the topic preferred, a tag given unpeeled.
+  const lines = [`+${tip('refs/heads/topic')}`, tip('refs/heads/side'), tip('refs/tags/v1'), tip('main~40')];
+  writeFileSync(snapshot, `${lines.join('\n')}\n`);
+  r.git(['multi-pack-index', 'write', '--bitmap', `--refs-snapshot=${snapshot}`]);
+  const theirs = readdirSync(r.packDir).find((f) => f.endsWith('.bitmap'))!;
+  const midx = openMidxFile(path.join(r.packDir, 'multi-pack-index'), { hash: SHA1 });
+  const target = path.join(r.packDir, 'ours.bitmap');
+  const refsSnapshot = lines.map((l) => ({
+    oid: fromHex(l.replace(/^\+/, ''))!,
+    preferred: l.startsWith('+'),
+  }));
+  try {
+    writeMidxBitmap({
+      objectDir: r.objectDir,
+      hash: SHA1,
+      midx,
+      target,
+      entryOrder: 'selection',
+      refsSnapshot,
+    });
+  } finally {
+    midx.close();
+  }
+  assert.ok(readFileSync(target).equals(readFileSync(path.join(r.packDir, theirs))));
+  // Without the snapshot the refs decide: another file.
+  const all = path.join(r.packDir, 'all.bitmap');
+  const m2 = openMidxFile(path.join(r.packDir, 'multi-pack-index'), { hash: SHA1 });
+  try {
+    writeMidxBitmap({ objectDir: r.objectDir, hash: SHA1, midx: m2, target: all, entryOrder: 'selection' });
+  } finally {
+    m2.close();
+  }
+  assert.ok(!readFileSync(all).equals(readFileSync(target)));
+  rmSync(target);
+  rmSync(all);
+
+  // Through the CLI: accepted by git; bad lines are Git's fatal errors, and nothing is written.
+  for (const f of readdirSync(r.packDir))
+    if (f.startsWith('multi-pack-index')) rmSync(path.join(r.packDir, f));
+  const ours = spawnSync(process.execPath, [bin, 'write', '--bitmap', `--refs-snapshot=${snapshot}`], {
+    cwd: r.dir,
+    env: r.env,
+    encoding: 'utf8',
+  });
+  assert.equal(ours.status, 0, ours.stderr);
+  assert.equal(r.git(['multi-pack-index', 'verify']).status, 0);
+  for (const q of [['--all'], ['side'], ['topic', '^main~100']]) {
+    const plain = r.gitText(['rev-list', '--count', '--objects', ...q]);
+    assert.equal(
+      r.gitText(['rev-list', '--count', '--objects', '--use-bitmap-index', ...q]),
+      plain,
+      q.join(' '),
+    );
+  }
+  for (const [text, message] of [
+    ['zz\n', /^fatal: could not parse line: zz$/m],
+    [`${tip('main')} extra\n`, /^fatal: malformed line: [0-9a-f]{40} extra$/m],
+    [`${'1'.repeat(40)}\n`, /^fatal: unable to parse object: 1{40}$/m],
+  ] as const) {
+    for (const f of readdirSync(r.packDir))
+      if (f.startsWith('multi-pack-index')) rmSync(path.join(r.packDir, f));
+    writeFileSync(snapshot, text);
+    const bad = spawnSync(process.execPath, [bin, 'write', '--bitmap', `--refs-snapshot=${snapshot}`], {
+      cwd: r.dir,
+      env: r.env,
+      encoding: 'utf8',
+    });
+    assert.equal(bad.status, 128, bad.stderr);
+    assert.match(bad.stderr, message);
+    assert.deepEqual(
+      readdirSync(r.packDir).filter((f) => f.startsWith('multi-pack-index')),
+      [],
+      'nothing written',
+    );
+  }
+});

@@ -64,12 +64,17 @@ export interface WriteBitmapOptions {
    * (default), or `'selection'`, newest first, as Git 2.39 to 2.54 did. The XOR choices follow.
    */
   entryOrder?: 'date' | 'selection';
+  /**
+   * `--refs-snapshot`: the tips to walk from instead of every ref, in this order; `preferred` as
+   * a `+` line (it counts only for a line that names a commit itself, as in Git).
+   */
+  refsSnapshot?: readonly { oid: Uint8Array; preferred: boolean }[];
 }
 
 /** The settings of a bitmap write that come from configuration (`pack.*`). */
 export type BitmapSettings = Pick<
   WriteBitmapOptions,
-  'preferredTips' | 'hashCache' | 'lookupTable' | 'entryOrder'
+  'preferredTips' | 'hashCache' | 'lookupTable' | 'entryOrder' | 'refsSnapshot'
 >;
 
 export interface WriteBitmapResult {
@@ -133,14 +138,21 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
     });
     const walk = new CommitWalk(graph, table, store, N, H, closure);
     const preferred = options.preferredTips ?? [];
-    for (const r of refs.all()) {
-      if (!r.name.startsWith('refs/')) continue;
-      const node = walk.peel(r.oid);
-      if (node >= 0)
-        walk.addTip(
-          node,
-          preferred.some((p) => r.name.startsWith(p)),
-        );
+    if (options.refsSnapshot !== undefined) {
+      for (const t of options.refsSnapshot) {
+        const node = walk.peel(t.oid);
+        if (node >= 0) walk.addTip(node, t.preferred && walk.peel(t.oid, false) === node);
+      }
+    } else {
+      for (const r of refs.all()) {
+        if (!r.name.startsWith('refs/')) continue;
+        const node = walk.peel(r.oid);
+        if (node >= 0)
+          walk.addTip(
+            node,
+            preferred.some((p) => r.name.startsWith(p)),
+          );
+      }
     }
     const walked = walk.run();
     const dateOf = (c: number) => walk.date(c);
@@ -405,10 +417,13 @@ class CommitWalk {
     return this.preferred.has(c);
   }
 
-  /** The commit `oid` names, tags peeled: its node, or -1 when it names no commit. */
-  peel(oid: Uint8Array): number {
+  /**
+   * The commit `oid` names, tags peeled (unless `tags` is false): its node, or -1 when it names no
+   * commit.
+   */
+  peel(oid: Uint8Array, tags = true): number {
     let id = oid;
-    for (let depth = 0; depth < 32; depth++) {
+    for (let depth = 0; depth < (tags ? 32 : 1); depth++) {
       const pos = this.table.find(id, 0);
       const t = pos >= 0 ? this.graph.types[pos] : 0;
       if (t === 1) return pos;

@@ -1,13 +1,16 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fromHex, isHex } from '../../bytes.js';
 import { GitMidxError } from '../../errors.js';
 import { writeMidxFileAsync } from '../../node/midx.js';
 import { writeMidxLayer } from '../../node/midx-chain.js';
-import { MoveToWorker, makeContext } from '../context.js';
+import { type Context, MoveToWorker, makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand, UsageError } from '../options.js';
+import { openCliStore } from '../store.js';
 
 const USAGE =
-  'write [--preferred-pack=<pack>] [--[no-]bitmap] [--stdin-packs] [--[no-]incremental] [--[no-]write-chain-file] [--base=<checksum>]';
+  'write [--preferred-pack=<pack>] [--[no-]bitmap] [--stdin-packs] [--refs-snapshot=<file>] [--[no-]incremental] [--[no-]write-chain-file] [--base=<checksum>]';
 
 export const writeCommand: Command = {
   name: 'write',
@@ -26,6 +29,7 @@ export const writeCommand: Command = {
         base: { type: 'string' },
         bitmap: { type: 'boolean' },
         'no-bitmap': { type: 'boolean' },
+        'refs-snapshot': { type: 'string' },
       },
       USAGE,
       global,
@@ -34,6 +38,7 @@ export const writeCommand: Command = {
         ['--preferred-pack <preferred-pack>', 'pack for reuse when computing a multi-pack bitmap'],
         ['--stdin-packs', 'write multi-pack index containing only given indexes'],
         ['--[no-]bitmap', 'write multi-pack bitmap'],
+        ['--refs-snapshot <file>', 'refs snapshot for selecting bitmap commits'],
         ['--base <checksum>', 'base MIDX for incremental writes'],
         ['--[no-]incremental', 'write a new incremental MIDX'],
         ['--[no-]write-chain-file', 'write the multi-pack-index chain file'],
@@ -67,10 +72,18 @@ export const writeCommand: Command = {
         .filter((l) => l.length > 0);
     }
     const version = midxVersion(ctx.config.get('midx.version') ?? undefined);
+    const snapshotFile = p.values['refs-snapshot'] as string | undefined;
     const bitmapSettings = {
       preferredTips: ctx.config.getAll('pack.preferbitmaptips').filter((v): v is string => v !== null),
       hashCache: ctx.config.getBool('pack.writebitmaphashcache', true),
       lookupTable: ctx.config.getBool('pack.writebitmaplookuptable', false),
+      // Read before anything is written: a bad line stops the write, as in Git.
+      refsSnapshot:
+        bitmap && snapshotFile !== undefined
+          ? readRefsSnapshot(path.resolve(io.cwd, snapshotFile), snapshotFile, ctx.hash.hexSize, (oid) =>
+              objectExists(ctx, oid),
+            )
+          : undefined,
     };
     if (incremental) {
       const r = writeMidxLayer({
@@ -112,4 +125,59 @@ export function midxVersion(value: string | undefined): 1 | 2 | undefined {
   if (v === '1' || v === '2') return Number(v) as 1 | 2;
   const git = `unknown MIDX version: ${v}`;
   throw new GitMidxError('INVALID_ARGUMENT', git, { data: { git } });
+}
+
+/**
+ * The lines of a `--refs-snapshot` file (Git's format: an object id per line, `+` before it for a
+ * preferred tip), each object required to exist; Git's fatal errors otherwise.
+ */
+function readRefsSnapshot(
+  file: string,
+  shown: string,
+  hexSize: number,
+  exists: (oid: Uint8Array) => boolean,
+): { oid: Uint8Array; preferred: boolean }[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const why =
+      (e as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'No such file or directory'
+        : String((e as Error).message);
+    const git = `could not open '${shown}' for reading: ${why}`;
+    throw new GitMidxError('INVALID_ARGUMENT', git, { file, data: { git } });
+  }
+  const out: { oid: Uint8Array; preferred: boolean }[] = [];
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  for (const raw of lines) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    const preferred = line.startsWith('+');
+    const hex = preferred ? line.slice(1) : line;
+    const oid = fromHex(hex.slice(0, hexSize).toLowerCase());
+    if (hex.length < hexSize || oid === undefined || !isHex(hex.slice(0, hexSize))) {
+      const git = `could not parse line: ${line}`;
+      throw new GitMidxError('INVALID_ARGUMENT', git, { file, data: { git } });
+    }
+    if (hex.length > hexSize) {
+      const git = `malformed line: ${line}`;
+      throw new GitMidxError('INVALID_ARGUMENT', git, { file, data: { git } });
+    }
+    if (!exists(oid)) {
+      const git = `unable to parse object: ${hex.toLowerCase()}`;
+      throw new GitMidxError('OBJECT_MISSING', git, { file, data: { git } });
+    }
+    out.push({ oid, preferred });
+  }
+  return out;
+}
+
+function objectExists(ctx: Context, oid: Uint8Array): boolean {
+  const store = openCliStore(ctx, { objectDir: ctx.objectDir, hash: ctx.hash, onDiagnostic: ctx.diag });
+  try {
+    return store.hasObject(oid);
+  } finally {
+    store.close();
+  }
 }
