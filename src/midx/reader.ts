@@ -203,6 +203,14 @@ export class MultiPackIndex {
     return this.src.isClosed;
   }
 
+  /**
+   * Drops the pages of the file held in memory (later reads load what they need again): for a
+   * caller done with a pass over the whole file.
+   */
+  releasePages(): void {
+    this.src.releasePages();
+  }
+
   /** Releases the file. Safe to call more than once; lookups afterwards throw MIDX_CLOSED. */
   close(): void {
     this.src.close();

@@ -460,7 +460,7 @@ interface Source {
   readonly pack: PackFile;
   readonly raw: PagedReader;
   /** The entry offsets, ascending, and the idx position of each. */
-  readonly offsets: Float64Array;
+  readonly offsets: Float64Array | Uint32Array;
   readonly positions: Uint32Array;
   /** Where the entries end (the trailer starts). */
   readonly end: number;
@@ -514,7 +514,8 @@ function openSource(packDir: string, name: string, hash: HashAlgorithm, sources:
   const positions = new Uint32Array(n);
   for (let i = 0; i < n; i++) positions[i] = i;
   positions.sort((a, b) => offs[a] - offs[b]);
-  const offsets = new Float64Array(n);
+  // Offsets by rank: 32-bit while the pack is under 4 GiB (most are), half the memory.
+  const offsets = pack.size <= 0xffffffff ? new Uint32Array(n) : new Float64Array(n);
   for (let r = 0; r < n; r++) offsets[r] = offs[positions[r]];
   // The pack reader closes `reader`; this second view over it only reads raw entry bytes.
   const raw = new PagedReader(reader, {
@@ -646,6 +647,8 @@ function* writeNewPack(
     k++;
   }
   if (k !== count) throw new Error(`BUG: counted ${count} objects, found ${k}`);
+  // That pass read the whole MIDX; from here on it answers a few lookups (delta bases) at most.
+  m.releasePages();
 
   const sources: Source[] = [];
   let search: DeltaSearchResult | undefined;
