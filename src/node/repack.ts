@@ -635,7 +635,8 @@ function* writeNewPack(
   const newIndex = new Int32Array(m.numObjects).fill(-1);
   const oids = new Uint8Array(count * H);
   const srcOf = new Uint32Array(count);
-  const srcOffset = new Float64Array(count);
+  // Offsets in 32 bits where every one fits (no MIDX large offsets; source packs under 4 GiB).
+  const srcOffset = m.hasLargeOffsets ? new Float64Array(count) : new Uint32Array(count);
   let k = 0;
   for (let i = 0; i < m.numObjects; i++) {
     const sel = selected[m.packIdAt(i)];
@@ -745,8 +746,9 @@ function* writeNewPack(
       const sizes = new Float64Array(count);
       const resolve = new Uint8Array(count);
       // Where the zlib stream of a whole candidate starts and its entry ends: read in one piece.
-      const dataAt = new Float64Array(count);
-      const endAt = new Float64Array(count);
+      const small = sources.every((src) => src.pack.size <= 0xffffffff);
+      const dataAt = small ? new Uint32Array(count) : new Float64Array(count);
+      const endAt = small ? new Uint32Array(count) : new Float64Array(count);
       /** Per object copied as a delta: the new-pack index of its base (else -1). */
       const reusedBase = new Int32Array(count).fill(-1);
       for (let k = 0; k < count; k++) {
