@@ -236,8 +236,9 @@ export function findInPacks(st: StoreState, oid: Uint8Array, hex: string | undef
     if (m.disabled) continue;
     let packId: number;
     let offset: number;
+    let pos: number;
     try {
-      const pos = m.midx.findPosition(oid);
+      pos = m.midx.findPosition(oid);
       if (pos < 0) continue;
       packId = m.midx.packIdAt(pos);
       offset = m.midx.offsetAt(pos);
@@ -259,7 +260,16 @@ export function findInPacks(st: StoreState, oid: Uint8Array, hex: string | undef
         // never another object under this name. (Batches trust the MIDX's offsets, as Git always
         // does; see planBatch.)
         // (Over a network that costs requests: objects are hashed when read there instead.)
+        const agreed = m.agreed;
+        if (agreed !== undefined && (agreed[pos >>> 3] & (1 << (pos & 7))) !== 0) {
+          st.counters.midxHits++;
+          return { slot, offset, via: 'midx' };
+        }
         const own = st.files.remote ? offset : slot.idx!.lookup(oid);
+        if (own === offset && !st.files.remote) {
+          if (m.agreed === undefined) m.agreed = new Uint8Array((m.midx.numObjects + 7) >>> 3);
+          m.agreed[pos >>> 3] |= 1 << (pos & 7);
+        }
         if (own !== offset) slot.suspect = true;
         if (own !== offset && !holds(st, pack, offset, oid)) {
           hex ??= hexOf(st, oid);

@@ -47,6 +47,12 @@ export interface MidxState {
   /** By pack-int-id. */
   slots: PackSlot[];
   disabled: boolean;
+  /**
+   * MIDX positions whose offset the pack's own index was found to agree with (a bit each, made on
+   * first use): both files stay as they are while open, so a later lookup of the same id needs no
+   * second search.
+   */
+  agreed?: Uint8Array;
 }
 
 export interface Extents {
