@@ -60,21 +60,14 @@ async function warmUp(cli) {
     process.chdir(dir);
     const io = { ...cli.nodeIO(), stdout() {}, stderr() {}, cwd: dir, env, inlineWrite: () => true };
     const lines = Buffer.from(`${blob}\nHEAD\nHEAD^{tree}\nv1\nmissing\n`);
-    const stdin = () => {
-      let at = 0;
-      return {
-        read(into) {
-          const n = Math.min(into.length, lines.length - at);
-          into.set(lines.subarray(at, at + n));
-          at += n;
-          return n;
-        },
-        wait() {},
-      };
+    // Without a stdinSource, a command reads its whole input from readStdinBytes.
+    const batchIO = {
+      ...io,
+      stdinSource: undefined,
+      readStdinBytes: () => lines,
+      readStdin: () => lines.toString(),
     };
-    for (const mode of ['--batch-check', '--batch']) {
-      await cli.main(['cat-file', mode], { ...io, stdinSource: stdin, readStdin: () => lines.toString() });
-    }
+    for (const mode of ['--batch-check', '--batch']) await cli.main(['cat-file', mode], batchIO);
     for (const args of [
       ['write'],
       ['verify'],

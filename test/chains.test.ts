@@ -242,18 +242,7 @@ for (const algo of ['sha1', 'sha256'] as const) {
       execFileSync('cp', ['-p', ...listFiles(path.join(dir, 'inputs', `step${i + 1}`)), pack]);
       execFileSync(process.execPath, [bin, 'write', ...args], { cwd: repo });
     });
-    const want = readFileSync(path.join(FIXTURES, name, 'expect', 'files.txt'), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes(`${CHAIN_DIR}/`))
-      .map((l) => l.split(' ').slice(0, 3).join(' '))
-      .sort();
-    const got = listFiles(path.join(pack, CHAIN_DIR))
-      .map((f) => {
-        const bytes = readFileSync(f);
-        return `objects/pack/${CHAIN_DIR}/${path.basename(f)} ${bytes.length} ${sha1(bytes)}`;
-      })
-      .sort();
-    assert.deepEqual(got, want);
+    assert.deepEqual(chainFiles(path.join(pack, CHAIN_DIR)), fixtureChainFiles(name));
     assert.ok(!existsSync(path.join(pack, 'multi-pack-index')), 'the flat file became the first layer');
   });
 }
@@ -303,18 +292,11 @@ for (const algo of ['sha1', 'sha256'] as const) {
     setTip(tips[2]);
     execFileSync(process.execPath, [bin, 'write', '--incremental', '--bitmap'], { cwd: repo });
 
-    const want = readFileSync(path.join(FIXTURES, name, 'expect', 'files.txt'), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes(`${CHAIN_DIR}/`))
-      .map((l) => l.split(' ').slice(0, 3).join(' '))
-      .sort();
-    const got = listFiles(chainDir)
-      .map((f) => {
-        const bytes = readFileSync(f);
-        return `objects/pack/${CHAIN_DIR}/${path.basename(f)} ${bytes.length} ${sha1(bytes)}`;
-      })
-      .sort();
-    assert.deepEqual(got, want, 'the layers (RIDX and BTMP included), their bitmaps and the chain file');
+    assert.deepEqual(
+      chainFiles(chainDir),
+      fixtureChainFiles(name),
+      'the layers (RIDX and BTMP included), their bitmaps and the chain file',
+    );
     assert.equal(listFiles(chainDir).filter((f) => f.endsWith('.bitmap')).length, 3, 'a bitmap per layer');
 
     // Our chain's bitmaps are read, and what HEAD reaches by them is what git lists.
@@ -341,6 +323,25 @@ for (const algo of ['sha1', 'sha256'] as const) {
       store.close();
     }
   });
+}
+
+/** `path size sha1` of every file of the chain directory, as the fixtures' files.txt lists them. */
+function chainFiles(chainDir: string): string[] {
+  return listFiles(chainDir)
+    .map((f) => {
+      const bytes = readFileSync(f);
+      return `objects/pack/${CHAIN_DIR}/${path.basename(f)} ${bytes.length} ${sha1(bytes)}`;
+    })
+    .sort();
+}
+
+/** The chain directory's files in a fixture's expect/files.txt (`path size sha1`). */
+function fixtureChainFiles(name: string): string[] {
+  return readFileSync(path.join(FIXTURES, name, 'expect', 'files.txt'), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(`${CHAIN_DIR}/`))
+    .map((l) => l.split(' ').slice(0, 3).join(' '))
+    .sort();
 }
 
 function listFiles(dir: string): string[] {
@@ -437,18 +438,7 @@ for (const algo of ['sha1', 'sha256'] as const) {
     write();
     assert.equal(tip(), before[3], 'layer 4 rebuilt');
     execFileSync(process.execPath, [bin, 'compact', '--incremental', before[1], before[2]], { cwd: repo });
-    const want = readFileSync(path.join(FIXTURES, name, 'expect', 'files.txt'), 'utf8')
-      .split('\n')
-      .filter((l) => l.includes(`${CHAIN_DIR}/`))
-      .map((l) => l.split(' ').slice(0, 3).join(' '))
-      .sort();
-    const got = listFiles(chainDir)
-      .map(
-        (f) =>
-          `objects/pack/${CHAIN_DIR}/${path.basename(f)} ${readFileSync(f).length} ${sha1(readFileSync(f))}`,
-      )
-      .sort();
-    assert.deepEqual(got, want);
+    assert.deepEqual(chainFiles(chainDir), fixtureChainFiles(name));
   });
 }
 

@@ -150,37 +150,37 @@ function putInserts(out: Out, target: Uint8Array, from: number, to: number): boo
   return true;
 }
 
+/** The argument bytes of the copy instruction being built, and how many there are. */
+const copyArgs = new Uint8Array(7);
+let copyArgCount = 0;
+
+/**
+ * Adds to `copyArgs` the non-zero bytes among the `bytes` lowest of `value` and returns `cmd`
+ * with the flag `firstBit << i` of each byte i added.
+ */
+function copyField(cmd: number, value: number, firstBit: number, bytes: number): number {
+  for (let i = 0; i < bytes; i++) {
+    const byte = value % 256;
+    if (byte !== 0) {
+      cmd |= firstBit << i;
+      copyArgs[copyArgCount++] = byte;
+    }
+    value = Math.floor(value / 256);
+  }
+  return cmd;
+}
+
 /** Emits a copy of `size` base bytes from `offset`, split into pieces of at most 0x10000. */
 function putCopies(out: Out, offset: number, size: number): boolean {
   while (size > 0) {
     const n = Math.min(MAX_COPY, size);
     // Only the non-zero bytes of offset and size are written; 0x10000 is written as no size byte.
-    const args: number[] = [];
-    let cmd = 0x80;
-    let o = offset;
-    for (let bit = 0x01; bit <= 0x08; bit <<= 1) {
-      const byte = o & 0xff;
-      if (byte !== 0) {
-        cmd |= bit;
-        args.push(byte);
-      }
-      o = Math.floor(o / 256);
-    }
-    if (n !== MAX_COPY) {
-      let s = n;
-      for (let bit = 0x10; bit <= 0x40; bit <<= 1) {
-        const byte = s & 0xff;
-        if (byte !== 0) {
-          cmd |= bit;
-          args.push(byte);
-        }
-        s >>>= 8;
-      }
-    }
-    if (!out.room(1 + args.length)) return false;
-    const at = out.len++;
-    for (const a of args) out.buf[out.len++] = a;
-    out.buf[at] = cmd;
+    copyArgCount = 0;
+    let cmd = copyField(0x80, offset, 0x01, 4);
+    if (n !== MAX_COPY) cmd = copyField(cmd, n, 0x10, 3);
+    if (!out.room(1 + copyArgCount)) return false;
+    out.buf[out.len++] = cmd;
+    for (let i = 0; i < copyArgCount; i++) out.buf[out.len++] = copyArgs[i];
     offset += n;
     size -= n;
   }
