@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fromHex, isHex } from '../../bytes.js';
+import { fromHex } from '../../bytes.js';
 import { GitMidxError } from '../../errors.js';
 import { writeMidxFileAsync } from '../../node/midx.js';
 import { writeMidxLayer } from '../../node/midx-chain.js';
+import type { ObjectStore } from '../../store/object-store.js';
 import { type Context, MoveToWorker, makeContext } from '../context.js';
 import type { Command } from '../main.js';
 import { parseCommand, UsageError } from '../options.js';
@@ -80,9 +81,7 @@ export const writeCommand: Command = {
       // Read before anything is written: a bad line stops the write, as in Git.
       refsSnapshot:
         bitmap && snapshotFile !== undefined
-          ? readRefsSnapshot(path.resolve(io.cwd, snapshotFile), snapshotFile, ctx.hash.hexSize, (oid) =>
-              objectExists(ctx, oid),
-            )
+          ? readRefsSnapshot(path.resolve(io.cwd, snapshotFile), snapshotFile, ctx)
           : undefined,
     };
     if (incremental) {
@@ -134,9 +133,9 @@ export function midxVersion(value: string | undefined): 1 | 2 | undefined {
 function readRefsSnapshot(
   file: string,
   shown: string,
-  hexSize: number,
-  exists: (oid: Uint8Array) => boolean,
+  ctx: Context,
 ): { oid: Uint8Array; preferred: boolean }[] {
+  const hexSize = ctx.hash.hexSize;
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -151,33 +150,37 @@ function readRefsSnapshot(
   const out: { oid: Uint8Array; preferred: boolean }[] = [];
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  for (const raw of lines) {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    const preferred = line.startsWith('+');
-    const hex = preferred ? line.slice(1) : line;
-    const oid = fromHex(hex.slice(0, hexSize).toLowerCase());
-    if (hex.length < hexSize || oid === undefined || !isHex(hex.slice(0, hexSize))) {
-      const git = `could not parse line: ${line}`;
-      throw new GitMidxError('INVALID_ARGUMENT', git, { file, data: { git } });
-    }
-    if (hex.length > hexSize) {
-      const git = `malformed line: ${line}`;
-      throw new GitMidxError('INVALID_ARGUMENT', git, { file, data: { git } });
-    }
-    if (!exists(oid)) {
-      const git = `unable to parse object: ${hex.toLowerCase()}`;
-      throw new GitMidxError('OBJECT_MISSING', git, { file, data: { git } });
-    }
-    out.push({ oid, preferred });
+  const store = openCliStore(ctx, { objectDir: ctx.objectDir, hash: ctx.hash, onDiagnostic: ctx.diag });
+  try {
+    for (const raw of lines) out.push(snapshotLine(raw, hexSize, store, file));
+  } finally {
+    store.close();
   }
   return out;
 }
 
-function objectExists(ctx: Context, oid: Uint8Array): boolean {
-  const store = openCliStore(ctx, { objectDir: ctx.objectDir, hash: ctx.hash, onDiagnostic: ctx.diag });
-  try {
-    return store.hasObject(oid);
-  } finally {
-    store.close();
+/** One line of a `--refs-snapshot` file: its object (which must exist) and whether it is preferred. */
+function snapshotLine(
+  raw: string,
+  hexSize: number,
+  store: ObjectStore,
+  file: string,
+): { oid: Uint8Array; preferred: boolean } {
+  const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+  const preferred = line.startsWith('+');
+  const hex = preferred ? line.slice(1) : line;
+  const oid = fromHex(hex.slice(0, hexSize).toLowerCase());
+  if (hex.length < hexSize || oid === undefined) {
+    const git = `could not parse line: ${line}`;
+    throw new GitMidxError('INVALID_ARGUMENT', git, { file, data: { git } });
   }
+  if (hex.length > hexSize) {
+    const git = `malformed line: ${line}`;
+    throw new GitMidxError('INVALID_ARGUMENT', git, { file, data: { git } });
+  }
+  if (!store.hasObject(oid)) {
+    const git = `unable to parse object: ${hex.toLowerCase()}`;
+    throw new GitMidxError('OBJECT_MISSING', git, { file, data: { git } });
+  }
+  return { oid, preferred };
 }
