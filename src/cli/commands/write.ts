@@ -1,7 +1,7 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fromHex } from '../../bytes.js';
-import { GitMidxError } from '../../errors.js';
+import { GitMidxError, isGitMidxError } from '../../errors.js';
+import { errnoText, readRegularFile } from '../../node/fs.js';
 import { writeMidxFileAsync } from '../../node/midx.js';
 import { writeMidxLayer } from '../../node/midx-chain.js';
 import type { ObjectStore } from '../../store/object-store.js';
@@ -138,13 +138,11 @@ function readRefsSnapshot(
   const hexSize = ctx.hash.hexSize;
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // A regular file only: a FIFO or a device would never end.
+    text = readRegularFile(file).toString('utf8');
   } catch (e) {
-    const why =
-      (e as NodeJS.ErrnoException).code === 'ENOENT'
-        ? 'No such file or directory'
-        : String((e as Error).message);
-    const git = `could not open '${shown}' for reading: ${why}`;
+    if (isGitMidxError(e)) throw e;
+    const git = `could not open '${shown}' for reading: ${errnoText(e as NodeJS.ErrnoException)}`;
     throw new GitMidxError('INVALID_ARGUMENT', git, { file, data: { git } });
   }
   const out: { oid: Uint8Array; preferred: boolean }[] = [];
