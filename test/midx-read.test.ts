@@ -249,4 +249,48 @@ test('lookups on a large MIDX with skewed ids: every hit found, every miss missi
       assert.equal(got.positions[i], reader.findPosition(id));
     });
   }
+
+  // One at a time through the paged reader: round 0 crosses the point where the id and offset
+  // tables are read whole, round 1 runs on them.
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < n; i += 3) assert.equal(paged.findPosition(unique[i]), i);
+    for (const x of misses) assert.equal(paged.findPosition(x), -1);
+  }
+  assert.deepEqual(paged.lookup(unique[n - 1]), {
+    position: n - 1,
+    packId: 0,
+    packName: 'pack-a.idx',
+    offset: 12 + n - 1,
+  });
+
+  // Damage found on the held tables as on pages: two neighbours swapped in OIDL never give either
+  // id the other's offset; an id whose byte 0 is not its fanout bucket's is not a hit.
+  const oidlAt = body.indexOf(oidl);
+  const damaged = (edit: (b: Buffer) => void) => {
+    const b = Buffer.from(body);
+    edit(b);
+    return MultiPackIndex.fromBytes(Buffer.concat([b, createHash('sha1').update(b).digest()]), {
+      hash: SHA1,
+    });
+  };
+  const k = n >> 1;
+  const swapped = damaged((b) => {
+    unique[k + 1].copy(b, oidlAt + k * 20);
+    unique[k].copy(b, oidlAt + (k + 1) * 20);
+  });
+  const outOfBucket = Buffer.from(unique[k]);
+  outOfBucket[0] ^= 0x80;
+  const moved = damaged((b) => outOfBucket.copy(b, oidlAt + k * 20));
+  for (const reader of [swapped, moved]) {
+    for (let i = 0; i < 5000; i++) reader.findPosition(unique[(i * 7) % (k - 1)]);
+  }
+  for (const id of [unique[k], unique[k + 1]]) {
+    try {
+      assert.equal(swapped.findPosition(id), -1);
+    } catch (e) {
+      assert.ok(isGitMidxError(e, 'MIDX_OID_ORDER'), String(e));
+    }
+  }
+  assert.equal(moved.findPosition(outOfBucket), -1);
+  assert.equal(moved.findPosition(unique[k + 2]), k + 2);
 });

@@ -74,6 +74,8 @@ const decoder = new TextDecoder();
 /** One sampled key per SAMPLE ids (N/2 bytes for SHA-1 ids), built after SAMPLE_AFTER lookups. */
 const SAMPLE = 8;
 const SAMPLE_AFTER = 4096;
+/** The most bytes of OIDL + OOFF held whole (see `heldIds`). */
+const HOLD_MAX_BYTES = 160 * 1024 * 1024;
 
 export class MultiPackIndex {
   readonly file: string;
@@ -98,6 +100,15 @@ export class MultiPackIndex {
   /** Bytes 1–4 of every SAMPLE-th id, built once lookups are frequent enough to pay for it. */
   private sample: Uint32Array | undefined;
   private lookups = 0;
+  /**
+   * The OIDL and OOFF chunks held whole once lookups are frequent (a local file whose two tables
+   * fit HOLD_MAX_BYTES): a probe is then one index into one array, not a page lookup. Random
+   * lookups touch every page of the id table within a few hundred calls anyway.
+   */
+  private heldIds: Uint8Array | undefined;
+  private heldOffsets: Uint8Array | undefined;
+  /** With the tables held: bytes 0–3 of every id (a search touches one id of OIDL, to confirm). */
+  private keys: Uint32Array | undefined;
 
   private constructor(src: PagedReader, options: MidxOpenOptions) {
     const file = src.file;
@@ -214,6 +225,9 @@ export class MultiPackIndex {
   /** Releases the file. Safe to call more than once; lookups afterwards throw MIDX_CLOSED. */
   close(): void {
     this.src.close();
+    this.heldIds = undefined;
+    this.heldOffsets = undefined;
+    this.keys = undefined;
   }
 
   chunk(id: number): ChunkEntry | undefined {
@@ -295,8 +309,13 @@ export class MultiPackIndex {
     let kHi = 4294967296;
     let steps = 0;
     // (No sample table over a network: it would read the whole id table.)
-    const sample =
-      this.sample ?? (++this.lookups === SAMPLE_AFTER && !src.remote ? this.buildSample() : undefined);
+    if (this.sample === undefined && ++this.lookups === SAMPLE_AFTER && !src.remote) {
+      this.holdTables();
+      if (this.keys === undefined) this.buildSample();
+    }
+    const keys = this.keys;
+    if (keys !== undefined) return this.searchKeys(keys, oid, oidOffset, lo, hi);
+    const sample = this.sample;
     if (src.remote && hi - lo > 1) this.hintWindow(lo, hi, t);
     if (sample !== undefined && hi - lo > SAMPLE) {
       // Narrow [lo, hi) with the sampled keys, which stay in the CPU cache: sample j is the key of
@@ -347,8 +366,9 @@ export class MultiPackIndex {
       } else {
         mid = (lo + hi) >>> 1;
       }
-      const page = src.bytesAt(base + mid * H, H);
-      const o = src.at;
+      const held = this.heldIds;
+      const page = held ?? src.bytesAt(base + mid * H, H);
+      const o = held !== undefined ? mid * H : src.at;
       let c = 0;
       for (let i = 0; i < H; i++) {
         c = page[o + i] - oid[oidOffset + i];
@@ -495,6 +515,75 @@ export class MultiPackIndex {
     }
   }
 
+  /** Reads OIDL and OOFF whole (see `heldIds`). */
+  private holdTables(): void {
+    const N = this.numObjects;
+    const idBytes = N * this.H;
+    if (this.src.remote || idBytes + N * 12 > HOLD_MAX_BYTES || N === 0) return;
+    if (this.oidl + idBytes > this.fileSize || this.ooff + N * 8 > this.fileSize) return;
+    const ids = this.src.readUncached(this.oidl, idBytes);
+    const offsets = this.src.readUncached(this.ooff, N * 8);
+    const keys = new Uint32Array(N);
+    for (let i = 0, o = 0; i < N; i++, o += this.H) keys[i] = readU32(ids, o);
+    this.heldIds = ids;
+    this.heldOffsets = offsets;
+    this.keys = keys;
+  }
+
+  /**
+   * `search` over the held tables: the first id of `[lo, hi)` whose key (bytes 0–3) is not below
+   * the target's, found in `keys` (interpolating twice, then bisecting); then the full ids with
+   * that key. The neighbours' order is checked on their keys when those differ (a smaller key is a
+   * smaller id), which touches no other id in OIDL.
+   */
+  private searchKeys(keys: Uint32Array, oid: Uint8Array, oidOffset: number, lo: number, hi: number): number {
+    const b = oid[oidOffset];
+    const t = ((b << 24) | (oid[oidOffset + 1] << 16) | (oid[oidOffset + 2] << 8) | oid[oidOffset + 3]) >>> 0;
+    let l = lo;
+    let r = hi;
+    // Keys below l are below t, keys from r on are not; keys in [l, r) lie in [kl, kr).
+    let kl = b * 16777216;
+    let kr = kl + 16777216;
+    let steps = 0;
+    while (l < r) {
+      let m: number;
+      if (steps < 2 && r - l > 16 && kr > kl) {
+        m = l + Math.floor(((t - kl) / (kr - kl)) * (r - l));
+        if (m < l) m = l;
+        else if (m >= r) m = r - 1;
+        steps++;
+      } else {
+        m = (l + r) >>> 1;
+      }
+      const km = keys[m];
+      if (km < t) {
+        l = m + 1;
+        kl = km;
+      } else {
+        r = m;
+        kr = km + 1;
+      }
+    }
+    const ids = this.heldIds!;
+    const H = this.H;
+    for (let k = l; k < hi && keys[k] === t; k++) {
+      const o = k * H;
+      let c = 0;
+      for (let i = 4; i < H; i++) {
+        c = ids[o + i] - oid[oidOffset + i];
+        if (c !== 0) break;
+      }
+      if (c === 0) {
+        const n = keys.length;
+        if ((k === 0 || keys[k - 1] < t) && (k + 1 === n || keys[k + 1] > t)) return k;
+        this.checkNeighbours(k, ids, o);
+        return k;
+      }
+      if (c > 0) break;
+    }
+    return -1;
+  }
+
   private buildSample(): Uint32Array | undefined {
     const n = this.numObjects;
     if (n < SAMPLE * 1024 || this.closed) return undefined;
@@ -620,7 +709,8 @@ export class MultiPackIndex {
   /** The pack-int-id of the n-th object; MIDX_BAD_PACK_ID if it names no pack. */
   packIdAt(n: number): number {
     this.checkPosition(n);
-    const id = this.u32At(this.ooff + n * 8);
+    const held = this.heldOffsets;
+    const id = held !== undefined ? readU32(held, n * 8) : this.u32At(this.ooff + n * 8);
     if (id >= this.numPacks) {
       const git = `bad pack-int-id: ${id} (${this.numPacks} total packs)`;
       throw new GitMidxError('MIDX_BAD_PACK_ID', `${this.file}: ${git}`, {
@@ -634,7 +724,8 @@ export class MultiPackIndex {
   /** The raw OOFF offset word of the n-th object (for verify's messages). */
   offsetWordAt(n: number): number {
     this.checkPosition(n);
-    return this.u32At(this.ooff + n * 8 + 4);
+    const held = this.heldOffsets;
+    return held !== undefined ? readU32(held, n * 8 + 4) : this.u32At(this.ooff + n * 8 + 4);
   }
 
   /** The pack offset of the n-th object, through LOFF when the word says so (§4.5). */

@@ -231,6 +231,37 @@ function isBad(st: StoreState, slot: PackSlot, oid: Uint8Array, hex: string | un
   return slot.bad?.has(hex ?? hexOf(st, oid)) === true;
 }
 
+/**
+ * `hasObject`'s answer when it is certain without the general path (`find`): a MIDX hit whose
+ * position already agreed with its pack's own index, in an open pack with no damage known. Any
+ * other case, a miss included, is undefined: the caller takes the general path, which decides.
+ */
+export function hasInMidx(st: StoreState, oid: Uint8Array): true | undefined {
+  if (st.closed) return undefined;
+  for (const m of st.midxOrder) {
+    const agreed = m.agreed;
+    if (m.disabled || agreed === undefined) return undefined;
+    let pos: number;
+    let slot: PackSlot;
+    try {
+      pos = m.midx.findPosition(oid);
+      if (pos < 0) continue;
+      slot = m.slots[m.midx.packIdAt(pos)];
+    } catch {
+      return undefined;
+    }
+    if ((agreed[pos >>> 3] & (1 << (pos & 7))) === 0) return undefined;
+    if (slot.pack === undefined || slot.failed !== undefined || slot.bad !== undefined || slot.suspect) {
+      return undefined;
+    }
+    // An open pack is in the open-pack list already (closeSlot drops both): only its use moves.
+    slot.lastUse = ++st.useTick;
+    st.counters.midxHits++;
+    return true;
+  }
+  return undefined;
+}
+
 export function findInPacks(st: StoreState, oid: Uint8Array, hex: string | undefined): PackHit | undefined {
   for (const m of st.midxOrder) {
     if (m.disabled) continue;

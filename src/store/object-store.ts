@@ -47,6 +47,7 @@ import { flatHex, prefixCandidates } from './enumerate.js';
 import {
   detailsPacked,
   find,
+  hasInMidx,
   named,
   otherMidxCopy,
   readLoose,
@@ -505,6 +506,7 @@ export class ObjectStore {
    */
   hasObject(oid: Uint8Array): boolean {
     checkOid(this.st, oid);
+    if (hasInMidx(this.st, oid) === true) return true;
     if (isEmptyTree(this.st, oid)) return true;
     // Over a network, a MIDX entry is taken at its word: opening the pack would cost requests.
     this.st.midxSuffices = this.st.files.remote;
