@@ -551,6 +551,35 @@ describe('stale and broken MIDX', () => {
     }
   });
 
+  test('a listing of objects/pack kept while the directory is unchanged: a pack added later is found, even with its time rolled back', () => {
+    const r = newRepo('sha1');
+    makeManyPacks(r, 2, 4);
+    r.git(['multi-pack-index', 'write']);
+    const packDir = path.join(r.objectDir, 'pack');
+    const old = new Date(Date.now() - 3600_000);
+    fs.utimesSync(packDir, old, old);
+    const store = ObjectStore.open({ objectDir: r.objectDir, hash: SHA1 });
+    try {
+      const absent = fromHex('ab'.repeat(20))!;
+      // Misses re-scan; the settled directory's listing is kept and reused.
+      assert.equal(store.readObject(absent), undefined);
+      assert.equal(store.readObject(absent), undefined);
+      const before = store.counters.rescans;
+      assert.ok(before >= 2, JSON.stringify(store.counters));
+      // A new pack; then the directory's time set back to what the listing saw. The change time
+      // cannot be set back, so the next miss still lists again.
+      const [blob] = r.writeBlobs(['a blob only the new pack holds\n']);
+      r.packObjects([blob]);
+      fs.rmSync(path.join(r.objectDir, blob.slice(0, 2), blob.slice(2)), { force: true });
+      fs.utimesSync(packDir, old, old);
+      const got = store.readObject(fromHex(blob)!);
+      assert.ok(got, 'the new pack is listed');
+      assert.equal(got.type, 'blob');
+    } finally {
+      store.close();
+    }
+  });
+
   test('a MIDX with a bad signature, an unknown version or a lying offset: one warning, correct answers', () => {
     for (const damage of ['signature', 'version', 'offset'] as const) {
       const r = newRepo(damage === 'version' ? 'sha256' : 'sha1');

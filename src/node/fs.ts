@@ -182,6 +182,15 @@ export function isMissingFile(e: unknown): boolean {
 
 /** Whole-file read (a regular file only, see `readRegularFile`) that turns a missing file into `undefined`. */
 export function readFileIfExists(path: string, maxBytes?: number): Buffer | undefined {
+  // A missing file is the common case for some callers (a ref looked for under each of Git's
+  // prefixes): a stat that does not throw says so without the cost of an error object. A file
+  // that appears between the two calls is simply read; one that goes is missing, as before.
+  try {
+    if (fs.statSync(path, { throwIfNoEntry: false }) === undefined) return undefined;
+  } catch (e) {
+    if (isMissingFile(e)) return undefined;
+    throw e;
+  }
   try {
     return readRegularFile(path, maxBytes);
   } catch (e) {

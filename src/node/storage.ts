@@ -21,15 +21,59 @@ function statOf(st: fs.BigIntStats): FileStat {
   };
 }
 
+/**
+ * A directory listing kept while the directory is unchanged. A store lists `objects/pack` again
+ * on every miss (as Git does), which costs a `getdents` pass over every file there; a `stat` says
+ * whether anything was added, removed or renamed since. An entry changed after the listing gives
+ * the directory a modification time at least that of the change, so the same time and inode
+ * prove the same entries, provided the time the listing saw was already older than the listing
+ * by more than any clock step or timestamp granularity (LISTING_SETTLED_MS, Git's "racy" rule):
+ * a directory modified just before it was listed is listed again each time.
+ */
+interface Listing {
+  readonly names: readonly string[];
+  readonly stamp: string;
+}
+
+const LISTING_SETTLED_MS = 3000;
+
+/** The directory's identity and times; null when nothing is there, undefined when unknown. */
+function dirStamp(dir: string): { stamp: string; mtimeMs: number } | null | undefined {
+  try {
+    const st = fs.statSync(dir, { bigint: true, throwIfNoEntry: false });
+    if (st === undefined) return null;
+    return { stamp: `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`, mtimeMs: Number(st.mtimeMs) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Node's file system, answering at once. Paths are file system paths. */
 export function nodeStorage(): Storage {
+  const listings = new Map<string, Listing>();
   return {
     name: 'file system',
     remote: false,
     list(dir) {
+      const before = Date.now();
+      const at = dirStamp(dir);
+      // A missing directory (most `objects/xx` of a packed repository): no listing to try.
+      if (at === null) {
+        listings.delete(dir);
+        return undefined;
+      }
+      const known = listings.get(dir);
+      if (at !== undefined && known !== undefined && known.stamp === at.stamp) return [...known.names];
       try {
-        return readdirRaw(dir);
+        const names = readdirRaw(dir);
+        if (at !== undefined && at.mtimeMs < before - LISTING_SETTLED_MS) {
+          listings.set(dir, { names, stamp: at.stamp });
+        } else {
+          listings.delete(dir);
+        }
+        return [...names];
       } catch {
+        listings.delete(dir);
         return undefined;
       }
     },
