@@ -109,6 +109,10 @@ export class MultiPackIndex {
   private heldOffsets: Uint8Array | undefined;
   /** With the tables held: bytes 0–3 of every id (a search touches one id of OIDL, to confirm). */
   private keys: Uint32Array | undefined;
+  /** Every 8th of `keys`. */
+  private keySample: Uint32Array | undefined;
+  /** The last byte `searchKeys` read ahead (kept so that the read is not optimised away). */
+  private touched = 0;
 
   private constructor(src: PagedReader, options: MidxOpenOptions) {
     const file = src.file;
@@ -228,6 +232,7 @@ export class MultiPackIndex {
     this.heldIds = undefined;
     this.heldOffsets = undefined;
     this.keys = undefined;
+    this.keySample = undefined;
   }
 
   chunk(id: number): ChunkEntry | undefined {
@@ -525,9 +530,12 @@ export class MultiPackIndex {
     const offsets = this.src.readUncached(this.ooff, N * 8);
     const keys = new Uint32Array(N);
     for (let i = 0, o = 0; i < N; i++, o += this.H) keys[i] = readU32(ids, o);
+    const sample = new Uint32Array((N + 7) >>> 3);
+    for (let j = 0; j < sample.length; j++) sample[j] = keys[8 * j];
     this.heldIds = ids;
     this.heldOffsets = offsets;
     this.keys = keys;
+    this.keySample = sample;
   }
 
   /**
@@ -545,6 +553,22 @@ export class MultiPackIndex {
     let kl = b * 16777216;
     let kr = kl + 16777216;
     let steps = 0;
+    const sample = this.keySample;
+    if (sample !== undefined && r - l > 16) {
+      // Every 8th key (an array an eighth the size, which the CPU cache holds) first: the
+      // first sampled key not below t bounds the range to 8 keys, one or two cache lines.
+      let a = (l + 7) >>> 3;
+      let z = (r + 7) >>> 3;
+      const ja = a;
+      const jz = z;
+      while (a < z) {
+        const m = (a + z) >>> 1;
+        if (sample[m] < t) a = m + 1;
+        else z = m;
+      }
+      if (a > ja) l = Math.max(l, 8 * (a - 1) + 1);
+      if (a < jz) r = Math.min(r, 8 * a);
+    }
     while (l < r) {
       let m: number;
       if (steps < 2 && r - l > 16 && kr > kl) {
@@ -567,6 +591,9 @@ export class MultiPackIndex {
     const ids = this.heldIds!;
     const H = this.H;
     for (let k = l; k < hi && keys[k] === t; k++) {
+      // Touch the entry's OOFF word before its id: both reads are then in flight at once (a hit's
+      // pack and offset are what the caller reads next).
+      this.touched = this.heldOffsets![k * 8 + 3];
       const o = k * H;
       let c = 0;
       for (let i = 4; i < H; i++) {
