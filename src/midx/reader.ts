@@ -111,8 +111,9 @@ export class MultiPackIndex {
   private keys: Uint32Array | undefined;
   /** Every 8th of `keys`. */
   private keySample: Uint32Array | undefined;
-  /** The last byte `searchKeys` read ahead (kept so that the read is not optimised away). */
-  private touched = 0;
+  /** The entry whose OOFF pack word `searchKeys` read ahead, and that word. */
+  private hitPos = -1;
+  private hitPackWord = 0;
 
   private constructor(src: PagedReader, options: MidxOpenOptions) {
     const file = src.file;
@@ -233,6 +234,7 @@ export class MultiPackIndex {
     this.heldOffsets = undefined;
     this.keys = undefined;
     this.keySample = undefined;
+    this.hitPos = -1;
   }
 
   chunk(id: number): ChunkEntry | undefined {
@@ -593,7 +595,8 @@ export class MultiPackIndex {
     for (let k = l; k < hi && keys[k] === t; k++) {
       // Touch the entry's OOFF word before its id: both reads are then in flight at once (a hit's
       // pack and offset are what the caller reads next).
-      this.touched = this.heldOffsets![k * 8 + 3];
+      this.hitPos = k;
+      this.hitPackWord = readU32(this.heldOffsets!, k * 8);
       const o = k * H;
       let c = 0;
       for (let i = 4; i < H; i++) {
@@ -737,7 +740,12 @@ export class MultiPackIndex {
   packIdAt(n: number): number {
     this.checkPosition(n);
     const held = this.heldOffsets;
-    const id = held !== undefined ? readU32(held, n * 8) : this.u32At(this.ooff + n * 8);
+    const id =
+      n === this.hitPos
+        ? this.hitPackWord
+        : held !== undefined
+          ? readU32(held, n * 8)
+          : this.u32At(this.ooff + n * 8);
     if (id >= this.numPacks) {
       const git = `bad pack-int-id: ${id} (${this.numPacks} total packs)`;
       throw new GitMidxError('MIDX_BAD_PACK_ID', `${this.file}: ${git}`, {
