@@ -213,9 +213,10 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   }
 
   // --- k-way merge ---------------------------------------------------------------------------
-  // A binary heap of sources keyed by the first 6 bytes of their head id as an exact 48-bit number,
-  // kept beside the heap so that almost every comparison is one number against another; equal keys
-  // (duplicates, rare prefix collisions) fall back to the full comparator.
+  // A tournament (loser) tree of sources keyed by the first 6 bytes of their head id as an exact
+  // 48-bit number, so that almost every comparison is one number against another; equal keys
+  // (duplicates, rare prefix collisions) fall back to the full comparator. One comparison per
+  // level for each entry taken (a heap makes two).
   let total = 0;
   for (const s of sources) total += s.count;
   const k = sources.length;
@@ -224,9 +225,10 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   const fanout = new Uint32Array(256);
   const cursor = new Uint32Array(k);
   const headPack = new Int32Array(k); // pre-sort pack index of the head entry
-  const heap = new Int32Array(k);
-  const heapKey = new Float64Array(k);
-  let heapSize = 0;
+  /** Key of each source's head entry; Infinity once the source is exhausted. */
+  const headKey = new Float64Array(k);
+  /** tree[0]: the source whose head comes first; tree[1..k-1]: the loser at each inner node. */
+  const tree = new Int32Array(Math.max(1, k));
 
   const keyAt = (oids: Uint8Array, o: number): number =>
     readU32(oids, o) * 65536 + ((oids[o + 4] << 8) | oids[o + 5]);
@@ -275,39 +277,35 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     return headPack[a] < headPack[b];
   };
 
-  const siftDown = (i: number, x: number, xk: number): void => {
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= heapSize) break;
-      let m = l;
-      let mk = heapKey[l];
-      const r = l + 1;
-      if (r < heapSize) {
-        const rk = heapKey[r];
-        if (rk < mk || (rk === mk && tieLess(heap[r], heap[l]))) {
-          m = r;
-          mk = rk;
-        }
-      }
-      if (mk > xk || (mk === xk && !tieLess(heap[m], x))) break;
-      heap[i] = heap[m];
-      heapKey[i] = mk;
-      i = m;
-    }
-    heap[i] = x;
-    heapKey[i] = xk;
+  // Source a's head before source b's (a strict order: sources never tie on the full comparator).
+  const before = (a: number, b: number): boolean => {
+    const ka = headKey[a];
+    const kb = headKey[b];
+    return ka < kb || (ka === kb && ka !== Number.POSITIVE_INFINITY && tieLess(a, b));
   };
 
   for (let si = 0; si < k; si++) {
     headPack[si] = sources[si].pack;
     const key = settle(si);
-    if (key >= 0) {
-      heap[heapSize] = si;
-      heapKey[heapSize] = key;
-      heapSize++;
-    }
+    headKey[si] = key >= 0 ? key : Number.POSITIVE_INFINITY;
   }
-  for (let i = (heapSize >> 1) - 1; i >= 0; i--) siftDown(i, heap[i], heapKey[i]);
+  if (k > 0) {
+    // Leaves k..2k-1 stand for the sources; winners move up, losers stay at the inner nodes.
+    const winner = new Int32Array(2 * k);
+    for (let si = 0; si < k; si++) winner[k + si] = si;
+    for (let i = k - 1; i >= 1; i--) {
+      const x = winner[2 * i];
+      const y = winner[2 * i + 1];
+      if (before(y, x)) {
+        winner[i] = y;
+        tree[i] = x;
+      } else {
+        winner[i] = x;
+        tree[i] = y;
+      }
+    }
+    tree[0] = k === 1 ? 0 : winner[1];
+  }
 
   let n = 0;
   let lastSrc = -1;
@@ -315,13 +313,13 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   let lastKey = -1;
   let numLarge = 0;
   let needLarge = false;
-  while (heapSize > 0) {
-    const si = heap[0];
-    const key = heapKey[0];
+  while (k > 0 && headKey[tree[0]] !== Number.POSITIVE_INFINITY) {
+    const si = tree[0];
+    const key = headKey[si];
     const s = sources[si];
     const pos = cursor[si];
     const o = s.base + pos * s.stride;
-    // The heap yields copies of one id in the comparator's order: the first one wins.
+    // The tree yields copies of one id in the comparator's order: the first one wins.
     const dup =
       key === lastKey && compareBytes(sources[lastSrc].oids, lastOff + 6, s.oids, o + 6, H - 6) === 0;
     if (!dup && !exclude?.(s.oids, o)) {
@@ -355,11 +353,17 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     ) {
       throw outOfOrder(s, pos, cursor[si], H);
     }
-    if (next >= 0) {
-      siftDown(0, si, next);
-    } else if (--heapSize > 0) {
-      siftDown(0, heap[heapSize], heapKey[heapSize]);
+    headKey[si] = next >= 0 ? next : Number.POSITIVE_INFINITY;
+    // Replay the source's path to the root: at each node the earlier head goes on up.
+    let w = si;
+    for (let i = (k + si) >> 1; i >= 1; i >>= 1) {
+      const o = tree[i];
+      if (before(o, w)) {
+        tree[i] = w;
+        w = o;
+      }
     }
+    tree[0] = w;
   }
   const numObjects = n;
 
