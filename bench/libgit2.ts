@@ -38,6 +38,7 @@ export function libgit2Rows(
   rows: Row[],
   log: (s: string) => void,
 ): void {
+  const distinct = new Set(hexIds).size;
   const idsFile = join(cacheDir, 'libgit2-ids.txt');
   writeFileSync(idsFile, `${hexIds.join('\n')}\n`);
   const run = (cmd: string, args: string[]): { rate: number; found: number } => {
@@ -65,7 +66,7 @@ export function libgit2Rows(
     const t = theirs(their);
     const o = ours(our);
     rows.push({
-      name: `in process: ${label}, ${hexIds.length} ids`,
+      name: `in process: ${label}, ${hexIds.length} ids${distinct < hexIds.length ? ` (${distinct} distinct)` : ''}`,
       unit: 'ids/s',
       git: t.rate,
       ours: o.rate,

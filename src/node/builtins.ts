@@ -15,6 +15,11 @@ let cryptoModule: typeof Crypto | undefined;
 let workersModule: typeof WorkerThreads | undefined;
 let ttyModule: typeof Tty | undefined;
 
+/** Whether node:zlib is loaded already. */
+export function zlibLoaded(): boolean {
+  return zlibModule !== undefined;
+}
+
 /** node:zlib. */
 export function zlib(): typeof Zlib {
   zlibModule ??= load('node:zlib') as typeof Zlib;

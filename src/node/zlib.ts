@@ -10,7 +10,7 @@ import type { PackIndex } from '../pack/idx.js';
 import { inflateZlib, inflateZlibExact, inflateZlibPrefix } from '../pack/inflate.js';
 import { InflateError, type Inflater, PackFile, type PackFileOptions } from '../pack/pack.js';
 import type { InflateStream } from '../pack/stream.js';
-import { zlib } from './builtins.js';
+import { zlib, zlibLoaded } from './builtins.js';
 import { openFileReader } from './fs.js';
 import { nodeHash } from './hash.js';
 
@@ -39,6 +39,24 @@ function toInflateError(e: unknown, expectedSize: number): InflateError {
  * about 1 KB of output, measured by bench/inflate-micro.ts).
  */
 const JS_INFLATE_MAX = 512;
+/**
+ * Until node:zlib is loaded, outputs up to COLD_JS_MAX go to our decoder too, for COLD_JS_BYTES of
+ * output in all: loading node:zlib costs a few milliseconds, which a one-object command (a
+ * commit, a tree) would otherwise spend on a few kilobytes. Past that budget, or once node:zlib is
+ * loaded, JS_INFLATE_MAX decides again.
+ */
+const COLD_JS_MAX = 64 * 1024;
+const COLD_JS_BYTES = 128 * 1024;
+let coldJsLeft = COLD_JS_BYTES;
+
+/** Whether our decoder takes an output of `size` bytes (see JS_INFLATE_MAX and COLD_JS_MAX). */
+function jsFirst(size: number): boolean {
+  if (size <= JS_INFLATE_MAX) return true;
+  if (size > COLD_JS_MAX || size > coldJsLeft || zlibLoaded()) return false;
+  coldJsLeft -= size;
+  return true;
+}
+
 /** Input given to our decoder for a prefix: enough for any delta header. */
 const JS_PREFIX_INPUT = 4096;
 
@@ -61,7 +79,7 @@ export const nodeInflater: Inflater = {
     // Small objects: our own decoder first (node:zlib costs a few µs per call to set up, more
     // than inflating a few hundred bytes). Anything it does not answer — an error, a truncated
     // window, an oversized output — goes to node:zlib, which then gives the exact outcome.
-    if (expectedSize <= JS_INFLATE_MAX) {
+    if (jsFirst(expectedSize)) {
       const r = inflateZlib(input, expectedSize + 1);
       if (r !== undefined) return r;
     }
@@ -85,7 +103,7 @@ export const nodeInflater: Inflater = {
   inflateExact(input: Uint8Array, start: number, end: number, out: Uint8Array, size: number) {
     // Our decoder where it is the faster one; node:zlib through one reused handle for the rest.
     // Anything either does not answer goes to `inflate`, which gives the exact outcome.
-    return size <= JS_INFLATE_MAX
+    return jsFirst(size)
       ? inflateZlibExact(input, start, end, out, size)
       : exactEngine(input, start, end, out, size);
   },

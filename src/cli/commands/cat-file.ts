@@ -153,7 +153,8 @@ export const catFileCommand: Command = {
         }
       }
     }
-    const context = () => ({ ...makeContext(io, p.global), maxObjectSize });
+    // Object.assign, not a spread: a spread would read the context's lazy `progress` (node:tty).
+    const context = () => Object.assign(makeContext(io, p.global), { maxObjectSize });
     const modes = modeOrder(rest);
     const allObjects = p.values['batch-all-objects'] === true;
     const positional = p.rest;
@@ -386,7 +387,19 @@ function runSingle(io: CliIO, ctx: CatContext, mode: Mode, name: string): number
         return 0;
       }
       case 'p': {
-        // Streamed: a blob of any size goes out chunk by chunk; trees are formatted whole.
+        // Up to STREAM_ABOVE read whole (no stream set up for a commit); larger ones streamed:
+        // a blob of any size goes out chunk by chunk; trees are formatted whole.
+        const info = store.objectInfo(r);
+        if (info !== undefined && info.size <= streamAbove(store)) {
+          const obj = store.readObject(r);
+          if (!obj) return fatal(io, `Not a valid object name ${name}`);
+          if (obj.type === 'tree') {
+            io.stdout(prettyTree(obj.data, store.hash.size, ctx.config.getBool('core.quotepath', true)));
+          } else {
+            io.stdout(obj.data);
+          }
+          return 0;
+        }
         const s = store.streamObject(r, { chunkSize: STREAM_CHUNK });
         if (!s) return fatal(io, `Not a valid object name ${name}`);
         try {
