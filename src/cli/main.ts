@@ -145,11 +145,26 @@ export function nodeIO(): CliIO {
     stdinSource: () => stdinSource(),
     // Asked of the descriptor, not of process.stderr, whose stream costs milliseconds to create.
     get stderrIsTTY() {
-      return tty().isatty(2);
+      return isTerminal(2);
     },
     env: process.env,
     cwd: process.cwd(),
   };
+}
+
+/**
+ * Whether descriptor `fd` is a terminal. Only a character device can be one, and `fstat` says
+ * that without node:tty, whose loading (node:net, streams) costs milliseconds: a pipe or a file,
+ * what scripts and servers give, is answered at once; a character device (a terminal, or
+ * /dev/null) is asked of node:tty.
+ */
+function isTerminal(fd: number): boolean {
+  try {
+    if (!fs.fstatSync(fd).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return tty().isatty(fd);
 }
 
 /** Bytes given to one write(2) at most: Node refuses lengths of 2 GiB and more. */
@@ -261,7 +276,8 @@ async function runHere(argv: string[]): Promise<number | undefined> {
     return [sig, h] as const;
   });
   try {
-    const status = await main(argv, { ...nodeIO(), inlineWrite: smallEnough });
+    // Object.assign, not a spread: a spread would ask the lazy `stderrIsTTY` at once.
+    const status = await main(argv, Object.assign(nodeIO(), { inlineWrite: smallEnough }));
     // A signal that came during the last synchronous stretch is acted on before the end.
     await new Promise((resolve) => setImmediate(resolve));
     return status;
@@ -282,7 +298,7 @@ function workerScript(): string {
 function runOnWorker(argv: string[]): Promise<number> {
   const shared = sharedCleanupBuffer();
   const worker = new (workerThreads().Worker)(workerScript(), {
-    workerData: { argv, shared, stderrIsTTY: tty().isatty(2) },
+    workerData: { argv, shared, stderrIsTTY: isTerminal(2) },
     // Output goes straight to descriptors 1 and 2 (nodeIO); the worker's own streams stay unused.
     stdout: false,
     stderr: false,
@@ -347,7 +363,7 @@ export async function runWorker(): Promise<void> {
   const { parentPort, workerData } = workerThreads();
   const data = workerData as { argv: string[]; shared: SharedArrayBuffer; stderrIsTTY: boolean };
   setCleanupMirror(sharedCleanupMirror(data.shared));
-  const io = { ...nodeIO(), stderrIsTTY: data.stderrIsTTY };
+  const io = Object.defineProperty(nodeIO(), 'stderrIsTTY', { value: data.stderrIsTTY });
   let status: number;
   try {
     status = await main(data.argv, io);
