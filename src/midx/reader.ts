@@ -74,6 +74,8 @@ const decoder = new TextDecoder();
 /** One sampled key per SAMPLE ids (N/2 bytes for SHA-1 ids), built after SAMPLE_AFTER lookups. */
 const SAMPLE = 8;
 const SAMPLE_AFTER = 4096;
+/** Keys walked at most from an interpolated guess before the search bisects instead. */
+const WALK_MAX = 24;
 /** The most bytes of OIDL + OOFF held whole (see `heldIds`). */
 const HOLD_MAX_BYTES = 160 * 1024 * 1024;
 
@@ -111,9 +113,10 @@ export class MultiPackIndex {
   private keys: Uint32Array | undefined;
   /** Every 8th of `keys`. */
   private keySample: Uint32Array | undefined;
-  /** The entry whose OOFF pack word `searchKeys` read ahead, and that word. */
+  /** The entry whose OOFF words `searchKeys` read ahead, and those words. */
   private hitPos = -1;
   private hitPackWord = 0;
+  private hitOffsetWord = 0;
 
   private constructor(src: PagedReader, options: MidxOpenOptions) {
     const file = src.file;
@@ -277,7 +280,8 @@ export class MultiPackIndex {
    */
   findPosition(oid: Uint8Array, oidOffset?: number): number {
     checkOidArgument(oid, oidOffset, this.H, this.hash.name);
-    if (this.src.isClosed) throw closedError(this.file);
+    // Held tables are dropped by `close`: while they are there, the file is open.
+    if (this.keys === undefined && this.src.isClosed) throw closedError(this.file);
     return this.search(oid, oidOffset ?? 0);
   }
 
@@ -295,6 +299,19 @@ export class MultiPackIndex {
     this.src.hint(this.oidl + a * this.H, (z - a) * this.H);
   }
 
+  /**
+   * `findPosition` for a caller that has checked `oid` (a Uint8Array of the hash's size) itself,
+   * once the tables are held; undefined before that (or after `close`): use `findPosition`.
+   */
+  findHeld(oid: Uint8Array): number | undefined {
+    const keys = this.keys;
+    if (keys === undefined) return undefined;
+    const f = this.fanout;
+    const b = oid[0];
+    const hi = f[b];
+    return this.searchKeys(keys, oid, 0, b === 0 ? 0 : f[b - 1], hi > this.numObjects ? this.numObjects : hi);
+  }
+
   /** `findPosition` without the argument checks (the batch path checked the buffer once). */
   private search(oid: Uint8Array, oidOffset: number): number {
     const f = this.fanout;
@@ -302,6 +319,8 @@ export class MultiPackIndex {
     let lo = b === 0 ? 0 : f[b - 1];
     let hi = f[b];
     if (hi > this.numObjects) hi = this.numObjects; // only possible on a lenient open
+    const keys = this.keys;
+    if (keys !== undefined) return this.searchKeys(keys, oid, oidOffset, lo, hi);
     const H = this.H;
     const base = this.oidl;
     const src = this.src;
@@ -319,9 +338,8 @@ export class MultiPackIndex {
     if (this.sample === undefined && ++this.lookups === SAMPLE_AFTER && !src.remote) {
       this.holdTables();
       if (this.keys === undefined) this.buildSample();
+      else return this.searchKeys(this.keys, oid, oidOffset, lo, hi);
     }
-    const keys = this.keys;
-    if (keys !== undefined) return this.searchKeys(keys, oid, oidOffset, lo, hi);
     const sample = this.sample;
     if (src.remote && hi - lo > 1) this.hintWindow(lo, hi, t);
     if (sample !== undefined && hi - lo > SAMPLE) {
@@ -555,6 +573,24 @@ export class MultiPackIndex {
     let kl = b * 16777216;
     let kr = kl + 16777216;
     let steps = 0;
+    if (r - l > 0) {
+      // Keys are hashes, evenly spread over the bucket: one interpolation lands within a few
+      // keys of the target, and a short walk (predictable branches, one cache line or two)
+      // finds the first key not below t. A skewed bucket falls through to the searches below.
+      let m = l + Math.floor(((t - kl) / 16777216) * (r - l));
+      if (m >= r) m = r - 1;
+      let walk = WALK_MAX;
+      if (keys[m] < t) {
+        do m++;
+        while (m < r && keys[m] < t && --walk > 0);
+        if (walk > 0) l = r = m;
+        else l = m;
+      } else {
+        while (m > l && keys[m - 1] >= t && --walk > 0) m--;
+        if (walk > 0) l = r = m;
+        else r = m;
+      }
+    }
     const sample = this.keySample;
     if (sample !== undefined && r - l > 16) {
       // Every 8th key (an array an eighth the size, which the CPU cache holds) first: the
@@ -597,6 +633,7 @@ export class MultiPackIndex {
       // pack and offset are what the caller reads next).
       this.hitPos = k;
       this.hitPackWord = readU32(this.heldOffsets!, k * 8);
+      this.hitOffsetWord = readU32(this.heldOffsets!, k * 8 + 4);
       const o = k * H;
       let c = 0;
       for (let i = 4; i < H; i++) {
@@ -759,6 +796,7 @@ export class MultiPackIndex {
   /** The raw OOFF offset word of the n-th object (for verify's messages). */
   offsetWordAt(n: number): number {
     this.checkPosition(n);
+    if (n === this.hitPos) return this.hitOffsetWord;
     const held = this.heldOffsets;
     return held !== undefined ? readU32(held, n * 8 + 4) : this.u32At(this.ooff + n * 8 + 4);
   }

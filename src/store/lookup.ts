@@ -244,7 +244,8 @@ export function hasInMidx(st: StoreState, oid: Uint8Array): true | undefined {
     let pos: number;
     let slot: PackSlot;
     try {
-      pos = m.midx.findPosition(oid);
+      // (`oid` was checked by the caller: the search without the argument checks, when it can.)
+      pos = m.midx.findHeld(oid) ?? m.midx.findPosition(oid);
       if (pos < 0) continue;
       slot = m.slots[m.midx.packIdAt(pos)];
     } catch {
