@@ -309,7 +309,7 @@ export class MultiPackIndex {
     const f = this.fanout;
     const b = oid[0];
     const hi = f[b];
-    return this.searchKeys(keys, oid, 0, b === 0 ? 0 : f[b - 1], hi > this.numObjects ? this.numObjects : hi);
+    return this.searchKeys(keys, oid, 0, b === 0 ? 0 : f[b - 1], Math.min(hi, this.numObjects));
   }
 
   /** `findPosition` without the argument checks (the batch path checked the buffer once). */
