@@ -551,6 +551,36 @@ describe('stale and broken MIDX', () => {
     }
   });
 
+  test('small commits and trees read again come from the small-object cache as bytes of their own, equal to git cat-file', () => {
+    const r = newRepo('sha256');
+    for (let i = 0; i < 4; i++) r.commitFiles({ [`f${i}.txt`]: `file ${i}\n` }, `commit ${i}`);
+    r.git(['repack', '-a', '-d', '-q']);
+    const head = r.gitText(['rev-parse', 'HEAD']).trim();
+    const tree = r.gitText(['rev-parse', 'HEAD^{tree}']).trim();
+    const store = ObjectStore.open({ objectDir: r.objectDir, hash: SHA256 });
+    try {
+      for (const [hex, type] of [
+        [head, 'commit'],
+        [tree, 'tree'],
+      ] as const) {
+        const want = r.git(['cat-file', type, hex]).stdout as Buffer;
+        const first = store.readObject(fromHex(hex)!)!;
+        assert.equal(first.type, type);
+        assert.deepEqual(Buffer.from(first.data), want);
+        first.data.fill(0x41);
+        // The second read is a cache hit: the first caller's changes do not reach it.
+        for (let k = 0; k < 2; k++) {
+          const again = store.readObject(fromHex(hex)!)!;
+          assert.equal(again.type, type);
+          assert.deepEqual(Buffer.from(again.data), want);
+          again.data.fill(0x42);
+        }
+      }
+    } finally {
+      store.close();
+    }
+  });
+
   test('a listing of objects/pack kept while the directory is unchanged: a pack added later is found, even with its time rolled back', () => {
     const r = newRepo('sha1');
     makeManyPacks(r, 2, 4);

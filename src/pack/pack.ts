@@ -143,6 +143,11 @@ export interface PackFileOptions {
   /** Byte budget of the delta-base cache (default 32 MiB; 0 disables it). */
   cacheBytes?: number;
   /**
+   * Byte budget of the cache of small commits, trees and tags once read (up to SMALL_OBJECT
+   * bytes each, as libgit2 keeps them: walks read them again and again; default 0: none).
+   */
+  smallCacheBytes?: number;
+  /**
    * Largest object, delta or delta base we agree to build in memory, in bytes (default 1 GiB),
    * checked against the sizes the headers declare before anything is allocated: beyond it,
    * `OBJECT_TOO_LARGE`. Whole objects can still be streamed (`openStream`) whatever their size.
@@ -243,6 +248,9 @@ interface Cached {
  * loop — for bases that take microseconds to rebuild. Large bases are bounded by bytes first.
  */
 const BASE_CACHE_ENTRIES = 1024;
+/** Commits, trees and tags up to this size are kept by the small-object cache (`smallCacheBytes`). */
+const SMALL_OBJECT = 4096;
+const SMALL_CACHE_ENTRIES = 65536;
 
 class BaseCache {
   private readonly map = new Map<number, Cached>();
@@ -250,7 +258,10 @@ class BaseCache {
   private oldest: Cached | undefined;
   private newest: Cached | undefined;
   private bytes = 0;
-  constructor(private readonly budget: number) {}
+  constructor(
+    private readonly budget: number,
+    private readonly maxEntries = BASE_CACHE_ENTRIES,
+  ) {}
 
   get(offset: number): Cached | undefined {
     const c = this.map.get(offset);
@@ -271,7 +282,7 @@ class BaseCache {
     this.map.set(offset, c);
     this.append(c);
     this.bytes += data.length;
-    while ((this.bytes > this.budget || this.map.size > BASE_CACHE_ENTRIES) && this.oldest !== undefined) {
+    while ((this.bytes > this.budget || this.map.size > this.maxEntries) && this.oldest !== undefined) {
       const victim = this.oldest;
       this.unlink(victim);
       this.map.delete(victim.offset);
@@ -373,6 +384,7 @@ export class PackFile {
   private readonly inflater: Inflater;
   private readonly hashFn: HashFunction | undefined;
   private readonly cache: BaseCache;
+  private readonly small: BaseCache | undefined;
   /** Types of deltas already resolved by `infoAt` (the type at the bottom of their chain), by offset. */
   private readonly chainTypes = new Map<number, number>();
   private lastType = 0;
@@ -430,6 +442,8 @@ export class PackFile {
     this.inflater = options.inflate;
     this.hashFn = options.hashFn;
     this.cache = new BaseCache(options.cacheBytes ?? 32 * 1024 * 1024);
+    const small = options.smallCacheBytes ?? 0;
+    this.small = small > 0 ? new BaseCache(small, SMALL_CACHE_ENTRIES) : undefined;
     this.maxObjectSize = options.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
     this.end = this.size - this.hash.size;
     this.deltaOptions = {
@@ -707,7 +721,7 @@ export class PackFile {
 
   /** The object's bytes (its type left in `lastType`); undefined for a whole object over `wholeMax`. */
   private read(offset: number, wholeMax: number): Uint8Array | undefined {
-    const hit = this.cache.get(offset);
+    const hit = this.cache.get(offset) ?? this.small?.get(offset);
     if (hit !== undefined) {
       this.lastType = hit.type;
       return this.viewing ? hit.data : copyOf(hit.data);
@@ -740,6 +754,7 @@ export class PackFile {
           // Handed to the caller: its own bytes, never a view shared with anything else.
           const whole = own ?? ownedBytes(this.inflateEntry(e, 'object'));
           this.lastType = baseType;
+          this.keepSmall(offset, baseType, whole);
           return whole;
         }
         data = own ?? this.inflateEntry(e, 'delta base');
@@ -799,7 +814,18 @@ export class PackFile {
       }
     }
     this.lastType = baseType;
+    this.keepSmall(offset, baseType, data);
     return data;
+  }
+
+  /**
+   * A small commit, tree or tag just read, kept (a copy: the caller owns what it is given) for
+   * the next read of it; not for views (`dataViewAt`, which batch scans use: read once).
+   */
+  private keepSmall(offset: number, type: number, data: Uint8Array): void {
+    const small = this.small;
+    if (small === undefined || this.viewing || data.length > SMALL_OBJECT || type === OBJ_BLOB) return;
+    small.put(offset, type, data.slice(), true);
   }
 
   /** Slot `i` of the delta chain `read` walks. */
@@ -938,6 +964,7 @@ export class PackFile {
   /** Drops the delta-base cache. */
   clearCache(): void {
     this.cache.clear();
+    this.small?.clear();
     this.deltaSizes.clear();
     this.chainTypes.clear();
   }
@@ -954,6 +981,7 @@ export class PackFile {
   close(): void {
     this.chain.length = 0;
     this.cache.clear();
+    this.small?.clear();
     this.deltaSizes.clear();
     this.chainTypes.clear();
     this.src.close();

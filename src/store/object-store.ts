@@ -80,8 +80,10 @@ export interface ObjectStoreOptions {
   /** Hash every object read by `readObject` and reject one whose bytes are not its id (default false). */
   verifyHashes?: boolean;
   /**
-   * Delta-base cache budget of the whole store, in bytes (default 256 MiB): split evenly over the
+   * Object cache budget of the whole store, in bytes (default 256 MiB): split evenly over the
    * packs that can be open at once (at least 1 MiB each), so memory stays bounded with many packs.
+   * In each pack, three quarters keep delta bases, one quarter small commits, trees and tags once
+   * read (up to 4 KiB each, as libgit2 keeps them).
    */
   cacheBytes?: number;
   /**

@@ -135,7 +135,9 @@ export function packOf(st: StoreState, slot: PackSlot): PackFile | undefined {
       hash: st.hash,
       inflate: st.inflater,
       hashFn: st.hashFn,
-      cacheBytes: packCacheBytes(st),
+      // A quarter of the pack's share keeps small commits, trees and tags once read.
+      cacheBytes: packCacheBytes(st) - Math.floor(packCacheBytes(st) / 4),
+      smallCacheBytes: Math.floor(packCacheBytes(st) / 4),
       maxObjectSize: st.maxObjectSize,
       pageCacheBytes: 1024 * 1024,
       pagePool: st.pagePool,
