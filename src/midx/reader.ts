@@ -391,9 +391,8 @@ export class MultiPackIndex {
       } else {
         mid = (lo + hi) >>> 1;
       }
-      const held = this.heldIds;
-      const page = held ?? src.bytesAt(base + mid * H, H);
-      const o = held !== undefined ? mid * H : src.at;
+      const page = src.bytesAt(base + mid * H, H);
+      const o = src.at;
       let c = 0;
       for (let i = 0; i < H; i++) {
         c = page[o + i] - oid[oidOffset + i];
@@ -560,8 +559,8 @@ export class MultiPackIndex {
 
   /**
    * `search` over the held tables: the first id of `[lo, hi)` whose key (bytes 0–3) is not below
-   * the target's, found in `keys` (interpolating twice, then bisecting); then the full ids with
-   * that key. The neighbours' order is checked on their keys when those differ (a smaller key is a
+   * the target's, found in `keys` (one interpolation and a short walk; for a skewed bucket, every
+   * 8th key, then interpolation and bisection); then the full ids with that key. The neighbours' order is checked on their keys when those differ (a smaller key is a
    * smaller id), which touches no other id in OIDL.
    */
   private searchKeys(keys: Uint32Array, oid: Uint8Array, oidOffset: number, lo: number, hi: number): number {
