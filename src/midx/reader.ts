@@ -111,8 +111,6 @@ export class MultiPackIndex {
   private heldOffsets: Uint8Array | undefined;
   /** With the tables held: bytes 0–3 of every id (a search touches one id of OIDL, to confirm). */
   private keys: Uint32Array | undefined;
-  /** Every 8th of `keys`. */
-  private keySample: Uint32Array | undefined;
   /** The entry whose OOFF words `searchKeys` read ahead, and those words. */
   private hitPos = -1;
   private hitPackWord = 0;
@@ -236,7 +234,6 @@ export class MultiPackIndex {
     this.heldIds = undefined;
     this.heldOffsets = undefined;
     this.keys = undefined;
-    this.keySample = undefined;
     this.hitPos = -1;
   }
 
@@ -549,18 +546,15 @@ export class MultiPackIndex {
     const offsets = this.src.readUncached(this.ooff, N * 8);
     const keys = new Uint32Array(N);
     for (let i = 0, o = 0; i < N; i++, o += this.H) keys[i] = readU32(ids, o);
-    const sample = new Uint32Array((N + 7) >>> 3);
-    for (let j = 0; j < sample.length; j++) sample[j] = keys[8 * j];
     this.heldIds = ids;
     this.heldOffsets = offsets;
     this.keys = keys;
-    this.keySample = sample;
   }
 
   /**
    * `search` over the held tables: the first id of `[lo, hi)` whose key (bytes 0–3) is not below
-   * the target's, found in `keys` (one interpolation and a short walk; for a skewed bucket, every
-   * 8th key, then interpolation and bisection); then the full ids with that key. The neighbours' order is checked on their keys when those differ (a smaller key is a
+   * the target's, found in `keys` (one interpolation and a short walk; bisection for a skewed
+   * bucket); then the full ids with that key. The neighbours' order is checked on their keys when those differ (a smaller key is a
    * smaller id), which touches no other id in OIDL.
    */
   private searchKeys(keys: Uint32Array, oid: Uint8Array, oidOffset: number, lo: number, hi: number): number {
@@ -568,15 +562,12 @@ export class MultiPackIndex {
     const t = ((b << 24) | (oid[oidOffset + 1] << 16) | (oid[oidOffset + 2] << 8) | oid[oidOffset + 3]) >>> 0;
     let l = lo;
     let r = hi;
-    // Keys below l are below t, keys from r on are not; keys in [l, r) lie in [kl, kr).
-    let kl = b * 16777216;
-    let kr = kl + 16777216;
-    let steps = 0;
+    // Keys below l are below t, keys from r on are not.
     if (r - l > 0) {
       // Keys are hashes, evenly spread over the bucket: one interpolation lands within a few
       // keys of the target, and a short walk (predictable branches, one cache line or two)
-      // finds the first key not below t. A skewed bucket falls through to the searches below.
-      let m = l + Math.floor(((t - kl) / 16777216) * (r - l));
+      // finds the first key not below t. A skewed bucket is bisected below.
+      let m = l + Math.floor(((t - b * 16777216) / 16777216) * (r - l));
       if (m >= r) m = r - 1;
       let walk = WALK_MAX;
       if (keys[m] < t) {
@@ -590,40 +581,10 @@ export class MultiPackIndex {
         else r = m;
       }
     }
-    const sample = this.keySample;
-    if (sample !== undefined && r - l > 16) {
-      // Every 8th key (an array an eighth the size, which the CPU cache holds) first: the
-      // first sampled key not below t bounds the range to 8 keys, one or two cache lines.
-      let a = (l + 7) >>> 3;
-      let z = (r + 7) >>> 3;
-      const ja = a;
-      const jz = z;
-      while (a < z) {
-        const m = (a + z) >>> 1;
-        if (sample[m] < t) a = m + 1;
-        else z = m;
-      }
-      if (a > ja) l = Math.max(l, 8 * (a - 1) + 1);
-      if (a < jz) r = Math.min(r, 8 * a);
-    }
     while (l < r) {
-      let m: number;
-      if (steps < 2 && r - l > 16 && kr > kl) {
-        m = l + Math.floor(((t - kl) / (kr - kl)) * (r - l));
-        if (m < l) m = l;
-        else if (m >= r) m = r - 1;
-        steps++;
-      } else {
-        m = (l + r) >>> 1;
-      }
-      const km = keys[m];
-      if (km < t) {
-        l = m + 1;
-        kl = km;
-      } else {
-        r = m;
-        kr = km + 1;
-      }
+      const m = (l + r) >>> 1;
+      if (keys[m] < t) l = m + 1;
+      else r = m;
     }
     const ids = this.heldIds!;
     const H = this.H;

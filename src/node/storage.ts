@@ -37,12 +37,11 @@ interface Listing {
 
 const LISTING_SETTLED_MS = 3000;
 
-/** The directory's identity and times; null when nothing is there, undefined when unknown. */
-function dirStamp(dir: string): { stamp: string; mtimeMs: number } | null | undefined {
+/** The directory's `stat`; null when nothing is there, undefined when unknown. */
+function dirStat(dir: string): FileStat | null | undefined {
   try {
     const st = fs.statSync(dir, { bigint: true, throwIfNoEntry: false });
-    if (st === undefined) return null;
-    return { stamp: `${st.dev}:${st.ino}:${st.mtimeNs}:${st.ctimeNs}`, mtimeMs: Number(st.mtimeMs) };
+    return st === undefined ? null : statOf(st);
   } catch {
     return undefined;
   }
@@ -56,18 +55,18 @@ export function nodeStorage(): Storage {
     remote: false,
     list(dir) {
       const before = Date.now();
-      const at = dirStamp(dir);
+      const at = dirStat(dir);
       // A missing directory (most `objects/xx` of a packed repository): no listing to try.
       if (at === null) {
         listings.delete(dir);
         return undefined;
       }
       const known = listings.get(dir);
-      if (at !== undefined && known !== undefined && known.stamp === at.stamp) return [...known.names];
+      if (at !== undefined && known !== undefined && known.stamp === at.identity) return [...known.names];
       try {
         const names = readdirRaw(dir);
         if (at !== undefined && at.mtimeMs < before - LISTING_SETTLED_MS) {
-          listings.set(dir, { names, stamp: at.stamp });
+          listings.set(dir, { names, stamp: at.identity });
         } else {
           listings.delete(dir);
         }

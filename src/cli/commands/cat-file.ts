@@ -387,32 +387,27 @@ function runSingle(io: CliIO, ctx: CatContext, mode: Mode, name: string): number
         return 0;
       }
       case 'p': {
-        // Up to STREAM_ABOVE read whole (no stream set up for a commit); larger ones streamed:
-        // a blob of any size goes out chunk by chunk; trees are formatted whole.
+        // A large blob (or commit, tag) goes out chunk by chunk; anything else, trees of any size
+        // included (they are formatted), is read whole.
         const info = store.objectInfo(r);
-        if (info !== undefined && info.size <= streamAbove(store)) {
-          const obj = store.readObject(r);
-          if (!obj) return fatal(io, `Not a valid object name ${name}`);
-          if (obj.type === 'tree') {
-            io.stdout(prettyTree(obj.data, store.hash.size, ctx.config.getBool('core.quotepath', true)));
-          } else {
-            io.stdout(obj.data);
+        if (!info) return fatal(io, `Not a valid object name ${name}`);
+        if (info.type !== 'tree' && info.size > streamAbove(store)) {
+          const s = store.streamObject(r, { chunkSize: STREAM_CHUNK });
+          if (!s) return fatal(io, `Not a valid object name ${name}`);
+          try {
+            writeStream(io, s);
+          } finally {
+            s.close();
           }
           return 0;
         }
-        const s = store.streamObject(r, { chunkSize: STREAM_CHUNK });
-        if (!s) return fatal(io, `Not a valid object name ${name}`);
-        try {
-          if (s.type !== 'tree') {
-            writeStream(io, s);
-            return 0;
-          }
-        } finally {
-          s.close();
-        }
         const obj = store.readObject(r);
         if (!obj) return fatal(io, `Not a valid object name ${name}`);
-        io.stdout(prettyTree(obj.data, store.hash.size, ctx.config.getBool('core.quotepath', true)));
+        if (obj.type === 'tree') {
+          io.stdout(prettyTree(obj.data, store.hash.size, ctx.config.getBool('core.quotepath', true)));
+        } else {
+          io.stdout(obj.data);
+        }
         return 0;
       }
     }
