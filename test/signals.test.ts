@@ -100,9 +100,13 @@ function restore(r: TestRepo, snap: string): void {
 
 describe('signals end every verb, from any point', () => {
   let r: TestRepo;
+  /** A history small enough for `write --bitmap` to stay on the main thread (src/cli/main.ts). */
+  let h: TestRepo;
   let objects: string;
+  let historyObjects: string;
   /** Before `write` (no MIDX), before `repack` (many packs and their MIDX), before `expire`. */
   const states: Record<string, string> = {};
+  let historyState: string;
 
   before(() => {
     r = TestRepo.create();
@@ -114,8 +118,29 @@ describe('signals end every verb, from any point', () => {
     r.git(['multi-pack-index', 'repack', '--batch-size=0']);
     states.expire = snapshot(r);
     restore(r, states.repack);
+
+    h = TestRepo.create();
+    let stream = '';
+    for (let i = 1; i <= 400; i++) {
+      const body = `c${i}\n`;
+      stream += `commit refs/heads/main\nmark :${i}\ncommitter C <c@example.com> ${1_600_000_000 + i * 60} +0000\n`;
+      // Each fast-import run starts from the tip the one before left (marks do not carry over).
+      const from = i === 1 ? '' : i % 100 === 1 ? 'from refs/heads/main^0\n' : `from :${i - 1}\n`;
+      stream += `data ${body.length}\n${body}${from}`;
+      stream += `M 100644 inline d${i % 7}/f${i % 13}.txt\ndata ${String(i).length + 1}\n${i}\n\n`;
+      // Four packs: one fast-import run each.
+      if (i % 100 === 0) {
+        h.git(['fast-import', '--quiet'], { input: stream });
+        stream = '';
+      }
+    }
+    historyObjects = allObjects(h);
+    historyState = snapshot(h);
   });
-  after(() => r.cleanup());
+  after(() => {
+    r.cleanup();
+    h.cleanup();
+  });
 
   test('reading verbs die by the signal: verify, cat-file --batch on an open stdin, lookup --stdin', async (t) => {
     const notes: string[] = [];
@@ -140,15 +165,19 @@ describe('signals end every verb, from any point', () => {
     t.diagnostic(notes.join('; '));
   });
 
-  for (const verb of [['write'], ['repack', '--batch-size=0'], ['expire']]) {
-    test(`${verb[0]}: interrupted at many points, no lock or temporary file left, the repository intact`, {
+  for (const verb of [['write'], ['write', '--bitmap'], ['repack', '--batch-size=0'], ['expire']]) {
+    test(`${verb.join(' ')}: interrupted at many points, no lock or temporary file left, the repository intact`, {
       timeout: 300_000,
     }, async (t) => {
+      const bitmap = verb[1] === '--bitmap';
+      const repo = bitmap ? h : r;
+      const state = bitmap ? historyState : states[verb[0]];
+      const expected = bitmap ? historyObjects : objects;
       const notes: string[] = [];
       // How long the verb takes uninterrupted (then the signals fall within that time).
-      restore(r, states[verb[0]]);
+      restore(repo, state);
       const started = performance.now();
-      const whole = await interrupt(r, verb, 'SIGTERM', () => new Promise<void>(() => {}));
+      const whole = await interrupt(repo, verb, 'SIGTERM', () => new Promise<void>(() => {}));
       const duration = performance.now() - started;
       assert.equal(whole.code, 0, whole.stderr);
       const points: Array<number | 'first-progress'> = ['first-progress', 0];
@@ -156,8 +185,8 @@ describe('signals end every verb, from any point', () => {
       let i = 0;
       for (const when of points) {
         const sig = i++ % 2 === 0 ? 'SIGINT' : 'SIGTERM';
-        restore(r, states[verb[0]]);
-        const p = await interrupt(r, ['--progress', ...verb], sig, (_c, first) =>
+        restore(repo, state);
+        const p = await interrupt(repo, ['--progress', ...verb], sig, (_c, first) =>
           when === 'first-progress' ? first : sleep(when),
         );
         notes.push(`${sig}@${when} → ${p.signal ?? p.code} (${p.afterSignal.toFixed(0)} ms)`);
@@ -165,18 +194,22 @@ describe('signals end every verb, from any point', () => {
         // signal that lands while the process is already exiting (its work done, the MIDX in
         // place) cannot be acted on: that is an exit 0 within a few milliseconds of the signal.
         const sent = p.afterSignal > 0;
-        const exiting = p.code === 0 && p.afterSignal < 20 && fs.existsSync(r.midxPath);
+        const exiting = p.code === 0 && p.afterSignal < 20 && fs.existsSync(repo.midxPath);
         assert.ok(
           p.signal === sig || (!sent && p.code === 0) || exiting,
           `${verb[0]} ${sig}@${when}: exit ${p.code}: ${p.stderr}`,
         );
         assert.doesNotMatch(p.stderr, /\n\s+at |node:internal/);
-        assert.deepEqual(leftovers(r), [], `${verb[0]} ${sig}@${when}: leftovers`);
-        if (fs.existsSync(r.midxPath)) {
-          const v = r.git(['multi-pack-index', 'verify'], { allowFail: true });
+        assert.deepEqual(leftovers(repo), [], `${verb[0]} ${sig}@${when}: leftovers`);
+        if (fs.existsSync(repo.midxPath)) {
+          const v = repo.git(['multi-pack-index', 'verify'], { allowFail: true });
           assert.equal(v.status, 0, `${verb[0]} ${sig}@${when}: git verify: ${v.stderr}`);
+          if (bitmap && !p.signal) {
+            const tb = repo.git(['rev-list', '--test-bitmap', 'HEAD'], { allowFail: true });
+            assert.match(tb.stdout + tb.stderr, /OK!/, `${sig}@${when}: git accepts the bitmap`);
+          }
         }
-        assert.equal(allObjects(r), objects, `${verb[0]} ${sig}@${when}: every object still there`);
+        assert.equal(allObjects(repo), expected, `${verb[0]} ${sig}@${when}: every object still there`);
       }
       t.diagnostic(`uninterrupted ${duration.toFixed(0)} ms; ${notes.join('; ')}`);
     });

@@ -31,7 +31,7 @@ export interface CliIO {
    * directory once it is known, says whether the write is small enough to stay there; when it is
    * not, the command throws `MoveToWorker` before it has read or written anything.
    */
-  inlineWrite?: (objectDir: string) => boolean;
+  inlineWrite?: (objectDir: string, bitmap: boolean) => boolean;
 }
 
 /** Thrown by a command told by `CliIO.inlineWrite` to run on the worker thread instead. */

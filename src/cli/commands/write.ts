@@ -60,7 +60,7 @@ export const writeCommand: Command = {
     // On the main thread only a small plain write stays there (see run() in src/cli/main.ts).
     if (
       io.inlineWrite !== undefined &&
-      (bitmap || p.values['stdin-packs'] === true || !io.inlineWrite(path.resolve(io.cwd, ctx.objectDir)))
+      (p.values['stdin-packs'] === true || !io.inlineWrite(path.resolve(io.cwd, ctx.objectDir), bitmap))
     ) {
       throw new MoveToWorker();
     }
