@@ -77,6 +77,12 @@ export class PagedReader {
   private readonly reader: RandomAccessReader;
   private readonly memory: Uint8Array | undefined;
   private readonly pages: (Uint8Array | undefined)[];
+  /**
+   * Pages whose bytes left this reader as views (`page`, `read`): their buffers are never reused.
+   * Any other page goes back to the pool when it is evicted (`bytesAt` lends nothing: its bytes
+   * are used before the next call on this reader).
+   */
+  private readonly lent: (true | undefined)[] = [];
   private readonly loaded: number[] = [];
   private loadedHead = 0;
   private readonly maxPages: number;
@@ -108,9 +114,14 @@ export class PagedReader {
 
   /** Page number `i` (the last page may be short). */
   page(i: number): Uint8Array {
-    const p = this.pages[i];
-    if (p !== undefined) return p;
-    return this.load(i);
+    const p = this.pages[i] ?? this.load(i);
+    this.lent[i] = true;
+    return p;
+  }
+
+  /** Page `i` for a use that ends before the next call on this reader (nothing is lent). */
+  private pageBrief(i: number): Uint8Array {
+    return this.pages[i] ?? this.load(i);
   }
 
   private checkRange(position: number, length: number): void {
@@ -145,7 +156,12 @@ export class PagedReader {
       this.reader.readInto(p, 0, len, start);
       if (this.loaded.length - this.loadedHead >= this.maxPages) {
         const victim = this.loaded[this.loadedHead++];
+        const old = this.pages[victim];
+        if (old !== undefined && this.pool !== undefined && this.lent[victim] === undefined) {
+          this.pool.give(old.buffer as ArrayBuffer);
+        }
         this.pages[victim] = undefined;
+        this.lent[victim] = undefined;
         if (this.loadedHead > 1024 && this.loadedHead * 2 > this.loaded.length) {
           this.loaded.splice(0, this.loadedHead);
           this.loadedHead = 0;
@@ -162,12 +178,13 @@ export class PagedReader {
 
   /**
    * `length` bytes at `position` without a view made for them, for hot loops: returns their page
-   * (or a copy when they straddle two pages) and leaves where they start in it in `at`.
+   * (or a copy when they straddle two pages) and leaves where they start in it in `at`. The bytes
+   * are valid until the next call on this reader: the page's buffer may be reused after that.
    */
   bytesAt(position: number, length: number): Uint8Array {
     const ps = this.pageSize;
     const pi = ps >= this.size ? 0 : Math.floor(position / ps);
-    const page = this.page(pi);
+    const page = this.pageBrief(pi);
     const o = position - pi * ps;
     if (o + length <= page.length) {
       this.at = o;
@@ -194,14 +211,17 @@ export class PagedReader {
     const ps = this.pageSize;
     const first = Math.floor(position / ps);
     const off = position - first * ps;
-    const p = this.page(first);
-    if (off + length <= p.length) return p.subarray(off, off + length);
+    const p = this.pageBrief(first);
+    if (off + length <= p.length) {
+      this.lent[first] = true;
+      return p.subarray(off, off + length);
+    }
     const out = new Uint8Array(length);
     let done = 0;
     let pi = first;
     let po = off;
     while (done < length) {
-      const pg = this.page(pi);
+      const pg = this.pageBrief(pi);
       const n = Math.min(length - done, pg.length - po);
       out.set(pg.subarray(po, po + n), done);
       done += n;
@@ -269,6 +289,7 @@ export class PagedReader {
       const p = this.pages[i];
       if (p !== undefined && this.pool) this.pool.give(p.buffer as ArrayBuffer);
       this.pages[i] = undefined;
+      this.lent[i] = undefined;
     }
     this.loaded.length = 0;
     this.loadedHead = 0;

@@ -593,7 +593,9 @@ export class PackFile {
     }
     if (type === OBJ_REF_DELTA) {
       if (p + H > lim) throw this.shortHeader(offset);
-      return fill(slot, offset, type, size, headerLength, offset + (p - start) + H, undefined, b, p);
+      // A copy: the page's buffer may be reused once the next page is read (src/io.ts, `bytesAt`).
+      const ref = b.slice(p, p + H);
+      return fill(slot, offset, type, size, headerLength, offset + (p - start) + H, undefined, ref, 0);
     }
     if (type === 0 || type === 5) throw this.unknownType(offset, type);
     return fill(
@@ -1124,6 +1126,16 @@ export class PackFile {
     );
   }
 
+  /**
+   * `window` for a use that ends before the next read of this pack (the page's buffer may be
+   * reused after that): no view of the page is lent.
+   */
+  private briefWindow(pos: number, len: number): Uint8Array {
+    if (len > this.src.pageSize) return this.src.readUncached(pos, len);
+    const b = this.src.bytesAt(pos, len);
+    return b.subarray(this.src.at, this.src.at + len);
+  }
+
   /** Bytes `[pos, pos + len)`: small windows through the page cache, large ones around it. */
   private window(pos: number, len: number): Uint8Array {
     return len <= this.src.pageSize ? this.src.read(pos, len) : this.src.readUncached(pos, len);
@@ -1279,7 +1291,7 @@ export class PackFile {
       // Like Git, trust the header's delta length here: only the first bytes are inflated.
       const avail = this.end - e.dataOffset;
       if (avail <= 0) this.checkAvail(e);
-      const input = this.window(
+      const input = this.briefWindow(
         e.dataOffset,
         Math.min(avail, e.size + Math.floor(e.size / 16000) * 5 + 64, PREFIX_INPUT),
       );
