@@ -579,40 +579,56 @@ describe('hand-built streams', () => {
   }
 });
 
-describe("nodeInflater.inflateExact beyond our decoder's sizes (one reused node:zlib handle)", () => {
-  const data = Buffer.alloc(50_000);
-  for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 5)) & 0xff;
-  const stream = zlib.deflateSync(data);
-  const exact = (input: Uint8Array, size: number, start = 0, end = input.length) => {
-    const out = new Uint8Array(size);
-    const used = nodeInflater.inflateExact!(input, start, end, out, size);
-    return { used, out };
-  };
+for (const room of [0, 1, 100]) {
+  describe(`nodeInflater.inflateExact (one reused node:zlib handle), output with ${room} bytes of room`, () => {
+    const data = Buffer.alloc(50_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 5)) & 0xff;
+    const stream = zlib.deflateSync(data);
+    // Past our decoder's cold budget, so that node:zlib answers.
+    const exact = (input: Uint8Array, size: number, start = 0, end = input.length) => {
+      const out = new Uint8Array(size + room);
+      const used = nodeInflater.inflateExact!(input, start, end, out, size);
+      return { used, out: out.subarray(0, size) };
+    };
 
-  test('a whole stream, with bytes after it in the window: its length used, its bytes out', () => {
-    const input = Buffer.concat([Buffer.from([9, 9]), stream, Buffer.from('trailing bytes')]);
-    const r = exact(input, data.length, 2);
-    assert.equal(r.used, stream.length);
-    assert.ok(Buffer.from(r.out).equals(data));
-  });
+    test('a whole stream, with bytes after it in the window: its length used, its bytes out', () => {
+      const input = Buffer.concat([Buffer.from([9, 9]), stream, Buffer.from('trailing bytes')]);
+      const r = exact(input, data.length, 2);
+      assert.equal(r.used, stream.length);
+      assert.ok(Buffer.from(r.out).equals(data));
+    });
 
-  test('a stream longer or shorter than the size, a bad checksum, a cut stream: -1, then the handle still works', () => {
-    assert.equal(exact(stream, data.length - 1).used, -1, 'longer than the size');
-    assert.equal(exact(stream, data.length + 1).used, -1, 'shorter than the size');
-    const bad = Buffer.from(stream);
-    bad[bad.length - 1] ^= 1;
-    assert.equal(exact(bad, data.length).used, -1, 'checksum');
-    assert.equal(
-      exact(stream.subarray(0, stream.length - 3), data.length).used,
-      -1,
-      'cut inside its checksum',
-    );
-    assert.equal(exact(stream.subarray(0, stream.length >> 1), data.length).used, -1, 'cut in half');
-    const garbage = Buffer.from(stream);
-    garbage.fill(0xff, 10, 40);
-    assert.equal(exact(garbage, data.length).used, -1, 'corrupt data');
-    const r = exact(stream, data.length);
-    assert.equal(r.used, stream.length);
-    assert.ok(Buffer.from(r.out).equals(data));
+    test('a stream longer or shorter than the size, a bad checksum, a cut stream: -1, then the handle still works', () => {
+      assert.equal(exact(stream, data.length - 1).used, -1, 'longer than the size');
+      assert.equal(exact(stream, data.length + 1).used, -1, 'shorter than the size');
+      const bad = Buffer.from(stream);
+      bad[bad.length - 1] ^= 1;
+      assert.equal(exact(bad, data.length).used, -1, 'checksum');
+      assert.equal(
+        exact(stream.subarray(0, stream.length - 3), data.length).used,
+        -1,
+        'cut inside its checksum',
+      );
+      assert.equal(exact(stream.subarray(0, stream.length - 4), data.length).used, -1, 'checksum cut off');
+      assert.equal(exact(stream.subarray(0, stream.length >> 1), data.length).used, -1, 'cut in half');
+      const garbage = Buffer.from(stream);
+      garbage.fill(0xff, 10, 40);
+      assert.equal(exact(garbage, data.length).used, -1, 'corrupt data');
+      const r = exact(stream, data.length);
+      assert.equal(r.used, stream.length);
+      assert.ok(Buffer.from(r.out).equals(data));
+    });
+
+    test('small streams (a few bytes to a few hundred), exact and one byte off either way', () => {
+      for (const n of [1, 2, 17, 300, 700]) {
+        const d = data.subarray(0, n);
+        const z = zlib.deflateSync(d);
+        const r = exact(z, n);
+        assert.equal(r.used, z.length, `${n} bytes`);
+        assert.ok(Buffer.from(r.out).equals(d));
+        assert.equal(exact(z, n - 1).used, -1, `${n} bytes, size one less`);
+        assert.equal(exact(z, n + 1).used, -1, `${n} bytes, size one more`);
+      }
+    });
   });
-});
+}

@@ -200,6 +200,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
         if (first < 0) closure(t, first < -1 ? graph.missing : undefined, (-first - 2) * H);
         for (let j = childStart[t], z = childStart[t] + graph.childCount[t]; j < z; j++) {
           const ch = childList[j];
+          if (ch === GITLINK) continue;
           if (ch >= 0) {
             if (!bits.has(pseudoOf[ch])) trees.push(ch);
           } else bits.set(pseudoOf[-ch - 1]);
@@ -580,7 +581,8 @@ interface Graph {
   parentStart: Int32Array;
   parentList: Int32Array;
   /**
-   * Entries of tree i: `childList[childStart[i] .. + childCount[i])`; childStart is -1 when the
+   * Entries of tree i: `childList[childStart[i] .. + childCount[i])` (GITLINK for a gitlink, which
+   * is not followed); childStart is -1 when the
    * tree was not read, -(i + 2) when an entry is the i-th id of `missing`.
    */
   childStart: Int32Array;
@@ -605,9 +607,10 @@ function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, t
     return -(missing.length / H);
   };
   const wanted = (_: number, t: number) => t === 1 || t === 2;
-  const recent = new RecentTrees();
+  // Where each entry starts in its tree's bytes, parallel to `children`; and each tree's length.
   const starts = new Growable();
-  const codes = new Growable();
+  const treeLength = new Int32Array(N);
+  const recent = new RecentTrees();
   const types = store.scanPacked(oidl, N, wanted, (pos, o, pack, offset) => {
     const d = o.data;
     if (o.type === 'commit') {
@@ -632,32 +635,28 @@ function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, t
     const len = d.length;
     // A tree stored as a delta against a tree parsed shortly before: the entries the delta copies
     // whole from it are the same entries, known without a scan or a lookup.
-    const base =
-      pack !== undefined && pack.viewDelta !== undefined ? recent.get(pack, pack.viewBase) : undefined;
-    const ops = base !== undefined ? copyOps(pack!.viewDelta!) : 0;
-    starts.length = 0;
-    codes.length = 0;
+    const basePos = pack !== undefined && pack.viewDelta !== undefined ? recent.get(pack, pack.viewBase) : -1;
+    const ops = basePos >= 0 ? copyOps(pack!.viewDelta!) : 0;
+    const bFrom = basePos >= 0 ? childStart[basePos] : 0;
+    const bCount = basePos >= 0 ? childCount[basePos] : 0;
+    const bLen = basePos >= 0 ? treeLength[basePos] : 0;
     let op = 0;
     let i = 0;
     while (i < len) {
-      if (base !== undefined) {
+      if (ops > 0) {
         while (op < ops && opDst[op] + opLen[op] <= i) op++;
         if (op < ops && opSrc[op] >= 0) {
           // The base's entries that this copy holds whole, from the one starting here on.
           const shift = opDst[op] - opSrc[op];
           const end = opSrc[op] + opLen[op];
-          const bs = base.starts;
-          const bc = base.codes;
-          const k = base.entryAt(i - shift);
-          if (k >= 0 && bs[k + 1] <= end) {
+          const k = entryAt(starts, bFrom, bCount, i - shift);
+          if (k >= 0 && (k + 1 < bCount ? starts.at(bFrom + k + 1) : bLen) <= end) {
             let q = k;
-            for (; q < bc.length && bs[q + 1] <= end; q++) {
-              const code = bc[q];
-              starts.push(bs[q] + shift);
-              codes.push(code);
-              if (code !== GITLINK) children.push(code);
+            for (; q < bCount && (q + 1 < bCount ? starts.at(bFrom + q + 1) : bLen) <= end; q++) {
+              starts.push(starts.at(bFrom + q) + shift);
+              children.push(children.at(bFrom + q));
             }
-            i = bs[q] + shift;
+            i = (q < bCount ? starts.at(bFrom + q) : bLen) + shift;
             continue;
           }
         }
@@ -671,29 +670,30 @@ function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, t
       i = at + H;
       if (i > len) {
         children.length = from;
+        starts.length = from;
         return;
       }
       starts.push(start);
       // `160000`, a gitlink (a commit of another repository), is not followed.
       if (modeLen === 6 && d[start] === 0x31 && d[start + 1] === 0x36) {
-        codes.push(GITLINK);
+        children.push(GITLINK);
         continue;
       }
       const child = table.find(d, at);
       if (child < 0) {
         // Walking this tree must fail on that entry: no entry list, and the id kept for the message.
         children.length = from;
+        starts.length = from;
         childStart[pos] = missingRef(d.subarray(at, at + H)) - 1;
         return;
       }
       // `40000`: a tree.
-      const code = modeLen === 5 && d[start] === 0x34 ? child : -child - 1;
-      codes.push(code);
-      children.push(code);
+      children.push(modeLen === 5 && d[start] === 0x34 ? child : -child - 1);
     }
-    if (pack !== undefined && offset !== undefined) recent.put(pack, offset, starts, codes, len);
     childStart[pos] = from;
     childCount[pos] = children.length - from;
+    treeLength[pos] = len;
+    if (pack !== undefined && offset !== undefined) recent.put(pack, offset, pos);
   });
   // Parents as one list in position order (a commit's parents stay in their order).
   const parentStart = new Int32Array(N + 1);
@@ -825,37 +825,29 @@ function key(b: Uint8Array, at: number): number {
 
 /** The code of a gitlink entry in a parsed tree: not a child (never a position's code). */
 const GITLINK = 0x7fffffff;
-/** Parsed trees kept for the deltas that follow them (a base lies a few trees back, mostly). */
-const RECENT_TREES = 4096;
+/** Trees kept findable by pack and offset, for the deltas that follow them (a base lies a few trees back, mostly). */
+const RECENT_TREES = 1 << 16;
 
-/** A tree's entries as parsed: where each starts in its bytes, and its code. */
-class ParsedTree {
-  constructor(
-    /** Entry starts, then the tree's length. */
-    readonly starts: Int32Array,
-    /** Each entry's code: a tree's position, -(position + 1) for another object, or GITLINK. */
-    readonly codes: Int32Array,
-  ) {}
-
-  /** The index of the entry that starts at byte `at`, or -1. */
-  entryAt(at: number): number {
-    const s = this.starts;
-    let lo = 0;
-    let hi = s.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (s[mid] < at) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < s.length - 1 && s[lo] === at ? lo : -1;
+/**
+ * The index (from 0) among `count` entries starting at `from` in `starts` of the one that starts at
+ * byte `at`, or -1.
+ */
+function entryAt(starts: Growable, from: number, count: number, at: number): number {
+  let lo = 0;
+  let hi = count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (starts.at(from + mid) < at) lo = mid + 1;
+    else hi = mid;
   }
+  return lo < count && starts.at(from + lo) === at ? lo : -1;
 }
 
-/** The last RECENT_TREES trees parsed, by pack and offset. */
+/** The MIDX positions of trees parsed lately, by pack and offset. */
 class RecentTrees {
   private readonly packIds = new Map<object, number>();
-  /** By pack id × 2^40 + offset; a Map keeps insertion order, so the first key is the oldest. */
-  private readonly trees = new Map<number, ParsedTree>();
+  /** By pack id × 2^40 + offset. */
+  private readonly trees = new Map<number, number>();
 
   private key(pack: object, offset: number): number {
     let id = this.packIds.get(pack);
@@ -867,20 +859,18 @@ class RecentTrees {
     return offset < 0 || offset >= 2 ** 40 || id >= 2 ** 13 ? -1 : id * 2 ** 40 + offset;
   }
 
-  get(pack: object, offset: number): ParsedTree | undefined {
+  /** The position of the tree parsed at `offset` of `pack`, or -1. */
+  get(pack: object, offset: number): number {
     const k = this.key(pack, offset);
-    return k < 0 ? undefined : this.trees.get(k);
+    return k < 0 ? -1 : (this.trees.get(k) ?? -1);
   }
 
-  put(pack: object, offset: number, starts: Growable, codes: Growable, length: number): void {
+  put(pack: object, offset: number, pos: number): void {
     const k = this.key(pack, offset);
     if (k < 0) return;
-    const n = starts.length;
-    const s = new Int32Array(n + 1);
-    s.set(starts.view());
-    s[n] = length;
-    this.trees.set(k, new ParsedTree(s, codes.view().slice()));
-    if (this.trees.size > RECENT_TREES) this.trees.delete(this.trees.keys().next().value as number);
+    // Bounded: past the bound, start again (only speed depends on what is kept).
+    if (this.trees.size >= RECENT_TREES) this.trees.clear();
+    this.trees.set(k, pos);
   }
 }
 
@@ -957,6 +947,9 @@ class Growable {
       this.buf = next;
     }
     this.buf[this.length++] = v;
+  }
+  at(i: number): number {
+    return this.buf[i];
   }
   view(): Int32Array {
     return this.buf.subarray(0, this.length);

@@ -35,8 +35,9 @@ function toInflateError(e: unknown, expectedSize: number): InflateError {
 }
 
 /**
- * Outputs up to this size are inflated by src/pack/inflate.ts first (faster than node:zlib up to
- * about 1 KB of output, measured by bench/inflate-micro.ts).
+ * Outputs up to this size are inflated by src/pack/inflate.ts first in `inflate` and
+ * `inflatePrefix` (faster than `zlib.inflateSync`, which sets up a handle per call, up to about
+ * 1 KB of output, measured by bench/inflate-micro.ts). `inflateExact` reuses one handle instead.
  */
 const JS_INFLATE_MAX = 512;
 /**
@@ -52,6 +53,13 @@ let coldJsLeft = COLD_JS_BYTES;
 /** Whether our decoder takes an output of `size` bytes (see JS_INFLATE_MAX and COLD_JS_MAX). */
 function jsFirst(size: number): boolean {
   if (size <= JS_INFLATE_MAX) return true;
+  if (size > COLD_JS_MAX || size > coldJsLeft || zlibLoaded()) return false;
+  coldJsLeft -= size;
+  return true;
+}
+
+/** `jsFirst` without the small-output rule: our decoder only while node:zlib is not loaded. */
+function jsColdOnly(size: number): boolean {
   if (size > COLD_JS_MAX || size > coldJsLeft || zlibLoaded()) return false;
   coldJsLeft -= size;
   return true;
@@ -101,9 +109,11 @@ export const nodeInflater: Inflater = {
   },
 
   inflateExact(input: Uint8Array, start: number, end: number, out: Uint8Array, size: number) {
-    // Our decoder where it is the faster one; node:zlib through one reused handle for the rest.
-    // Anything either does not answer goes to `inflate`, which gives the exact outcome.
-    return jsFirst(size)
+    // Our decoder only until node:zlib is loaded (see COLD_JS_MAX); then node:zlib through one
+    // reused handle, which costs no more than our decoder even for a few hundred bytes (no handle
+    // to set up per call) and less on bulk reads (a bitmap write: 6% of its time). Anything either
+    // does not answer goes to `inflate`, which gives the exact outcome.
+    return jsColdOnly(size)
       ? inflateZlibExact(input, start, end, out, size)
       : exactEngine(input, start, end, out, size);
   },
@@ -241,6 +251,21 @@ function exactEngine(input: Uint8Array, start: number, end: number, out: Uint8Ar
   const state = h.engine._writeState!;
   const FINISH = z.constants.Z_FINISH;
   const inLen = end - start;
+  if (out.length > size) {
+    // Room for one byte more: one call tells it all. The stream must end (its checksum checked)
+    // with exactly that byte unused; a longer one fills it, a shorter one or an input that ends
+    // first leaves more (zlib then reports "unexpected end of file", as `failed`).
+    handle.writeSync!(FINISH, input, start, inLen, out, 0, size + 1);
+    const ok = !h.failed && state[0] === 1;
+    const consumed = inLen - state[1];
+    if (h.failed) {
+      engine = undefined;
+      h.engine.close();
+      return -1;
+    }
+    (h.engine as unknown as { reset(): void }).reset();
+    return ok ? consumed : -1;
+  }
   handle.writeSync!(FINISH, input, start, inLen, out, 0, size);
   // [avail_out, avail_in] after the call: the whole of `out` filled, and then nothing more (a
   // stream longer than `size`, or one whose end is not in the input, is left to `inflate`).

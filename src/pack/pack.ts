@@ -56,7 +56,9 @@ export interface Inflater {
    * `out[0, size)` when it makes exactly `size` bytes, and returns the input bytes it used; else
    * -1 (corrupt data, input ending first, a different length, or a stream it leaves to `inflate`),
    * and `inflate` is asked instead, which gives the exact outcome. Used for small entries, so that
-   * their bytes are inflated without an intermediate buffer or a view of the input.
+   * their bytes are inflated without an intermediate buffer or a view of the input. When `out` is
+   * longer than `size` (scratch memory), `out[size]` may be written too: an inflater can then
+   * tell the stream's end in one step.
    */
   inflateExact?(input: Uint8Array, start: number, end: number, out: Uint8Array, size: number): number;
   /**
@@ -214,6 +216,9 @@ function resultScratch(n: number, allocate?: (size: number) => Uint8Array): Uint
   return resultBuf.subarray(0, n);
 }
 const levelBufs: (Uint8Array | undefined)[] = [undefined, undefined];
+/** Objects under this size are inflated into `roomBuf` and copied out (see `inflateOwned`). */
+const ROOM_COPY_MAX = 16 * 1024;
+let roomBuf = new Uint8Array(0);
 
 /** `n` bytes of level buffer `k` (grown as needed), or fresh bytes past the scratch limit. */
 function levelScratch(k: number, n: number, allocate?: (size: number) => Uint8Array): Uint8Array {
@@ -1152,9 +1157,20 @@ export class PackFile {
   ): Uint8Array | undefined {
     if (e.size >= STREAM_INFLATE_MIN || this.inflater.inflateExact === undefined) return undefined;
     const avail = this.checkSize(e, role);
-    const out = borrowed
-      ? resultScratch(e.size, this.inflater.allocate)
-      : allocateObjectBytes(e.size, this.file, this.inflater.allocate);
+    if (borrowed) {
+      // Scratch with a byte of room past the object (see Inflater.inflateExact).
+      const room = resultScratch(e.size + 1, this.inflater.allocate);
+      return this.inflateInto(e, avail, room) ? room.subarray(0, e.size) : undefined;
+    }
+    const out = allocateObjectBytes(e.size, this.file, this.inflater.allocate);
+    if (e.size < ROOM_COPY_MAX) {
+      // Small: into scratch with room, then copied (a copy costs less than a second step of the
+      // inflater; the scratch is this function's alone).
+      if (roomBuf.length <= e.size) roomBuf = new Uint8Array(ROOM_COPY_MAX);
+      if (!this.inflateInto(e, avail, roomBuf)) return undefined;
+      out.set(roomBuf.subarray(0, e.size));
+      return out;
+    }
     return this.inflateInto(e, avail, out) ? out : undefined;
   }
 
@@ -1166,8 +1182,9 @@ export class PackFile {
     if (d.size < STREAM_INFLATE_MIN && this.inflater.inflateExact !== undefined) {
       const avail = this.checkSize(d, 'delta');
       let out: Uint8Array;
-      if (d.size <= DELTA_BUF_MAX) {
-        if (this.deltaBuf === undefined || this.deltaBuf.length < d.size) {
+      if (d.size < DELTA_BUF_MAX) {
+        // At least a byte of room past the delta (see Inflater.inflateExact).
+        if (this.deltaBuf === undefined || this.deltaBuf.length <= d.size) {
           this.deltaBuf = new Uint8Array(Math.min(DELTA_BUF_MAX, Math.max(512, 2 * d.size)));
         }
         out = this.deltaBuf;
