@@ -4,7 +4,8 @@
 // loading, that is only the bundle's top level; so the one-object commands are run first on a small
 // repository (made with git, in a temporary directory, when git is there), and their functions
 // are in the cache too: a short command then compiles nothing lazily (about 5 ms less per call);
-// so are `write`, `verify` and the batch forms of `cat-file`.
+// so are `write` (with `--bitmap` too), `verify`, `repack`, `expire`, `rev-list` and the batch
+// forms of `cat-file`.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -81,6 +82,13 @@ async function warmUp(cli) {
       ['lookup', blob],
       ['show'],
       ['rev-list', '--count', '--objects', '--all'],
+      ['cat-file', '--batch-check=%(objectname) %(objectsize:disk) %(deltabase)', '--batch-all-objects'],
+      ['cat-file', '--batch', '--batch-all-objects'],
+      ['write', '--bitmap'],
+      ['rev-list', '--count', '--objects', '--use-bitmap-index', '--all'],
+      ['verify'],
+      ['repack', '--batch-size=0'],
+      ['expire'],
     ]) {
       await cli.main(args, io);
     }
