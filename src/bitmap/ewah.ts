@@ -64,6 +64,11 @@ export class Ewah {
   /** The run-length word that new literals count in. */
   rlw = 0;
   bitSize = 0;
+  /**
+   * Counts words without keeping them (`xorSize`): only the current run-length word is kept, at
+   * index 0, and literal words only add to `size`.
+   */
+  private counting = false;
 
   /** Git's conversion of a plain bitmap: trailing zero words are left out. */
   static fromBitset(bits: Bitset): Ewah {
@@ -95,11 +100,26 @@ export class Ewah {
   /** `a` XOR `b`, encoded as Git's XOR of the two encodings encodes it. */
   static xor(a: Ewah, b: Ewah): Ewah {
     const out = new Ewah();
+    Ewah.xorInto(a, b, out);
+    return out;
+  }
+
+  /** The word count (`size`) of `xor(a, b)`, found without keeping its words. */
+  static xorSize(a: Ewah, b: Ewah): number {
+    const out = new Ewah();
+    out.counting = true;
+    Ewah.xorInto(a, b, out);
+    return out.size;
+  }
+
+  private static xorInto(a: Ewah, b: Ewah, out: Ewah): void {
     const i = new RunIterator(a);
     const j = new RunIterator(b);
     while (i.wordSize() > 0 && j.wordSize() > 0) {
       while (i.run > 0 || j.run > 0) {
-        const [prey, predator] = i.run < j.run ? [i, j] : [j, i];
+        const iFirst = i.run < j.run;
+        const prey = iFirst ? i : j;
+        const predator = iFirst ? j : i;
         const negate = predator.bit;
         const index = prey.discharge(out, predator.run, negate);
         out.addEmptyWords(negate, predator.run - index);
@@ -120,7 +140,6 @@ export class Ewah {
     if (i.wordSize() > 0) i.discharge(out, Number.POSITIVE_INFINITY, 0);
     else j.discharge(out, Number.POSITIVE_INFINITY, 0);
     out.bitSize = Math.max(a.bitSize, b.bitSize);
-    return out;
   }
 
   runBit(r: number): number {
@@ -143,6 +162,10 @@ export class Ewah {
     this.hi[r] = ((this.hi[r] & 1) | (n << 1)) >>> 0;
   }
   private push(lo: number, hi: number): void {
+    if (this.counting) {
+      this.size++;
+      return;
+    }
     if (this.size === this.lo.length) {
       const l = new Uint32Array(this.size * 2);
       const h = new Uint32Array(this.size * 2);
@@ -156,6 +179,13 @@ export class Ewah {
     this.size++;
   }
   private pushRlw(): void {
+    if (this.counting) {
+      // The new run-length word takes the place of the one before, at index 0.
+      this.size++;
+      this.lo[0] = 0;
+      this.hi[0] = 0;
+      return;
+    }
     this.push(0, 0);
     this.rlw = this.size - 1;
   }
@@ -202,12 +232,14 @@ export class Ewah {
       const literals = this.literalCount(this.rlw);
       const canAdd = Math.min(n, MAX_LITERALS - literals);
       this.setLiteralCount(this.rlw, literals + canAdd);
-      for (let k = 0; k < canAdd; k++) {
-        const lo = from.lo[at + k];
-        const hi = from.hi[at + k];
-        if (negate) this.push(~lo >>> 0, ~hi >>> 0);
-        else this.push(lo, hi);
-      }
+      if (this.counting) this.size += canAdd;
+      else
+        for (let k = 0; k < canAdd; k++) {
+          const lo = from.lo[at + k];
+          const hi = from.hi[at + k];
+          if (negate) this.push(~lo >>> 0, ~hi >>> 0);
+          else this.push(lo, hi);
+        }
       this.bitSize += canAdd * 64;
       if (n - canAdd === 0) break;
       this.pushRlw();

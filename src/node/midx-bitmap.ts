@@ -220,17 +220,18 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
 
     // Each entry as the XOR with one of the ten before it when that encodes shorter.
     const plain = selected.map((c) => Ewah.fromBitset(selectedBits.get(c)!));
+    // (The trials count the XOR's words without keeping them; only the chosen one is built.)
     const entries = plain.map((e, k) => {
-      let best = e;
+      let bestSize = e.size;
       let xor = 0;
       for (let i = 1; i <= MAX_XOR_OFFSET && k - i >= 0; i++) {
-        const x = Ewah.xor(plain[k - i], e);
-        if (x.size < best.size) {
-          best = x;
+        const size = Ewah.xorSize(plain[k - i], e);
+        if (size < bestSize) {
+          bestSize = size;
           xor = i;
         }
       }
-      return { xor, bytes: best.serialize() };
+      return { xor, bytes: (xor === 0 ? e : Ewah.xor(plain[k - xor], e)).serialize() };
     });
 
     // The file: header, type bitmaps, entries, the lookup table and the name-hash cache (zeros:
