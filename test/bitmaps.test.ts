@@ -430,3 +430,28 @@ test('write --bitmap --refs-snapshot: the tips and preferred tips of the file, b
     );
   }
 });
+
+test('a bitmap write past its deadline stops before writing any of the bitmap; the MIDX stays valid and a second write completes', async () => {
+  const r = build('sha1');
+  const objectDir = path.join(r.dir, '.git', 'objects');
+  const { writeMidxFileAsync } = await import('../src/node/midx.js');
+  const { BitmapDeadlineError } = await import('../src/node/midx-bitmap.js');
+  await assert.rejects(
+    writeMidxFileAsync({ objectDir, hash: SHA1, bitmap: true, bitmapSettings: { deadline: 0 } }),
+    (e) => e instanceof BitmapDeadlineError,
+  );
+  const left = readdirSync(r.packDir);
+  assert.deepEqual(
+    left.filter((f) => f.endsWith('.bitmap') || f.endsWith('.lock') || f.startsWith('tmp_')),
+    [],
+  );
+  assert.ok(left.includes('multi-pack-index'));
+  assert.equal(r.git(['multi-pack-index', 'verify']).status, 0);
+  // What the CLI's worker then does: the same write without a deadline, which sees the bitmap
+  // missing and writes it.
+  const w = await writeMidxFileAsync({ objectDir, hash: SHA1, bitmap: true });
+  assert.equal(w.written, true);
+  assert.equal(readdirSync(r.packDir).filter((f) => f.endsWith('.bitmap')).length, 1);
+  const t = r.git(['rev-list', '--test-bitmap', 'HEAD']);
+  assert.match(t.stdout.toString() + t.stderr, /OK!/);
+});

@@ -33,10 +33,11 @@ function interrupt(
   args: string[],
   sig: NodeJS.Signals,
   trigger: (child: ReturnType<typeof spawn>, firstStderr: Promise<void>) => Promise<void>,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<Proc> {
   const child = spawn(bin, args, {
     cwd: r.dir,
-    env: { ...r.env, GIT_PROGRESS_DELAY: '0' },
+    env: { ...r.env, GIT_PROGRESS_DELAY: '0', ...env },
     stdio: ['pipe', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -165,11 +166,21 @@ describe('signals end every verb, from any point', () => {
     t.diagnostic(notes.join('; '));
   });
 
-  for (const verb of [['write'], ['write', '--bitmap'], ['repack', '--batch-size=0'], ['expire']]) {
-    test(`${verb.join(' ')}: interrupted at many points, no lock or temporary file left, the repository intact`, {
+  // `write --bitmap` twice: on the main thread, and after a main-thread attempt that gives up at
+  // once and starts again on the worker.
+  for (const [verb, budget] of [
+    [['write']],
+    [['write', '--bitmap']],
+    [['write', '--bitmap'], '0'],
+    [['repack', '--batch-size=0']],
+    [['expire']],
+  ] as [string[], string?][]) {
+    const name = `${verb.join(' ')}${budget === undefined ? '' : ' (main-thread attempt given up)'}`;
+    test(`${name}: interrupted at many points, no lock or temporary file left, the repository intact`, {
       timeout: 300_000,
     }, async (t) => {
       const bitmap = verb[1] === '--bitmap';
+      const env = budget === undefined ? {} : { GIT_MIDX_INLINE_BITMAP_MS: budget };
       const repo = bitmap ? h : r;
       const state = bitmap ? historyState : states[verb[0]];
       const expected = bitmap ? historyObjects : objects;
@@ -177,7 +188,7 @@ describe('signals end every verb, from any point', () => {
       // How long the verb takes uninterrupted (then the signals fall within that time).
       restore(repo, state);
       const started = performance.now();
-      const whole = await interrupt(repo, verb, 'SIGTERM', () => new Promise<void>(() => {}));
+      const whole = await interrupt(repo, verb, 'SIGTERM', () => new Promise<void>(() => {}), env);
       const duration = performance.now() - started;
       assert.equal(whole.code, 0, whole.stderr);
       const points: Array<number | 'first-progress'> = ['first-progress', 0];
@@ -186,8 +197,12 @@ describe('signals end every verb, from any point', () => {
       for (const when of points) {
         const sig = i++ % 2 === 0 ? 'SIGINT' : 'SIGTERM';
         restore(repo, state);
-        const p = await interrupt(repo, ['--progress', ...verb], sig, (_c, first) =>
-          when === 'first-progress' ? first : sleep(when),
+        const p = await interrupt(
+          repo,
+          ['--progress', ...verb],
+          sig,
+          (_c, first) => (when === 'first-progress' ? first : sleep(when)),
+          env,
         );
         notes.push(`${sig}@${when} → ${p.signal ?? p.code} (${p.afterSignal.toFixed(0)} ms)`);
         // Sent while it was still running: it must die by the signal, not finish and exit 0. A

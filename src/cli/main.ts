@@ -290,8 +290,11 @@ async function runHere(argv: string[]): Promise<number | undefined> {
     await new Promise((resolve) => setImmediate(resolve));
     return status;
   } catch (e) {
-    if (e instanceof MoveToWorker) return undefined;
-    throw e;
+    if (!(e instanceof MoveToWorker)) throw e;
+    // A signal that came during the attempt is acted on here: removing the last handler would
+    // drop it unseen (a write --bitmap that gave up its main-thread attempt has worked already).
+    await new Promise((resolve) => setImmediate(resolve));
+    return undefined;
   } finally {
     for (const [sig, h] of handlers) process.removeListener(sig, h);
   }

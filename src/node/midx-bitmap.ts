@@ -69,13 +69,36 @@ export interface WriteBitmapOptions {
    * a `+` line (it counts only for a line that names a commit itself, as in Git).
    */
   refsSnapshot?: readonly { oid: Uint8Array; preferred: boolean }[];
+  /**
+   * A `performance.now()` time past which the write gives up with a `BitmapDeadlineError`,
+   * before anything of the bitmap is written: for a caller on a thread that must stay responsive
+   * (the CLI's main thread, whose signal handlers run only between synchronous stretches; it then
+   * does the write again on a worker thread). Checked every few hundred objects.
+   */
+  deadline?: number;
 }
 
-/** The settings of a bitmap write that come from configuration (`pack.*`). */
+/** The settings of a bitmap write that come from configuration (`pack.*`) or from the caller. */
 export type BitmapSettings = Pick<
   WriteBitmapOptions,
-  'preferredTips' | 'hashCache' | 'lookupTable' | 'entryOrder' | 'refsSnapshot'
+  'preferredTips' | 'hashCache' | 'lookupTable' | 'entryOrder' | 'refsSnapshot' | 'deadline'
 >;
+
+/** Thrown when a bitmap write passes its `deadline` (nothing of the bitmap is written then). */
+export class BitmapDeadlineError extends Error {
+  constructor() {
+    super('the bitmap write passed its deadline');
+    this.name = 'BitmapDeadlineError';
+  }
+}
+
+/** A check of `deadline` (see WriteBitmapOptions) for the bitmap write's loops. */
+function deadlineCheck(deadline: number | undefined): () => void {
+  if (deadline === undefined) return () => {};
+  return () => {
+    if (performance.now() > deadline) throw new BitmapDeadlineError();
+  };
+}
 
 export interface WriteBitmapResult {
   path: string;
@@ -118,11 +141,12 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
     const git = `could not load reverse index for MIDX ${noRidx.checksumHex}`;
     throw new GitMidxError('MIDX_NO_REVERSE_INDEX', git, { data: { git } });
   }
+  const late = deadlineCheck(options.deadline);
   const store = ObjectStore.open({ objectDir: options.objectDir, hash });
   try {
     // Types of every object, by MIDX position, and the commit and tree graph.
     const table = new OidTable(oidl, N, H);
-    const graph = readGraph(store, oidl, N, H, table);
+    const graph = readGraph(store, oidl, N, H, table, late);
     const types = graph.types;
     const closure = (pos: number, oid?: Uint8Array, at = 0): never => {
       const hex = oid === undefined ? toHex(oidl, pos * H, pos * H + H) : toHex(oid, at, at + H);
@@ -174,6 +198,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
     const work: number[] = [];
     const trees: number[] = [];
     for (const c of parentsFirst(graph, selected, types, closure, H)) {
+      late();
       const bits = new Bitset(N);
       work.push(c);
       while (work.length > 0) {
@@ -222,6 +247,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
     const plain = selected.map((c) => Ewah.fromBitset(selectedBits.get(c)!));
     // (The trials count the XOR's words without keeping them; only the chosen one is built.)
     const entries = plain.map((e, k) => {
+      late();
       let bestSize = e.size;
       let xor = 0;
       for (let i = 1; i <= MAX_XOR_OFFSET && k - i >= 0; i++) {
@@ -592,7 +618,14 @@ interface Graph {
   missing: Uint8Array;
 }
 
-function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, table: OidTable): Graph {
+function readGraph(
+  store: ObjectStore,
+  oidl: Uint8Array,
+  N: number,
+  H: number,
+  table: OidTable,
+  late: () => void,
+): Graph {
   const commitTree = new Int32Array(N).fill(-1);
   const commitDates = new Float64Array(N);
   const parentCount = new Int32Array(N);
@@ -612,7 +645,9 @@ function readGraph(store: ObjectStore, oidl: Uint8Array, N: number, H: number, t
   const starts = new Growable();
   const treeLength = new Int32Array(N);
   const recent = new RecentTrees();
+  let read = 0;
   const types = store.scanPacked(oidl, N, wanted, (pos, o, pack, offset) => {
+    if ((++read & 255) === 0) late();
     const d = o.data;
     if (o.type === 'commit') {
       // `tree <hex>\n`, then `parent <hex>\n` lines (spec/objects-format.md: commits).

@@ -3,6 +3,7 @@ import { fromHex } from '../../bytes.js';
 import { GitMidxError, isGitMidxError } from '../../errors.js';
 import { errnoText, readRegularFile } from '../../node/fs.js';
 import { writeMidxFileAsync } from '../../node/midx.js';
+import { BitmapDeadlineError } from '../../node/midx-bitmap.js';
 import { writeMidxLayer } from '../../node/midx-chain.js';
 import type { ObjectStore } from '../../store/object-store.js';
 import { type Context, MoveToWorker, makeContext } from '../context.js';
@@ -60,7 +61,9 @@ export const writeCommand: Command = {
     // On the main thread only a small plain write stays there (see run() in src/cli/main.ts).
     if (
       io.inlineWrite !== undefined &&
-      (p.values['stdin-packs'] === true || !io.inlineWrite(path.resolve(io.cwd, ctx.objectDir), bitmap))
+      (p.values['stdin-packs'] === true ||
+        (bitmap && incremental) ||
+        !io.inlineWrite(path.resolve(io.cwd, ctx.objectDir), bitmap))
     ) {
       throw new MoveToWorker();
     }
@@ -74,7 +77,11 @@ export const writeCommand: Command = {
     }
     const version = midxVersion(ctx.config.get('midx.version') ?? undefined);
     const snapshotFile = p.values['refs-snapshot'] as string | undefined;
+    // On the main thread, a bitmap that takes longer than INLINE_BITMAP_MS gives up and the
+    // command starts again on the worker (src/cli/main.ts): its signal handlers must get a turn.
+    const inline = io.inlineWrite !== undefined;
     const bitmapSettings = {
+      deadline: inline && bitmap ? performance.now() + inlineBitmapMs(io.env) : undefined,
       preferredTips: ctx.config.getAll('pack.preferbitmaptips').filter((v): v is string => v !== null),
       hashCache: ctx.config.getBool('pack.writebitmaphashcache', true),
       lookupTable: ctx.config.getBool('pack.writebitmaplookuptable', false),
@@ -101,21 +108,37 @@ export const writeCommand: Command = {
       if (!writeChainFile && r.checksum !== undefined) io.stdout(`${r.checksum}\n`);
       return 0;
     }
-    await writeMidxFileAsync({
-      version,
-      bitmap,
-      bitmapSettings,
-      objectDir: ctx.objectDir,
-      hash: ctx.hash,
-      preferredPack: p.values['preferred-pack'] as string | undefined,
-      stdinPacks,
-      useExistingMidx: ctx.config.getBool('core.multipackindex', true),
-      onProgress: ctx.progress,
-      onDiagnostic: ctx.diag,
-    });
+    try {
+      await writeMidxFileAsync({
+        version,
+        bitmap,
+        bitmapSettings,
+        objectDir: ctx.objectDir,
+        hash: ctx.hash,
+        preferredPack: p.values['preferred-pack'] as string | undefined,
+        stdinPacks,
+        useExistingMidx: ctx.config.getBool('core.multipackindex', true),
+        onProgress: ctx.progress,
+        onDiagnostic: ctx.diag,
+      });
+    } catch (e) {
+      // The MIDX is in place; the worker finds its bitmap missing and writes both again.
+      if (e instanceof BitmapDeadlineError) throw new MoveToWorker();
+      throw e;
+    }
     return 0;
   },
 };
+
+/**
+ * How long a `write --bitmap` on the main thread may take before it starts again on the worker
+ * (see `bitmapSettings`): 500 ms, or GIT_MIDX_INLINE_BITMAP_MS (the tests make it 0 to take the
+ * worker's path after a main-thread attempt).
+ */
+function inlineBitmapMs(env: NodeJS.ProcessEnv): number {
+  const v = Number(env.GIT_MIDX_INLINE_BITMAP_MS);
+  return env.GIT_MIDX_INLINE_BITMAP_MS !== undefined && Number.isFinite(v) && v >= 0 ? v : 500;
+}
 
 /** `midx.version`: 1 or 2 (Git's accepted values); anything else is Git's fatal error. */
 export function midxVersion(value: string | undefined): 1 | 2 | undefined {
