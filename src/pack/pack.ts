@@ -216,9 +216,6 @@ function resultScratch(n: number, allocate?: (size: number) => Uint8Array): Uint
   return resultBuf.subarray(0, n);
 }
 const levelBufs: (Uint8Array | undefined)[] = [undefined, undefined];
-/** Objects under this size are inflated into `roomBuf` and copied out (see `inflateOwned`). */
-const ROOM_COPY_MAX = 16 * 1024;
-let roomBuf = new Uint8Array(0);
 
 /** `n` bytes of level buffer `k` (grown as needed), or fresh bytes past the scratch limit. */
 function levelScratch(k: number, n: number, allocate?: (size: number) => Uint8Array): Uint8Array {
@@ -1163,14 +1160,6 @@ export class PackFile {
       return this.inflateInto(e, avail, room) ? room.subarray(0, e.size) : undefined;
     }
     const out = allocateObjectBytes(e.size, this.file, this.inflater.allocate);
-    if (e.size < ROOM_COPY_MAX) {
-      // Small: into scratch with room, then copied (a copy costs less than a second step of the
-      // inflater; the scratch is this function's alone).
-      if (roomBuf.length <= e.size) roomBuf = new Uint8Array(ROOM_COPY_MAX);
-      if (!this.inflateInto(e, avail, roomBuf)) return undefined;
-      out.set(roomBuf.subarray(0, e.size));
-      return out;
-    }
     return this.inflateInto(e, avail, out) ? out : undefined;
   }
 
