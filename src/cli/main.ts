@@ -285,17 +285,15 @@ async function runHere(argv: string[]): Promise<number | undefined> {
   });
   try {
     // Object.assign, not a spread: a spread would ask the lazy `stderrIsTTY` at once.
-    const status = await main(argv, Object.assign(nodeIO(), { inlineWrite: smallEnough }));
-    // A signal that came during the last synchronous stretch is acted on before the end.
-    await new Promise((resolve) => setImmediate(resolve));
-    return status;
+    return await main(argv, Object.assign(nodeIO(), { inlineWrite: smallEnough }));
   } catch (e) {
-    if (!(e instanceof MoveToWorker)) throw e;
-    // A signal that came during the attempt is acted on here: removing the last handler would
-    // drop it unseen (a write --bitmap that gave up its main-thread attempt has worked already).
-    await new Promise((resolve) => setImmediate(resolve));
-    return undefined;
+    if (e instanceof MoveToWorker) return undefined;
+    throw e;
   } finally {
+    // A signal that came during the last synchronous stretch is acted on before the handlers go:
+    // removing the last one would drop it unseen (also when the command moves to the worker, as
+    // a write --bitmap that gave up its main-thread attempt, having worked already).
+    await new Promise((resolve) => setImmediate(resolve));
     for (const [sig, h] of handlers) process.removeListener(sig, h);
   }
 }

@@ -676,6 +676,8 @@ function readGraph(
     const bFrom = basePos >= 0 ? childStart[basePos] : 0;
     const bCount = basePos >= 0 ? childCount[basePos] : 0;
     const bLen = basePos >= 0 ? treeLength[basePos] : 0;
+    /** Where entry q of the base starts (its length for q = bCount: where the last one ends). */
+    const baseStart = (q: number) => (q < bCount ? starts.at(bFrom + q) : bLen);
     let op = 0;
     let i = 0;
     while (i < len) {
@@ -686,13 +688,13 @@ function readGraph(
           const shift = opDst[op] - opSrc[op];
           const end = opSrc[op] + opLen[op];
           const k = entryAt(starts, bFrom, bCount, i - shift);
-          if (k >= 0 && (k + 1 < bCount ? starts.at(bFrom + k + 1) : bLen) <= end) {
+          if (k >= 0 && baseStart(k + 1) <= end) {
             let q = k;
-            for (; q < bCount && (q + 1 < bCount ? starts.at(bFrom + q + 1) : bLen) <= end; q++) {
+            for (; q < bCount && baseStart(q + 1) <= end; q++) {
               starts.push(starts.at(bFrom + q) + shift);
               children.push(children.at(bFrom + q));
             }
-            i = (q < bCount ? starts.at(bFrom + q) : bLen) + shift;
+            i = baseStart(q) + shift;
             continue;
           }
         }

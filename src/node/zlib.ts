@@ -253,33 +253,29 @@ function exactEngine(input: Uint8Array, start: number, end: number, out: Uint8Ar
   const state = h.engine._writeState!;
   const FINISH = z.constants.Z_FINISH;
   const inLen = end - start;
+  let ended: boolean;
+  let used: number;
   if (out.length > size) {
     // Room for one byte more: one call tells it all. The stream must end (its checksum checked)
     // with exactly that byte unused; a longer one fills it, a shorter one or an input that ends
     // first leaves more (zlib then reports "unexpected end of file", as `failed`).
     handle.writeSync!(FINISH, input, start, inLen, out, 0, size + 1);
-    const ok = !h.failed && state[0] === 1;
-    const consumed = inLen - state[1];
-    if (h.failed) {
-      engine = undefined;
-      h.engine.close();
-      return -1;
+    ended = state[0] === 1;
+    used = inLen - state[1];
+  } else {
+    handle.writeSync!(FINISH, input, start, inLen, out, 0, size);
+    // [avail_out, avail_in] after the call: the whole of `out` filled, and then nothing more (a
+    // stream longer than `size`, or one whose end is not in the input, is left to `inflate`).
+    const filled = state[0] === 0;
+    used = inLen - state[1];
+    if (!h.failed && filled) {
+      // The stream's end (its checksum may still be in the input): no byte more may come out.
+      const rest = inLen - used;
+      handle.writeSync!(FINISH, input, start + used, rest, PROBE, 0, 1);
+      used += rest - state[1];
     }
-    (h.engine as unknown as { reset(): void }).reset();
-    return ok ? consumed : -1;
+    ended = filled && state[0] === 1;
   }
-  handle.writeSync!(FINISH, input, start, inLen, out, 0, size);
-  // [avail_out, avail_in] after the call: the whole of `out` filled, and then nothing more (a
-  // stream longer than `size`, or one whose end is not in the input, is left to `inflate`).
-  const filled = state[0] === 0;
-  let used = inLen - state[1];
-  if (!h.failed && filled) {
-    // The stream's end (its checksum may still be in the input): no byte more may come out.
-    const rest = inLen - used;
-    handle.writeSync!(FINISH, input, start + used, rest, PROBE, 0, 1);
-    used += rest - state[1];
-  }
-  const ended = !h.failed && filled && state[0] === 1;
   if (h.failed) {
     engine = undefined;
     h.engine.close();
