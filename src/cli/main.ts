@@ -227,13 +227,17 @@ export async function run(): Promise<void> {
     return;
   }
   if (name === 'write') {
-    const status = await runHere(argv);
-    if (status !== undefined) {
-      process.exitCode = status;
+    const here = await runHere(argv);
+    if (typeof here === 'number') {
+      process.exitCode = here;
       return;
     }
+    process.exitCode = await runOnWorker(argv, here);
+  } else {
+    process.exitCode = await runOnWorker(argv);
   }
-  process.exitCode = await runOnWorker(argv);
+  // A signal that came as the worker ended still ends the process by the signal.
+  await signalsDelivered();
 }
 
 /**
@@ -270,11 +274,13 @@ function smallEnough(objectDir: string, bitmap: boolean): boolean {
 /**
  * A `write` on the main thread, with signal handlers that remove its lock and temporary files
  * (src/node/cleanup.ts) and die by the signal. They run at the write's turns of the event loop,
- * and once more before the process ends. Undefined when the command says it belongs on the
- * worker (`--stdin-packs`, or indexes past INLINE_WRITE_MAX_IDX_BYTES, or past
- * INLINE_BITMAP_MAX_IDX_BYTES with `--bitmap`).
+ * and once more before the process ends. When the command says it belongs on the worker
+ * (`--stdin-packs`, indexes past INLINE_WRITE_MAX_IDX_BYTES, or past INLINE_BITMAP_MAX_IDX_BYTES
+ * with `--bitmap`, or a bitmap past its deadline), the handlers stay and the result is the
+ * function that removes them: `runOnWorker` calls it once its own are in place, so that no signal
+ * falls between the two.
  */
-async function runHere(argv: string[]): Promise<number | undefined> {
+async function runHere(argv: string[]): Promise<number | (() => void)> {
   const handlers = SIGNALS.map(([sig, code]) => {
     const h = () => {
       removeLeftovers(pendingCleanup());
@@ -283,19 +289,32 @@ async function runHere(argv: string[]): Promise<number | undefined> {
     process.on(sig, h);
     return [sig, h] as const;
   });
+  const release = () => {
+    for (const [sig, h] of handlers) process.removeListener(sig, h);
+  };
+  let moving = false;
   try {
     // Object.assign, not a spread: a spread would ask the lazy `stderrIsTTY` at once.
     return await main(argv, Object.assign(nodeIO(), { inlineWrite: smallEnough }));
   } catch (e) {
-    if (e instanceof MoveToWorker) return undefined;
-    throw e;
+    if (!(e instanceof MoveToWorker)) throw e;
+    moving = true;
+    return release;
   } finally {
-    // A signal that came during the last synchronous stretch is acted on before the handlers go:
-    // removing the last one would drop it unseen (also when the command moves to the worker, as
-    // a write --bitmap that gave up its main-thread attempt, having worked already).
-    await new Promise((resolve) => setImmediate(resolve));
-    for (const [sig, h] of handlers) process.removeListener(sig, h);
+    // A signal that came during the last synchronous stretch is acted on before the handlers go
+    // (removing the last one would drop it unseen), or before a worker starts for nothing.
+    await signalsDelivered();
+    if (!moving) release();
   }
+}
+
+/**
+ * Two turns of the event loop. Node delivers a signal to its handlers when the loop polls for
+ * I/O; one turn taken from inside an I/O callback goes straight to the immediates and skips that
+ * poll, the second one cannot.
+ */
+async function signalsDelivered(): Promise<void> {
+  for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Where bin/cli-worker.cjs is, from this module (the bundle in dist/cli, or src/cli under tsx). */
@@ -304,7 +323,11 @@ function workerScript(): string {
   return path.resolve(path.dirname(here), '..', '..', 'bin', 'cli-worker.cjs');
 }
 
-function runOnWorker(argv: string[]): Promise<number> {
+/**
+ * Runs the command on a worker thread while this one waits with the signal handlers; `handOver`
+ * removes the handlers of a main-thread attempt (`runHere`) once these are in place.
+ */
+function runOnWorker(argv: string[], handOver?: () => void): Promise<number> {
   const shared = sharedCleanupBuffer();
   const worker = new (workerThreads().Worker)(workerScript(), {
     workerData: { argv, shared, stderrIsTTY: isTerminal(2) },
@@ -342,6 +365,7 @@ function runOnWorker(argv: string[]): Promise<number> {
         });
       });
     }
+    handOver?.();
   });
 }
 
