@@ -9,7 +9,16 @@ import type * as Tty from 'node:tty';
 import type * as WorkerThreads from 'node:worker_threads';
 import type * as Zlib from 'node:zlib';
 
-const load = createRequire(import.meta.url);
+let loader: NodeJS.Require | undefined;
+
+/**
+ * `require` for the built-ins: the CLI bundle (CommonJS) has its own; an ES module asks node:module
+ * for one (on first use: making it costs a fraction of a millisecond at every start).
+ */
+function load(id: string): unknown {
+  loader ??= typeof require === 'function' ? require : createRequire(import.meta.url);
+  return loader(id);
+}
 let zlibModule: typeof Zlib | undefined;
 let cryptoModule: typeof Crypto | undefined;
 let workersModule: typeof WorkerThreads | undefined;

@@ -80,6 +80,9 @@ export function find<T>(
         continue;
       }
     }
+    // Packs come before loose objects (Git's order): a local store lists the packs its MIDXs do
+    // not cover before it looks for a loose copy (a remote one asks for the loose file first).
+    if (!st.files.remote && discoverRest(st)) continue;
     if (!looseDone) {
       looseDone = true;
       hex ??= hexOf(st, oid);

@@ -339,7 +339,12 @@ export class ObjectStore {
             ? alternates(warn)
             : alternates;
       if (alts !== false) for (const d of alts) addSource(this.st, d, d, false);
-      for (const src of this.st.sources) scanSource(this.st, src);
+      // With a MIDX, the pack directories are listed on the first lookup it does not answer: an
+      // object it holds is found there first anyway, as in Git (a one-object command then reads
+      // no directory). Without one, at once.
+      for (const src of this.st.sources) scanSource(this.st, src, true);
+      if (this.st.sources.some((s) => s.midxs.length > 0)) this.st.deferred = { dir, alternates: [] };
+      else for (const src of this.st.sources) scanSource(this.st, src);
       rebuildOrder(this.st);
     } catch (e) {
       if (isPending(e)) {
@@ -770,6 +775,8 @@ export class ObjectStore {
     // re-run operation (forgetting here would make every re-run ask again).
     if (!this.st.files.async) this.st.files.forget();
     this.st.counters.rescans++;
+    // Every directory is listed now (a remote store's alternates are still read on a miss).
+    if (!this.st.files.remote) this.st.deferred = undefined;
     for (const s of this.st.sources) scanSource(this.st, s);
     rebuildOrder(this.st);
   }

@@ -19,7 +19,7 @@ import {
 } from './state.js';
 
 /**
- * A remote store's deferred discovery: the alternates and the packs no MIDX covers. Returns
+ * A store's deferred discovery: the packs no MIDX covers (and a remote store's alternates). Returns
  * whether there was any. Re-runnable: everything is read before the store changes, and what it
  * adds is added once.
  */

@@ -182,7 +182,10 @@ export interface StoreState {
   /** Packs with open files (each slot's `lastUse` says how recently it was used). */
   readonly lru: Map<PackSlot, true>;
   useTick: number;
-  /** Set until a remote store has looked for the packs outside its MIDX and its alternates. */
+  /**
+   * Set until the store has listed its pack directories for the packs outside its MIDXs (and, for
+   * a remote store, read its alternates): a lookup that its MIDXs answer needs neither.
+   */
   deferred:
     | {
         dir: string;
