@@ -18,7 +18,12 @@ export interface Row {
    * measured in the same bench) against git's time, as well as shown raw. `limit` is the ratio to
    * meet; `alsoNeeds` is false when another condition of the row failed.
    */
-  startup?: { limit?: number; alsoNeeds?: boolean };
+  startup?: {
+    limit?: number;
+    alsoNeeds?: boolean;
+    /** Node's start-up measured beside this row (else the bench's own measure is used). */
+    nodeMs?: number;
+  };
   /** For `startup` rows: (ours − node start-up) / git, filled in when the table is printed. */
   netRatio?: number;
 }
