@@ -44,10 +44,12 @@ const JS_INFLATE_MAX = 512;
  * Until node:zlib is loaded, outputs up to COLD_JS_MAX go to our decoder too, for COLD_JS_BYTES of
  * output in all: loading node:zlib costs a few milliseconds, which a one-object command (a
  * commit, a tree) would otherwise spend on a few kilobytes. Past that budget, or once node:zlib is
- * loaded, JS_INFLATE_MAX decides again.
+ * loaded, JS_INFLATE_MAX decides again. Not more: after some 20 KB our decoder's loop is hot enough
+ * for V8 to optimise it on another thread, and the process then waits for that at its exit (a
+ * 35 KB tree printed by `cat-file -p` took 25 ms longer than through node:zlib).
  */
-const COLD_JS_MAX = 64 * 1024;
-const COLD_JS_BYTES = 128 * 1024;
+const COLD_JS_MAX = 16 * 1024;
+const COLD_JS_BYTES = 24 * 1024;
 let coldJsLeft = COLD_JS_BYTES;
 
 /** Whether our decoder takes an output of `size` bytes (see JS_INFLATE_MAX and COLD_JS_MAX). */

@@ -273,13 +273,19 @@ export class RevisionResolver {
     return o;
   }
 
+  /** The object's type, from its header alone (a tree or blob peeled to is not read here). */
+  private typeOf(oid: Uint8Array, whole: string): ObjectType {
+    const info = this.store.objectInfo(oid);
+    if (info === undefined) throw notFound(whole, `object ${toHex(oid)} is missing`);
+    return info.type;
+  }
+
   /** Tags peeled until something else. */
   private peelTags(oid: Uint8Array, whole: string): Uint8Array {
     let cur = oid;
     for (let depth = 0; depth < 100; depth++) {
-      const o = this.read(cur, whole);
-      if (o.type !== 'tag') return cur;
-      cur = this.header(o.data, 'object', whole);
+      if (this.typeOf(cur, whole) !== 'tag') return cur;
+      cur = this.header(this.read(cur, whole).data, 'object', whole);
     }
     throw notFound(whole, 'tags nested too deep');
   }
@@ -288,11 +294,12 @@ export class RevisionResolver {
   private peel(oid: Uint8Array, type: ObjectType, whole: string): Uint8Array {
     let cur = oid;
     for (let depth = 0; depth < 100; depth++) {
-      const o = this.read(cur, whole);
-      if (o.type === type) return cur;
-      if (o.type === 'tag') cur = this.header(o.data, 'object', whole);
-      else if (o.type === 'commit' && type === 'tree') cur = this.header(o.data, 'tree', whole);
-      else throw notFound(whole, `${toHex(cur)} is a ${o.type}, not a ${type}`);
+      const t = this.typeOf(cur, whole);
+      if (t === type) return cur;
+      if (t === 'tag') cur = this.header(this.read(cur, whole).data, 'object', whole);
+      else if (t === 'commit' && type === 'tree')
+        cur = this.header(this.read(cur, whole).data, 'tree', whole);
+      else throw notFound(whole, `${toHex(cur)} is a ${t}, not a ${type}`);
     }
     throw notFound(whole, 'tags nested too deep');
   }
