@@ -22,7 +22,7 @@
  * abbreviation length follows Git's automatic rule on the packed object count, which can differ from
  * Git's in edge cases.
  */
-import { concatBytes, countLines, fromHex, hexBytesInto, isHex, toHex } from '../../bytes.js';
+import { countLines, fromHex, hexBytesInto, isHex } from '../../bytes.js';
 import { isGitMidxError } from '../../errors.js';
 import type { ObjectInfo, ObjectStore, ObjectStream, StoredObject } from '../../node/odb.js';
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
@@ -454,8 +454,11 @@ function runTyped(io: CliIO, ctx: CatContext, type: string, name: string): numbe
 
 /** `ls-tree` lines for a tree object (what `cat-file -p` prints for trees). */
 function prettyTree(data: Uint8Array, H: number, quotePath: boolean): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const enc = new TextEncoder();
+  // One string for the whole listing, bytes kept as they are (latin1 both ways): a tree of
+  // hundreds of entries, printed once, in code not yet optimised, costs far less so than with
+  // pieces of bytes per entry.
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.length);
+  let out = '';
   let pos = 0;
   while (pos < data.length) {
     const sp = data.indexOf(0x20, pos);
@@ -468,21 +471,16 @@ function prettyTree(data: Uint8Array, H: number, quotePath: boolean): Uint8Array
       mode = mode * 8 + (c - 0x30);
     }
     if (sp === pos) throw new Error('malformed mode in tree entry');
-    const name = data.subarray(sp + 1, nul);
-    if (name.length === 0) throw new Error('empty filename in tree entry');
+    if (nul === sp + 1) throw new Error('empty filename in tree entry');
     const kind = mode & 0o170000;
     const type: ObjectType = kind === 0o040000 ? 'tree' : kind === 0o160000 ? 'commit' : 'blob';
-    parts.push(
-      enc.encode(`${mode.toString(8).padStart(6, '0')} ${type} ${toHex(data, nul + 1, nul + 1 + H)}\t`),
-    );
-    parts.push(quoteC(name, quotePath));
-    parts.push(NEWLINE);
+    const q = quoteC(data.subarray(sp + 1, nul), quotePath);
+    out += `${mode.toString(8).padStart(6, '0')} ${type} ${buf.toString('hex', nul + 1, nul + 1 + H)}\t${Buffer.from(q.buffer, q.byteOffset, q.length).toString('latin1')}\n`;
     pos = nul + 1 + H;
   }
-  return concatBytes(parts);
+  return Buffer.from(out, 'latin1');
 }
 
-const NEWLINE = new Uint8Array([0x0a]);
 const C_ESCAPES: ReadonlyMap<number, string> = new Map([
   [0x07, 'a'],
   [0x08, 'b'],
@@ -498,7 +496,9 @@ const C_ESCAPES: ReadonlyMap<number, string> = new Map([
 /** Git's C-style quoting of a path: `"…"` with escapes when a byte needs it, else as it is. */
 function quoteC(name: Uint8Array, quoteHigh: boolean): Uint8Array {
   const needs = (c: number) => c < 0x20 || c === 0x22 || c === 0x5c || c === 0x7f || (quoteHigh && c >= 0x80);
-  if (!name.some(needs)) return name;
+  let plain = true;
+  for (let i = 0; i < name.length && plain; i++) plain = !needs(name[i]);
+  if (plain) return name;
   const out: number[] = [0x22];
   for (const c of name) {
     if (!needs(c)) {
