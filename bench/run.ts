@@ -395,16 +395,10 @@ async function main(): Promise<void> {
     historyEnv,
   );
 
-  oneObjectRows(
-    `${fmtInt(corpus.objects)}/${corpus.packs}`,
-    corpus.dir,
-    sampleOids(objectDir, 2, 8),
-    spawnOpts,
-  );
+  oneObjectRows(`${fmtInt(corpus.objects)}/${corpus.packs}`, sampleOids(objectDir, 2, 8), spawnOpts);
   if (history.dir !== corpus.dir) {
     oneObjectRows(
       `history ${fmtInt(history.objects)}/${history.packs}`,
-      history.dir,
       sampleOids(history.objectDir, 2, 9),
       historyEnv,
     );
@@ -753,12 +747,11 @@ const ONE_OBJECT_TARGET = 1.5;
  */
 function oneObjectRows(
   label: string,
-  dir: string,
   sampled: readonly string[],
   opts: { cwd: string; env: NodeJS.ProcessEnv },
 ): void {
   const names = [...sampled];
-  const head = spawnSync('git', ['rev-parse', '--verify', '--quiet', 'HEAD'], { ...opts, cwd: dir });
+  const head = spawnSync('git', ['rev-parse', '--verify', '--quiet', 'HEAD'], opts);
   if (head.status === 0) names.unshift('HEAD', 'HEAD^{tree}');
   // At least five processes per object and side: each takes a few milliseconds.
   const n = Math.max(runs, 5);
@@ -789,8 +782,8 @@ function oneObjectRows(
     const g = new Series();
     const o = new Series();
     for (let k = 0; k < names.length; k++) {
-      for (const t of ms[1 + 2 * k]) g.add({ ms: t, cpuMs: undefined, stdout: Buffer.alloc(0), stderr: '' });
-      for (const t of ms[2 + 2 * k]) o.add({ ms: t, cpuMs: undefined, stdout: Buffer.alloc(0), stderr: '' });
+      g.ms.push(...ms[1 + 2 * k]);
+      o.ms.push(...ms[2 + 2 * k]);
     }
     addTimeRow(`cat-file ${mode} <object>, one process each (${label})`, g, o, true, ONE_OBJECT_TARGET);
     const row = rows[rows.length - 1];

@@ -57,7 +57,7 @@ import {
 } from './lookup.js';
 import { hasLooseFile, listLooseObjects, looseFileSize, openLooseStream, readLooseHeader } from './loose.js';
 import { closeSlot, idxOf, packOf } from './packs.js';
-import { addSource, disableMidx, discoverRest, rebuildOrder, scanSource } from './sources.js';
+import { addSource, disableMidx, discoverRest, listPacks, rebuildOrder, scanSource } from './sources.js';
 import {
   checkIdBuffer,
   checkOid,
@@ -344,7 +344,7 @@ export class ObjectStore {
       // no directory). Without one, at once.
       for (const src of this.st.sources) scanSource(this.st, src, true);
       if (this.st.sources.some((s) => s.midxs.length > 0)) this.st.deferred = { dir, alternates: [] };
-      else for (const src of this.st.sources) scanSource(this.st, src);
+      else for (const src of this.st.sources) listPacks(this.st, src);
       rebuildOrder(this.st);
     } catch (e) {
       if (isPending(e)) {

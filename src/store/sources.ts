@@ -109,7 +109,12 @@ export function scanSource(st: StoreState, src: Source, midxOnly = false): void 
       }
     }
   }
-  if (midxOnly) return;
+  if (!midxOnly) listPacks(st, src);
+}
+
+/** Lists the source's pack directory (or `info/packs`) for the packs no MIDX of it covers. */
+export function listPacks(st: StoreState, src: Source): void {
+  const packDir = joinRaw(src.dir, 'pack');
   const listed = st.files.list(packDir);
   // A storage that cannot list (static HTTP) says which packs there are in `info/packs`.
   const names = listed === null ? infoPacks(st, src) : (listed ?? []);
