@@ -66,6 +66,7 @@ export {
   PackFile,
   type PackFileOptions,
   type PackObject,
+  PackObjectCache,
   type PackObjectInfo,
 } from './pack/pack.js';
 export {

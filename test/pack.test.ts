@@ -26,7 +26,7 @@ import { nodeHash } from '../src/node/hash.js';
 import { nodeInflater, openPackFile } from '../src/node/zlib.js';
 import { applyDelta, deltaHeader } from '../src/pack/delta.js';
 import { PackIndex } from '../src/pack/idx.js';
-import { type Inflater, PackFile, type PackFileOptions } from '../src/pack/pack.js';
+import { type Inflater, PackFile, type PackFileOptions, PackObjectCache } from '../src/pack/pack.js';
 import { TestRepo } from './helpers/git.js';
 import { entryHeader, leb, ofsBytes } from './helpers/pack-bytes.js';
 
@@ -829,6 +829,56 @@ for (const hash of [SHA1, SHA256]) {
         for (let i = 0; i <= 200; i += 7)
           assert.ok(Buffer.from(pack.readObject(ids[i])!.data).equals(versions[i]));
       }
+    });
+
+    test('packs sharing one PackObjectCache stay within its budgets together', () => {
+      // Two copies of a 60-deep chain, each object 7 bytes longer than its base (up to ~500 bytes).
+      const entries: RawEntry[] = [{ type: 3, data: Buffer.from('blob 0\n') }];
+      const versions: Buffer[] = [Buffer.from('blob 0\n')];
+      for (let i = 1; i <= 60; i++) {
+        const prev = versions[i - 1];
+        const add = Buffer.from(`line ${String(i).padStart(2, '0')}\n`);
+        versions.push(Buffer.concat([prev, add]));
+        entries.push({
+          type: 6,
+          data: delta(prev.length, prev.length + add.length, copyOp(0, prev.length), insertOp(add)),
+          ofsTo: i - 1,
+        });
+      }
+      const ids = versions.map((v) => objectId(hash, 'blob', v));
+      const h = handPack(hash, entries, ids);
+      const shared = new PackObjectCache(2000, 6);
+      const a = openHand(hash, h, { baseCache: shared });
+      const b = openHand(hash, h, { baseCache: shared });
+      try {
+        for (let i = 60; i >= 0; i -= 3) {
+          for (const pack of [a, b]) {
+            assert.ok(Buffer.from(pack.readObject(ids[i])!.data).equals(versions[i]), `version ${i}`);
+            assert.ok(
+              shared.bytes <= 2000 && shared.entries <= 6,
+              `${shared.bytes} bytes, ${shared.entries} entries`,
+            );
+          }
+        }
+        assert.ok(shared.entries > 0);
+        // Entries of both packs are in the shared list; closing one takes out exactly its own.
+        const before = shared.entries;
+        for (let i = 0; i < 6; i++) a.readObject(ids[40 + i]);
+        const mixed = shared.entries;
+        a.close();
+        assert.ok(shared.entries < mixed && shared.entries >= 0, `${mixed} -> ${shared.entries}`);
+        let bytes = 0;
+        for (let c = shared.oldest; c !== undefined; c = c.newer) bytes += c.data.length;
+        assert.equal(bytes, shared.bytes);
+        assert.ok(before > 0);
+        // The other pack still reads from what is left, and correctly.
+        for (let i = 0; i <= 60; i += 5)
+          assert.ok(Buffer.from(b.readObject(ids[i])!.data).equals(versions[i]));
+      } finally {
+        b.close();
+      }
+      assert.equal(shared.entries, 0);
+      assert.equal(shared.bytes, 0);
     });
 
     test('objects past 4 GiB and OFS distances over 2^32 (a sparse 5 GiB pack)', () => {

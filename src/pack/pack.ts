@@ -144,6 +144,10 @@ export interface PackFileOptions {
   file?: string;
   /** Byte budget of the delta-base cache (default 32 MiB; 0 disables it). */
   cacheBytes?: number;
+  /** A delta-base cache shared with other packs (`cacheBytes` is then ignored). */
+  baseCache?: PackObjectCache;
+  /** A small-object cache shared with other packs (`smallCacheBytes` is then ignored). */
+  smallCache?: PackObjectCache;
   /**
    * Byte budget of the cache of small commits, trees and tags once read (up to SMALL_OBJECT
    * bytes each, as libgit2 keeps them: walks read them again and again; default 0: none).
@@ -238,6 +242,8 @@ interface Cached {
   type: number;
   data: Uint8Array;
   offset: number;
+  /** The map of the pack cache that holds this entry (eviction from a shared list removes it there). */
+  owner: Map<number, Cached>;
   /** Neighbours in the order of use (`newer`: towards the most recently used). */
   older: Cached | undefined;
   newer: Cached | undefined;
@@ -254,52 +260,29 @@ const BASE_CACHE_ENTRIES = 1024;
 const SMALL_OBJECT = 4096;
 const SMALL_CACHE_ENTRIES = 65536;
 
-class BaseCache {
-  private readonly map = new Map<number, Cached>();
-  /** Ends of the list of entries in the order of use: a hit moves its entry without touching the map. */
-  private oldest: Cached | undefined;
-  private newest: Cached | undefined;
-  private bytes = 0;
+/**
+ * An object cache budget that several packs share: one list in the order of use, one byte and one
+ * entry budget, whichever pack an entry belongs to. A store gives one to all its packs so that the
+ * packs being read keep what they need, however unevenly the reads fall on them (real repositories
+ * have packs that differ in size by orders of magnitude), instead of each pack holding its even
+ * share of the budget. For `PackFileOptions.baseCache` / `smallCache`.
+ */
+export class PackObjectCache {
+  /** @internal */ oldest: Cached | undefined;
+  /** @internal */ newest: Cached | undefined;
+  /** Bytes of object data the cache keeps now. */
+  bytes = 0;
+  /** Entries the cache keeps now. */
+  entries = 0;
   constructor(
-    private readonly budget: number,
-    private readonly maxEntries = BASE_CACHE_ENTRIES,
+    /** Byte budget. */
+    readonly budget: number,
+    /** Entry budget (each entry is a few objects on the JavaScript heap). */
+    readonly maxEntries = 16384,
   ) {}
 
-  get(offset: number): Cached | undefined {
-    const c = this.map.get(offset);
-    if (c !== undefined && c !== this.newest) {
-      this.unlink(c);
-      this.append(c);
-    }
-    return c;
-  }
-
-  /** `owned`: `data` is a buffer of its own (not a view that may keep a larger one alive). */
-  put(offset: number, type: number, data: Uint8Array, owned: boolean): void {
-    if (data.length > this.budget || this.map.has(offset)) return;
-    // A small view into a larger buffer (an inflater's shared output slab) is copied, so that the
-    // budget counts what the cache really keeps alive.
-    if (!owned && data.buffer.byteLength > 2 * data.length + 4096) data = data.slice();
-    const c: Cached = { type, data, offset, older: undefined, newer: undefined };
-    this.map.set(offset, c);
-    this.append(c);
-    this.bytes += data.length;
-    while ((this.bytes > this.budget || this.map.size > this.maxEntries) && this.oldest !== undefined) {
-      const victim = this.oldest;
-      this.unlink(victim);
-      this.map.delete(victim.offset);
-      this.bytes -= victim.data.length;
-    }
-  }
-
-  clear(): void {
-    this.map.clear();
-    this.oldest = undefined;
-    this.newest = undefined;
-    this.bytes = 0;
-  }
-
-  private unlink(c: Cached): void {
+  /** @internal */
+  unlink(c: Cached): void {
     if (c.older !== undefined) c.older.newer = c.newer;
     else this.oldest = c.newer;
     if (c.newer !== undefined) c.newer.older = c.older;
@@ -308,11 +291,63 @@ class BaseCache {
     c.newer = undefined;
   }
 
-  private append(c: Cached): void {
+  /** @internal */
+  append(c: Cached): void {
     c.older = this.newest;
     if (this.newest !== undefined) this.newest.newer = c;
     else this.oldest = c;
     this.newest = c;
+  }
+
+  /** @internal Evicts the least recently used entries until both budgets hold. */
+  trim(): void {
+    while ((this.bytes > this.budget || this.entries > this.maxEntries) && this.oldest !== undefined) {
+      const victim = this.oldest;
+      this.unlink(victim);
+      victim.owner.delete(victim.offset);
+      this.bytes -= victim.data.length;
+      this.entries--;
+    }
+  }
+}
+
+/** One pack's entries of a (possibly shared) PackObjectCache, keyed by entry offset. */
+class BaseCache {
+  private readonly map = new Map<number, Cached>();
+  constructor(private readonly lru: PackObjectCache) {}
+
+  get(offset: number): Cached | undefined {
+    const c = this.map.get(offset);
+    if (c !== undefined && c !== this.lru.newest) {
+      this.lru.unlink(c);
+      this.lru.append(c);
+    }
+    return c;
+  }
+
+  /** `owned`: `data` is a buffer of its own (not a view that may keep a larger one alive). */
+  put(offset: number, type: number, data: Uint8Array, owned: boolean): void {
+    const lru = this.lru;
+    if (data.length > lru.budget || this.map.has(offset)) return;
+    // A small view into a larger buffer (an inflater's shared output slab) is copied, so that the
+    // budget counts what the cache really keeps alive.
+    if (!owned && data.buffer.byteLength > 2 * data.length + 4096) data = data.slice();
+    const c: Cached = { type, data, offset, owner: this.map, older: undefined, newer: undefined };
+    this.map.set(offset, c);
+    lru.append(c);
+    lru.bytes += data.length;
+    lru.entries++;
+    lru.trim();
+  }
+
+  clear(): void {
+    const lru = this.lru;
+    for (const c of this.map.values()) {
+      lru.unlink(c);
+      lru.bytes -= c.data.length;
+      lru.entries--;
+    }
+    this.map.clear();
   }
 }
 
@@ -443,9 +478,16 @@ export class PackFile {
     this.size = reader.size;
     this.inflater = options.inflate;
     this.hashFn = options.hashFn;
-    this.cache = new BaseCache(options.cacheBytes ?? 32 * 1024 * 1024);
+    this.cache = new BaseCache(
+      options.baseCache ?? new PackObjectCache(options.cacheBytes ?? 32 * 1024 * 1024, BASE_CACHE_ENTRIES),
+    );
     const small = options.smallCacheBytes ?? 0;
-    this.small = small > 0 ? new BaseCache(small, SMALL_CACHE_ENTRIES) : undefined;
+    this.small =
+      options.smallCache !== undefined
+        ? new BaseCache(options.smallCache)
+        : small > 0
+          ? new BaseCache(new PackObjectCache(small, SMALL_CACHE_ENTRIES))
+          : undefined;
     this.maxObjectSize = options.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
     this.end = this.size - this.hash.size;
     this.deltaOptions = {

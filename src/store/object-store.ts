@@ -34,6 +34,7 @@ import {
   type Inflater,
   type ObjectType,
   type PackFile,
+  PackObjectCache,
   TYPE_NUMBER,
 } from '../pack/pack.js';
 import { BytesObjectStream, type ObjectStream } from '../pack/stream.js';
@@ -80,10 +81,9 @@ export interface ObjectStoreOptions {
   /** Hash every object read by `readObject` and reject one whose bytes are not its id (default false). */
   verifyHashes?: boolean;
   /**
-   * Object cache budget of the whole store, in bytes (default 256 MiB): split evenly over the
-   * packs that can be open at once (at least 1 MiB each), so memory stays bounded with many packs.
-   * In each pack, three quarters keep delta bases, one quarter small commits, trees and tags once
-   * read (up to 4 KiB each, as libgit2 keeps them).
+   * Object cache budget of the whole store, in bytes (default 256 MiB), shared by all its packs
+   * (whichever are being read keep what they need): three quarters keep delta bases, one quarter
+   * small commits, trees and tags once read (up to 4 KiB each, as libgit2 keeps them).
    */
   cacheBytes?: number;
   /**
@@ -241,6 +241,7 @@ export class ObjectStore {
     this.hash = hash;
     this.counters = counters;
     this.files = files;
+    const cacheBytes = Math.max(0, opts.cacheBytes ?? 256 * 1024 * 1024);
     this.st = {
       store: this,
       hash,
@@ -254,7 +255,11 @@ export class ObjectStore {
       // Over a network the files are not checked when opened (that would cost requests): every
       // object read is hashed instead.
       verify: opts.verifyHashes ?? files.remote,
-      cacheBytes: opts.cacheBytes ?? 256 * 1024 * 1024,
+      cacheBytes,
+      // One budget for every pack: three quarters keep delta bases, one quarter small commits,
+      // trees and tags once read (see packs.ts).
+      baseCache: new PackObjectCache(cacheBytes - Math.floor(cacheBytes / 4), 16384),
+      smallCache: new PackObjectCache(Math.floor(cacheBytes / 4), 65536),
       maxOpen: Math.max(1, opts.maxOpenPacks ?? 400),
       maxObjectSize,
       maxObjectSizeAsked: asked > maxObjectSize ? asked : undefined,

@@ -112,14 +112,6 @@ export function idxOf(st: StoreState, slot: PackSlot): PackIndex | undefined {
   return slot.idx;
 }
 
-/** One open pack's share of the delta-base cache budget. */
-export function packCacheBytes(st: StoreState): number {
-  let known = 0;
-  for (const src of st.sources) known += src.packs.size;
-  const sharing = Math.max(1, Math.min(st.maxOpen, known));
-  return Math.max(1 << 20, Math.floor(st.cacheBytes / sharing));
-}
-
 /** The pack, opened and checked as Git's `is_pack_valid()` does; undefined when it is unusable. */
 export function packOf(st: StoreState, slot: PackSlot): PackFile | undefined {
   const idx = idxOf(st, slot);
@@ -135,9 +127,8 @@ export function packOf(st: StoreState, slot: PackSlot): PackFile | undefined {
       hash: st.hash,
       inflate: st.inflater,
       hashFn: st.hashFn,
-      // A quarter of the pack's share keeps small commits, trees and tags once read.
-      cacheBytes: packCacheBytes(st) - Math.floor(packCacheBytes(st) / 4),
-      smallCacheBytes: Math.floor(packCacheBytes(st) / 4),
+      baseCache: st.baseCache,
+      smallCache: st.smallCache,
       maxObjectSize: st.maxObjectSize,
       pageCacheBytes: 1024 * 1024,
       pagePool: st.pagePool,

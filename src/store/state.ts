@@ -8,7 +8,7 @@ import type { HashAlgorithm, HashFunction } from '../hash.js';
 import type { PagePool } from '../io.js';
 import { checkOidArgument, type MultiPackIndex } from '../midx/reader.js';
 import type { PackIndex } from '../pack/idx.js';
-import type { Inflater, PackFile } from '../pack/pack.js';
+import type { Inflater, PackFile, PackObjectCache } from '../pack/pack.js';
 import type { DiagnosticCallback } from '../progress.js';
 import type { StoreFiles } from '../storage/resident.js';
 import type { LooseCodec } from './loose.js';
@@ -163,6 +163,9 @@ export interface StoreState {
   readonly useMidx: boolean;
   readonly verify: boolean;
   readonly cacheBytes: number;
+  /** The delta-base and small-object caches, shared by every pack of the store. */
+  readonly baseCache: PackObjectCache;
+  readonly smallCache: PackObjectCache;
   readonly maxOpen: number;
   readonly maxObjectSize: number;
   /** The limit asked for, when it was lowered to what a Buffer can hold. */
