@@ -97,7 +97,7 @@ export function deltaResultSize(delta: Uint8Array, ctx?: DeltaContext): number {
 }
 
 /** Copies shorter than this are byte loops: a view per copy would cost more than the copy. */
-const SHORT_COPY = 64;
+const SHORT_COPY = 32;
 
 /**
  * Walks the instructions; with `out` undefined it only validates (and returns the length produced),
@@ -121,8 +121,9 @@ function run(
     if (cmd & 0x80) {
       // Copy: bits 0-3 select offset bytes, bits 4-6 size bytes; absent bytes are 0 and the
       // present ones keep their place value (§3.2).
+      // (Counted only near the end: seven bytes are all an instruction can take.)
       let need = 0;
-      for (let bit = 0x01; bit <= 0x40; bit <<= 1) if (cmd & bit) need++;
+      if (pos + 7 > top) for (let bit = 0x01; bit <= 0x40; bit <<= 1) if (cmd & bit) need++;
       if (pos + need > top) {
         throw deltaError(
           ctx,
