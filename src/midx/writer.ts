@@ -108,8 +108,6 @@ interface Source {
   readonly file: string;
   /** Existing-MIDX entries of this old pack id are skipped (the preferred pack is read from its idx). */
   readonly skipPack: number;
-  /** False when no entry can exceed 0x7fffffff (a v2 index without a 64-bit table). */
-  readonly mayBeLarge: boolean;
   /** Byte offset of a v2 index's 32-bit offset table within `oids`, else -1. */
   readonly offBase: number;
 }
@@ -176,7 +174,6 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
           loff: existing.hasLargeOffsets ? existing.readChunk(CHUNK_LOFF) : undefined,
           file: existing.file,
           skipPack: preferredOldId,
-          mayBeLarge: true,
           offBase: -1,
         });
       }
@@ -207,163 +204,273 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       loff: undefined,
       file: idx.file,
       skipPack: -1,
-      mayBeLarge: idx.version === 1 || idx.numLarge > 0,
       offBase: idx.version === 2 ? idx.offBase : -1,
     });
   }
 
-  // --- k-way merge ---------------------------------------------------------------------------
-  // A tournament (loser) tree of sources keyed by the first 6 bytes of their head id as an exact
-  // 48-bit number, so that almost every comparison is one number against another; equal keys
-  // (duplicates, rare prefix collisions) fall back to the full comparator. One comparison per
-  // level for each entry taken (a heap makes two).
-  let total = 0;
-  for (const s of sources) total += s.count;
-  const k = sources.length;
-  const selSrc = k <= 0xffff ? new Uint16Array(total) : new Uint32Array(total);
-  const selPos = new Uint32Array(total);
-  const fanout = new Uint32Array(256);
-  const cursor = new Uint32Array(k);
-  const headPack = new Int32Array(k); // pre-sort pack index of the head entry
-  /** Key of each source's head entry; Infinity once the source is exhausted. */
-  const headKey = new Float64Array(k);
-  /** tree[0]: the source whose head comes first; tree[1..k-1]: the loser at each inner node. */
-  const tree = new Int32Array(Math.max(1, k));
-
-  const keyAt = (oids: Uint8Array, o: number): number =>
-    readU32(oids, o) * 65536 + ((oids[o + 4] << 8) | oids[o + 5]);
-
+  // --- merge, one first byte at a time ---------------------------------------------------------
+  // Ids are hashes, so their first byte spreads them evenly over 256 groups. For each first byte
+  // in turn, every source gives the run of its entries that start with it (each source is read
+  // once, in order), the group is sorted — by its second byte, then within each of those few
+  // entries — and emitted. The group's arrays stay small enough for the processor's cache, and no
+  // entry is compared with more than a few others. Within a group an entry's key is its id's
+  // bytes 1-3 as a small integer (no number objects even before V8 optimises the loops), so that
+  // almost every comparison is one integer against another; equal keys (duplicates, rare prefix
+  // collisions) fall back to the full comparator.
+  //
   // The existing MIDX is read as data, not trusted (its checksum only says it was not damaged in
   // storage): every pack-int-id it gives is checked here, every large-offset index in entryOffset,
-  // the order of every source's ids in the merge below, all before anything is written.
+  // the order of every source's ids as they are gathered, all before anything is written.
+  const H4 = H - 4;
   const oldPacks = layers.reduce((n, m) => n + m.numPacks, 0);
-  // Moves the cursor of source si to its next eligible entry; returns its key, or -1 when exhausted.
-  const settle = (si: number): number => {
-    const s = sources[si];
-    let c = cursor[si];
-    if (s.ooff) {
-      let id = 0;
-      while (c < s.count) {
-        const local = readU32(s.ooff, c * 8);
-        if (local >= s.packLimit) throw badPackId(s.file, local, s.packLimit, c);
-        id = local + s.packBase;
-        if (id >= oldPacks) throw badPackId(s.file, id, oldPacks, c);
-        if (id !== s.skipPack) break;
-        c++;
+  const k = sources.length;
+  let total = 0;
+  for (const s of sources) total += s.count;
+  // Of each id chosen, in order: its source, its pre-sort pack index and its offset.
+  const selSrc = k <= 0xffff ? new Uint16Array(total) : new Uint32Array(total);
+  const selPack = new Int32Array(total);
+  const selOff = new Float64Array(total);
+  const fanout = new Uint32Array(256);
+  const cursor = new Uint32Array(k);
+  /** Each source's last entry gathered: its position (-1: none yet), first byte and key. */
+  const prevPos = new Int32Array(k).fill(-1);
+  const prevByte = new Int32Array(k).fill(-1);
+  const prevKey = new Int32Array(k);
+
+  // The group as gathered (g*), and sorted by its second byte (e*); one spare slot at the end.
+  let cap = 0;
+  let gSrc = new Uint32Array(0);
+  let gPos = new Uint32Array(0);
+  let gKey = new Int32Array(0);
+  let gPack = new Int32Array(0);
+  let eSrc = gSrc;
+  let ePos = gPos;
+  let eKey = gKey;
+  let ePack = gPack;
+  const grow = (need: number): void => {
+    let c = Math.max(1024, cap + 1);
+    while (c < need + 1) c *= 2;
+    const copy = <T extends Uint32Array | Int32Array>(a: T, b: T): T => {
+      b.set(a);
+      return b;
+    };
+    gSrc = copy(gSrc, new Uint32Array(c));
+    gPos = copy(gPos, new Uint32Array(c));
+    gKey = copy(gKey, new Int32Array(c));
+    gPack = copy(gPack, new Int32Array(c));
+    eSrc = new Uint32Array(c);
+    ePos = new Uint32Array(c);
+    eKey = new Int32Array(c);
+    ePack = new Int32Array(c);
+    cap = c - 1;
+  };
+  const sub = new Uint32Array(257);
+
+  // The ids chosen, in order (OIDL), copied as they are emitted, while the group's bytes are
+  // still in the processor's cache; as 32-bit words where the source allows it (every `.idx` id
+  // is 4-byte aligned when the file's buffer is), about four times faster than a byte loop.
+  const oidl = new Uint8Array(total * H);
+  const oidl32 = new Uint32Array(oidl.buffer, 0, oidl.length >>> 2);
+  const W = H >>> 2;
+  const words = sources.map((s) =>
+    s.oids.byteOffset % 4 === 0 && s.base % 4 === 0 && s.stride % 4 === 0
+      ? new Uint32Array(s.oids.buffer, s.oids.byteOffset, s.oids.length >>> 2)
+      : undefined,
+  );
+
+  /**
+   * Gathers the entries of every source whose id starts with byte `b` into g*; returns how many.
+   * Checks each source's order on the way: the output order, and the offsets that go with each
+   * id, depend on it. A MIDX lists an id once, as Git's verify demands; a pack may hold an object
+   * twice (a non-strict index-pack keeps both), and the merge keeps one copy.
+   */
+  const gather = (b: number): number => {
+    let m = 0;
+    for (let si = 0; si < k; si++) {
+      const s = sources[si];
+      const { oids, base, stride, count } = s;
+      const old = s.ooff !== undefined;
+      let c = cursor[si];
+      let pp = prevPos[si];
+      let pb = prevByte[si];
+      let pk = prevKey[si];
+      for (; c < count; c++) {
+        const o = base + c * stride;
+        const first = oids[o];
+        if (first > b) break;
+        // Smaller than the entry before it (which an earlier group stopped at).
+        if (first < b) throw outOfOrder(s, c - 1, c, H);
+        let pack = s.pack;
+        if (old) {
+          const local = readU32(s.ooff!, c * 8);
+          if (local >= s.packLimit) throw badPackId(s.file, local, s.packLimit, c);
+          pack = local + s.packBase;
+          if (pack >= oldPacks) throw badPackId(s.file, pack, oldPacks, c);
+          if (pack === s.skipPack) continue;
+        }
+        const key = (oids[o + 1] << 16) | (oids[o + 2] << 8) | oids[o + 3];
+        if (
+          pb === b &&
+          (key < pk ||
+            (key === pk && compareBytes(oids, base + pp * stride + 4, oids, o + 4, H4) >= (old ? 0 : 1)))
+        ) {
+          throw outOfOrder(s, pp, c, H);
+        }
+        pp = c;
+        pb = b;
+        pk = key;
+        if (m >= cap) grow(m + 1);
+        gSrc[m] = si;
+        gPos[m] = c;
+        gKey[m] = key;
+        gPack[m] = pack;
+        m++;
       }
       cursor[si] = c;
-      if (c >= s.count) return -1;
-      headPack[si] = id;
-    } else if (c >= s.count) {
-      return -1;
+      prevPos[si] = pp;
+      prevByte[si] = pb;
+      prevKey[si] = pk;
     }
-    return keyAt(s.oids, s.base + c * s.stride);
+    return m;
   };
 
-  // Full comparator for heads with equal keys: a before b?
-  const tieLess = (a: number, b: number): boolean => {
-    const sa = sources[a];
-    const sb = sources[b];
+  /** Entry x before entry y of the sorted group, for equal keys: the rest of the id, then Git's choice. */
+  const tieLess = (x: number, y: number): boolean => {
+    const sa = sources[eSrc[x]];
+    const sb = sources[eSrc[y]];
     const c = compareBytes(
       sa.oids,
-      sa.base + cursor[a] * sa.stride + 6,
+      sa.base + ePos[x] * sa.stride + 4,
       sb.oids,
-      sb.base + cursor[b] * sb.stride + 6,
-      H - 6,
+      sb.base + ePos[y] * sb.stride + 4,
+      H4,
     );
     if (c !== 0) return c < 0;
     if (sa.preferred !== sb.preferred) return sa.preferred;
     if (sa.mtime !== sb.mtime) return sa.mtime > sb.mtime;
-    return headPack[a] < headPack[b];
+    // One source's copies keep their order (a pack holding an object twice: the first one wins).
+    return ePack[x] < ePack[y] || (eSrc[x] === eSrc[y] && ePos[x] < ePos[y]);
   };
 
-  // Source a's head before source b's (a strict order: sources never tie on the full comparator).
-  const before = (a: number, b: number): boolean => {
-    const ka = headKey[a];
-    const kb = headKey[b];
-    return ka < kb || (ka === kb && ka !== Number.POSITIVE_INFINITY && tieLess(a, b));
-  };
-
-  for (let si = 0; si < k; si++) {
-    headPack[si] = sources[si].pack;
-    const key = settle(si);
-    headKey[si] = key >= 0 ? key : Number.POSITIVE_INFINITY;
-  }
-  if (k > 0) {
-    // Leaves k..2k-1 stand for the sources; winners move up, losers stay at the inner nodes.
-    const winner = new Int32Array(2 * k);
-    for (let si = 0; si < k; si++) winner[k + si] = si;
-    for (let i = k - 1; i >= 1; i--) {
-      const x = winner[2 * i];
-      const y = winner[2 * i + 1];
-      if (before(y, x)) {
-        winner[i] = y;
-        tree[i] = x;
-      } else {
-        winner[i] = x;
-        tree[i] = y;
-      }
+  /** Sorts the m entries of g* into e*: by second byte (a stable counting sort), then each run. */
+  const sortGroup = (m: number): void => {
+    sub.fill(0);
+    for (let i = 0; i < m; i++) sub[(gKey[i] >>> 16) + 1]++;
+    for (let i = 1; i < 257; i++) sub[i] += sub[i - 1];
+    for (let i = 0; i < m; i++) {
+      const at = sub[gKey[i] >>> 16]++;
+      eSrc[at] = gSrc[i];
+      ePos[at] = gPos[i];
+      eKey[at] = gKey[i];
+      ePack[at] = gPack[i];
     }
-    tree[0] = k === 1 ? 0 : winner[1];
-  }
+    // (sub[v] is now where run v ends; run v starts where run v-1 ends.)
+    let from = 0;
+    for (let v = 0; v < 256; v++) {
+      const to = sub[v];
+      if (to - from > 64) sortLong(from, to);
+      else if (to - from > 1) insertionSort(from, to);
+      from = to;
+    }
+  };
+
+  /** Insertion sort of e*[from, to): equal entries keep the order they were gathered in. */
+  const insertionSort = (from: number, to: number): void => {
+    const spare = cap; // the slot past the group: the entry being inserted waits there
+    for (let i = from + 1; i < to; i++) {
+      const key = eKey[i];
+      if (eKey[i - 1] < key) continue;
+      eSrc[spare] = eSrc[i];
+      ePos[spare] = ePos[i];
+      eKey[spare] = key;
+      ePack[spare] = ePack[i];
+      let j = i - 1;
+      while (j >= from && (eKey[j] > key || (eKey[j] === key && tieLess(spare, j)))) {
+        eSrc[j + 1] = eSrc[j];
+        ePos[j + 1] = ePos[j];
+        eKey[j + 1] = eKey[j];
+        ePack[j + 1] = ePack[j];
+        j--;
+      }
+      eSrc[j + 1] = eSrc[spare];
+      ePos[j + 1] = ePos[spare];
+      eKey[j + 1] = key;
+      ePack[j + 1] = ePack[spare];
+    }
+  };
+
+  /** A run that ids crafted to share their first bytes have made long: an O(m log m) sort. */
+  const sortLong = (from: number, to: number): void => {
+    const order = Array.from({ length: to - from }, (_, i) => from + i);
+    order.sort((x, y) => (eKey[x] !== eKey[y] ? eKey[x] - eKey[y] : tieLess(x, y) ? -1 : 1));
+    const s0 = eSrc.slice(from, to);
+    const p0 = ePos.slice(from, to);
+    const k0 = eKey.slice(from, to);
+    const q0 = ePack.slice(from, to);
+    for (let i = 0; i < order.length; i++) {
+      const x = order[i] - from;
+      eSrc[from + i] = s0[x];
+      ePos[from + i] = p0[x];
+      eKey[from + i] = k0[x];
+      ePack[from + i] = q0[x];
+    }
+  };
 
   let n = 0;
-  let lastSrc = -1;
-  let lastOff = 0;
-  let lastKey = -1;
   let numLarge = 0;
   let needLarge = false;
-  while (k > 0 && headKey[tree[0]] !== Number.POSITIVE_INFINITY) {
-    const si = tree[0];
-    const key = headKey[si];
-    const s = sources[si];
-    const pos = cursor[si];
-    const o = s.base + pos * s.stride;
-    // The tree yields copies of one id in the comparator's order: the first one wins.
-    const dup =
-      key === lastKey && compareBytes(sources[lastSrc].oids, lastOff + 6, s.oids, o + 6, H - 6) === 0;
-    if (!dup && !exclude?.(s.oids, o)) {
+  /** Emits the sorted group of first byte `b`: the first of each id's copies wins. */
+  const emit = (m: number, b: number): void => {
+    let lastSrc = -1;
+    let lastOff = 0;
+    let lastKey = -1;
+    for (let i = 0; i < m; i++) {
+      const si = eSrc[i];
+      const key = eKey[i];
+      const s = sources[si];
+      const pos = ePos[i];
+      const o = s.base + pos * s.stride;
+      const dup =
+        key === lastKey && compareBytes(sources[lastSrc].oids, lastOff + 4, s.oids, o + 4, H4) === 0;
+      if (dup || exclude?.(s.oids, o)) continue;
       selSrc[n] = si;
-      selPos[n] = pos;
+      selPack[n] = ePack[i];
+      const sw = words[si];
+      if (sw !== undefined) {
+        const o32 = o >>> 2;
+        const w32 = n * W;
+        for (let j = 0; j < W; j++) oidl32[w32 + j] = sw[o32 + j];
+      } else {
+        const oids = s.oids;
+        const w = n * H;
+        for (let j = 0; j < H; j++) oidl[w + j] = oids[o + j];
+      }
       n++;
-      fanout[s.oids[o]]++;
+      fanout[b]++;
       if (s.ooff !== undefined) checkReusedOffset(s, pos, packs, H);
-      if (s.mayBeLarge) {
-        const off = entryOffset(s, pos);
-        if (off > MIDX_LARGE_THRESHOLD) {
-          numLarge++;
-          if (off > MIDX_MAX_32BIT_OFFSET) needLarge = true;
-        }
+      let off: number;
+      if (s.offBase >= 0) {
+        off = readU32(s.oids, s.offBase + pos * 4);
+        if (off > MIDX_LARGE_THRESHOLD) off = entryOffset(s, pos);
+      } else {
+        off = entryOffset(s, pos);
+      }
+      selOff[n - 1] = off;
+      if (off > MIDX_LARGE_THRESHOLD) {
+        numLarge++;
+        if (off > MIDX_MAX_32BIT_OFFSET) needLarge = true;
       }
       lastSrc = si;
       lastOff = o;
       lastKey = key;
     }
-    cursor[si] = pos + 1;
-    const next = settle(si);
-    // Each source must be sorted: the merge's output order, and the offsets that go with each id,
-    // depend on it. One comparison per step; whole ids only on equal keys. A MIDX lists an id once
-    // (Git's verify rejects a repeat); a pack may hold an object twice (a non-strict index-pack
-    // keeps both), and the merge keeps one copy.
-    if (
-      next >= 0 &&
-      (next < key ||
-        (next === key &&
-          compareBytes(s.oids, o + 6, s.oids, s.base + cursor[si] * s.stride + 6, H - 6) >= (s.ooff ? 0 : 1)))
-    ) {
-      throw outOfOrder(s, pos, cursor[si], H);
-    }
-    headKey[si] = next >= 0 ? next : Number.POSITIVE_INFINITY;
-    // Replay the source's path to the root: at each node the earlier head goes on up.
-    let w = si;
-    for (let i = (k + si) >> 1; i >= 1; i >>= 1) {
-      const o = tree[i];
-      if (before(o, w)) {
-        tree[i] = w;
-        w = o;
-      }
-    }
-    tree[0] = w;
+  };
+
+  for (let b = 0; b < 256; b++) {
+    const m = gather(b);
+    if (m === 0) continue;
+    sortGroup(m);
+    emit(m, b);
   }
   const numObjects = n;
 
@@ -385,39 +492,12 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   chunks.push({ id: CHUNK_PNAM, size: pnam.length, write: (sink) => sink.write(pnam) });
   const oidf = encodeFanout(fanout);
   chunks.push({ id: CHUNK_OIDF, size: OIDF_SIZE, write: (sink) => sink.write(oidf) });
-  // Ids are copied as 32-bit words where the source allows it (every `.idx` id is 4-byte aligned
-  // when the file's buffer is), which is about four times faster than a byte loop.
-  const words = sources.map((s) =>
-    s.oids.byteOffset % 4 === 0 && s.base % 4 === 0 && s.stride % 4 === 0
-      ? new Uint32Array(s.oids.buffer, s.oids.byteOffset, s.oids.length >>> 2)
-      : undefined,
-  );
   chunks.push({
     id: CHUNK_OIDL,
     size: numObjects * H,
     write(sink) {
-      const buf = new Uint8Array(Math.min(numObjects, BLOCK_ENTRIES) * H);
-      const buf32 = new Uint32Array(buf.buffer, 0, buf.length >>> 2);
-      const W = H >>> 2;
       for (let start = 0; start < numObjects; start += BLOCK_ENTRIES) {
-        const end = Math.min(numObjects, start + BLOCK_ENTRIES);
-        let w = 0;
-        for (let i = start; i < end; i++) {
-          const si = selSrc[i];
-          const s = sources[si];
-          const o = s.base + selPos[i] * s.stride;
-          const sw = words[si];
-          if (sw !== undefined) {
-            const o32 = o >>> 2;
-            const w32 = w >>> 2;
-            for (let j = 0; j < W; j++) buf32[w32 + j] = sw[o32 + j];
-          } else {
-            const oids = s.oids;
-            for (let j = 0; j < H; j++) buf[w + j] = oids[o + j];
-          }
-          w += H;
-        }
-        sink.write(buf.subarray(0, w));
+        sink.write(oidl.subarray(start * H, Math.min(numObjects, start + BLOCK_ENTRIES) * H));
       }
     },
   });
@@ -431,19 +511,11 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
         const end = Math.min(numObjects, start + BLOCK_ENTRIES);
         let w = 0;
         for (let i = start; i < end; i++) {
-          const s = sources[selSrc[i]];
-          const pos = selPos[i];
-          const pack = s.ooff ? readU32(s.ooff, pos * 8) + s.packBase : s.pack;
+          const pack = selPack[i];
           const id = perm[pack];
           if (!(id >= 0)) throw new Error(`BUG: object selected from dropped pack ${packs[pack]?.name}`);
           writeU32(buf, w, id);
-          let off: number;
-          if (s.offBase >= 0) {
-            off = readU32(s.oids, s.offBase + pos * 4);
-            if (off > MIDX_LARGE_THRESHOLD) off = entryOffset(s, pos);
-          } else {
-            off = entryOffset(s, pos);
-          }
+          const off = selOff[i];
           // §4.5: only when some offset needs more than 32 bits does every offset with bit 31 set
           // move to LOFF; otherwise offsets up to 0xffffffff are stored as they are.
           if (needLarge && off > MIDX_LARGE_THRESHOLD)
@@ -462,8 +534,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       write(sink) {
         const buf = new Uint8Array(8);
         for (let i = 0; i < numObjects; i++) {
-          const s = sources[selSrc[i]];
-          const off = entryOffset(s, selPos[i]);
+          const off = selOff[i];
           if (off > MIDX_LARGE_THRESHOLD) {
             writeU32(buf, 0, Math.floor(off / 0x100000000));
             writeU32(buf, 4, off >>> 0);
@@ -481,12 +552,9 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
     const offOf = new Float64Array(numObjects);
     const pref = new Uint8Array(numObjects);
     for (let i = 0; i < numObjects; i++) {
-      const src = sources[selSrc[i]];
-      const pos = selPos[i];
-      const old = src.ooff ? readU32(src.ooff, pos * 8) + src.packBase : src.pack;
-      packOf[i] = perm[old];
-      offOf[i] = entryOffset(src, pos);
-      pref[i] = src.preferred ? 0 : 1;
+      packOf[i] = perm[selPack[i]];
+      offOf[i] = selOff[i];
+      pref[i] = sources[selSrc[i]].preferred ? 0 : 1;
     }
     const order = new Uint32Array(numObjects);
     for (let i = 0; i < numObjects; i++) order[i] = i;
