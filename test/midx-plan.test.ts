@@ -70,14 +70,18 @@ describe('planMidx: crowded prefixes and copies', () => {
         const names = ['pack-d.idx', 'pack-a.idx', 'pack-c.idx', 'pack-b.idx'];
         const perPack: { oid: Uint8Array; offset: number }[][] = [[], [], [], []];
         let offset = 12;
+        const next = () => {
+          offset += 17;
+          return offset;
+        };
         for (const oid of ids) {
           // Each id in one to three packs (copies), and now and then twice in pack 0.
           const copies = 1 + Math.floor(rnd() * 3);
           const start = Math.floor(rnd() * 4);
-          for (let c = 0; c < copies; c++) perPack[(start + c) % 4].push({ oid, offset: (offset += 17) });
+          for (let c = 0; c < copies; c++) perPack[(start + c) % 4].push({ oid, offset: next() });
           if (rnd() < 0.02) {
-            perPack[0].push({ oid, offset: (offset += 17) });
-            perPack[0].push({ oid, offset: (offset += 17) });
+            perPack[0].push({ oid, offset: next() });
+            perPack[0].push({ oid, offset: next() });
           }
         }
         const packs: WriterPack[] = perPack.map((entries, p) => ({
