@@ -252,6 +252,53 @@ for (const format of ['sha1', 'sha256'] as const) {
       assert.match(o2.stdout.toString(), / [0-9a-f]{40,64}\n/, 'some objects are deltas');
     });
 
+    test('--batch-check --batch-all-objects over one MIDX holding everything equals git in every format', () => {
+      // The listing then comes straight from the MIDX (no loose object, no pack outside it).
+      const r = newRepo(format);
+      r.commitFiles({ 'a.txt': 'one\n', 'b/c.txt': 'two\n' }, 'first');
+      r.commitFiles({ 'a.txt': 'one more\n' }, 'second');
+      r.git(['tag', '-a', 'v1', '-m', 'tag']);
+      const ofs = r.writeBlobs(growingTexts('ofs', 25));
+      const ref = r.writeBlobs(growingTexts('ref', 25));
+      r.gitText(
+        ['pack-objects', '-q', '--delta-base-offset', path.join(r.packDir, 'pack')],
+        `${ofs.join('\n')}\n`,
+      );
+      r.packObjects(ref, { deltaBaseOffset: false });
+      const reachable = r
+        .gitText(['rev-list', '--objects', '--all'])
+        .split('\n')
+        .map((l) => l.split(' ')[0]);
+      r.packObjects([...reachable, ...ofs.slice(0, 3)]);
+      // More than a batch's minimum, some in two packs.
+      makeManyPacks(r, 3, 30, { duplicateEvery: 4 });
+      r.git(['prune-packed']);
+      r.git(['multi-pack-index', 'write']);
+      assert.match(r.gitText(['count-objects', '-v']), /^count: 0$/m);
+      for (const fmt of [
+        '--batch-check=%(objectname) %(objectsize:disk) %(deltabase)',
+        '--batch-check=%(objectname) %(objecttype) %(objectsize) %(objectsize:disk) %(deltabase)',
+        '--batch-check',
+        '--batch-check=%(objectname)',
+        '--batch-check=%(objectsize:disk) %(objecttype)',
+      ]) {
+        const ours = spawnCli(r, ['cat-file', fmt, '--batch-all-objects']);
+        const theirs = gitRun(r, ['cat-file', fmt, '--batch-all-objects']);
+        assert.equal(ours.status, 0, ours.stderr);
+        assertSameBytes(ours.stdout, theirs.stdout, fmt);
+      }
+      const bases = spawnCli(r, [
+        'cat-file',
+        '--batch-check=%(deltabase)',
+        '--batch-all-objects',
+      ]).stdout.toString();
+      const nul = '0'.repeat(r.hexLength);
+      assert.ok(
+        bases.split('\n').filter((l) => l !== '' && l !== nul).length >= 40,
+        'OFS and REF deltas listed',
+      );
+    });
+
     test('--batch-check on present, missing, abbreviated, ambiguous and odd names equals git', () => {
       const { r } = fx;
       const all = ids(r);

@@ -915,6 +915,21 @@ export class PackFile {
   }
 
   /**
+   * The delta base of the entry at `offset`, from its header only: for an OFS delta the base's
+   * offset; for a REF delta -2, the base's id written to `out` at `at`; -1 for a whole object.
+   * @internal
+   */
+  deltaBaseAt(offset: number, out: Uint8Array, at: number): number {
+    const e = this.parseEntry(offset, this.infoSlot);
+    if (e.type === OBJ_OFS_DELTA) return e.baseOffset!;
+    if (e.type !== OBJ_REF_DELTA) return -1;
+    const ref = e.refBytes!;
+    for (let i = 0; i < this.hash.size; i++) out[at + i] = ref[e.refAt + i];
+    e.refBytes = undefined;
+    return -2;
+  }
+
+  /**
    * The type number (1 commit, 2 tree, 3 blob, 4 tag) of the object at `offset`, from entry
    * headers only: nothing is inflated, a delta's chain is followed down to its whole object.
    */

@@ -24,10 +24,11 @@
  * each); the least recently used are closed beyond that and reopened (and re-validated) on demand.
  */
 
-import { fromHex, toHex } from '../bytes.js';
+import { compareBytes, fromHex, toHex } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
 import { PagePool } from '../io.js';
+import { CHUNK_OIDL } from '../midx/chunks.js';
 import { jsInflater } from '../pack/js-inflater.js';
 import {
   DEFAULT_MAX_OBJECT_SIZE,
@@ -57,7 +58,7 @@ import {
   VerifyingStream,
 } from './lookup.js';
 import { hasLooseFile, listLooseObjects, looseFileSize, openLooseStream, readLooseHeader } from './loose.js';
-import { closeSlot, idxOf, packOf } from './packs.js';
+import { closeSlot, extentAt, extentsOf, idxOf, oidAtOffset, packOf } from './packs.js';
 import { addSource, disableMidx, discoverRest, listPacks, rebuildOrder, scanSource } from './sources.js';
 import {
   checkIdBuffer,
@@ -625,6 +626,77 @@ export class ObjectStore {
     return types;
   }
 
+  /**
+   * `objectDetails` for `count` ids packed back to back in `ids`, as arrays in input order, with
+   * no object per id: `found[k]` 1 when present; `diskSizes[k]`; `hasBase[k]` 1 when the copy is a
+   * delta, its base's id then in `bases` at `k * H`; and, with `withInfo`, `types[k]` (1 commit,
+   * 2 tree, 3 blob, 4 tag) and `sizes[k]` (else 0: the headers alone answer the rest).
+   * @internal
+   */
+  objectDetailsPacked(
+    ids: Uint8Array,
+    count: number,
+    withInfo: boolean,
+  ): {
+    found: Uint8Array;
+    types: Uint8Array;
+    sizes: Float64Array;
+    diskSizes: Float64Array;
+    hasBase: Uint8Array;
+    bases: Uint8Array;
+  } {
+    const st = this.st;
+    const H = st.hash.size;
+    checkIdBuffer(st, ids, count);
+    const found = new Uint8Array(count);
+    const types = new Uint8Array(count);
+    const sizes = new Float64Array(count);
+    const diskSizes = new Float64Array(count);
+    const hasBase = new Uint8Array(count);
+    const bases = new Uint8Array(count * H);
+    const done = batchFromMidx(
+      st,
+      ids,
+      count,
+      (k, pack, hit) => {
+        const slot = hit.slot;
+        const idx = idxOf(st, slot)!;
+        const ext = extentsOf(st, slot, idx);
+        if (withInfo) {
+          sizes[k] = pack.sizeAt(hit.offset);
+          types[k] = pack.typeOfLast;
+        }
+        diskSizes[k] = extentAt(st, slot, pack, ext, hit.offset);
+        const base = pack.deltaBaseAt(hit.offset, bases, k * H);
+        if (base >= 0) bases.set(oidAtOffset(st, slot, idx, ext, base), k * H);
+        hasBase[k] = base === -1 ? 0 : 1;
+        found[k] = 1;
+      },
+      (k, prev) => {
+        found[k] = found[prev];
+        types[k] = types[prev];
+        sizes[k] = sizes[prev];
+        diskSizes[k] = diskSizes[prev];
+        hasBase[k] = hasBase[prev];
+        bases.copyWithin(k * H, prev * H, prev * H + H);
+      },
+    );
+    for (let k = 0; k < count; k++) {
+      if (done[k] !== 0) continue;
+      const d = this.objectDetails(ids.subarray(k * H, k * H + H));
+      if (d === undefined) continue;
+      found[k] = 1;
+      types[k] = TYPE_NUMBER[d.type];
+      sizes[k] = d.size;
+      diskSizes[k] = d.diskSize;
+      if (d.deltaBase !== undefined) {
+        hasBase[k] = 1;
+        bases.set(d.deltaBase, k * H);
+      }
+    }
+    return { found, types, sizes, diskSizes, hasBase, bases };
+  }
+
   /** `objectDetails` for many ids; results in input order (undefined = missing). */
   objectDetailsMany(oids: readonly Uint8Array[]): (ObjectDetails | undefined)[] {
     const out = new Array<ObjectDetails | undefined>(oids.length);
@@ -686,6 +758,59 @@ export class ObjectStore {
    */
   allObjectIds(): Uint8Array[] {
     return this.allObjectIdsHex().map((h) => fromHex(h)!);
+  }
+
+  /**
+   * `allObjectIds` packed back to back in one buffer (H bytes each). Read straight from the MIDX
+   * when it is the only list (every pack of the store in it, all usable, no loose object).
+   * @internal
+   */
+  allObjectIdBytes(): Uint8Array {
+    checkOpen(this.st);
+    discoverRest(this.st);
+    const H = this.st.hash.size;
+    const single = this.onlyMidxIds();
+    if (single !== undefined) return single;
+    const hex = this.allObjectIdsHex();
+    const out = new Uint8Array(hex.length * H);
+    for (let i = 0; i < hex.length; i++) fromHex(hex[i], out, i * H);
+    return out;
+  }
+
+  /** The ids of the only MIDX, when nothing else holds objects; undefined otherwise. */
+  private onlyMidxIds(): Uint8Array | undefined {
+    const st = this.st;
+    if (st.midxOrder.length !== 1 || st.mru.length !== 0) return undefined;
+    const m = st.midxOrder[0];
+    if (m.disabled) return undefined;
+    for (const slot of m.slots) if (packOf(st, slot) === undefined) return undefined;
+    for (const src of st.sources)
+      if (listLooseObjects(st.files, src.dir, st.hash).length > 0) return undefined;
+    const midx = m.midx;
+    const H = st.hash.size;
+    const n = midx.numObjects;
+    try {
+      const out = Uint8Array.from(midx.readChunk(CHUNK_OIDL)!.subarray(0, n * H));
+      for (let i = 1; i < n; i++) {
+        // One comparison each checks their order (a MIDX whose ids are out of order pairs them
+        // with other objects' offsets); the first two bytes decide most.
+        const a = (i - 1) * H;
+        const b = i * H;
+        if (out[a] < out[b] || (out[a] === out[b] && out[a + 1] < out[b + 1])) continue;
+        if (compareBytes(out, a, out, b, H) >= 0) {
+          const git = `oid lookup out of order: oid[${i - 1}] = ${toHex(out, a, b)} >= ${toHex(out, b, b + H)} = oid[${i}]`;
+          throw new GitMidxError('MIDX_OID_ORDER', `${midx.file}: ${git}`, {
+            file: midx.file,
+            data: { git },
+          });
+        }
+      }
+      return out;
+    } catch (e) {
+      if (!isGitMidxError(e)) throw e;
+      // The general path disables the MIDX and lists the packs instead.
+      return undefined;
+    }
   }
 
   /** `allObjectIds` as lowercase hex. */

@@ -150,12 +150,31 @@ export function extentsOf(_st: StoreState, slot: PackSlot, idx: PackIndex): Exte
   if (slot.extents !== undefined) return slot.extents;
   const n = idx.numObjects;
   const raw = new Float64Array(n);
-  for (let i = 0; i < n; i++) raw[i] = idx.offsetAt(i);
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    raw[i] = idx.offsetAt(i);
+    if (raw[i] > max) max = raw[i];
+  }
   const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => raw[a] - raw[b]);
   const offsets = new Float64Array(n);
-  for (let i = 0; i < n; i++) offsets[i] = raw[order[i]];
+  // One numeric sort of the keys `offset·2^k + position` (k bits hold every position) while they
+  // stay exact in a double; else a comparator.
+  const k = Math.max(1, Math.ceil(Math.log2(n + 1)));
+  if (max * 2 ** k < 2 ** 53) {
+    const span = 2 ** k;
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) keys[i] = raw[i] * span + i;
+    keys.sort();
+    for (let i = 0; i < n; i++) {
+      const off = Math.floor(keys[i] / span);
+      order[i] = keys[i] - off * span;
+      offsets[i] = off;
+    }
+  } else {
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => raw[a] - raw[b]);
+    for (let i = 0; i < n; i++) offsets[i] = raw[order[i]];
+  }
   slot.extents = { offsets, positions: order };
   return slot.extents;
 }

@@ -91,7 +91,9 @@ function hexInto(b: Uint8Array, p: number, src: Uint8Array, at: number, len: num
 /** The fields a line takes from `ObjectStore.objectDetails`, for `%(objectsize:disk)` and `%(deltabase)`. */
 export interface LineDetails {
   readonly diskSize?: number;
+  /** The base's id, at `deltaBaseAt` (default 0) in these bytes. */
   readonly deltaBase?: Uint8Array;
+  readonly deltaBaseAt?: number;
 }
 
 /**
@@ -249,7 +251,7 @@ export class BatchLineWriter {
           break;
         case DELTABASE: {
           const base = details?.deltaBase;
-          if (base !== undefined) out.pushHex(base, 0, H);
+          if (base !== undefined) out.pushHex(base, details?.deltaBaseAt ?? 0, H);
           else out.pushBytes(this.nullOid, 0, this.nullOid.length);
           break;
         }

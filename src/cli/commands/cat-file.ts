@@ -22,7 +22,7 @@
  * abbreviation length follows Git's automatic rule on the packed object count, which can differ from
  * Git's in edge cases.
  */
-import { countLines, fromHex, hexBytesInto, isHex } from '../../bytes.js';
+import { countLines, fromHex, hexBytesInto, isHex, toHex } from '../../bytes.js';
 import { isGitMidxError } from '../../errors.js';
 import type { ObjectInfo, ObjectStore, ObjectStream, StoredObject } from '../../node/odb.js';
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
@@ -212,6 +212,8 @@ function modeOrder(args: readonly string[]): Mode[] {
  * its window is smaller.
  */
 const CHECK_WINDOW = 1 << 18;
+/** Ids answered at once by `--batch-check --batch-all-objects` (each pack read once per window). */
+const ALL_WINDOW = 1 << 20;
 const BATCH_WINDOW = 1 << 10;
 /** Lines of stdin read and answered together: memory is bounded by a block, not by the input. */
 const BLOCK_LINES = 1 << 17;
@@ -616,6 +618,51 @@ function answerAmbiguous(
  * by one `objectInfoPacked` or `readObjectsEach` call, and the lines are written as bytes. Other
  * names (abbreviations, anything else) take the usual road. Output equals `runBatch`'s.
  */
+/**
+ * `--batch-check --batch-all-objects`: every id, in order, from one buffer; what the format asks
+ * of them (type and size, disk size and delta base) answered window by window into arrays, pack
+ * by pack in offset order, with no string or object per id.
+ */
+function allObjectsCheck(
+  store: ObjectStore,
+  writer: BatchLineWriter,
+  out: Output,
+  needsInfo: boolean,
+  needsDetails: boolean,
+): void {
+  const H = store.hash.size;
+  const all = store.allObjectIdBytes();
+  const n = all.length / H;
+  const details = { diskSize: 0, deltaBase: undefined as Uint8Array | undefined, deltaBaseAt: 0 };
+  for (let first = 0; first < n; first += ALL_WINDOW) {
+    const count = Math.min(ALL_WINDOW, n - first);
+    const ids = all.subarray(first * H, (first + count) * H);
+    if (needsDetails) {
+      const r = store.objectDetailsPacked(ids, count, needsInfo);
+      for (let k = 0; k < count; k++) {
+        if (r.found[k] === 0) {
+          writer.missing(out, toHex(ids, k * H, k * H + H));
+          continue;
+        }
+        details.diskSize = r.diskSizes[k];
+        details.deltaBase = r.hasBase[k] !== 0 ? r.bases : undefined;
+        details.deltaBaseAt = k * H;
+        writer.object(out, ids, k * H, undefined, 0, r.types[k], r.sizes[k], details, '', undefined);
+      }
+    } else if (needsInfo) {
+      const { types, sizes } = store.objectInfoPacked(ids, count);
+      for (let k = 0; k < count; k++) {
+        if (types[k] === 0) writer.missing(out, toHex(ids, k * H, k * H + H));
+        else writer.object(out, ids, k * H, undefined, 0, types[k], sizes[k], undefined, '', undefined);
+      }
+    } else {
+      // Only names: every id listed is there.
+      for (let k = 0; k < count; k++)
+        writer.object(out, ids, k * H, undefined, 0, 0, 0, undefined, '', undefined);
+    }
+  }
+}
+
 function batchFast(
   io: CliIO,
   store: ObjectStore,
@@ -798,6 +845,15 @@ function runBatch(
   if (!opts.allObjects && !needsDetails && !usesRest) {
     try {
       batchFast(io, store, blocks, writer, opts.nul, out, mode === 'batch', !opts.buffer);
+      return 0;
+    } finally {
+      out.flush();
+      store.close();
+    }
+  }
+  if (opts.allObjects && mode === 'batch-check' && !usesRest) {
+    try {
+      allObjectsCheck(store, writer, out, needsInfo, needsDetails);
       return 0;
     } finally {
       out.flush();
