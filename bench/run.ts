@@ -12,7 +12,9 @@
  * 5. `cat-file --batch-check` and `--batch` on 100,000 random ids vs `git cat-file` (same ids,
  *    stdin and stdout files, outputs compared byte for byte), on this corpus and on the history
  *    corpus (ensureHistoryCorpus: 3,000 commits split into 100 packs, MIDX written by git).
- *    Targets: ≤ 1.5× and ≤ 2.0× git's wall time.
+ *    Targets: ≤ 1.5× and ≤ 2.0× git's wall time. Then `--batch-check --batch-all-objects` (the
+ *    default format, and `%(objectname) %(objectsize:disk) %(deltabase)`) on the history corpus
+ *    (or the repository given): target ≤ 1.0× after node's start-up.
  * 6. In-process `ObjectStore.readObject` on 10,000 random ids of the history corpus vs
  *    isomorphic-git's `readObject` (format 'content': the inflated, delta-resolved object, as ours
  *    returns it), both warm (a warm-up pass, then timed passes with the same store / cache
@@ -395,6 +397,8 @@ async function main(): Promise<void> {
     historyEnv,
   );
 
+  allObjectsRows(`history ${fmtInt(history.objects)}/${history.packs}`, historyEnv);
+
   oneObjectRows(`${fmtInt(corpus.objects)}/${corpus.packs}`, sampleOids(objectDir, 2, 8), spawnOpts);
   if (history.dir !== corpus.dir) {
     oneObjectRows(
@@ -731,6 +735,67 @@ function catFileRows(
         target: `${checked}/${checked} identical`,
         pass: ok,
         note: `${same}/${checked} runs byte-identical to git’s (${fmtInt(want.bytes)} bytes; ${fmtInt(distinct)} distinct ids)`,
+      });
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `cat-file --batch-check --batch-all-objects`, in the default format and with
+ * `%(objectname) %(objectsize:disk) %(deltabase)`: ours vs git, outputs compared (target ≤ 1.0
+ * after node's start-up).
+ */
+function allObjectsRows(label: string, opts: { cwd: string; env: NodeJS.ProcessEnv }): void {
+  const scratch = mkdtempSync(join(tmpdir(), 'git-midx-bench-'));
+  const outFile = join(scratch, 'out');
+  try {
+    for (const format of ['', '=%(objectname) %(objectsize:disk) %(deltabase)']) {
+      const args = ['cat-file', `--batch-check${format}`, '--batch-all-objects'];
+      log(`cat-file ${args.slice(1).join(' ')}, ${label}: ${runs} runs each, interleaved`);
+      const run = (cmd: string, argv: readonly string[]): { t: Timed; digest: string; bytes: number } => {
+        const outFd = openSync(outFile, 'w');
+        try {
+          const t = timeSpawn(cmd, argv, { ...opts, stdio: ['ignore', outFd, 'pipe'] });
+          return { t, ...digestFile(outFile) };
+        } finally {
+          closeSync(outFd);
+        }
+      };
+      const want = run('git', args);
+      let same = 0;
+      let checked = 0;
+      const g = new Series();
+      const o = new Series();
+      const first = run(process.execPath, [BIN, ...args]);
+      checked++;
+      if (first.digest === want.digest) same++;
+      for (let i = 0; i < runs; i++) {
+        for (const side of i % 2 === 0 ? ['git', 'ours'] : ['ours', 'git']) {
+          const r = side === 'git' ? run('git', args) : run(process.execPath, [BIN, ...args]);
+          if (side === 'git') {
+            if (r.digest !== want.digest)
+              throw new Error(`git ${args.join(' ')}: output varied between runs`);
+            g.add(r.t);
+          } else {
+            checked++;
+            if (r.digest === want.digest) same++;
+            o.add(r.t);
+          }
+        }
+      }
+      const shown = format === '' ? '' : ` '${format.slice(1)}'`;
+      addTimeRow(`cat-file --batch-check${shown} --batch-all-objects (${label})`, g, o, true, 1);
+      const ok = same === checked;
+      if (!ok) correctnessFailed = true;
+      rows.push({
+        name: `  --batch-all-objects${shown} (${label}): output = git’s`,
+        unit: 'ok',
+        ours: ok ? 1 : 0,
+        target: `${checked}/${checked} identical`,
+        pass: ok,
+        note: `${same}/${checked} runs byte-identical to git’s (${fmtInt(want.bytes)} bytes)`,
       });
     }
   } finally {

@@ -132,6 +132,28 @@ export function batchFromMidx(
   return done;
 }
 
+/**
+ * The plan of `count` ids that are the MIDX `m`'s own, from position `first` on, in order (as
+ * `allObjectIdBytes` lists them when that MIDX holds everything): no lookup needed.
+ */
+export function planMidxRun(m: MidxState, first: number, count: number): BatchPlan {
+  const midx = m.midx;
+  const packIds = new Int32Array(count);
+  const offsets = new Float64Array(count);
+  for (let k = 0; k < count; k++) {
+    packIds[k] = midx.packIdAt(first + k);
+    offsets[k] = midx.offsetAt(first + k);
+  }
+  return {
+    states: [m],
+    midxOf: new Int32Array(count),
+    packIds,
+    offsets,
+    slotBase: Int32Array.of(0, m.slots.length),
+    repeatOf: new Int32Array(count).fill(-1),
+  };
+}
+
 export function planBatch(st: StoreState, ids: Uint8Array, count: number): BatchPlan | undefined {
   checkOpen(st);
   if (count < BATCH_MIN) return undefined;

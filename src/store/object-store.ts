@@ -44,7 +44,15 @@ import { jsHash } from '../sha.js';
 import { isPending, type StoreFiles, storeFiles } from '../storage/resident.js';
 import type { Storage } from '../storage/storage.js';
 import { readAlternateDirs } from './alternates.js';
-import { answerRange, batchFromMidx, packIds, planBatch, readOrStream } from './batch.js';
+import {
+  answerRange,
+  type BatchPlan,
+  batchFromMidx,
+  packIds,
+  planBatch,
+  planMidxRun,
+  readOrStream,
+} from './batch.js';
 import { flatHex, prefixCandidates } from './enumerate.js';
 import {
   detailsPacked,
@@ -558,15 +566,19 @@ export class ObjectStore {
    * `types[i]` is Git's type number (1 commit, 2 tree, 3 blob, 4 tag; 0 when missing) and
    * `sizes[i]` its size. The same answers as `objectInfo`, without an object per id.
    */
-  objectInfoPacked(ids: Uint8Array, count: number): { types: Uint8Array; sizes: Float64Array } {
+  objectInfoPacked(
+    ids: Uint8Array,
+    count: number,
+    midxFirst = -1,
+  ): { types: Uint8Array; sizes: Float64Array } {
     const H = this.st.hash.size;
     checkIdBuffer(this.st, ids, count);
     const types = new Uint8Array(count);
     const sizes = new Float64Array(count);
-    const done = batchFromMidx(
-      this.st,
+    const done = this.answerPacked(
       ids,
       count,
+      midxFirst,
       (k, pack, hit) => {
         sizes[k] = pack.sizeAt(hit.offset);
         types[k] = pack.typeOfLast;
@@ -637,6 +649,7 @@ export class ObjectStore {
     ids: Uint8Array,
     count: number,
     withInfo: boolean,
+    midxFirst = -1,
   ): {
     found: Uint8Array;
     types: Uint8Array;
@@ -654,33 +667,29 @@ export class ObjectStore {
     const diskSizes = new Float64Array(count);
     const hasBase = new Uint8Array(count);
     const bases = new Uint8Array(count * H);
-    const done = batchFromMidx(
-      st,
-      ids,
-      count,
-      (k, pack, hit) => {
-        const slot = hit.slot;
-        const idx = idxOf(st, slot)!;
-        const ext = extentsOf(st, slot, idx);
-        if (withInfo) {
-          sizes[k] = pack.sizeAt(hit.offset);
-          types[k] = pack.typeOfLast;
-        }
-        diskSizes[k] = extentAt(st, slot, pack, ext, hit.offset);
-        const base = pack.deltaBaseAt(hit.offset, bases, k * H);
-        if (base >= 0) bases.set(oidAtOffset(st, slot, idx, ext, base), k * H);
-        hasBase[k] = base === -1 ? 0 : 1;
-        found[k] = 1;
-      },
-      (k, prev) => {
-        found[k] = found[prev];
-        types[k] = types[prev];
-        sizes[k] = sizes[prev];
-        diskSizes[k] = diskSizes[prev];
-        hasBase[k] = hasBase[prev];
-        bases.copyWithin(k * H, prev * H, prev * H + H);
-      },
-    );
+    const answer = (k: number, pack: PackFile, hit: PackHit): void => {
+      const slot = hit.slot;
+      const idx = idxOf(st, slot)!;
+      const ext = extentsOf(st, slot, idx);
+      if (withInfo) {
+        sizes[k] = pack.sizeAt(hit.offset);
+        types[k] = pack.typeOfLast;
+      }
+      diskSizes[k] = extentAt(st, slot, pack, ext, hit.offset);
+      const base = pack.deltaBaseAt(hit.offset, bases, k * H);
+      if (base >= 0) bases.set(oidAtOffset(st, slot, idx, ext, base), k * H);
+      hasBase[k] = base === -1 ? 0 : 1;
+      found[k] = 1;
+    };
+    const same = (k: number, prev: number): void => {
+      found[k] = found[prev];
+      types[k] = types[prev];
+      sizes[k] = sizes[prev];
+      diskSizes[k] = diskSizes[prev];
+      hasBase[k] = hasBase[prev];
+      bases.copyWithin(k * H, prev * H, prev * H + H);
+    };
+    const done = this.answerPacked(ids, count, midxFirst, answer, same);
     for (let k = 0; k < count; k++) {
       if (done[k] !== 0) continue;
       const d = this.objectDetails(ids.subarray(k * H, k * H + H));
@@ -695,6 +704,35 @@ export class ObjectStore {
       }
     }
     return { found, types, sizes, diskSizes, hasBase, bases };
+  }
+
+  /**
+   * `batchFromMidx`, or, with `midxFirst` ≥ 0 (the ids are the only MIDX's own from that position
+   * on, as `allObjectIdBytes` gave them), the same answers without looking the ids up.
+   */
+  private answerPacked(
+    ids: Uint8Array,
+    count: number,
+    midxFirst: number,
+    answer: (k: number, pack: PackFile, hit: PackHit) => void,
+    same: (k: number, prev: number) => void,
+  ): Uint8Array {
+    const st = this.st;
+    const m = st.midxOrder[0];
+    if (midxFirst < 0 || st.midxOrder.length !== 1 || m.disabled || midxFirst + count > m.midx.numObjects) {
+      return batchFromMidx(st, ids, count, answer, same);
+    }
+    const done = new Uint8Array(count);
+    let plan: BatchPlan;
+    try {
+      plan = planMidxRun(m, midxFirst, count);
+    } catch (e) {
+      if (!isGitMidxError(e)) throw e;
+      disableMidx(st, m, e);
+      return batchFromMidx(st, ids, count, answer, same);
+    }
+    answerRange(st, plan, ids, 0, count, done, answer, Number.POSITIVE_INFINITY, same);
+    return done;
   }
 
   /** `objectDetails` for many ids; results in input order (undefined = missing). */
@@ -762,19 +800,21 @@ export class ObjectStore {
 
   /**
    * `allObjectIds` packed back to back in one buffer (H bytes each). Read straight from the MIDX
-   * when it is the only list (every pack of the store in it, all usable, no loose object).
+   * when it is the only list (every pack of the store in it, all usable, no loose object): then
+   * `midxFirst` is 0 (id i is the MIDX's position i: give `midxFirst + i` to the batch methods),
+   * else -1.
    * @internal
    */
-  allObjectIdBytes(): Uint8Array {
+  allObjectIdBytes(): { ids: Uint8Array; midxFirst: number } {
     checkOpen(this.st);
     discoverRest(this.st);
     const H = this.st.hash.size;
     const single = this.onlyMidxIds();
-    if (single !== undefined) return single;
+    if (single !== undefined) return { ids: single, midxFirst: 0 };
     const hex = this.allObjectIdsHex();
     const out = new Uint8Array(hex.length * H);
     for (let i = 0; i < hex.length; i++) fromHex(hex[i], out, i * H);
-    return out;
+    return { ids: out, midxFirst: -1 };
   }
 
   /** The ids of the only MIDX, when nothing else holds objects; undefined otherwise. */

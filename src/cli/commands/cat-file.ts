@@ -631,14 +631,14 @@ function allObjectsCheck(
   needsDetails: boolean,
 ): void {
   const H = store.hash.size;
-  const all = store.allObjectIdBytes();
+  const { ids: all, midxFirst } = store.allObjectIdBytes();
   const n = all.length / H;
   const details = { diskSize: 0, deltaBase: undefined as Uint8Array | undefined, deltaBaseAt: 0 };
   for (let first = 0; first < n; first += ALL_WINDOW) {
     const count = Math.min(ALL_WINDOW, n - first);
     const ids = all.subarray(first * H, (first + count) * H);
     if (needsDetails) {
-      const r = store.objectDetailsPacked(ids, count, needsInfo);
+      const r = store.objectDetailsPacked(ids, count, needsInfo, midxFirst < 0 ? -1 : midxFirst + first);
       for (let k = 0; k < count; k++) {
         if (r.found[k] === 0) {
           writer.missing(out, toHex(ids, k * H, k * H + H));
@@ -650,7 +650,7 @@ function allObjectsCheck(
         writer.object(out, ids, k * H, undefined, 0, r.types[k], r.sizes[k], details, '', undefined);
       }
     } else if (needsInfo) {
-      const { types, sizes } = store.objectInfoPacked(ids, count);
+      const { types, sizes } = store.objectInfoPacked(ids, count, midxFirst < 0 ? -1 : midxFirst + first);
       for (let k = 0; k < count; k++) {
         if (types[k] === 0) writer.missing(out, toHex(ids, k * H, k * H + H));
         else writer.object(out, ids, k * H, undefined, 0, types[k], sizes[k], undefined, '', undefined);
