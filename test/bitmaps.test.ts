@@ -78,6 +78,32 @@ for (const format of ['sha1', 'sha256'] as const) {
   });
 }
 
+test('write --bitmap over an unchanged MIDX keeps its bitmap; a plain write drops it, as git does', () => {
+  const r = TestRepo.create();
+  repos.push(r);
+  for (let i = 0; i < 4; i++) {
+    r.commitFiles({ 'a.txt': `${i}\n` }, `c ${i}`);
+    r.git(['repack', '-dq']);
+  }
+  const bitmaps = () => readdirSync(r.packDir).filter((f) => f.endsWith('.bitmap'));
+  const ours = (...args: string[]) =>
+    execFileSync(process.execPath, [bin, ...args], { cwd: r.dir, env: r.env });
+  const gits = (...args: string[]) => r.git(['multi-pack-index', ...args]);
+  for (const first of [ours, gits]) {
+    for (const second of [ours, gits]) {
+      rmSync(path.join(r.packDir, 'multi-pack-index'), { force: true });
+      for (const b of bitmaps()) rmSync(path.join(r.packDir, b));
+      first('write', '--bitmap');
+      const made = bitmaps();
+      assert.equal(made.length, 1);
+      second('write', '--bitmap');
+      assert.deepEqual(bitmaps(), made, 'kept by a second write --bitmap');
+      second('write');
+      assert.deepEqual(bitmaps(), [], 'dropped by a plain write');
+    }
+  }
+});
+
 test('a ref whose commits are outside the MIDX (loose): the MIDX commits below them get bitmaps, as with git', () => {
   const r = TestRepo.create();
   repos.push(r);

@@ -269,7 +269,8 @@ function* writeWith(
     existing !== undefined &&
     !fs.existsSync(path.join(packDir, `${MIDX_NAME}-${toHex(existing.checksum())}.bitmap`));
   if (existing && found.length === 0 && !stdin && !drop && !bitmapMissing) {
-    removeStaleCompanions(packDir, undefined, ['.bitmap']);
+    // Without --bitmap, the MIDX's bitmap goes (Git's cleanup); with it, the bitmap there stays.
+    if (options.bitmap !== true) removeStaleCompanions(packDir, undefined, ['.bitmap']);
     return { written: false, path: target, packs: existing.numPacks, objects: existing.numObjects };
   }
 
