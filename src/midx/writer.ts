@@ -236,6 +236,8 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   const prevPos = new Int32Array(k).fill(-1);
   const prevByte = new Int32Array(k).fill(-1);
   const prevKey = new Int32Array(k);
+  /** The first byte of each source's next entry (256: none left). */
+  const nextFirst = new Uint16Array(k);
 
   // The group as gathered (g*), and sorted by its second byte (e*); one spare slot at the end.
   let cap = 0;
@@ -287,6 +289,8 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   const gather = (b: number): number => {
     let m = 0;
     for (let si = 0; si < k; si++) {
+      // (Most sources have nothing in most groups of a small repository: one look says so.)
+      if (nextFirst[si] > b) continue;
       const s = sources[si];
       const { oids, base, stride, count } = s;
       const old = s.ooff !== undefined;
@@ -330,6 +334,7 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       prevPos[si] = pp;
       prevByte[si] = pb;
       prevKey[si] = pk;
+      nextFirst[si] = c < count ? oids[base + c * stride] : 256;
     }
     return m;
   };
