@@ -830,7 +830,7 @@ export class ObjectStore {
     const H = st.hash.size;
     const n = midx.numObjects;
     try {
-      const out = Uint8Array.from(midx.readChunk(CHUNK_OIDL)!.subarray(0, n * H));
+      const out = midx.readChunk(CHUNK_OIDL)!.slice(0, n * H);
       for (let i = 1; i < n; i++) {
         // One comparison each checks their order (a MIDX whose ids are out of order pairs them
         // with other objects' offsets); the first two bytes decide most.
