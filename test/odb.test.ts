@@ -252,7 +252,7 @@ for (const format of ['sha1', 'sha256'] as const) {
       assert.match(o2.stdout.toString(), / [0-9a-f]{40,64}\n/, 'some objects are deltas');
     });
 
-    test('--batch-check --batch-all-objects over one MIDX holding everything equals git in every format', () => {
+    test('--batch-check and --batch with --batch-all-objects over one MIDX holding everything equal git in every format', () => {
       // The listing then comes straight from the MIDX (no loose object, no pack outside it).
       const r = newRepo(format);
       r.commitFiles({ 'a.txt': 'one\n', 'b/c.txt': 'two\n' }, 'first');
@@ -281,6 +281,9 @@ for (const format of ['sha1', 'sha256'] as const) {
         '--batch-check',
         '--batch-check=%(objectname)',
         '--batch-check=%(objectsize:disk) %(objecttype)',
+        '--batch',
+        '--batch=%(objectname) %(objectsize)',
+        '--batch=%(objectname) %(objectsize:disk) %(deltabase)',
       ]) {
         const ours = spawnCli(r, ['cat-file', fmt, '--batch-all-objects']);
         const theirs = gitRun(r, ['cat-file', fmt, '--batch-all-objects']);

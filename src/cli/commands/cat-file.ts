@@ -663,6 +663,33 @@ function allObjectsCheck(
   }
 }
 
+/**
+ * `--batch --batch-all-objects`: every id, in order, from one buffer, read as `batchFast` reads
+ * named ids (window by window, pack by pack in offset order; large whole objects streamed).
+ */
+function allObjectsBatch(store: ObjectStore, writer: BatchLineWriter, out: Output): void {
+  const H = store.hash.size;
+  const { ids } = store.allObjectIdBytes();
+  const n = ids.length / H;
+  const line = (k: number, type: number, size: number, contents: Uint8Array | ObjectStream | undefined) => {
+    if (type === 0) writer.missing(out, toHex(ids, k * H, k * H + H));
+    else writer.object(out, ids, k * H, undefined, 0, type, size, undefined, '', contents);
+  };
+  store.readObjectsEach(
+    ids,
+    n,
+    (k, o) => {
+      if (o === undefined) line(k, 0, 0, undefined);
+      else line(k, TYPE_NUMBER[o.type], o.size, o.data);
+    },
+    {
+      streamAbove: streamAbove(store),
+      chunkSize: STREAM_CHUNK,
+      onStream: (k, s) => line(k, TYPE_NUMBER[s.type], s.size, s),
+    },
+  );
+}
+
 function batchFast(
   io: CliIO,
   store: ObjectStore,
@@ -851,9 +878,10 @@ function runBatch(
       store.close();
     }
   }
-  if (opts.allObjects && mode === 'batch-check' && !usesRest) {
+  if (opts.allObjects && !usesRest && (mode === 'batch-check' || !needsDetails)) {
     try {
-      allObjectsCheck(store, writer, out, needsInfo, needsDetails);
+      if (mode === 'batch') allObjectsBatch(store, writer, out);
+      else allObjectsCheck(store, writer, out, needsInfo, needsDetails);
       return 0;
     } finally {
       out.flush();
