@@ -9,6 +9,7 @@ import { isGitMidxError } from '../errors.js';
 import { isFatalMidxError } from '../midx/reader.js';
 import { tty, workerThreads } from '../node/builtins.js';
 import {
+  ownLeftovers,
   pendingCleanup,
   readSharedCleanup,
   setCleanupMirror,
@@ -354,7 +355,7 @@ function runOnWorker(argv: string[], handOver?: () => void): Promise<number> {
         if (stopping) return;
         stopping = true;
         const finish = () => {
-          removeLeftovers(readSharedCleanup(shared));
+          removeLeftovers(ownLeftovers(readSharedCleanup(shared)));
           dieBy(sig, code);
         };
         // A worker blocked in a system call cannot be stopped by V8; give it a moment, then go anyway.

@@ -6,19 +6,40 @@
  * synchronous work and still remove what it left (see src/cli/main.ts).
  */
 
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 /** Where the list is mirrored; installed by the CLI's worker thread. */
 export interface CleanupMirror {
-  add(file: string): void;
+  /** `claimed`: about to be created (see claimCleanup); else ours. */
+  add(file: string, claimed: boolean): void;
   remove(file: string): void;
 }
 
-const pending = new Set<string>();
+/** The files registered: true when only claimed (not yet known to be created by us). */
+const pending = new Map<string, boolean>();
 let mirror: CleanupMirror | undefined;
+
+/**
+ * Records `file` (an absolute path) as about to be created exclusively: done before the create, so
+ * that a thread stopped right after the create still has it listed. Whoever cleans up removes a
+ * claimed file only if the process holds it open (it may be another process's file whose name was
+ * taken); `registerCleanup` after the create makes it plainly ours, `unregisterCleanup` after a
+ * failed create forgets it. Returns false (nothing to forget then) when `file` was listed already.
+ */
+export function claimCleanup(file: string): boolean {
+  // Already listed (this process holds it): the claim adds nothing, and a failed create must not
+  // unlist it.
+  if (pending.has(file)) return false;
+  pending.set(file, true);
+  mirror?.add(file, true);
+  return true;
+}
 
 /** Records `file` (an absolute path) as ours to remove if we are interrupted. */
 export function registerCleanup(file: string): void {
-  pending.add(file);
-  mirror?.add(file);
+  pending.set(file, false);
+  mirror?.add(file, false);
 }
 
 /** `file` was committed, renamed or removed: an interruption no longer concerns it. */
@@ -26,20 +47,21 @@ export function unregisterCleanup(file: string): void {
   if (pending.delete(file)) mirror?.remove(file);
 }
 
-/** The files currently registered. */
+/** The files currently registered as ours (claims are transient within synchronous code). */
 export function pendingCleanup(): string[] {
-  return [...pending];
+  return [...pending].filter(([, claimed]) => !claimed).map(([file]) => file);
 }
 
 export function setCleanupMirror(m: CleanupMirror | undefined): void {
   mirror = m;
-  if (m) for (const f of pending) m.add(f);
+  if (m) for (const [f, claimed] of pending) m.add(f, claimed);
 }
 
 // ---------------------------------------------------------------------------------------------
 // The shared-memory list: SLOTS slots of SLOT_BYTES each; slot i holds a UTF-8 path whose length
-// is in lengths[i] (0: empty). Written by one thread (the worker), read by the other only after the
-// writer has stopped, so plain stores with an Atomics.store on the length suffice.
+// is in lengths[i] (0: empty; negative: claimed). Written by one thread (the worker), read by the
+// other only after the writer has stopped, so plain stores with an Atomics.store on the length
+// suffice.
 
 const SLOTS = 64;
 const SLOT_BYTES = 4096;
@@ -55,14 +77,18 @@ export function sharedCleanupMirror(buf: SharedArrayBuffer): CleanupMirror {
   const enc = new TextEncoder();
   const slotOf = new Map<string, number>();
   return {
-    add(file) {
-      if (slotOf.has(file)) return;
+    add(file, claimed) {
       const b = enc.encode(file);
+      const known = slotOf.get(file);
+      if (known !== undefined) {
+        Atomics.store(lengths, known, claimed ? -b.length : b.length);
+        return;
+      }
       if (b.length === 0 || b.length > SLOT_BYTES) return;
       for (let i = 0; i < SLOTS; i++) {
         if (Atomics.load(lengths, i) !== 0) continue;
         bytes.set(b, i * SLOT_BYTES);
-        Atomics.store(lengths, i, b.length);
+        Atomics.store(lengths, i, claimed ? -b.length : b.length);
         slotOf.set(file, i);
         return;
       }
@@ -76,15 +102,48 @@ export function sharedCleanupMirror(buf: SharedArrayBuffer): CleanupMirror {
   };
 }
 
-/** The main thread's side: the paths in the shared buffer. */
-export function readSharedCleanup(buf: SharedArrayBuffer): string[] {
+/** The main thread's side: the paths in the shared buffer, and whether each is only claimed. */
+export function readSharedCleanup(buf: SharedArrayBuffer): { file: string; claimed: boolean }[] {
   const lengths = new Int32Array(buf, 0, SLOTS);
   const bytes = new Uint8Array(buf, SLOTS * 4);
   const dec = new TextDecoder();
-  const out: string[] = [];
+  const out: { file: string; claimed: boolean }[] = [];
   for (let i = 0; i < SLOTS; i++) {
-    const n = Atomics.load(lengths, i);
-    if (n > 0 && n <= SLOT_BYTES) out.push(dec.decode(bytes.slice(i * SLOT_BYTES, i * SLOT_BYTES + n)));
+    const v = Atomics.load(lengths, i);
+    const n = Math.abs(v);
+    if (n > 0 && n <= SLOT_BYTES) {
+      out.push({ file: dec.decode(bytes.slice(i * SLOT_BYTES, i * SLOT_BYTES + n)), claimed: v < 0 });
+    }
   }
   return out;
+}
+
+/**
+ * Whether this process holds `file` open: a claimed file (the worker was stopped between claiming
+ * and confirming it) is ours only then, for it was created exclusively by us. Read from
+ * /proc/self/fd (the descriptors of every thread); where that cannot be read, false: the file
+ * stays rather than risk removing another process's.
+ */
+export function heldOpen(file: string): boolean {
+  let want: string;
+  let fds: string[];
+  try {
+    want = path.join(fs.realpathSync(path.dirname(file)), path.basename(file));
+    fds = fs.readdirSync('/proc/self/fd');
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`) === want) return true;
+    } catch {
+      // closed meanwhile, or not a link
+    }
+  }
+  return false;
+}
+
+/** Of what a stopped worker left listed, the files that are ours to remove. */
+export function ownLeftovers(entries: { file: string; claimed: boolean }[]): string[] {
+  return entries.filter((e) => !e.claimed || heldOpen(e.file)).map((e) => e.file);
 }
