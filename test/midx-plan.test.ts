@@ -10,28 +10,8 @@ import { MultiPackIndex } from '../src/midx/reader.js';
 import { planMidx, type WriterPack, writeMidx } from '../src/midx/writer.js';
 import { nodeHash } from '../src/node/hash.js';
 import { PackIndex } from '../src/pack/idx.js';
+import { buildIdx } from './helpers/pack-bytes.js';
 import { prng } from './helpers/prng.js';
-
-/** An idx v2 over `entries` (sorted here; equal ids kept in the order given). */
-function idxBytes(hash: HashAlgorithm, entries: { oid: Uint8Array; offset: number }[]): Buffer {
-  const H = hash.size;
-  const sorted = entries
-    .map((e, i) => ({ ...e, i }))
-    .sort((a, b) => Buffer.compare(a.oid, b.oid) || a.i - b.i);
-  const n = sorted.length;
-  const buf = Buffer.alloc(1032 + n * (H + 8) + 2 * H);
-  buf.writeUInt32BE(0xff744f63, 0);
-  buf.writeUInt32BE(2, 4);
-  for (let b = 0; b < 256; b++) buf.writeUInt32BE(sorted.filter((o) => o.oid[0] <= b).length, 8 + 4 * b);
-  sorted.forEach((o, i) => {
-    buf.set(o.oid, 1032 + i * H);
-    buf.writeUInt32BE(o.offset, 1032 + n * (H + 4) + 4 * i);
-  });
-  const h = nodeHash(hash);
-  h.update(buf.subarray(0, buf.length - H));
-  buf.set(h.digest(), buf.length - H);
-  return buf;
-}
 
 function crowdedIds(hash: HashAlgorithm, rnd: () => number): Uint8Array[] {
   const H = hash.size;
@@ -87,7 +67,17 @@ describe('planMidx: crowded prefixes and copies', () => {
         const packs: WriterPack[] = perPack.map((entries, p) => ({
           name: names[p],
           mtime: mtimes[p],
-          idx: PackIndex.fromBytes(idxBytes(hash, entries), { hash, file: names[p] }),
+          idx: PackIndex.fromBytes(
+            buildIdx(
+              hash,
+              entries.map((e) => ({ ...e, crc: 0 })),
+              new Uint8Array(hash.size),
+            ),
+            {
+              hash,
+              file: names[p],
+            },
+          ),
         }));
 
         const plan = planMidx({ hash, packs, preferred });

@@ -28,7 +28,7 @@ import { applyDelta, deltaHeader } from '../src/pack/delta.js';
 import { PackIndex } from '../src/pack/idx.js';
 import { type Inflater, PackFile, type PackFileOptions, PackObjectCache } from '../src/pack/pack.js';
 import { TestRepo } from './helpers/git.js';
-import { entryHeader, leb, ofsBytes } from './helpers/pack-bytes.js';
+import { buildIdx, entryHeader, leb, ofsBytes } from './helpers/pack-bytes.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x7061636b);
 const RUNS = process.env.FUZZ_RUNS ? Number(process.env.FUZZ_RUNS) : undefined;
@@ -172,41 +172,6 @@ function buildPack(
   const h = nodeHash(hash);
   h.update(body);
   return { pack: Buffer.concat([body, h.digest()]), offsets, crcs };
-}
-
-/** An idx v2, as Git writes it (§1.2): large offsets (≥ 2^31) in a 64-bit table in id order. */
-function buildIdx(
-  hash: HashAlgorithm,
-  objects: { oid: Uint8Array; offset: number; crc: number }[],
-  packChecksum: Uint8Array,
-): Buffer {
-  const H = hash.size;
-  const sorted = [...objects].sort((a, b) => Buffer.compare(a.oid, b.oid));
-  const n = sorted.length;
-  const large = sorted.filter((o) => o.offset >= 2 ** 31).length;
-  const buf = Buffer.alloc(1032 + n * (H + 8) + large * 8 + 2 * H);
-  buf.writeUInt32BE(0xff744f63, 0);
-  buf.writeUInt32BE(2, 4);
-  for (let b = 0; b < 256; b++) buf.writeUInt32BE(sorted.filter((o) => o.oid[0] <= b).length, 8 + 4 * b);
-  let k = 0;
-  sorted.forEach((o, i) => {
-    buf.set(o.oid.subarray(0, H), 1032 + i * H);
-    buf.writeUInt32BE(o.crc >>> 0, 1032 + n * H + 4 * i);
-    if (o.offset >= 2 ** 31) {
-      buf.writeUInt32BE((0x80000000 | k) >>> 0, 1032 + n * (H + 4) + 4 * i);
-      buf.writeUInt32BE(Math.floor(o.offset / 2 ** 32), 1032 + n * (H + 8) + 8 * k);
-      buf.writeUInt32BE(o.offset >>> 0, 1032 + n * (H + 8) + 8 * k + 4);
-      k++;
-    } else {
-      buf.writeUInt32BE(o.offset, 1032 + n * (H + 4) + 4 * i);
-    }
-  });
-  const end = buf.length - 2 * H;
-  buf.set(packChecksum.subarray(0, H), end);
-  const h = nodeHash(hash);
-  h.update(buf.subarray(0, end + H));
-  buf.set(h.digest(), end + H);
-  return buf;
 }
 
 const FILE = 'objects/pack/pack-test.pack';

@@ -9,7 +9,7 @@ import type { PackFile } from '../pack/pack.js';
 import type { ObjectStream } from '../pack/stream.js';
 import { find, readLoose, readPackedAtMost, VerifyingStream } from './lookup.js';
 import type { StoredObject } from './object-store.js';
-import { packOf } from './packs.js';
+import { packOf, sortByOffset } from './packs.js';
 import { disableMidx } from './sources.js';
 import {
   BATCH_MIN,
@@ -66,27 +66,6 @@ export function groupByPack(
     if (g >= 0) byPack[fill[g]++] = k;
   }
   return byPack;
-}
-
-/**
- * Sorts `group` (indexes into `offsets`) by offset: as one numeric sort of keys `offset·2^19 + j`
- * while offsets stay below 2^34 (exact in a double), else with a comparator.
- */
-export function sortByOffset(group: Int32Array, offsets: Float64Array): void {
-  const n = group.length;
-  if (n < 2) return;
-  const SPAN = 1 << 19;
-  let fits = n <= SPAN;
-  for (let j = 0; fits && j < n; j++) if (offsets[group[j]] >= 2 ** 34) fits = false;
-  if (!fits) {
-    group.sort((a, b) => offsets[a] - offsets[b]);
-    return;
-  }
-  const keys = new Float64Array(n);
-  for (let j = 0; j < n; j++) keys[j] = offsets[group[j]] * SPAN + j;
-  keys.sort();
-  const copy = group.slice();
-  for (let j = 0; j < n; j++) group[j] = copy[keys[j] - Math.floor(keys[j] / SPAN) * SPAN];
 }
 
 /** The ids back to back in one buffer (each checked to be H bytes). */

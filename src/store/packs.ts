@@ -150,31 +150,12 @@ export function extentsOf(_st: StoreState, slot: PackSlot, idx: PackIndex): Exte
   if (slot.extents !== undefined) return slot.extents;
   const n = idx.numObjects;
   const raw = new Float64Array(n);
-  let max = 0;
-  for (let i = 0; i < n; i++) {
-    raw[i] = idx.offsetAt(i);
-    if (raw[i] > max) max = raw[i];
-  }
+  for (let i = 0; i < n; i++) raw[i] = idx.offsetAt(i);
   const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  sortByOffset(order, raw);
   const offsets = new Float64Array(n);
-  // One numeric sort of the keys `offset·2^k + position` (k bits hold every position) while they
-  // stay exact in a double; else a comparator.
-  const k = Math.max(1, Math.ceil(Math.log2(n + 1)));
-  if (max * 2 ** k < 2 ** 53) {
-    const span = 2 ** k;
-    const keys = new Float64Array(n);
-    for (let i = 0; i < n; i++) keys[i] = raw[i] * span + i;
-    keys.sort();
-    for (let i = 0; i < n; i++) {
-      const off = Math.floor(keys[i] / span);
-      order[i] = keys[i] - off * span;
-      offsets[i] = off;
-    }
-  } else {
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((a, b) => raw[a] - raw[b]);
-    for (let i = 0; i < n; i++) offsets[i] = raw[order[i]];
-  }
+  for (let i = 0; i < n; i++) offsets[i] = raw[order[i]];
   slot.extents = { offsets, positions: order };
   return slot.extents;
 }
@@ -188,6 +169,27 @@ export function findOffset(ext: Extents, offset: number): number {
     else hi = mid;
   }
   return lo < ext.offsets.length && ext.offsets[lo] === offset ? lo : -1;
+}
+
+/**
+ * Sorts `group` (indexes into `offsets`) by offset: as one numeric sort of keys `offset·2^k + j`
+ * (k bits hold every j) while they stay exact in a double, else with a comparator.
+ */
+export function sortByOffset(group: Int32Array | Uint32Array, offsets: Float64Array): void {
+  const n = group.length;
+  if (n < 2) return;
+  const span = 2 ** Math.ceil(Math.log2(n));
+  let max = 0;
+  for (let j = 0; j < n; j++) if (offsets[group[j]] > max) max = offsets[group[j]];
+  if (max * span >= 2 ** 53) {
+    group.sort((a, b) => offsets[a] - offsets[b]);
+    return;
+  }
+  const keys = new Float64Array(n);
+  for (let j = 0; j < n; j++) keys[j] = offsets[group[j]] * span + j;
+  keys.sort();
+  const copy = group.slice();
+  for (let j = 0; j < n; j++) group[j] = copy[keys[j] - Math.floor(keys[j] / span) * span];
 }
 
 /** Bytes from the entry at `offset` to the next entry or the trailer (§2.4). */

@@ -613,12 +613,6 @@ function answerAmbiguous(
 }
 
 /**
- * `--batch-check` and `--batch` with the fields every object has (name, type, size, text),
- * straight from the input bytes: full hex ids are decoded in place, a window of them is answered
- * by one `objectInfoPacked` or `readObjectsEach` call, and the lines are written as bytes. Other
- * names (abbreviations, anything else) take the usual road. Output equals `runBatch`'s.
- */
-/**
  * `--batch-check --batch-all-objects`: every id, in order, from one buffer; what the format asks
  * of them (type and size, disk size and delta base) answered window by window into arrays, pack
  * by pack in offset order, with no string or object per id.
@@ -690,6 +684,12 @@ function allObjectsBatch(store: ObjectStore, writer: BatchLineWriter, out: Outpu
   );
 }
 
+/**
+ * `--batch-check` and `--batch` with the fields every object has (name, type, size, text),
+ * straight from the input bytes: full hex ids are decoded in place, a window of them is answered
+ * by one `objectInfoPacked` or `readObjectsEach` call, and the lines are written as bytes. Other
+ * names (abbreviations, anything else) take the usual road. Output equals `runBatch`'s.
+ */
 function batchFast(
   io: CliIO,
   store: ObjectStore,
