@@ -838,11 +838,7 @@ export class ObjectStore {
         const b = i * H;
         if (out[a] < out[b] || (out[a] === out[b] && out[a + 1] < out[b + 1])) continue;
         if (compareBytes(out, a, out, b, H) >= 0) {
-          const git = `oid lookup out of order: oid[${i - 1}] = ${toHex(out, a, b)} >= ${toHex(out, b, b + H)} = oid[${i}]`;
-          throw new GitMidxError('MIDX_OID_ORDER', `${midx.file}: ${git}`, {
-            file: midx.file,
-            data: { git },
-          });
+          throw oidOrderError(midx.file, i - 1, toHex(out, a, b), i, toHex(out, b, b + H));
         }
       }
       return out;
@@ -879,11 +875,7 @@ export class ObjectStore {
             // ids are out of order pairs them with other objects' offsets).
             const hex = flatHex(midx.oidAt(n));
             if (hex <= prev) {
-              const git = `oid lookup out of order: oid[${prevAt}] = ${prev} >= ${hex} = oid[${n}]`;
-              throw new GitMidxError('MIDX_OID_ORDER', `${midx.file}: ${git}`, {
-                file: midx.file,
-                data: { git },
-              });
+              throw oidOrderError(midx.file, prevAt, prev, n, hex);
             }
             prev = hex;
             prevAt = n;
@@ -1040,4 +1032,10 @@ export class ObjectStore {
       }
     }
   }
+}
+
+/** Git's error for a MIDX whose ids are not in increasing order (at positions `a` < `b`). */
+function oidOrderError(file: string, a: number, hexA: string, b: number, hexB: string): GitMidxError {
+  const git = `oid lookup out of order: oid[${a}] = ${hexA} >= ${hexB} = oid[${b}]`;
+  return new GitMidxError('MIDX_OID_ORDER', `${file}: ${git}`, { file, data: { git } });
 }
