@@ -490,17 +490,18 @@ export class PackFile {
           : undefined;
     this.maxObjectSize = options.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
     this.end = this.size - this.hash.size;
-    this.deltaOptions = {
+    // All four built alike, so that they share one shape: `read` then sees one map, not four
+    // (a new one met in optimised code sends it back to the interpreter).
+    const shaped = (allocate: (n: number) => Uint8Array) => ({
       file: this.file,
       offset: 0,
       maxResultSize: this.maxObjectSize,
-      allocate: this.inflater.allocate,
-    };
-    this.viewOptions = { ...this.deltaOptions, allocate: (n) => resultScratch(n, this.inflater.allocate) };
-    this.levelOptions = [0, 1].map((k) => ({
-      ...this.deltaOptions,
-      allocate: (n: number) => levelScratch(k, n, this.inflater.allocate),
-    }));
+      allocate,
+    });
+    const own = this.inflater.allocate ?? ((n: number) => new Uint8Array(n));
+    this.deltaOptions = shaped(own);
+    this.viewOptions = shaped((n: number) => resultScratch(n, own));
+    this.levelOptions = [0, 1].map((k) => shaped((n: number) => levelScratch(k, n, own)));
   }
 
   /** Opens a pack and runs Git's validity checks (`validate()`); the reader is not closed on failure. */
