@@ -146,7 +146,8 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
   try {
     // Types of every object, by MIDX position, and the commit and tree graph.
     const table = new OidTable(oidl, N, H);
-    const graph = readGraph(store, oidl, N, H, table, late);
+    // A flat file's ids are its own, in order: the store reads them by position, unlooked-up.
+    const graph = readGraph(store, oidl, N, H, table, late, B === 0 ? checksum : undefined);
     const types = graph.types;
     const closure = (pos: number, oid?: Uint8Array, at = 0): never => {
       const hex = oid === undefined ? toHex(oidl, pos * H, pos * H + H) : toHex(oid, at, at + H);
@@ -625,6 +626,7 @@ function readGraph(
   H: number,
   table: OidTable,
   late: () => void,
+  midxChecksum?: Uint8Array,
 ): Graph {
   const commitTree = new Int32Array(N).fill(-1);
   const commitDates = new Float64Array(N);
@@ -646,93 +648,100 @@ function readGraph(
   const treeLength = new Int32Array(N);
   const recent = new RecentTrees();
   let read = 0;
-  const types = store.scanPacked(oidl, N, wanted, (pos, o, pack, offset) => {
-    if ((++read & 255) === 0) late();
-    const d = o.data;
-    if (o.type === 'commit') {
-      // `tree <hex>\n`, then `parent <hex>\n` lines (spec/objects-format.md: commits).
-      const line = 2 * H + 1;
-      if (!startsWith(d, 0, TREE) || !parseHex(d, 5, scratch) || d[5 + 2 * H] !== 10) return;
-      const tree = table.find(scratch, 0);
-      let i = 5 + line;
-      firstParent[pos] = parents.length;
-      while (startsWith(d, i, PARENT) && i + 7 + line <= d.length && parseHex(d, i + 7, scratch)) {
-        const p = table.find(scratch, 0);
-        parents.push(p >= 0 ? p : missingRef(scratch));
-        parentCount[pos]++;
-        i += 7 + line;
+  const types = store.scanPacked(
+    oidl,
+    N,
+    wanted,
+    (pos, o, pack, offset) => {
+      if ((++read & 255) === 0) late();
+      const d = o.data;
+      if (o.type === 'commit') {
+        // `tree <hex>\n`, then `parent <hex>\n` lines (spec/objects-format.md: commits).
+        const line = 2 * H + 1;
+        if (!startsWith(d, 0, TREE) || !parseHex(d, 5, scratch) || d[5 + 2 * H] !== 10) return;
+        const tree = table.find(scratch, 0);
+        let i = 5 + line;
+        firstParent[pos] = parents.length;
+        while (startsWith(d, i, PARENT) && i + 7 + line <= d.length && parseHex(d, i + 7, scratch)) {
+          const p = table.find(scratch, 0);
+          parents.push(p >= 0 ? p : missingRef(scratch));
+          parentCount[pos]++;
+          i += 7 + line;
+        }
+        commitDates[pos] = commitDate(d, i);
+        commitTree[pos] = tree >= 0 ? tree : missingRef(scratch) - 1;
+        return;
       }
-      commitDates[pos] = commitDate(d, i);
-      commitTree[pos] = tree >= 0 ? tree : missingRef(scratch) - 1;
-      return;
-    }
-    if (o.type !== 'tree') return;
-    const from = children.length;
-    const len = d.length;
-    // A tree stored as a delta against a tree parsed shortly before: the entries the delta copies
-    // whole from it are the same entries, known without a scan or a lookup.
-    const basePos = pack !== undefined && pack.viewDelta !== undefined ? recent.get(pack, pack.viewBase) : -1;
-    const ops = basePos >= 0 ? copyOps(pack!.viewDelta!) : 0;
-    const bFrom = basePos >= 0 ? childStart[basePos] : 0;
-    const bCount = basePos >= 0 ? childCount[basePos] : 0;
-    const bLen = basePos >= 0 ? treeLength[basePos] : 0;
-    /** Where entry q of the base starts (its length for q = bCount: where the last one ends). */
-    const baseStart = (q: number) => (q < bCount ? starts.at(bFrom + q) : bLen);
-    let op = 0;
-    let i = 0;
-    while (i < len) {
-      if (ops > 0) {
-        while (op < ops && opDst[op] + opLen[op] <= i) op++;
-        if (op < ops && opSrc[op] >= 0) {
-          // The base's entries that this copy holds whole, from the one starting here on.
-          const shift = opDst[op] - opSrc[op];
-          const end = opSrc[op] + opLen[op];
-          const k = entryAt(starts, bFrom, bCount, i - shift);
-          if (k >= 0 && baseStart(k + 1) <= end) {
-            let q = k;
-            for (; q < bCount && baseStart(q + 1) <= end; q++) {
-              starts.push(starts.at(bFrom + q) + shift);
-              children.push(children.at(bFrom + q));
+      if (o.type !== 'tree') return;
+      const from = children.length;
+      const len = d.length;
+      // A tree stored as a delta against a tree parsed shortly before: the entries the delta copies
+      // whole from it are the same entries, known without a scan or a lookup.
+      const basePos =
+        pack !== undefined && pack.viewDelta !== undefined ? recent.get(pack, pack.viewBase) : -1;
+      const ops = basePos >= 0 ? copyOps(pack!.viewDelta!) : 0;
+      const bFrom = basePos >= 0 ? childStart[basePos] : 0;
+      const bCount = basePos >= 0 ? childCount[basePos] : 0;
+      const bLen = basePos >= 0 ? treeLength[basePos] : 0;
+      /** Where entry q of the base starts (its length for q = bCount: where the last one ends). */
+      const baseStart = (q: number) => (q < bCount ? starts.at(bFrom + q) : bLen);
+      let op = 0;
+      let i = 0;
+      while (i < len) {
+        if (ops > 0) {
+          while (op < ops && opDst[op] + opLen[op] <= i) op++;
+          if (op < ops && opSrc[op] >= 0) {
+            // The base's entries that this copy holds whole, from the one starting here on.
+            const shift = opDst[op] - opSrc[op];
+            const end = opSrc[op] + opLen[op];
+            const k = entryAt(starts, bFrom, bCount, i - shift);
+            if (k >= 0 && baseStart(k + 1) <= end) {
+              let q = k;
+              for (; q < bCount && baseStart(q + 1) <= end; q++) {
+                starts.push(starts.at(bFrom + q) + shift);
+                children.push(children.at(bFrom + q));
+              }
+              i = baseStart(q) + shift;
+              continue;
             }
-            i = baseStart(q) + shift;
-            continue;
           }
         }
+        // `<mode> <name>\0<id>`: the mode is octal digits, the name any bytes but NUL.
+        const start = i;
+        while (i < len && d[i] !== 0x20) i++;
+        const modeLen = i - start;
+        while (i < len && d[i] !== 0) i++;
+        const at = i + 1;
+        i = at + H;
+        if (i > len) {
+          children.length = from;
+          starts.length = from;
+          return;
+        }
+        starts.push(start);
+        // `160000`, a gitlink (a commit of another repository), is not followed.
+        if (modeLen === 6 && d[start] === 0x31 && d[start + 1] === 0x36) {
+          children.push(GITLINK);
+          continue;
+        }
+        const child = table.find(d, at);
+        if (child < 0) {
+          // Walking this tree must fail on that entry: no entry list, and the id kept for the message.
+          children.length = from;
+          starts.length = from;
+          childStart[pos] = missingRef(d.subarray(at, at + H)) - 1;
+          return;
+        }
+        // `40000`: a tree.
+        children.push(modeLen === 5 && d[start] === 0x34 ? child : -child - 1);
       }
-      // `<mode> <name>\0<id>`: the mode is octal digits, the name any bytes but NUL.
-      const start = i;
-      while (i < len && d[i] !== 0x20) i++;
-      const modeLen = i - start;
-      while (i < len && d[i] !== 0) i++;
-      const at = i + 1;
-      i = at + H;
-      if (i > len) {
-        children.length = from;
-        starts.length = from;
-        return;
-      }
-      starts.push(start);
-      // `160000`, a gitlink (a commit of another repository), is not followed.
-      if (modeLen === 6 && d[start] === 0x31 && d[start + 1] === 0x36) {
-        children.push(GITLINK);
-        continue;
-      }
-      const child = table.find(d, at);
-      if (child < 0) {
-        // Walking this tree must fail on that entry: no entry list, and the id kept for the message.
-        children.length = from;
-        starts.length = from;
-        childStart[pos] = missingRef(d.subarray(at, at + H)) - 1;
-        return;
-      }
-      // `40000`: a tree.
-      children.push(modeLen === 5 && d[start] === 0x34 ? child : -child - 1);
-    }
-    childStart[pos] = from;
-    childCount[pos] = children.length - from;
-    treeLength[pos] = len;
-    if (pack !== undefined && offset !== undefined) recent.put(pack, offset, pos);
-  });
+      childStart[pos] = from;
+      childCount[pos] = children.length - from;
+      treeLength[pos] = len;
+      if (pack !== undefined && offset !== undefined) recent.put(pack, offset, pos);
+    },
+    midxChecksum,
+  );
   // Parents as one list in position order (a commit's parents stay in their order).
   const parentStart = new Int32Array(N + 1);
   for (let i = 0; i < N; i++) parentStart[i + 1] = parentStart[i] + parentCount[i];

@@ -608,6 +608,8 @@ export class ObjectStore {
    * pack's pages are read once for the types and the objects together. An object's bytes are
    * valid during its callback only (they may be a buffer the next read reuses): copy what you keep.
    * Objects read from a pack come with the pack and their offset (see `PackFile.viewBase`).
+   * With `midxChecksum`, the ids are those of the MIDX with that checksum, all of them, in order:
+   * when it is the store's only MIDX, they are not looked up (its positions are theirs).
    * @internal
    */
   scanPacked(
@@ -615,13 +617,21 @@ export class ObjectStore {
     count: number,
     want: (k: number, type: number) => boolean,
     onObject: (k: number, object: StoredObject, pack?: PackFile, offset?: number) => void,
+    midxChecksum?: Uint8Array,
   ): Uint8Array {
-    const H = this.st.hash.size;
-    checkIdBuffer(this.st, ids, count);
+    const st = this.st;
+    const H = st.hash.size;
+    checkIdBuffer(st, ids, count);
     const types = new Uint8Array(count);
-    const done = batchFromMidx(this.st, ids, count, (k, pack, hit, b, at) => {
+    let midxFirst = -1;
+    if (midxChecksum !== undefined && st.midxOrder.length === 1) {
+      const m = st.midxOrder[0].midx;
+      const own = m.checksum();
+      if (m.numObjects === count && compareBytes(own, 0, midxChecksum, 0, own.length) === 0) midxFirst = 0;
+    }
+    const done = this.answerPacked(ids, count, midxFirst, (k, pack, hit, b, at) => {
       const t = pack.typeAt(hit.offset);
-      if (want(k, t)) onObject(k, readPacked(this.st, pack, hit, b, at, undefined, true), pack, hit.offset);
+      if (want(k, t)) onObject(k, readPacked(st, pack, hit, b, at, undefined, true), pack, hit.offset);
       types[k] = t;
     });
     for (let k = 0; k < count; k++) {
@@ -714,8 +724,8 @@ export class ObjectStore {
     ids: Uint8Array,
     count: number,
     midxFirst: number,
-    answer: (k: number, pack: PackFile, hit: PackHit) => void,
-    same: (k: number, prev: number) => void,
+    answer: (k: number, pack: PackFile, hit: PackHit, ids: Uint8Array, at: number) => void,
+    same?: (k: number, prev: number) => void,
   ): Uint8Array {
     const st = this.st;
     const m = st.midxOrder[0];
