@@ -35,23 +35,30 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compareBytes, toHex, utf8 } from '../bytes.js';
+import { toHex } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
-import { PagedReader } from '../io.js';
 import { isFatalMidxError, type MultiPackIndex } from '../midx/reader.js';
 import { PackIndex } from '../pack/idx.js';
-import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type PackEntry, PackFile } from '../pack/pack.js';
+import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type PackEntry } from '../pack/pack.js';
 import { type Deflater, encodeEntryHeader, PackWriter, writePackIndex } from '../pack/writer.js';
 import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
 import type { GitConfig } from './config.js';
-import { openFileReader, readRegularFile } from './fs.js';
+import { readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
 import { midxPath, openMidxFile, type WriteMidxResult, writeMidxSteps } from './midx.js';
 import { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
 import { packDirPath } from './packdir.js';
 import { type DeltaSearchResult, type DeltaSearchSettings, searchDeltas } from './repack-deltas.js';
+import {
+  candidateReader,
+  closeSource,
+  hashMismatch,
+  openSource,
+  type Source,
+  stem,
+} from './repack-source.js';
 import { repositoryForObjectDir } from './repo.js';
 import { nodeInflater } from './zlib.js';
 
@@ -209,10 +216,6 @@ function checkBatchSize(batchSize: number): void {
       data: { batchSize },
     });
   }
-}
-
-function stem(idxName: string): string {
-  return idxName.endsWith('.idx') ? idxName.slice(0, -4) : idxName;
 }
 
 function mtimeSeconds(st: fs.BigIntStats): number {
@@ -453,85 +456,6 @@ function* repackSteps(options: RepackOptions): Generator<undefined, RepackResult
 // ---------------------------------------------------------------------------------------------
 // The new pack
 
-/** A selected pack opened for copying: its index, a reader for entry headers and for raw bytes. */
-interface Source {
-  readonly name: string;
-  readonly idx: PackIndex;
-  readonly pack: PackFile;
-  readonly raw: PagedReader;
-  /** The entry offsets, ascending, and the idx position of each. */
-  readonly offsets: Float64Array | Uint32Array;
-  readonly positions: Uint32Array;
-  /** Where the entries end (the trailer starts). */
-  readonly end: number;
-}
-
-/**
- * Byte budgets shared by all the sources' caches (pages for entry headers, pages for raw bytes,
- * resolved delta bases): a run over 150 packs must not keep 150 full-size caches.
- */
-const SOURCE_PAGE_BUDGET = 64 << 20;
-const SOURCE_BASE_BUDGET = 128 << 20;
-
-function share(budget: number, sources: number, min: number, max: number): number {
-  return Math.max(min, Math.min(max, Math.floor(budget / Math.max(1, sources))));
-}
-
-function openSource(packDir: string, name: string, hash: HashAlgorithm, sources: number): Source {
-  const idxPath = packDirPath(packDir, name);
-  const packPath = packDirPath(packDir, `${stem(name)}.pack`);
-  let idx: PackIndex;
-  try {
-    idx = PackIndex.fromBytes(readRegularFile(idxPath), { hash, file: idxPath });
-  } catch (e) {
-    const git = `could not open index for ${packPath}`;
-    throw new GitMidxError('PACK_LOAD_FAILED', `${idxPath}: ${git}`, {
-      file: idxPath,
-      data: { git },
-      cause: e,
-    });
-  }
-  const reader = openFileReader(packPath);
-  let pack: PackFile;
-  try {
-    pack = new PackFile(reader, idx, {
-      file: packPath,
-      inflate: nodeInflater,
-      hashFn: nodeHash,
-      pageCacheBytes: share(SOURCE_PAGE_BUDGET, sources, 256 << 10, 4 << 20),
-      cacheBytes: share(SOURCE_BASE_BUDGET, sources, 1 << 20, 32 << 20),
-    });
-    pack.validate();
-  } catch (e) {
-    reader.close();
-    idx.close();
-    throw e;
-  }
-  const n = idx.numObjects;
-  const bytes = idx.bytes;
-  const offs = new Float64Array(n);
-  for (let i = 0; i < n; i++) offs[i] = bytes ? idx.offsetAtIn(bytes, i) : idx.offsetAt(i);
-  const positions = new Uint32Array(n);
-  for (let i = 0; i < n; i++) positions[i] = i;
-  positions.sort((a, b) => offs[a] - offs[b]);
-  // Offsets by rank: 32-bit while the pack is under 4 GiB (most are), half the memory.
-  const offsets = pack.size <= 0xffffffff ? new Uint32Array(n) : new Float64Array(n);
-  for (let r = 0; r < n; r++) offsets[r] = offs[positions[r]];
-  // The pack reader closes `reader`; this second view over it only reads raw entry bytes.
-  const raw = new PagedReader(reader, {
-    file: packPath,
-    pageSize: 65536,
-    cacheBytes: share(SOURCE_PAGE_BUDGET, sources, 256 << 10, 4 << 20),
-  });
-  return { name, idx, pack, raw, offsets, positions, end: pack.size - hash.size };
-}
-
-function closeSource(src: Source): void {
-  src.pack.close();
-  src.raw.close();
-  src.idx.close();
-}
-
 /** Rank of `offset` among the entry offsets, or -1. */
 function rankOf(src: Source, offset: number): number {
   const o = src.offsets;
@@ -546,7 +470,7 @@ function rankOf(src: Source, offset: number): number {
 }
 
 const TYPE_NUMBERS: Record<string, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
-const TYPE_NAMES = ['', 'commit', 'tree', 'blob', 'tag'];
+const _TYPE_NAMES = ['', 'commit', 'tree', 'blob', 'tag'];
 /** Raw bytes are read and copied in pieces of this size, so a huge entry is never held whole. */
 const COPY_CHUNK = 1 << 20;
 /** Objects written between two turns of the event loop (async runs) and two progress events. */
@@ -726,13 +650,8 @@ function* writeNewPack(
     };
 
     /** Does `data` of `type` hash to the id of object `j`? */
-    const hashesTo = (j: number, type: string, data: Uint8Array): Uint8Array | undefined => {
-      const h = nodeHash(hash);
-      h.update(utf8(`${type} ${data.length}\0`));
-      h.update(data);
-      const got = h.digest();
-      return compareBytes(got, 0, oids, j * H, H) === 0 ? undefined : got;
-    };
+    const hashesTo = (j: number, type: string, data: Uint8Array): Uint8Array | undefined =>
+      hashMismatch(hash, oids, j, type, data);
 
     // The objects by source pack and offset: the order the packs are read in, sequentially, and the
     // order of the new pack (each base still pulled in front of its deltas).
@@ -781,32 +700,16 @@ function* writeNewPack(
           sizes,
           resolve,
           heights: reusedHeights(reusedBase),
-          read: (j) => {
-            try {
-              const src = sources[srcOf[j]];
-              let type: string;
-              let data: Uint8Array;
-              if (resolve[j]) {
-                const obj = src.pack.readAt(srcOffset[j]);
-                type = obj.type;
-                data = obj.data;
-              } else {
-                // One read of the entry's exact bytes: the search visits the packs in no order,
-                // and pages around each entry would be read for nothing.
-                const r = nodeInflater.inflate(
-                  src.raw.readUncached(dataAt[j], endAt[j] - dataAt[j]),
-                  sizes[j],
-                );
-                if (r.data.length !== sizes[j]) return undefined;
-                type = TYPE_NAMES[types[j]];
-                data = r.data;
-              }
-              return hashesTo(j, type, data) === undefined ? data : undefined;
-            } catch {
-              // Unreadable here: the writing meets it again and reports it.
-              return undefined;
-            }
-          },
+          read: candidateReader(hash, sources, {
+            oids,
+            srcOf,
+            srcOffset,
+            dataAt,
+            endAt,
+            types,
+            sizes,
+            resolve,
+          }),
           deflater: nodeDeflater(s.compressionLevel),
           onProgress: progress,
           check: () => checkAbort(options.signal),
