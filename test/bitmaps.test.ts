@@ -17,7 +17,7 @@ import { ObjectStore } from '../src/node/index.js';
 import { openMidxFile } from '../src/node/midx.js';
 import { type BitmapSettings, writeMidxBitmap } from '../src/node/midx-bitmap.js';
 import { countReachable } from '../src/store/reach.js';
-import { makeTempDir, removeDir, TestRepo } from './helpers/git.js';
+import { makeManyPacks, makeTempDir, removeDir, TestRepo } from './helpers/git.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'git-midx');
@@ -478,6 +478,44 @@ test('a bitmap write past its deadline stops before writing any of the bitmap; t
   const w = await writeMidxFileAsync({ objectDir, hash: SHA1, bitmap: true });
   assert.equal(w.written, true);
   assert.equal(readdirSync(r.packDir).filter((f) => f.endsWith('.bitmap')).length, 1);
+  const t = r.git(['rev-list', '--test-bitmap', 'HEAD']);
+  assert.match(t.stdout.toString() + t.stderr, /OK!/);
+});
+
+test('the steps of a bitmap write: slices of the graph read and the phases yield; the file is the same as in one go; a stretch past stretchMs gives up, nothing written', async () => {
+  const r = build('sha1');
+  // Over 10,000 objects more (unreachable blobs): the graph read takes several slices.
+  makeManyPacks(r, 2, 5000);
+  const objectDir = path.join(r.dir, '.git', 'objects');
+  const { writeMidxFile } = await import('../src/node/midx.js');
+  const { BitmapDeadlineError, writeMidxBitmapSteps } = await import('../src/node/midx-bitmap.js');
+  writeMidxFile({ objectDir, hash: SHA1, bitmap: true });
+  const name = readdirSync(r.packDir).find((f) => f.endsWith('.bitmap'))!;
+  const whole = readFileSync(path.join(r.packDir, name));
+  rmSync(path.join(r.packDir, name), { force: true });
+
+  const midx = openMidxFile(path.join(r.packDir, 'multi-pack-index'), { hash: SHA1 });
+  try {
+    assert.ok(midx.numObjects > 10_000);
+    // A stretch of 0 ms: the first check gives up, before anything of the bitmap is written.
+    const none = writeMidxBitmapSteps({ objectDir, hash: SHA1, midx, stretchMs: 0 });
+    assert.throws(() => {
+      while (!none.next().done);
+    }, BitmapDeadlineError);
+    assert.deepEqual(
+      readdirSync(r.packDir).filter((f) => f.endsWith('.bitmap') || f.endsWith('.lock')),
+      [],
+    );
+    // Stretches of a minute: done, in steps.
+    const steps = writeMidxBitmapSteps({ objectDir, hash: SHA1, midx, stretchMs: 60_000 });
+    let yields = 0;
+    for (let s = steps.next(); !s.done; s = steps.next()) yields++;
+    // Three slices of the graph read at least (4,096 objects each), then the three phases.
+    assert.ok(yields >= 5, `${yields} yields`);
+  } finally {
+    midx.close();
+  }
+  assert.deepEqual(readFileSync(path.join(r.packDir, name)), whole);
   const t = r.git(['rev-list', '--test-bitmap', 'HEAD']);
   assert.match(t.stdout.toString() + t.stderr, /OK!/);
 });

@@ -76,12 +76,19 @@ export interface WriteBitmapOptions {
    * does the write again on a worker thread). Checked every few hundred objects.
    */
   deadline?: number;
+  /**
+   * With the steps API (`writeMidxBitmapSteps`, which `writeMidxFileAsync` drives): the longest,
+   * in milliseconds, that the write may run between two of its yields before it gives up with a
+   * `BitmapDeadlineError` (nothing of the bitmap written). A caller that lets its event loop turn
+   * at each yield thereby bounds how long its signal handlers wait, however long the whole write.
+   */
+  stretchMs?: number;
 }
 
 /** The settings of a bitmap write that come from configuration (`pack.*`) or from the caller. */
 export type BitmapSettings = Pick<
   WriteBitmapOptions,
-  'preferredTips' | 'hashCache' | 'lookupTable' | 'entryOrder' | 'refsSnapshot' | 'deadline'
+  'preferredTips' | 'hashCache' | 'lookupTable' | 'entryOrder' | 'refsSnapshot' | 'deadline' | 'stretchMs'
 >;
 
 /** Thrown when a bitmap write passes its `deadline` (nothing of the bitmap is written then). */
@@ -92,11 +99,22 @@ export class BitmapDeadlineError extends Error {
   }
 }
 
-/** A check of `deadline` (see WriteBitmapOptions) for the bitmap write's loops. */
-function deadlineCheck(deadline: number | undefined): () => void {
-  if (deadline === undefined) return () => {};
-  return () => {
-    if (performance.now() > deadline) throw new BitmapDeadlineError();
+/**
+ * The check of `deadline` and `stretchMs` (see WriteBitmapOptions) for the bitmap write's loops;
+ * `restart()` starts a new stretch (after a yield).
+ */
+function deadlineCheck(deadline: number | undefined, stretchMs: number | undefined) {
+  let stretchEnd = stretchMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + stretchMs;
+  const end = () => Math.min(deadline ?? Number.POSITIVE_INFINITY, stretchEnd);
+  let limit = end();
+  return {
+    late: (): void => {
+      if (performance.now() > limit) throw new BitmapDeadlineError();
+    },
+    restart: (): void => {
+      if (stretchMs !== undefined) stretchEnd = performance.now() + stretchMs;
+      limit = end();
+    },
   };
 }
 
@@ -108,6 +126,20 @@ export interface WriteBitmapResult {
 
 /** Writes the `.bitmap` of `midx` (see the module comment). */
 export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult {
+  const steps = writeMidxBitmapSteps(options);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * `writeMidxBitmap` in steps: it yields between slices of the graph read and between its phases,
+ * so that an async caller can let its event loop turn (see `stretchMs`).
+ */
+export function* writeMidxBitmapSteps(
+  options: WriteBitmapOptions,
+): Generator<undefined, WriteBitmapResult, undefined> {
   const { midx, hash } = options;
   const H = hash.size;
   const all = [...(options.base ?? []), midx];
@@ -141,13 +173,18 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
     const git = `could not load reverse index for MIDX ${noRidx.checksumHex}`;
     throw new GitMidxError('MIDX_NO_REVERSE_INDEX', git, { data: { git } });
   }
-  const late = deadlineCheck(options.deadline);
+  const { late, restart } = deadlineCheck(options.deadline, options.stretchMs);
+  /** A yield, then a new stretch. */
+  function* pause(): Generator<undefined, void, undefined> {
+    yield;
+    restart();
+  }
   const store = ObjectStore.open({ objectDir: options.objectDir, hash });
   try {
     // Types of every object, by MIDX position, and the commit and tree graph.
     const table = new OidTable(oidl, N, H);
     // A flat file's ids are its own, in order: the store reads them by position, unlooked-up.
-    const graph = readGraph(store, oidl, N, H, table, late, B === 0 ? checksum : undefined);
+    const graph = yield* readGraph(store, oidl, N, H, table, late, restart, B === 0 ? checksum : undefined);
     const types = graph.types;
     const closure = (pos: number, oid?: Uint8Array, at = 0): never => {
       const hex = oid === undefined ? toHex(oidl, pos * H, pos * H + H) : toHex(oid, at, at + H);
@@ -180,6 +217,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
       }
     }
     const walked = walk.run();
+    yield* pause();
     const dateOf = (c: number) => walk.date(c);
     const candidates = walked.filter((c) => c >= B && c < N).sort((x, y) => dateOf(y) - dateOf(x));
     const selected = selectCommits(
@@ -235,6 +273,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
       selectedBits.set(c, bits);
     }
 
+    yield* pause();
     // Type bitmaps: the new file's own objects, set in pseudo-pack order.
     const typeOf = new Uint8Array(N - B);
     for (let i = B; i < N; i++) typeOf[pseudoOf[i] - B] = types[i];
@@ -261,6 +300,7 @@ export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult 
       return { xor, bytes: (xor === 0 ? e : Ewah.xor(plain[k - xor], e)).serialize() };
     });
 
+    yield* pause();
     // The file: header, type bitmaps, entries, the lookup table and the name-hash cache (zeros:
     // a MIDX write knows no paths), trailer.
     const hashCache = options.hashCache ?? true;
@@ -619,15 +659,16 @@ interface Graph {
   missing: Uint8Array;
 }
 
-function readGraph(
+function* readGraph(
   store: ObjectStore,
   oidl: Uint8Array,
   N: number,
   H: number,
   table: OidTable,
   late: () => void,
+  restart: () => void,
   midxChecksum?: Uint8Array,
-): Graph {
+): Generator<undefined, Graph, undefined> {
   const commitTree = new Int32Array(N).fill(-1);
   const commitDates = new Float64Array(N);
   const parentCount = new Int32Array(N);
@@ -648,7 +689,7 @@ function readGraph(
   const treeLength = new Int32Array(N);
   const recent = new RecentTrees();
   let read = 0;
-  const types = store.scanPacked(
+  const scan = store.scanPackedSteps(
     oidl,
     N,
     wanted,
@@ -741,7 +782,19 @@ function readGraph(
       if (pack !== undefined && offset !== undefined) recent.put(pack, offset, pos);
     },
     midxChecksum,
+    // About a 32nd of the objects per slice (at least GRAPH_SLICE): each slice regroups the rest.
+    Math.max(GRAPH_SLICE, Math.ceil(N / 32)),
   );
+  let types: Uint8Array;
+  for (;;) {
+    const r = scan.next();
+    if (r.done) {
+      types = r.value;
+      break;
+    }
+    yield;
+    restart();
+  }
   // Parents as one list in position order (a commit's parents stay in their order).
   const parentStart = new Int32Array(N + 1);
   for (let i = 0; i < N; i++) parentStart[i + 1] = parentStart[i] + parentCount[i];
@@ -869,6 +922,9 @@ class OidTable {
 function key(b: Uint8Array, at: number): number {
   return (b[at + 4] << 24) | (b[at + 5] << 16) | (b[at + 6] << 8) | b[at + 7];
 }
+
+/** Objects read between two yields of the graph read, at least. */
+const GRAPH_SLICE = 4096;
 
 /** The code of a gitlink entry in a parsed tree: not a child (never a position's code). */
 const GITLINK = 0x7fffffff;

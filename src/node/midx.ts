@@ -18,7 +18,7 @@ import { storeFiles } from '../storage/resident.js';
 import { openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
-import { type BitmapSettings, writeMidxBitmap } from './midx-bitmap.js';
+import { type BitmapSettings, writeMidxBitmapSteps } from './midx-bitmap.js';
 import { removeInPackDir } from './packdir.js';
 import { repositoryForObjectDir } from './repo.js';
 import { nodeStorage } from './storage.js';
@@ -400,7 +400,12 @@ function* writeWith(
     } else {
       const written = openMidxFile(target, { hash });
       try {
-        writeMidxBitmap({ ...options.bitmapSettings, objectDir: options.objectDir, hash, midx: written });
+        yield* writeMidxBitmapSteps({
+          ...options.bitmapSettings,
+          objectDir: options.objectDir,
+          hash,
+          midx: written,
+        });
       } finally {
         written.close();
       }

@@ -74,6 +74,7 @@ import {
   checkOpen,
   diag,
   isEmptyTree,
+  isReadFailure,
   type PackHit,
   STREAM_CHUNK,
   type StoreState,
@@ -619,6 +620,26 @@ export class ObjectStore {
     onObject: (k: number, object: StoredObject, pack?: PackFile, offset?: number) => void,
     midxChecksum?: Uint8Array,
   ): Uint8Array {
+    const steps = this.scanPackedSteps(ids, count, want, onObject, midxChecksum);
+    for (;;) {
+      const r = steps.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * `scanPacked` in steps: it yields after every `slice` objects read from packs (pack by pack, in
+   * offset order all the same), so that a caller can let its event loop turn in between.
+   * @internal
+   */
+  *scanPackedSteps(
+    ids: Uint8Array,
+    count: number,
+    want: (k: number, type: number) => boolean,
+    onObject: (k: number, object: StoredObject, pack?: PackFile, offset?: number) => void,
+    midxChecksum?: Uint8Array,
+    slice = Number.POSITIVE_INFINITY,
+  ): Generator<undefined, Uint8Array, undefined> {
     const st = this.st;
     const H = st.hash.size;
     checkIdBuffer(st, ids, count);
@@ -629,13 +650,32 @@ export class ObjectStore {
       const own = m.checksum();
       if (m.numObjects === count && compareBytes(own, 0, midxChecksum, 0, own.length) === 0) midxFirst = 0;
     }
-    const done = this.answerPacked(ids, count, midxFirst, (k, pack, hit, b, at) => {
-      const t = pack.typeAt(hit.offset);
-      if (want(k, t)) onObject(k, readPacked(st, pack, hit, b, at, undefined, true), pack, hit.offset);
-      types[k] = t;
-    });
+    // 1: answered; 2: its read failed here (left to the one-id path below, as in one pass).
+    const done = new Uint8Array(count);
+    const plan = this.planPacked(ids, count, midxFirst);
+    if (plan !== undefined) {
+      let answered = 0;
+      const answer = (k: number, pack: PackFile, hit: PackHit, b: Uint8Array, at: number): number => {
+        try {
+          const t = pack.typeAt(hit.offset);
+          if (want(k, t)) onObject(k, readPacked(st, pack, hit, b, at, undefined, true), pack, hit.offset);
+          types[k] = t;
+        } catch (e) {
+          if (isReadFailure(e)) done[k] = 2;
+          throw e;
+        }
+        answered++;
+        return 1;
+      };
+      for (;;) {
+        answered = 0;
+        answerRange(st, plan, ids, 0, count, done, answer, slice);
+        if (answered < slice) break;
+        yield;
+      }
+    }
     for (let k = 0; k < count; k++) {
-      if (done[k] !== 0) continue;
+      if (done[k] === 1) continue;
       const oid = ids.subarray(k * H, k * H + H);
       const info = this.objectInfo(oid);
       if (info === undefined) continue;
@@ -727,22 +767,35 @@ export class ObjectStore {
     answer: (k: number, pack: PackFile, hit: PackHit, ids: Uint8Array, at: number) => void,
     same?: (k: number, prev: number) => void,
   ): Uint8Array {
+    const done = new Uint8Array(count);
+    const plan = this.planPacked(ids, count, midxFirst);
+    if (plan !== undefined)
+      answerRange(this.st, plan, ids, 0, count, done, answer, Number.POSITIVE_INFINITY, same);
+    return done;
+  }
+
+  /**
+   * The batch plan of `count` ids (`planBatch`), or, with `midxFirst` ≥ 0 (the ids are the only
+   * MIDX's own from that position on, as `allObjectIdBytes` gave them), the same plan without
+   * looking the ids up.
+   */
+  private planPacked(ids: Uint8Array, count: number, midxFirst: number): BatchPlan | undefined {
     const st = this.st;
     const m = st.midxOrder[0];
-    if (midxFirst < 0 || st.midxOrder.length !== 1 || m.disabled || midxFirst + count > m.midx.numObjects) {
-      return batchFromMidx(st, ids, count, answer, same);
+    if (
+      midxFirst >= 0 &&
+      st.midxOrder.length === 1 &&
+      !m.disabled &&
+      midxFirst + count <= m.midx.numObjects
+    ) {
+      try {
+        return planMidxRun(m, midxFirst, count);
+      } catch (e) {
+        if (!isGitMidxError(e)) throw e;
+        disableMidx(st, m, e);
+      }
     }
-    const done = new Uint8Array(count);
-    let plan: BatchPlan;
-    try {
-      plan = planMidxRun(m, midxFirst, count);
-    } catch (e) {
-      if (!isGitMidxError(e)) throw e;
-      disableMidx(st, m, e);
-      return batchFromMidx(st, ids, count, answer, same);
-    }
-    answerRange(st, plan, ids, 0, count, done, answer, Number.POSITIVE_INFINITY, same);
-    return done;
+    return planBatch(st, ids, count);
   }
 
   /** `objectDetails` for many ids; results in input order (undefined = missing). */

@@ -77,11 +77,12 @@ export const writeCommand: Command = {
     }
     const version = midxVersion(ctx.config.get('midx.version') ?? undefined);
     const snapshotFile = p.values['refs-snapshot'] as string | undefined;
-    // On the main thread, a bitmap that takes longer than INLINE_BITMAP_MS gives up and the
-    // command starts again on the worker (src/cli/main.ts): its signal handlers must get a turn.
+    // On the main thread, the bitmap write lets the event loop turn between its slices, where the
+    // signal handlers act (src/cli/main.ts); a stretch between two turns longer than
+    // inlineBitmapMs gives up, and the command starts again on the worker.
     const inline = io.inlineWrite !== undefined;
     const bitmapSettings = {
-      deadline: inline && bitmap ? performance.now() + inlineBitmapMs(io.env) : undefined,
+      stretchMs: inline && bitmap ? inlineBitmapMs(io.env) : undefined,
       preferredTips: ctx.config.getAll('pack.preferbitmaptips').filter((v): v is string => v !== null),
       hashCache: ctx.config.getBool('pack.writebitmaphashcache', true),
       lookupTable: ctx.config.getBool('pack.writebitmaplookuptable', false),
@@ -131,9 +132,9 @@ export const writeCommand: Command = {
 };
 
 /**
- * How long a `write --bitmap` on the main thread may take before it starts again on the worker
- * (see `bitmapSettings`): 500 ms, or GIT_MIDX_INLINE_BITMAP_MS (the tests make it 0 to take the
- * worker's path after a main-thread attempt).
+ * How long a `write --bitmap` on the main thread may run without a turn of the event loop before
+ * it starts again on the worker (see `bitmapSettings`): 500 ms, or GIT_MIDX_INLINE_BITMAP_MS (the
+ * tests make it 0 to take the worker's path after a main-thread attempt).
  */
 function inlineBitmapMs(env: NodeJS.ProcessEnv): number {
   const v = Number(env.GIT_MIDX_INLINE_BITMAP_MS);
