@@ -236,7 +236,9 @@ export function* writeMidxBitmapSteps(
     const selectedBits = new Map<number, Bitset>();
     const work: number[] = [];
     const trees: number[] = [];
+    let built = 0;
     for (const c of parentsFirst(graph, selected, types, closure, H)) {
+      if (++built % PHASE_SLICE === 0) yield* pause();
       late();
       const bits = new Bitset(N);
       work.push(c);
@@ -284,10 +286,17 @@ export function* writeMidxBitmapSteps(
     }
 
     // Each entry as the XOR with one of the ten before it when that encodes shorter.
-    const plain = selected.map((c) => Ewah.fromBitset(selectedBits.get(c)!));
+    const plain: Ewah[] = [];
+    for (const c of selected) {
+      if (plain.length % PHASE_SLICE === PHASE_SLICE - 1) yield* pause();
+      plain.push(Ewah.fromBitset(selectedBits.get(c)!));
+    }
     // (The trials count the XOR's words without keeping them; only the chosen one is built.)
-    const entries = plain.map((e, k) => {
+    const entries: { xor: number; bytes: Uint8Array }[] = [];
+    for (let k = 0; k < plain.length; k++) {
+      if (k % PHASE_SLICE === PHASE_SLICE - 1) yield* pause();
       late();
+      const e = plain[k];
       let bestSize = e.size;
       let xor = 0;
       for (let i = 1; i <= MAX_XOR_OFFSET && k - i >= 0; i++) {
@@ -297,8 +306,8 @@ export function* writeMidxBitmapSteps(
           xor = i;
         }
       }
-      return { xor, bytes: (xor === 0 ? e : Ewah.xor(plain[k - xor], e)).serialize() };
-    });
+      entries.push({ xor, bytes: (xor === 0 ? e : Ewah.xor(plain[k - xor], e)).serialize() });
+    }
 
     yield* pause();
     // The file: header, type bitmaps, entries, the lookup table and the name-hash cache (zeros:
@@ -925,6 +934,8 @@ function key(b: Uint8Array, at: number): number {
 
 /** Objects read between two yields of the graph read, at least. */
 const GRAPH_SLICE = 4096;
+/** Commits given a bitmap, bitmaps encoded or entries XOR-ed between two yields of the later phases. */
+const PHASE_SLICE = 32;
 
 /** The code of a gitlink entry in a parsed tree: not a child (never a position's code). */
 const GITLINK = 0x7fffffff;
