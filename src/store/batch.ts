@@ -215,9 +215,20 @@ export function planBatch(st: StoreState, ids: Uint8Array, count: number): Batch
   return { states, midxOf, packIds, offsets, slotBase, repeatOf };
 }
 
+/** Where an `answerRange` that stopped at its byte budget goes on (see its `cursor`). */
+export interface RangeCursor {
+  start?: Int32Array;
+  byPack?: Int32Array;
+  /** The pack group, and the place in it, to go on from. */
+  g: number;
+  j: number;
+}
+
 /**
  * Answers the planned ids in `[from, to)` whose `done` flag is 0, pack by pack in offset order.
- * With `maxBytes`, stops answering once the answers hold that many bytes (`weigh`).
+ * With `maxBytes`, stops answering once the answers hold that many bytes (`weigh`). With `cursor`,
+ * the ids are grouped once, by the first call, and each call goes on where the last one stopped
+ * (for a caller that answers a range in slices).
  */
 export function answerRange(
   st: StoreState,
@@ -229,18 +240,28 @@ export function answerRange(
   answer: (k: number, pack: PackFile, hit: PackHit, ids: Uint8Array, at: number) => unknown,
   maxBytes = Number.POSITIVE_INFINITY,
   same?: (k: number, prev: number) => void,
+  cursor?: RangeCursor,
 ): void {
   const H = st.hash.size;
   const { states, offsets, slotBase } = plan;
   // With `same`, an id repeated in the range is answered once, by its first query.
   const repeatOf = same === undefined ? undefined : plan.repeatOf;
   const S = slotBase[states.length];
-  const start = new Int32Array(S + 1);
-  const byPack = groupByPack(plan, from, to, done, repeatOf, start);
+  let start = cursor?.start;
+  let byPack = cursor?.byPack;
+  if (start === undefined || byPack === undefined) {
+    start = new Int32Array(S + 1);
+    byPack = groupByPack(plan, from, to, done, repeatOf, start);
+    if (cursor !== undefined) {
+      cursor.start = start;
+      cursor.byPack = byPack;
+    }
+  }
   const release = to - from >= RELEASE_MIN;
   let bytes = 0;
   let mi = 0;
-  for (let g = 0; g < S && bytes < maxBytes; g++) {
+  let g = cursor?.g ?? 0;
+  for (; g < S && bytes < maxBytes; g++) {
     const lo = start[g];
     const hi = start[g + 1];
     if (lo === hi) continue;
@@ -248,14 +269,17 @@ export function answerRange(
     const m = states[mi];
     if (m.disabled) continue;
     const group = byPack.subarray(lo, hi);
-    sortByOffset(group, offsets);
+    // A group is sorted when it is entered, not again when a later call goes on in it.
+    const first = cursor !== undefined && cursor.g === g ? cursor.j : 0;
+    if (first === 0) sortByOffset(group, offsets);
     const slot = m.slots[g - slotBase[mi]];
     const pack = slot.failed === undefined ? packOf(st, slot) : undefined;
     if (pack === undefined) continue;
     // One hit for the whole group (no answer keeps it).
     const hit: PackHit = { slot, offset: 0, via: 'midx' };
     let prev = -1;
-    for (let j = 0; j < group.length && bytes < maxBytes; j++) {
+    let j = first;
+    for (; j < group.length && bytes < maxBytes; j++) {
       const k = group[j];
       // The same id again (same pack, same offset: adjacent after the sort) is answered by
       // copying the answer just given.
@@ -278,9 +302,19 @@ export function answerRange(
       done[k] = 1;
       st.counters.midxHits++;
     }
+    if (cursor !== undefined && j < group.length) {
+      // Stopped inside this group: the next call goes on here, with its pages still cached.
+      cursor.g = g;
+      cursor.j = j;
+      return;
+    }
     // A dense batch is done with this pack's pages: their buffers serve the next pack. (A small
     // batch keeps them cached for the next batch.)
     if (release) pack.releasePages();
+  }
+  if (cursor !== undefined) {
+    cursor.g = g;
+    cursor.j = 0;
   }
   if (repeatOf !== undefined && same !== undefined) {
     for (let k = from; k < to; k++) {

@@ -51,6 +51,7 @@ import {
   packIds,
   planBatch,
   planMidxRun,
+  type RangeCursor,
   readOrStream,
 } from './batch.js';
 import { flatHex, prefixCandidates } from './enumerate.js';
@@ -667,9 +668,11 @@ export class ObjectStore {
         answered++;
         return 1;
       };
+      // Grouped by pack once; each slice goes on where the last one stopped.
+      const cursor: RangeCursor = { g: 0, j: 0 };
       for (;;) {
         answered = 0;
-        answerRange(st, plan, ids, 0, count, done, answer, slice);
+        answerRange(st, plan, ids, 0, count, done, answer, slice, undefined, cursor);
         if (answered < slice) break;
         yield;
       }
