@@ -22,6 +22,7 @@ import type { HashAlgorithm } from '../hash.js';
 import { pseudoPackPositions } from '../midx/chain.js';
 import { CHUNK_OIDL } from '../midx/chunks.js';
 import type { MultiPackIndex } from '../midx/reader.js';
+import { runSteps } from '../steps.js';
 import { storeFiles } from '../storage/resident.js';
 import { RefStore } from '../store/revision.js';
 import { nodeHash } from './hash.js';
@@ -126,11 +127,7 @@ export interface WriteBitmapResult {
 
 /** Writes the `.bitmap` of `midx` (see the module comment). */
 export function writeMidxBitmap(options: WriteBitmapOptions): WriteBitmapResult {
-  const steps = writeMidxBitmapSteps(options);
-  for (;;) {
-    const r = steps.next();
-    if (r.done) return r.value;
-  }
+  return runSteps(writeMidxBitmapSteps(options));
 }
 
 /**
@@ -174,6 +171,14 @@ export function* writeMidxBitmapSteps(
     throw new GitMidxError('MIDX_NO_REVERSE_INDEX', git, { data: { git } });
   }
   const { late, restart } = deadlineCheck(options.deadline, options.stretchMs);
+  /** `steps` run through, each of its yields passed on and followed by a new stretch. */
+  function* restarting<T>(steps: Generator<undefined, T, undefined>): Generator<undefined, T, undefined> {
+    for (let r = steps.next(); ; r = steps.next()) {
+      if (r.done) return r.value;
+      yield;
+      restart();
+    }
+  }
   /** A yield, then a new stretch. */
   function* pause(): Generator<undefined, void, undefined> {
     yield;
@@ -184,7 +189,9 @@ export function* writeMidxBitmapSteps(
     // Types of every object, by MIDX position, and the commit and tree graph.
     const table = new OidTable(oidl, N, H);
     // A flat file's ids are its own, in order: the store reads them by position, unlooked-up.
-    const graph = yield* readGraph(store, oidl, N, H, table, late, restart, B === 0 ? checksum : undefined);
+    const graph = yield* restarting(
+      readGraph(store, oidl, N, H, table, late, B === 0 ? checksum : undefined),
+    );
     const types = graph.types;
     const closure = (pos: number, oid?: Uint8Array, at = 0): never => {
       const hex = oid === undefined ? toHex(oidl, pos * H, pos * H + H) : toHex(oid, at, at + H);
@@ -675,7 +682,6 @@ function* readGraph(
   H: number,
   table: OidTable,
   late: () => void,
-  restart: () => void,
   midxChecksum?: Uint8Array,
 ): Generator<undefined, Graph, undefined> {
   const commitTree = new Int32Array(N).fill(-1);
@@ -792,19 +798,10 @@ function* readGraph(
         recent.put(pack, offset, pos, starts.view().slice(), len);
     },
     midxChecksum,
-    // About a 32nd of the objects per slice (at least GRAPH_SLICE): each slice regroups the rest.
+    // About a 32nd of the objects per slice, at least GRAPH_SLICE.
     Math.max(GRAPH_SLICE, Math.ceil(N / 32)),
   );
-  let types: Uint8Array;
-  for (;;) {
-    const r = scan.next();
-    if (r.done) {
-      types = r.value;
-      break;
-    }
-    yield;
-    restart();
-  }
+  const types = yield* scan;
   // Parents as one list in position order (a commit's parents stay in their order).
   const parentStart = new Int32Array(N + 1);
   for (let i = 0; i < N; i++) parentStart[i + 1] = parentStart[i] + parentCount[i];

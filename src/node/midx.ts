@@ -14,6 +14,7 @@ import { planMidx, type WriterPack, writeMidx } from '../midx/writer.js';
 import { packNameProblem, quoteName } from '../names.js';
 import { PackIndex } from '../pack/idx.js';
 import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
+import { runSteps } from '../steps.js';
 import { storeFiles } from '../storage/resident.js';
 import { openFileReader, readdirRaw, readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
@@ -132,10 +133,7 @@ export function checkAbort(signal: AbortSignal | undefined): void {
 
 /** Writes the MIDX synchronously (see `writeMidxFileAsync` for a write that signals can interrupt). */
 export function writeMidxFile(options: WriteMidxOptions): WriteMidxResult {
-  const steps = writeMidxSteps(options);
-  let r = steps.next();
-  while (!r.done) r = steps.next();
-  return r.value;
+  return runSteps(writeMidxSteps(options));
 }
 
 /**

@@ -43,6 +43,7 @@ import { PackIndex } from '../pack/idx.js';
 import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type PackEntry } from '../pack/pack.js';
 import { type Deflater, encodeEntryHeader, PackWriter, writePackIndex } from '../pack/writer.js';
 import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
+import { runSteps } from '../steps.js';
 import type { GitConfig } from './config.js';
 import { readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
@@ -384,10 +385,7 @@ export function planRepack(options: RepackOptions): RepackPlan {
 
 /** Runs `repack` synchronously (see `repackMidxAsync` for a run that signal handlers can abort). */
 export function repackMidx(options: RepackOptions): RepackResult {
-  const steps = repackSteps(options);
-  let r = steps.next();
-  while (!r.done) r = steps.next();
-  return r.value;
+  return runSteps(repackSteps(options));
 }
 
 /**

@@ -41,6 +41,7 @@ import {
 import { BytesObjectStream, type ObjectStream } from '../pack/stream.js';
 import type { DiagnosticCallback } from '../progress.js';
 import { jsHash } from '../sha.js';
+import { runSteps } from '../steps.js';
 import { isPending, type StoreFiles, storeFiles } from '../storage/resident.js';
 import type { Storage } from '../storage/storage.js';
 import { readAlternateDirs } from './alternates.js';
@@ -621,11 +622,7 @@ export class ObjectStore {
     onObject: (k: number, object: StoredObject, pack?: PackFile, offset?: number) => void,
     midxChecksum?: Uint8Array,
   ): Uint8Array {
-    const steps = this.scanPackedSteps(ids, count, want, onObject, midxChecksum);
-    for (;;) {
-      const r = steps.next();
-      if (r.done) return r.value;
-    }
+    return runSteps(this.scanPackedSteps(ids, count, want, onObject, midxChecksum));
   }
 
   /**
