@@ -12,16 +12,20 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const { cacheFile, loadCli } = createRequire(import.meta.url)('../bin/cli-loader.cjs');
-const { cli, script } = loadCli(false);
-try {
-  await warmUp(cli);
-} catch {
-  // No git, or anything else: the cache holds the top level only.
+const { OWN_BUNDLES, filesOf, loadCli } = createRequire(import.meta.url)('../bin/cli-loader.cjs');
+// The whole CLI, warmed with every command, then each bundle of one command with its own.
+for (const command of [undefined, ...OWN_BUNDLES]) {
+  const { cli, script } = loadCli(false, command);
+  try {
+    await warmUp(cli, command);
+  } catch {
+    // No git, or anything else: the cache holds the top level only.
+  }
+  writeFileSync(filesOf(command).cacheFile, script.createCachedData());
 }
-writeFileSync(cacheFile, script.createCachedData());
 
-async function warmUp(cli) {
+/** Runs `command`'s calls below (all of them without one) on a small repository made with git. */
+async function warmUp(cli, command) {
   const home = process.cwd();
   const dir = mkdtempSync(join(tmpdir(), 'git-midx-cache-'));
   try {
@@ -68,7 +72,10 @@ async function warmUp(cli) {
       readStdinBytes: () => lines,
       readStdin: () => lines.toString(),
     };
-    for (const mode of ['--batch-check', '--batch']) await cli.main(['cat-file', mode], batchIO);
+    const mine = (name) => command === undefined || command === name;
+    if (mine('cat-file')) {
+      for (const mode of ['--batch-check', '--batch']) await cli.main(['cat-file', mode], batchIO);
+    }
     for (const args of [
       ['write'],
       ['verify'],
@@ -90,7 +97,23 @@ async function warmUp(cli) {
       ['repack', '--batch-size=0'],
       ['expire'],
     ]) {
-      await cli.main(args, io);
+      if (mine(args[0])) await cli.main(args, io);
+    }
+    // A bare repository (what servers hold) is found by another path of the discovery.
+    git('clone', '-q', '--bare', '.', 'bare.git');
+    const bare = join(dir, 'bare.git');
+    process.chdir(bare);
+    const bareIO = { ...io, cwd: bare };
+    for (const args of [
+      ['cat-file', '-t', 'HEAD'],
+      ['cat-file', '-p', 'HEAD'],
+      ['cat-file', '-p', 'HEAD^{tree}'],
+      ['verify'],
+      ['lookup', blob],
+      ['show'],
+      ['rev-list', '--count', '--objects', '--all'],
+    ]) {
+      if (mine(args[0])) await cli.main(args, bareIO);
     }
   } finally {
     process.chdir(home);

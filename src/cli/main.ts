@@ -5,9 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isGitMidxError } from '../errors.js';
-import { isFatalMidxError } from '../midx/reader.js';
-import { tty, workerThreads } from '../node/builtins.js';
+import { workerThreads } from '../node/builtins.js';
 import {
   ownLeftovers,
   pendingCleanup,
@@ -26,15 +24,12 @@ import { revListCommand } from './commands/rev-list.js';
 import { showCommand } from './commands/show.js';
 import { verifyCommand } from './commands/verify.js';
 import { writeCommand } from './commands/write.js';
-import { type CliIO, Exit, type GlobalOptions, MoveToWorker } from './context.js';
-import { parseCommon, UsageError } from './options.js';
-import { readAll, stdinSource } from './stdin.js';
+import type { CliIO } from './context.js';
+import { MoveToWorker } from './context.js';
+import { type Command, dispatch, isTerminal, nodeIO, report } from './dispatch.js';
+import { parseCommon } from './options.js';
 
-export interface Command {
-  name: string;
-  usage: string;
-  run(io: CliIO, global: GlobalOptions, args: string[]): number | Promise<number>;
-}
+export { type Command, nodeIO, report };
 
 const COMMANDS: Command[] = [
   writeCommand,
@@ -48,141 +43,9 @@ const COMMANDS: Command[] = [
   catFileCommand,
 ];
 
-function usageText(): string {
-  const lines = COMMANDS.map((c, i) => `${i === 0 ? 'usage: ' : '   or: '}git-midx [<options>] ${c.usage}`);
-  return `${lines.join('\n')}\n\n    --version             print the git-midx version\n    --object-dir <directory>\n                          object directory containing set of packfile and pack-index pairs\n    --git-dir <path|url>  the repository: a directory, or the http(s) URL of one served as static files\n    --[no-]progress       force progress reporting\n\n`;
-}
-
-export async function main(argv: string[], io: CliIO): Promise<number> {
-  if (argv[0] === '--version' || (argv[0] === 'version' && argv.length === 1)) {
-    io.stdout(`git-midx version ${packageVersion()}\n`);
-    return 0;
-  }
-  try {
-    const { global, rest, help } = parseCommon(argv, true);
-    if (help) {
-      io.stdout(usageText());
-      return 129;
-    }
-    if (rest.length === 0) {
-      io.stderr(`error: need a subcommand\n${usageText()}`);
-      return 129;
-    }
-    const cmd = COMMANDS.find((c) => c.name === rest[0]);
-    if (!cmd) {
-      io.stderr(`error: unknown subcommand: \`${rest[0]}'\n${usageText()}`);
-      return 129;
-    }
-    return await cmd.run(io, global, rest.slice(1));
-  } catch (e) {
-    if (e instanceof MoveToWorker) throw e;
-    return report(e, io);
-  }
-}
-
-/** The package's version, from the package.json two levels above this module (src/cli or dist/cli). */
-function packageVersion(): string {
-  const here = import.meta.url.startsWith('file:') ? fileURLToPath(import.meta.url) : import.meta.url;
-  try {
-    const pkg = JSON.parse(
-      fs.readFileSync(path.resolve(path.dirname(here), '..', '..', 'package.json'), 'utf8'),
-    );
-    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
-/** Prints an error the way Git would and returns the exit status. No stack traces. */
-export function report(e: unknown, io: CliIO): number {
-  if (e instanceof Exit) return e.status;
-  if (e instanceof UsageError) {
-    io.stderr(`error: ${e.message}\n${e.usage ? `usage: git-midx [<options>] ${e.usage}\n` : usageText()}`);
-    return 129;
-  }
-  if (isGitMidxError(e)) {
-    const text = String(e.data.git ?? e.message);
-    switch (e.code) {
-      case 'NO_PACKS':
-      case 'PREFERRED_PACK_EMPTY':
-      case 'PACK_NOT_FOUND':
-      case 'PACK_LOAD_FAILED':
-        io.stderr(`error: ${text}\n`);
-        return 1;
-      case 'MIDX_NO_REVERSE_INDEX':
-        // Only current Git knows layers with bitmaps; it says this and exits with 255.
-        io.stderr(`error: ${text}\n`);
-        return 255;
-      case 'ABORTED':
-        // Interrupted by a signal: like Git, say nothing and exit as the signal asks.
-        return typeof e.data.reason === 'number' ? e.data.reason : 130;
-      default:
-        if (e.code.startsWith('MIDX_') || e.code.startsWith('CHUNK_')) {
-          if (!isFatalMidxError(e.code)) {
-            io.stderr(`error: ${text}\n`);
-            return 1;
-          }
-        }
-        io.stderr(`fatal: ${text}\n`);
-        return 128;
-    }
-  }
-  const err = e as NodeJS.ErrnoException;
-  if (process.env.GIT_MIDX_DEBUG) io.stderr(`${err?.stack ?? String(e)}\n`);
-  io.stderr(`fatal: ${err?.message ?? String(e)}\n`);
-  return 128;
-}
-
-export function nodeIO(): CliIO {
-  return {
-    stdout: (s) => {
-      writeFully(1, typeof s === 'string' ? Buffer.from(s) : s);
-    },
-    stderr: (s) => {
-      writeFully(2, Buffer.from(s));
-    },
-    readStdin: () => readAll(stdinSource()).toString('utf8'),
-    readStdinBytes: () => readAll(stdinSource()),
-    stdinSource: () => stdinSource(),
-    // Asked of the descriptor, not of process.stderr, whose stream costs milliseconds to create.
-    get stderrIsTTY() {
-      return isTerminal(2);
-    },
-    env: process.env,
-    cwd: process.cwd(),
-  };
-}
-
-/**
- * Whether descriptor `fd` is a terminal. Only a character device can be one, and `fstat` says
- * that without node:tty, whose loading (node:net, streams) costs milliseconds: a pipe or a file,
- * what scripts and servers give, is answered at once; a character device (a terminal, or
- * /dev/null) is asked of node:tty.
- */
-function isTerminal(fd: number): boolean {
-  try {
-    if (!fs.fstatSync(fd).isCharacterDevice()) return false;
-  } catch {
-    return false;
-  }
-  return tty().isatty(fd);
-}
-
-/** Bytes given to one write(2) at most: Node refuses lengths of 2 GiB and more. */
-const WRITE_MAX = 1 << 30;
-
-function writeFully(fd: number, b: Uint8Array): void {
-  let done = 0;
-  while (done < b.length) {
-    try {
-      done += fs.writeSync(fd, b, done, Math.min(WRITE_MAX, b.length - done));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') continue;
-      if (code === 'EPIPE') return;
-      throw e;
-    }
-  }
+/** Runs the command `argv` names (any command of the CLI). */
+export function main(argv: string[], io: CliIO): Promise<number> {
+  return dispatch(argv, io, COMMANDS);
 }
 
 /** Commands that create lock or temporary files: run on a worker thread (see `run`). */

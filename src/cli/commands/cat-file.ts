@@ -28,14 +28,14 @@ import type { ObjectInfo, ObjectStore, ObjectStream, StoredObject } from '../../
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
 import { RevisionResolver } from '../../store/revision.js';
 import { type CliIO, type Context, makeContext } from '../context.js';
-import type { Command } from '../main.js';
+import type { Command } from '../dispatch.js';
 import { type OptionHelp, parseCommand } from '../options.js';
 import { bufferSource, commandInput, LineBlockReader } from '../stdin.js';
 import { openCliRefs, openCliStore } from '../store.js';
+import { USAGES } from '../usage.js';
 import { BatchLineWriter, FormatError, Output } from './batch-format.js';
 
-const USAGE =
-  'cat-file [--max-object-size=<n>] (-t | -s | -e | -p) <object> | <type> <object> | (--batch | --batch-check)[=<format>] [--batch-all-objects] [-z]';
+const USAGE = USAGES['cat-file'];
 
 const DEFAULT_FORMAT = '%(objectname) %(objecttype) %(objectsize)';
 

@@ -1,10 +1,11 @@
 import { compactMidxLayers } from '../../node/midx-chain.js';
 import { makeContext } from '../context.js';
-import type { Command } from '../main.js';
+import type { Command } from '../dispatch.js';
 import { parseCommand, UsageError } from '../options.js';
+import { USAGES } from '../usage.js';
 import { midxVersion } from './write.js';
 
-const USAGE = 'compact [--[no-]incremental] <from> <to>';
+const USAGE = USAGES['compact'];
 
 /**
  * `git multi-pack-index compact`: merges the layers of an incremental chain from `<from>` up to

@@ -1,10 +1,11 @@
 import { expireMidx, planExpireChecked } from '../../node/expire.js';
 import { makeContext } from '../context.js';
-import type { Command } from '../main.js';
+import type { Command } from '../dispatch.js';
 import { parseCommand } from '../options.js';
 import { refuseChain } from '../store.js';
+import { USAGES } from '../usage.js';
 
-const USAGE = 'expire [--dry-run]';
+const USAGE = USAGES['expire'];
 
 /**
  * Drops the packs no MIDX object points to. `--dry-run` lists what would go (and what stays

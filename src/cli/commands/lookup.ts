@@ -1,12 +1,13 @@
 import { hexBytesInto, toHex, writeDecimal } from '../../bytes.js';
 import type { MultiPackIndex } from '../../midx/reader.js';
 import { type CliIO, makeContext, openMidxOrSay } from '../context.js';
-import type { Command } from '../main.js';
+import type { Command } from '../dispatch.js';
 import { parseCommand, UsageError } from '../options.js';
 import { bufferSource, commandInput, LineBlockReader } from '../stdin.js';
 import { cliMidxPath, openCliMidx } from '../store.js';
+import { USAGES } from '../usage.js';
 
-const USAGE = 'lookup (--stdin | <oid>...)';
+const USAGE = USAGES['lookup'];
 
 const MISSING = Buffer.from(' missing\n');
 const AMBIGUOUS = Buffer.from(' ambiguous\n');

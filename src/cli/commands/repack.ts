@@ -1,11 +1,12 @@
 import { isCSpace, scanCDigits } from '../../node/config.js';
 import { planRepack, repackMidxAsync } from '../../node/repack.js';
 import { makeContext } from '../context.js';
-import type { Command } from '../main.js';
+import type { Command } from '../dispatch.js';
 import { parseCommand, UsageError } from '../options.js';
 import { refuseChain } from '../store.js';
+import { USAGES } from '../usage.js';
 
-const USAGE = 'repack [--batch-size=<size>] [--dry-run]';
+const USAGE = USAGES['repack'];
 
 const MAGNITUDE_ERROR =
   "option `batch-size' expects a non-negative integer value with an optional k/m/g suffix";

@@ -2,11 +2,12 @@ import { openReachBitmap } from '../../node/bitmaps.js';
 import { countReachable } from '../../store/reach.js';
 import { RevisionResolver } from '../../store/revision.js';
 import { makeContext } from '../context.js';
-import type { Command } from '../main.js';
+import type { Command } from '../dispatch.js';
 import { parseCommand, UsageError } from '../options.js';
 import { openCliRefs, openCliStore } from '../store.js';
+import { USAGES } from '../usage.js';
 
-const USAGE = 'rev-list --count [--objects] [--all] [--use-bitmap-index] <revision>... [^<revision>...]';
+const USAGE = USAGES['rev-list'];
 
 /**
  * `git rev-list --count [--objects]`: how many commits (with `--objects`: objects) are reachable

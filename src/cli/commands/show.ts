@@ -5,11 +5,12 @@ import { CHAIN_DIR, layerFileName, MidxChain } from '../../midx/chain.js';
 import { CHUNK_LOFF, CHUNK_OIDF, CHUNK_OIDL, CHUNK_OOFF, CHUNK_PNAM, CHUNK_RIDX } from '../../midx/chunks.js';
 import type { MultiPackIndex } from '../../midx/reader.js';
 import { makeContext, openMidxOrSay } from '../context.js';
-import type { Command } from '../main.js';
+import type { Command } from '../dispatch.js';
 import { parseCommand } from '../options.js';
 import { cliMidxPath, openCliMidx } from '../store.js';
+import { USAGES } from '../usage.js';
 
-const USAGE = 'show [--json]';
+const USAGE = USAGES['show'];
 
 const CHUNK_WORDS = new Map<number, string>([
   [CHUNK_PNAM, 'pack-names'],

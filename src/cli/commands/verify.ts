@@ -4,10 +4,11 @@ import { VERIFY_TITLES } from '../../midx/verify.js';
 import { discoverRepository } from '../../node/repo.js';
 import { verifyMidxFile } from '../../node/verify.js';
 import { type CliIO, makeContext } from '../context.js';
-import type { Command } from '../main.js';
+import type { Command } from '../dispatch.js';
 import { parseCommand } from '../options.js';
+import { USAGES } from '../usage.js';
 
-const USAGE = 'verify';
+const USAGE = USAGES['verify'];
 
 /** `git multi-pack-index verify`: Git's messages on stderr, exit 0 (clean), 1 (findings) or 128. */
 export const verifyCommand: Command = {

@@ -7,12 +7,12 @@ import { BitmapDeadlineError } from '../../node/midx-bitmap.js';
 import { writeMidxLayer } from '../../node/midx-chain.js';
 import type { ObjectStore } from '../../store/object-store.js';
 import { type Context, MoveToWorker, makeContext } from '../context.js';
-import type { Command } from '../main.js';
+import type { Command } from '../dispatch.js';
 import { parseCommand, UsageError } from '../options.js';
 import { openCliStore } from '../store.js';
+import { USAGES } from '../usage.js';
 
-const USAGE =
-  'write [--preferred-pack=<pack>] [--[no-]bitmap] [--stdin-packs] [--refs-snapshot=<file>] [--[no-]incremental] [--[no-]write-chain-file] [--base=<checksum>]';
+const USAGE = USAGES['write'];
 
 export const writeCommand: Command = {
   name: 'write',
