@@ -198,6 +198,17 @@ describe('verify', () => {
     const r3 = f.same(f.patched(ooff + 16 * 8 + 2, '\x07'), 'pack-int-id');
     assert.equal(r3.status, 128);
     assert.match(r3.stderr, /^fatal: bad pack-int-id: \d+ \(4 total packs\)$/m);
+    // The boundaries: an id equal to the one before it, and the first pack-int-id past the packs.
+    const dup = f.same(
+      f.patched(oidl + 16 * H, Buffer.from(f.good.subarray(oidl + 15 * H, oidl + 16 * H))),
+      'equal ids',
+    );
+    assert.match(dup.stderr, /oid lookup out of order: oid\[15\]/);
+    const past = Buffer.from(f.good);
+    past.writeUInt32BE(4, ooff + 16 * 8);
+    const r3b = f.same(past, 'pack-int-id = number of packs');
+    assert.equal(r3b.status, 128);
+    assert.match(r3b.stderr, /^fatal: bad pack-int-id: 4 \(4 total packs\)$/m);
     const r4 = f.same(f.patched(ooff + 16 * 8 + 6, '\xff'), 'offset');
     assert.match(r4.stderr, /incorrect object offset for oid\[16\]/);
     const r5 = f.same(f.patched(size - 10, Buffer.alloc(10, 0xff)), 'trailer');

@@ -12,7 +12,7 @@ import type { HashFunction } from '../hash.js';
 import type { PackIndex } from '../pack/idx.js';
 import type { ProgressCallback } from '../progress.js';
 import type { MidxChain } from './chain.js';
-import { CHUNK_OIDL, fanoutOrderMessage } from './chunks.js';
+import { CHUNK_OIDL, CHUNK_OOFF, fanoutOrderMessage } from './chunks.js';
 import type { MultiPackIndex } from './reader.js';
 
 /**
@@ -128,22 +128,39 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
     const m2 = meter(VERIFY_TITLES.oidOrder, N - 1);
     const H = midx.hash.size;
     const firstBytes = new Uint32Array(256);
-    midx.scanOids((i, buf, at) => {
-      firstBytes[buf[at]]++;
-      if (i + 1 >= N) return;
-      let c = 0;
-      for (let k = 0; k < H; k++) {
-        c = buf[at + k] - buf[at + H + k];
-        if (c !== 0) break;
+    const outOfOrder = (i: number, buf: Uint8Array, at: number) => {
+      disordered = true;
+      report(
+        `oid lookup out of order: oid[${i}] = ${toHex(buf, at, at + H)} >= ${toHex(buf, at + H, at + 2 * H)} = oid[${i + 1}]`,
+      );
+    };
+    // The ids read once, whole (a view of a file held in memory), when they fit; else a forward walk.
+    const oidl = N * H <= WHOLE_OIDL_MAX ? midx.readChunk(CHUNK_OIDL) : undefined;
+    if (oidl !== undefined && oidl.length >= N * H) {
+      for (let i = 0, at = 0; i < N; i++, at += H) {
+        firstBytes[oidl[at]]++;
+        if (i + 1 >= N) break;
+        let c = 0;
+        for (let k = 0; k < H; k++) {
+          c = oidl[at + k] - oidl[at + H + k];
+          if (c !== 0) break;
+        }
+        if (c >= 0) outOfOrder(i, oidl, at);
+        m2.tick(i + 1);
       }
-      if (c >= 0) {
-        disordered = true;
-        report(
-          `oid lookup out of order: oid[${i}] = ${toHex(buf, at, at + H)} >= ${toHex(buf, at + H, at + 2 * H)} = oid[${i + 1}]`,
-        );
-      }
-      m2.tick(i + 1);
-    });
+    } else {
+      midx.scanOids((i, buf, at) => {
+        firstBytes[buf[at]]++;
+        if (i + 1 >= N) return;
+        let c = 0;
+        for (let k = 0; k < H; k++) {
+          c = buf[at + k] - buf[at + H + k];
+          if (c !== 0) break;
+        }
+        if (c >= 0) outOfOrder(i, buf, at);
+        m2.tick(i + 1);
+      });
+    }
     m2.end(N - 1);
     let fanoutMatches = true;
     for (let b = 0, sum = 0; b < 256; b++) {
@@ -159,19 +176,35 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
     const words = new Uint32Array(N);
     const counts = new Uint32Array(P + 1);
     const bad: { pos: number; id: number }[] = [];
-    for (let i = 0; i < N; i++) {
-      let id: number;
-      try {
-        id = midx.packIdAt(i);
-      } catch (e) {
-        if (!isGitMidxError(e, 'MIDX_BAD_PACK_ID')) throw e;
-        bad.push({ pos: i, id: Number(e.data.packId) });
-        id = P;
+    // Each object's pack-int-id and offset word, straight from the chunk when it is whole.
+    const ooff = N * 8 <= WHOLE_OIDL_MAX ? midx.readChunk(CHUNK_OOFF) : undefined;
+    if (ooff !== undefined && ooff.length >= N * 8) {
+      for (let i = 0, at = 0; i < N; i++, at += 8) {
+        let id = ((ooff[at] << 24) | (ooff[at + 1] << 16) | (ooff[at + 2] << 8) | ooff[at + 3]) >>> 0;
+        if (id >= P) {
+          bad.push({ pos: i, id });
+          id = P;
+        }
+        ids[i] = id;
+        words[i] = ((ooff[at + 4] << 24) | (ooff[at + 5] << 16) | (ooff[at + 6] << 8) | ooff[at + 7]) >>> 0;
+        counts[id]++;
+        m3.tick(i + 1);
       }
-      ids[i] = id;
-      words[i] = midx.offsetWordAt(i);
-      counts[id]++;
-      m3.tick(i + 1);
+    } else {
+      for (let i = 0; i < N; i++) {
+        let id: number;
+        try {
+          id = midx.packIdAt(i);
+        } catch (e) {
+          if (!isGitMidxError(e, 'MIDX_BAD_PACK_ID')) throw e;
+          bad.push({ pos: i, id: Number(e.data.packId) });
+          id = P;
+        }
+        ids[i] = id;
+        words[i] = midx.offsetWordAt(i);
+        counts[id]++;
+        m3.tick(i + 1);
+      }
     }
     // Start of each pack's run in `order`: pack P−1 first, the bad ids before all.
     const start = new Uint32Array(P + 1);
@@ -206,8 +239,8 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
       : (oid: Uint8Array) => midx.findPosition(oid);
     const direct = !disordered && fanoutMatches;
     const m4 = meter(VERIFY_TITLES.offsets, N);
-    // The ids read once, whole, when they are in order (no view per object); else one by one.
-    const oidl = direct && N * H <= WHOLE_OIDL_MAX ? midx.readChunk(CHUNK_OIDL) : undefined;
+    // In order, the ids come from the whole table read above (no view per object); else one by one.
+    const oidWhole = direct && oidl !== undefined && oidl.length >= N * H;
     const entryFailed = (i: number, b: Uint8Array, at: number) =>
       report(`failed to load pack entry for oid[${i}] = ${toHex(b, at, at + H)}`);
     let lastId = -1;
@@ -219,8 +252,8 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
         const idHere = ordId[j];
         if (j > 0 && idHere !== lastId) run.release();
         lastId = idHere;
-        const oid = oidl ?? (direct ? midx.oidViewAt(i) : midx.oidAt(i));
-        const at = oidl !== undefined ? i * H : 0;
+        const oid = oidWhole ? oidl : direct ? midx.oidViewAt(i) : midx.oidAt(i);
+        const at = oidWhole ? i * H : 0;
         m4.tick(j + 1);
         const pos = direct ? i : find(oid);
         if (pos < 0) {

@@ -5,7 +5,7 @@
  * die-level: `fatal: …`, exit 128), then runs the portable checks with the real pack files.
  */
 import { readU32 } from '../bytes.js';
-import { type GitMidxError, isGitMidxError } from '../errors.js';
+import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import { bufferReader, type RandomAccessReader } from '../io.js';
 import { chainSourceIn, loadChain, MidxChain } from '../midx/chain.js';
@@ -73,7 +73,7 @@ export function verifyMidxFile(options: VerifyMidxFileOptions): VerifyMidxFileRe
     if (reader === undefined) {
       return verifyChainIn(files, packDir, shownPackDir, hash, options, emit, lines);
     }
-    midx = MultiPackIndex.open(reader, { hash, lenient: true, file: shownFile });
+    midx = MultiPackIndex.open(heldWhole(reader, shownFile), { hash, lenient: true, file: shownFile });
   } catch (e) {
     if (isGitMidxError(e)) {
       if (isFatalMidxError(e.code)) {
@@ -102,6 +102,31 @@ export function verifyMidxFile(options: VerifyMidxFileOptions): VerifyMidxFileRe
     return outcome(r, emit, lines);
   } finally {
     midx.close();
+  }
+}
+
+/** A MIDX up to this size is read into memory whole: every byte of it is checked anyway. */
+const WHOLE_MIDX_MAX = 256 * 1024 * 1024;
+
+/**
+ * `reader`'s file in memory, in one read, when it is not larger than WHOLE_MIDX_MAX (the checks
+ * then read bytes directly instead of through pages); else `reader` itself. A failed read is the
+ * IO_ERROR the MIDX reader would have given.
+ */
+function heldWhole(reader: RandomAccessReader, shownFile: string): RandomAccessReader {
+  if (reader.size > WHOLE_MIDX_MAX) return reader;
+  try {
+    const bytes = new Uint8Array(reader.size);
+    reader.readInto(bytes, 0, reader.size, 0);
+    return bufferReader(bytes);
+  } catch (e) {
+    if (isGitMidxError(e)) throw e;
+    throw new GitMidxError('IO_ERROR', `${shownFile}: ${(e as Error).message}`, {
+      file: shownFile,
+      cause: e,
+    });
+  } finally {
+    reader.close();
   }
 }
 
@@ -175,7 +200,8 @@ function openPack(
   try {
     reader = files.open(packPath);
     if (reader === undefined) return { errors: [] };
-    new PackFile(reader, idx, { inflate: noInflate, file: shownPack }).validate();
+    // Only the 12-byte header and the trailer are read: small pages, not 16 KiB ones to fill.
+    new PackFile(reader, idx, { inflate: noInflate, file: shownPack, pageSize: 256 }).validate();
     return idx;
   } catch (e) {
     idx.close();
