@@ -104,6 +104,45 @@ test('write --bitmap over an unchanged MIDX keeps its bitmap; a plain write drop
   }
 });
 
+test('a commit whose parent is stored as a blob: Git’s error lines and exit status', () => {
+  const r = TestRepo.create();
+  repos.push(r);
+  for (let i = 1; i <= 3; i++) r.commitFiles({ [`f${i}`]: `${i}\n` }, `c${i}`);
+  const [c1, c2, c3] = ['HEAD~2', 'HEAD~1', 'HEAD'].map((n) => r.gitText(['rev-parse', n]).trim());
+  // One pack per commit; the middle commit is the first entry of its pack (offset 12).
+  const pack = (input: string) =>
+    r.gitText(['pack-objects', '--revs', '-q', path.join(r.packDir, 'pack')], input).trim();
+  pack(`${c1}\n`);
+  const middle = pack(`${c2}\n^${c1}\n`);
+  pack(`${c3}\n^${c2}\n`);
+  r.git(['prune-packed']);
+  const file = path.join(r.packDir, `pack-${middle}.pack`);
+  const bytes = readFileSync(file);
+  assert.equal((bytes[12] >> 4) & 7, 1, 'a commit at offset 12');
+  // The type bits say blob; the size and the rest stay as they were.
+  bytes[12] = (bytes[12] & 0x8f) | (3 << 4);
+  rmSync(file);
+  writeFileSync(file, bytes);
+  const ours = spawnSync(process.execPath, [bin, 'write', '--bitmap'], {
+    cwd: r.dir,
+    env: r.env,
+    encoding: 'utf8',
+  });
+  rmSync(path.join(r.packDir, 'multi-pack-index'), { force: true });
+  const git = r.git(['multi-pack-index', 'write', '--bitmap'], { allowFail: true });
+  assert.equal(git.status, 128);
+  assert.equal(ours.status, git.status);
+  assert.equal(ours.stderr, git.stderr.toString());
+  assert.match(
+    ours.stderr,
+    new RegExp(`^error: Object ${c2} not a commit\nfatal: Failed to traverse parents of commit ${c3}\n$`),
+  );
+  assert.deepEqual(
+    readdirSync(r.packDir).filter((f) => f.endsWith('.bitmap') || f.endsWith('.lock')),
+    [],
+  );
+});
+
 test('a ref whose commits are outside the MIDX (loose): the MIDX commits below them get bitmaps, as with git', () => {
   const r = TestRepo.create();
   repos.push(r);

@@ -81,6 +81,8 @@ export function report(e: unknown, io: CliIO): number {
   }
   if (isGitMidxError(e)) {
     const text = String(e.data.git ?? e.message);
+    // Lines Git prints as errors before it dies (e.g. which object made a walk fail).
+    if (Array.isArray(e.data.errors)) for (const line of e.data.errors) io.stderr(`error: ${line}\n`);
     switch (e.code) {
       case 'NO_PACKS':
       case 'PREFERRED_PACK_EMPTY':

@@ -198,6 +198,14 @@ export function* writeMidxBitmapSteps(
       const git = `object ${hex} is not in the multi-pack-index: a bitmap needs full closure`;
       throw new GitMidxError('BITMAP_CLOSURE', git, { data: { git, oid: hex } });
     };
+    // A commit whose parent is an object of another type (a damaged repository): Git's revision
+    // walk says which object, then dies on the commit.
+    const notACommit = (parent: string, child: string): never => {
+      const git = `Failed to traverse parents of commit ${child}`;
+      throw new GitMidxError('OBJECT_CORRUPT', `object ${parent} is not a commit: ${git}`, {
+        data: { git, errors: [`Object ${parent} not a commit`], oid: parent, commit: child },
+      });
+    };
 
     // The commits Git chooses from: those of the new file that a walk from every ref under refs/
     // meets (tags peeled; other objects ignored), in the walk's order.
@@ -205,7 +213,7 @@ export function* writeMidxBitmapSteps(
       gitDir: options.gitDir ?? path.dirname(path.resolve(options.objectDir)),
       files: storeFiles(nodeStorage()),
     });
-    const walk = new CommitWalk(graph, table, store, N, H, closure);
+    const walk = new CommitWalk(graph, table, store, oidl, N, H, closure, notACommit);
     const preferred = options.preferredTips ?? [];
     if (options.refsSnapshot !== undefined) {
       for (const t of options.refsSnapshot) {
@@ -487,11 +495,20 @@ class CommitWalk {
     private readonly graph: Graph,
     private readonly table: OidTable,
     private readonly store: ObjectStore,
+    private readonly oidl: Uint8Array,
     private readonly N: number,
     private readonly H: number,
     private readonly closure: (pos: number, oid?: Uint8Array, at?: number) => never,
+    private readonly notACommit: (parent: string, child: string) => never,
   ) {
     this.seen = new Uint8Array(N);
+  }
+
+  /** The id of commit `c`, in hex. */
+  private hexOf(c: number): string {
+    if (c < this.N) return toHex(this.oidl, c * this.H, (c + 1) * this.H);
+    for (const [hex, k] of this.outsideIds) if (k === c) return hex;
+    return '';
   }
 
   date(c: number): number {
@@ -541,29 +558,34 @@ class CommitWalk {
         for (let j = parentStart[c]; j < parentStart[c + 1]; j++) {
           const p = parentList[j];
           if (p >= 0) {
-            if (types[p] === 1 && this.seen[p] === 0) this.meet(p);
+            const t = types[p];
+            if (t !== 1 && t !== 0) this.notACommit(this.hexOf(p), this.hexOf(c));
+            if (t === 1 && this.seen[p] === 0) this.meet(p);
           } else {
-            this.meetId(this.graph.missing.subarray((-p - 1) * this.H, -p * this.H));
+            this.meetId(this.graph.missing.subarray((-p - 1) * this.H, -p * this.H), c);
           }
         }
       } else {
-        for (const id of this.outsideParents[c - this.N]) this.meetId(id);
+        for (const id of this.outsideParents[c - this.N]) this.meetId(id, c);
       }
     }
     return order;
   }
 
-  private meetId(id: Uint8Array): void {
+  /** Meets the parent `id` of commit `child`. */
+  private meetId(id: Uint8Array, child: number): void {
     const pos = this.table.find(id, 0);
     if (pos >= 0) {
-      if (this.graph.types[pos] === 1 && this.seen[pos] === 0) this.meet(pos);
+      const t = this.graph.types[pos];
+      if (t !== 1 && t !== 0) this.notACommit(toHex(id), this.hexOf(child));
+      if (t === 1 && this.seen[pos] === 0) this.meet(pos);
       return;
     }
     let c = this.outsideIds.get(toHex(id));
     if (c === undefined) {
       const o = this.store.readObject(id);
       if (o === undefined) this.closure(-1, id, 0);
-      if (o.type !== 'commit') return;
+      if (o.type !== 'commit') this.notACommit(toHex(id), this.hexOf(child));
       c = this.outside(id, o.data);
     }
     if (!this.isSeen(c)) this.meet(c);
