@@ -54,6 +54,11 @@ export interface WriteBitmapOptions {
   base?: readonly MultiPackIndex[];
   /** Where the file goes (default: `pack/multi-pack-index-<checksum>.bitmap`). */
   target?: string;
+  /**
+   * The file `midx` was read from when it is not yet `pack/multi-pack-index` (a flat file still
+   * under its lock name): objects are then read through it by position.
+   */
+  midxFile?: string;
   /** `pack.preferBitmapTips`: refs starting with one of these get a bitmap whenever possible. */
   preferredTips?: readonly string[];
   /** `pack.writeBitmapHashCache` (default true): the name-hash cache, all zeros for a MIDX. */
@@ -184,7 +189,12 @@ export function* writeMidxBitmapSteps(
     yield;
     restart();
   }
-  const store = ObjectStore.open({ objectDir: options.objectDir, hash, cacheBytes: GRAPH_CACHE_BYTES });
+  const store = ObjectStore.open({
+    objectDir: options.objectDir,
+    hash,
+    cacheBytes: GRAPH_CACHE_BYTES,
+    midxFile: options.midxFile,
+  });
   try {
     // Types of every object, by MIDX position, and the commit and tree graph.
     const table = new OidTable(oidl, N, H);

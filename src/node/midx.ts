@@ -383,6 +383,22 @@ function* writeWith(
   try {
     checksum = writeMidx(lock, plan, nodeHash);
     lock.flush();
+    // With --bitmap, the bitmap is made from the new file before it replaces the old one, as Git
+    // makes it: when that fails, the repository keeps its old MIDX and bitmap.
+    if (options.bitmap === true && plan.pseudoOrder !== undefined) {
+      const written = MultiPackIndex.open(openFileReader(lock.lockPath), { hash, file: target });
+      try {
+        yield* writeMidxBitmapSteps({
+          ...options.bitmapSettings,
+          objectDir: options.objectDir,
+          hash,
+          midx: written,
+          midxFile: lock.lockPath,
+        });
+      } finally {
+        written.close();
+      }
+    }
     // The last moment to give up: until the rename, readers still see the old file.
     yield;
     checkAbort(options.signal);
@@ -392,22 +408,8 @@ function* writeWith(
     throw e;
   }
   const hex = toHex(checksum);
-  if (options.bitmap === true) {
-    if (plan.pseudoOrder === undefined) {
-      diag({ level: 'warning', message: 'refusing to write multi-pack .bitmap without any objects' });
-    } else {
-      const written = openMidxFile(target, { hash });
-      try {
-        yield* writeMidxBitmapSteps({
-          ...options.bitmapSettings,
-          objectDir: options.objectDir,
-          hash,
-          midx: written,
-        });
-      } finally {
-        written.close();
-      }
-    }
+  if (options.bitmap === true && plan.pseudoOrder === undefined) {
+    diag({ level: 'warning', message: 'refusing to write multi-pack .bitmap without any objects' });
   }
   removeStaleCompanions(packDir, hex, ['.bitmap', '.rev']);
   // A chain that was flattened goes: its layers, their companions, the chain file, the directory.

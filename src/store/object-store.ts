@@ -122,6 +122,12 @@ export interface ObjectStoreOptions {
    * needed). Worth it before many lookups (a batch), wasteful for a few.
    */
   readMidxWhole?: boolean;
+  /**
+   * @internal The file to read as the local directory's flat MIDX instead of
+   * `pack/multi-pack-index` (a path in the storage): a `write --bitmap` reads the new file, still
+   * under its lock name, before it replaces the old one.
+   */
+  midxFile?: string;
 }
 
 /** The options of a store over any storage (see `ObjectStore.create`). */
@@ -277,6 +283,7 @@ export class ObjectStore {
       maxObjectSizeAsked: asked > maxObjectSize ? asked : undefined,
       maxObjectSizeHint: opts.maxObjectSizeHint ?? 'the maxObjectSize option',
       readMidxWhole: opts.readMidxWhole ?? false,
+      midxFile: opts.midxFile,
       onDiagnostic: opts.onDiagnostic ?? (() => {}),
       emptyTree: fromHex(EMPTY_TREE_HEX[hash.name])!,
       sources: [],

@@ -77,7 +77,7 @@ export function slotFor(_st: StoreState, src: Source, name: string): PackSlot {
 export function scanSource(st: StoreState, src: Source, midxOnly = false): void {
   const packDir = joinRaw(src.dir, 'pack');
   if (st.useMidx) {
-    const file = joinRaw(packDir, MIDX_NAME);
+    const file = src.local && st.midxFile !== undefined ? st.midxFile : joinRaw(packDir, MIDX_NAME);
     const shown = joinRaw(joinRaw(src.shown, 'pack'), MIDX_NAME);
     const chainFile = joinRaw(joinRaw(packDir, CHAIN_DIR), CHAIN_FILE);
     // A remote MIDX is read once (a static snapshot); a local one again whenever it (or, without

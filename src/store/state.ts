@@ -172,6 +172,8 @@ export interface StoreState {
   readonly maxObjectSizeAsked: number | undefined;
   readonly maxObjectSizeHint: string;
   readonly readMidxWhole: boolean;
+  /** The local directory's flat MIDX when it is not `pack/multi-pack-index` (ObjectStoreOptions). */
+  readonly midxFile: string | undefined;
   readonly onDiagnostic: DiagnosticCallback;
   readonly emptyTree: Uint8Array;
   /** The object directories: the local one first, then the alternates in Git's order. */
