@@ -145,6 +145,68 @@ test('a commit whose parent is stored as a blob: Git’s error lines and exit st
   assert.deepEqual(written(), []);
 });
 
+test('write --bitmap with a pack that cannot be read: git’s lines and exit status, nothing written', () => {
+  const r = TestRepo.create();
+  repos.push(r);
+  for (let i = 1; i <= 4; i++) {
+    r.commitFiles({ [`f${i}`]: `${i}\n` }, `c${i}`);
+    r.git(['repack', '-dq']);
+  }
+  // The pack of the second commit becomes a FIFO: its commit is missing to both walks.
+  const second = r.gitText(['rev-parse', 'HEAD~2']).trim();
+  const idx = readdirSync(r.packDir)
+    .filter((f) => f.endsWith('.idx'))
+    .find((f) => r.gitText(['show-index'], readFileSync(path.join(r.packDir, f))).includes(second))!;
+  const pack = path.join(r.packDir, idx.replace(/\.idx$/, '.pack'));
+  rmSync(pack);
+  execFileSync('mkfifo', [pack]);
+  const written = () => readdirSync(r.packDir).filter((f) => f.startsWith('multi-pack-index'));
+  const ours = spawnSync(process.execPath, [bin, 'write', '--bitmap'], {
+    cwd: r.dir,
+    env: r.env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.deepEqual(written(), []);
+  const git = r.git(['multi-pack-index', 'write', '--bitmap'], { allowFail: true });
+  assert.equal(git.status, 128);
+  assert.equal(ours.status, git.status);
+  assert.equal(ours.stderr, git.stderr.toString());
+  assert.match(ours.stderr, /^fatal: Failed to traverse parents of commit [0-9a-f]{40}$/m);
+  assert.deepEqual(written(), []);
+});
+
+test('write --bitmap over a MIDX one of whose packs cannot be loaded: current git’s error, exit 1, nothing changed', () => {
+  const r = TestRepo.create();
+  repos.push(r);
+  for (let i = 1; i <= 3; i++) {
+    r.commitFiles({ [`f${i}`]: `${i}\n` }, `c${i}`);
+    r.git(['repack', '-dq']);
+  }
+  r.git(['multi-pack-index', 'write', '--bitmap']);
+  const names = () => readdirSync(r.packDir).filter((f) => f.startsWith('multi-pack-index'));
+  const before = names();
+  const midx = readFileSync(path.join(r.packDir, 'multi-pack-index'));
+  const pack = path.join(r.packDir, readdirSync(r.packDir).find((f) => f.endsWith('.pack'))!);
+  rmSync(pack);
+  execFileSync('mkfifo', [pack]);
+  const ours = spawnSync(process.execPath, [bin, 'write', '--bitmap'], {
+    cwd: r.dir,
+    env: r.env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  // Git 2.39 loads every pack of the MIDX before it finds that nothing changed; current Git names
+  // the pack's position in the message.
+  const git = r.git(['multi-pack-index', 'write', '--bitmap'], { allowFail: true });
+  assert.equal(git.status, 1);
+  assert.equal(git.stderr.toString(), 'error: could not load pack\n');
+  assert.equal(ours.status, 1);
+  assert.match(ours.stderr, /^error: could not load pack \d+\n$/);
+  assert.deepEqual(names(), before);
+  assert.deepEqual(readFileSync(path.join(r.packDir, 'multi-pack-index')), midx);
+});
+
 test('a ref whose commits are outside the MIDX (loose): the MIDX commits below them get bitmaps, as with git', () => {
   const r = TestRepo.create();
   repos.push(r);

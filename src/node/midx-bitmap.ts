@@ -210,8 +210,14 @@ export function* writeMidxBitmapSteps(
     };
     // A commit whose parent is an object of another type (a damaged repository): Git's revision
     // walk says which object, then dies on the commit.
-    const notACommit = (parent: string, child: string): never => {
+    // A parent that is missing altogether: Git says nothing of it before dying on the commit.
+    const notACommit = (parent: string, child: string, missing = false): never => {
       const git = `Failed to traverse parents of commit ${child}`;
+      if (missing) {
+        throw new GitMidxError('OBJECT_MISSING', `object ${parent} is missing: ${git}`, {
+          data: { git, oid: parent, commit: child },
+        });
+      }
       throw new GitMidxError('OBJECT_CORRUPT', `object ${parent} is not a commit: ${git}`, {
         data: { git, errors: [`Object ${parent} not a commit`], oid: parent, commit: child },
       });
@@ -509,7 +515,7 @@ class CommitWalk {
     private readonly N: number,
     private readonly H: number,
     private readonly closure: (pos: number, oid?: Uint8Array, at?: number) => never,
-    private readonly notACommit: (parent: string, child: string) => never,
+    private readonly notACommit: (parent: string, child: string, missing?: boolean) => never,
   ) {
     this.seen = new Uint8Array(N);
   }
@@ -594,7 +600,7 @@ class CommitWalk {
     let c = this.outsideIds.get(toHex(id));
     if (c === undefined) {
       const o = this.store.readObject(id);
-      if (o === undefined) this.closure(-1, id, 0);
+      if (o === undefined) this.notACommit(toHex(id), this.hexOf(child), true);
       if (o.type !== 'commit') this.notACommit(toHex(id), this.hexOf(child));
       c = this.outside(id, o.data);
     }

@@ -259,6 +259,7 @@ function* writeWith(
   yield;
   checkAbort(options.signal);
 
+  if (options.bitmap === true) loadOldPacks(oldPacks, target);
   const drop = options.dropPacks;
   // Step 3: nothing to do when no pack was added (Git 2.39's rule, §8.4) — unless a bitmap is
   // asked for and the MIDX has none.
@@ -275,28 +276,9 @@ function* writeWith(
   const packs = [...oldPacks, ...found];
 
   // Git 2.52+ loads every pack of the reused MIDX; 2.39 did not, and carried a deleted pack into
-  // the new file, which `verify` then rejects. We refuse as current Git does.
-  for (const p of oldPacks) {
-    const packPath = packPathOf(p.idxPath);
-    let ok = false;
-    try {
-      const st = fs.statSync(packPath);
-      ok = st.isFile();
-      if (ok) {
-        p.mtime = mtimeSeconds(packPath);
-        p.packSize = st.size;
-      }
-    } catch {
-      ok = false;
-    }
-    if (!ok) {
-      const git = `could not load pack ${p.fromMidx}`;
-      throw new GitMidxError('PACK_LOAD_FAILED', `${target}: ${git} (${p.name}: no such pack file)`, {
-        file: packPath,
-        data: { git, pack: p.name },
-      });
-    }
-  }
+  // the new file, which `verify` then rejects. We refuse as current Git does. (With --bitmap, 2.39
+  // loads them too, and before it decides that there is nothing to do.)
+  if (options.bitmap !== true) loadOldPacks(oldPacks, target);
 
   // Step 4: the preferred pack (§8.5).
   let preferred = -1;
@@ -421,6 +403,34 @@ function* writeWith(
     objects: plan.numObjects,
     checksum: hex,
   };
+}
+
+/**
+ * The packs of the reused MIDX (`oldPacks`): each `.pack` must be a regular file (its mtime and
+ * size are noted), else `could not load pack <n>` (PACK_LOAD_FAILED), as current Git says.
+ */
+function loadOldPacks(oldPacks: Candidate[], target: string): void {
+  for (const p of oldPacks) {
+    const packPath = packPathOf(p.idxPath);
+    let ok = false;
+    try {
+      const st = fs.statSync(packPath);
+      ok = st.isFile();
+      if (ok) {
+        p.mtime = mtimeSeconds(packPath);
+        p.packSize = st.size;
+      }
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      const git = `could not load pack ${p.fromMidx}`;
+      throw new GitMidxError('PACK_LOAD_FAILED', `${target}: ${git} (${p.name}: no such pack file)`, {
+        file: packPath,
+        data: { git, pack: p.name },
+      });
+    }
+  }
 }
 
 /**
