@@ -104,6 +104,27 @@ test('write --bitmap over an unchanged MIDX keeps its bitmap; a plain write drop
   }
 });
 
+/** A repository of `n` commits, one file each, repacked after each (one pack per commit). */
+function onePackPerCommit(n: number): TestRepo {
+  const r = TestRepo.create();
+  repos.push(r);
+  for (let i = 1; i <= n; i++) {
+    r.commitFiles({ [`f${i}`]: `${i}\n` }, `c${i}`);
+    r.git(['repack', '-dq']);
+  }
+  return r;
+}
+
+/** Our `write --bitmap` in `r`, as a user runs it. */
+function oursWriteBitmap(r: TestRepo) {
+  return spawnSync(process.execPath, [bin, 'write', '--bitmap'], {
+    cwd: r.dir,
+    env: r.env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+}
+
 test('a commit whose parent is stored as a blob: Git’s error lines and exit status', () => {
   const r = TestRepo.create();
   repos.push(r);
@@ -146,12 +167,7 @@ test('a commit whose parent is stored as a blob: Git’s error lines and exit st
 });
 
 test('write --bitmap with a pack that cannot be read: git’s lines and exit status, nothing written', () => {
-  const r = TestRepo.create();
-  repos.push(r);
-  for (let i = 1; i <= 4; i++) {
-    r.commitFiles({ [`f${i}`]: `${i}\n` }, `c${i}`);
-    r.git(['repack', '-dq']);
-  }
+  const r = onePackPerCommit(4);
   // The pack of the second commit becomes a FIFO: its commit is missing to both walks.
   const second = r.gitText(['rev-parse', 'HEAD~2']).trim();
   const idx = readdirSync(r.packDir)
@@ -161,12 +177,7 @@ test('write --bitmap with a pack that cannot be read: git’s lines and exit sta
   rmSync(pack);
   execFileSync('mkfifo', [pack]);
   const written = () => readdirSync(r.packDir).filter((f) => f.startsWith('multi-pack-index'));
-  const ours = spawnSync(process.execPath, [bin, 'write', '--bitmap'], {
-    cwd: r.dir,
-    env: r.env,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const ours = oursWriteBitmap(r);
   assert.deepEqual(written(), []);
   const git = r.git(['multi-pack-index', 'write', '--bitmap'], { allowFail: true });
   assert.equal(git.status, 128);
@@ -177,12 +188,7 @@ test('write --bitmap with a pack that cannot be read: git’s lines and exit sta
 });
 
 test('write --bitmap over a MIDX one of whose packs cannot be loaded: current git’s error, exit 1, nothing changed', () => {
-  const r = TestRepo.create();
-  repos.push(r);
-  for (let i = 1; i <= 3; i++) {
-    r.commitFiles({ [`f${i}`]: `${i}\n` }, `c${i}`);
-    r.git(['repack', '-dq']);
-  }
+  const r = onePackPerCommit(3);
   r.git(['multi-pack-index', 'write', '--bitmap']);
   const names = () => readdirSync(r.packDir).filter((f) => f.startsWith('multi-pack-index'));
   const before = names();
@@ -190,12 +196,7 @@ test('write --bitmap over a MIDX one of whose packs cannot be loaded: current gi
   const pack = path.join(r.packDir, readdirSync(r.packDir).find((f) => f.endsWith('.pack'))!);
   rmSync(pack);
   execFileSync('mkfifo', [pack]);
-  const ours = spawnSync(process.execPath, [bin, 'write', '--bitmap'], {
-    cwd: r.dir,
-    env: r.env,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const ours = oursWriteBitmap(r);
   // Git 2.39 loads every pack of the MIDX before it finds that nothing changed; current Git names
   // the pack's position in the message.
   const git = r.git(['multi-pack-index', 'write', '--bitmap'], { allowFail: true });

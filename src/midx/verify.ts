@@ -128,38 +128,29 @@ export function verifyMidx(midx: MultiPackIndex, opts: VerifyMidxOptions): Verif
     const m2 = meter(VERIFY_TITLES.oidOrder, N - 1);
     const H = midx.hash.size;
     const firstBytes = new Uint32Array(256);
-    const outOfOrder = (i: number, buf: Uint8Array, at: number) => {
-      disordered = true;
-      report(
-        `oid lookup out of order: oid[${i}] = ${toHex(buf, at, at + H)} >= ${toHex(buf, at + H, at + 2 * H)} = oid[${i + 1}]`,
-      );
+    /** Id `i` (at `buf[at]`): counted by first byte, and compared with the next one. */
+    const visit = (i: number, buf: Uint8Array, at: number) => {
+      firstBytes[buf[at]]++;
+      if (i + 1 >= N) return;
+      let c = 0;
+      for (let k = 0; k < H; k++) {
+        c = buf[at + k] - buf[at + H + k];
+        if (c !== 0) break;
+      }
+      if (c >= 0) {
+        disordered = true;
+        report(
+          `oid lookup out of order: oid[${i}] = ${toHex(buf, at, at + H)} >= ${toHex(buf, at + H, at + 2 * H)} = oid[${i + 1}]`,
+        );
+      }
+      m2.tick(i + 1);
     };
     // The ids read once, whole (a view of a file held in memory), when they fit; else a forward walk.
     const oidl = N * H <= WHOLE_OIDL_MAX ? midx.readChunk(CHUNK_OIDL) : undefined;
     if (oidl !== undefined && oidl.length >= N * H) {
-      for (let i = 0, at = 0; i < N; i++, at += H) {
-        firstBytes[oidl[at]]++;
-        if (i + 1 >= N) break;
-        let c = 0;
-        for (let k = 0; k < H; k++) {
-          c = oidl[at + k] - oidl[at + H + k];
-          if (c !== 0) break;
-        }
-        if (c >= 0) outOfOrder(i, oidl, at);
-        m2.tick(i + 1);
-      }
+      for (let i = 0; i < N; i++) visit(i, oidl, i * H);
     } else {
-      midx.scanOids((i, buf, at) => {
-        firstBytes[buf[at]]++;
-        if (i + 1 >= N) return;
-        let c = 0;
-        for (let k = 0; k < H; k++) {
-          c = buf[at + k] - buf[at + H + k];
-          if (c !== 0) break;
-        }
-        if (c >= 0) outOfOrder(i, buf, at);
-        m2.tick(i + 1);
-      });
+      midx.scanOids(visit);
     }
     m2.end(N - 1);
     let fanoutMatches = true;
