@@ -13,6 +13,7 @@ import {
   setCleanupMirror,
   sharedCleanupBuffer,
   sharedCleanupMirror,
+  stopCreates,
 } from '../node/cleanup.js';
 import { removeInPackDir } from '../node/packdir.js';
 import { catFileCommand } from './commands/cat-file.js';
@@ -222,6 +223,9 @@ function runOnWorker(argv: string[], handOver?: () => void): Promise<number> {
           removeLeftovers(ownLeftovers(readSharedCleanup(shared)));
           dieBy(sig, code);
         };
+        // No create may be half-done when the worker stops (src/node/cleanup.ts): wait out one in
+        // progress, and allow no more.
+        stopCreates(shared, 200);
         // A worker blocked in a system call cannot be stopped by V8; give it a moment, then go anyway.
         const late = setTimeout(finish, 500);
         void worker.terminate().then(() => {

@@ -4,6 +4,13 @@
  * here; the CLI, which runs a writing command on a worker thread, mirrors the list into memory shared
  * with the main thread, so that a signal handler there can stop the worker in the middle of
  * synchronous work and still remove what it left (see src/cli/main.ts).
+ *
+ * A file is listed in two steps, claimed before its exclusive create and confirmed after it
+ * (`createListed`). A worker stopped between the two would leave a claimed file that may or may
+ * not exist, and if it exists, may be another process's (a lock met as EEXIST): nothing tells
+ * which once the worker is gone, for Node closes a stopped worker's descriptors. So the two steps
+ * form a critical section that the main thread waits out before it stops the worker
+ * (`stopCreates`); after that, no claim is left half-done and every listed file is ours.
  */
 
 import * as fs from 'node:fs';
@@ -14,6 +21,10 @@ export interface CleanupMirror {
   /** `claimed`: about to be created (see claimCleanup); else ours. */
   add(file: string, claimed: boolean): void;
   remove(file: string): void;
+  /** Entering a claim-create-confirm section; blocks for good once the other side has stopped creates. */
+  enter?(): void;
+  /** Leaving it. */
+  leave?(): void;
 }
 
 /** The files registered: true when only claimed (not yet known to be created by us). */
@@ -34,6 +45,28 @@ export function claimCleanup(file: string): boolean {
   pending.set(file, true);
   mirror?.add(file, true);
   return true;
+}
+
+/**
+ * Creates `file` with `create` (an exclusive create: it throws when the file exists) and lists it
+ * as ours, claimed before and confirmed after, in one section that `stopCreates` waits out.
+ */
+export function createListed<T>(file: string, create: () => T): T {
+  mirror?.enter?.();
+  try {
+    const claimed = claimCleanup(file);
+    let made: T;
+    try {
+      made = create();
+    } catch (e) {
+      if (claimed) unregisterCleanup(file);
+      throw e;
+    }
+    registerCleanup(file);
+    return made;
+  } finally {
+    mirror?.leave?.();
+  }
 }
 
 /** Records `file` (an absolute path) as ours to remove if we are interrupted. */
@@ -61,19 +94,42 @@ export function setCleanupMirror(m: CleanupMirror | undefined): void {
 // The shared-memory list: SLOTS slots of SLOT_BYTES each; slot i holds a UTF-8 path whose length
 // is in lengths[i] (0: empty; negative: claimed). Written by one thread (the worker), read by the
 // other only after the writer has stopped, so plain stores with an Atomics.store on the length
-// suffice.
+// suffice. After the lengths, one more Int32: the state of the create section (FREE, INSIDE: the
+// worker is creating a file, STOPPED: the main thread allows no more creates).
 
 const SLOTS = 64;
 const SLOT_BYTES = 4096;
+const STATE = SLOTS;
+const FREE = 0;
+const INSIDE = 1;
+const STOPPED = 2;
 
 export function sharedCleanupBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(SLOTS * 4 + SLOTS * SLOT_BYTES);
+  return new SharedArrayBuffer((SLOTS + 1) * 4 + SLOTS * SLOT_BYTES);
+}
+
+/**
+ * The main thread's side, before it stops the worker: waits until the worker is outside any
+ * create section (at most `timeoutMs`), and from then on lets it enter none (it blocks there until
+ * stopped). Returns false if the worker stayed inside (a create hung in the file system): its
+ * claimed file is then left alone.
+ */
+export function stopCreates(buf: SharedArrayBuffer, timeoutMs: number): boolean {
+  const state = new Int32Array(buf, 0, SLOTS + 1);
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const was = Atomics.compareExchange(state, STATE, FREE, STOPPED);
+    if (was !== INSIDE) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(state, STATE, INSIDE, Math.min(left, 10));
+  }
 }
 
 /** The worker's side: records into the shared buffer (paths too long or too many are kept local only). */
 export function sharedCleanupMirror(buf: SharedArrayBuffer): CleanupMirror {
-  const lengths = new Int32Array(buf, 0, SLOTS);
-  const bytes = new Uint8Array(buf, SLOTS * 4);
+  const lengths = new Int32Array(buf, 0, SLOTS + 1);
+  const bytes = new Uint8Array(buf, (SLOTS + 1) * 4);
   const enc = new TextEncoder();
   const slotOf = new Map<string, number>();
   return {
@@ -99,13 +155,23 @@ export function sharedCleanupMirror(buf: SharedArrayBuffer): CleanupMirror {
       slotOf.delete(file);
       Atomics.store(lengths, i, 0);
     },
+    enter() {
+      // Blocks for good once creates are stopped: the main thread is about to stop this worker.
+      while (Atomics.compareExchange(lengths, STATE, FREE, INSIDE) !== FREE) {
+        Atomics.wait(lengths, STATE, STOPPED);
+      }
+    },
+    leave() {
+      Atomics.store(lengths, STATE, FREE);
+      Atomics.notify(lengths, STATE);
+    },
   };
 }
 
 /** The main thread's side: the paths in the shared buffer, and whether each is only claimed. */
 export function readSharedCleanup(buf: SharedArrayBuffer): { file: string; claimed: boolean }[] {
   const lengths = new Int32Array(buf, 0, SLOTS);
-  const bytes = new Uint8Array(buf, SLOTS * 4);
+  const bytes = new Uint8Array(buf, (SLOTS + 1) * 4);
   const dec = new TextDecoder();
   const out: { file: string; claimed: boolean }[] = [];
   for (let i = 0; i < SLOTS; i++) {
@@ -119,31 +185,10 @@ export function readSharedCleanup(buf: SharedArrayBuffer): { file: string; claim
 }
 
 /**
- * Whether this process holds `file` open: a claimed file (the worker was stopped between claiming
- * and confirming it) is ours only then, for it was created exclusively by us. Read from
- * /proc/self/fd (the descriptors of every thread); where that cannot be read, false: the file
- * stays rather than risk removing another process's.
+ * Of what a stopped worker left listed, the files that are ours to remove: the confirmed ones. A
+ * claimed one is left only when `stopCreates` timed out: whether the create happened, and whose
+ * file it is, is then unknown (the stopped worker's descriptors are closed), so it stays.
  */
-export function heldOpen(file: string): boolean {
-  let want: string;
-  let fds: string[];
-  try {
-    want = path.join(fs.realpathSync(path.dirname(file)), path.basename(file));
-    fds = fs.readdirSync('/proc/self/fd');
-  } catch {
-    return false;
-  }
-  for (const fd of fds) {
-    try {
-      if (fs.readlinkSync(`/proc/self/fd/${fd}`) === want) return true;
-    } catch {
-      // closed meanwhile, or not a link
-    }
-  }
-  return false;
-}
-
-/** Of what a stopped worker left listed, the files that are ours to remove. */
 export function ownLeftovers(entries: { file: string; claimed: boolean }[]): string[] {
-  return entries.filter((e) => !e.claimed || heldOpen(e.file)).map((e) => e.file);
+  return entries.filter((e) => !e.claimed).map((e) => e.file);
 }

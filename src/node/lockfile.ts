@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GitMidxError } from '../errors.js';
 import type { ByteSink } from '../io.js';
-import { claimCleanup, registerCleanup, unregisterCleanup } from './cleanup.js';
+import { createListed, unregisterCleanup } from './cleanup.js';
 import { packDirPath, removeInPackDir, renameInPackDir } from './packdir.js';
 
 const active = new Set<LockFile>();
@@ -59,13 +59,11 @@ export class LockFile implements ByteSink {
       }
     }
     let fd: number;
-    // Claimed before the create: a worker stopped right after it still has the lock listed (and
-    // another process's lock, met here as EEXIST, is never removed for us: we do not hold it open).
-    const claimed = claimCleanup(lockPath);
+    // Listed around the create (src/node/cleanup.ts): a worker stopped right after it still has the
+    // lock listed, and another process's lock, met here as EEXIST, is never listed as ours.
     try {
-      fd = fs.openSync(lockPath, 'wx', 0o666);
+      fd = createListed(lockPath, () => fs.openSync(lockPath, 'wx', 0o666));
     } catch (e) {
-      if (claimed) unregisterCleanup(lockPath);
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'EEXIST') {
         const git = `Unable to create '${lockPath}': File exists.`;
@@ -77,7 +75,6 @@ export class LockFile implements ByteSink {
       const git = `Unable to create '${lockPath}': ${err.message}`;
       throw new GitMidxError('IO_ERROR', git, { file: lockPath, data: { git }, cause: e });
     }
-    registerCleanup(lockPath);
     const lock = new LockFile(abs, fd, lockPath, packDir);
     active.add(lock);
     return lock;

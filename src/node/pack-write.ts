@@ -10,7 +10,7 @@ import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { ByteSink } from '../io.js';
 import { type Crc32Function, type Deflater, crc32 as portableCrc32 } from '../pack/writer.js';
 import { crypto, zlib } from './builtins.js';
-import { claimCleanup, registerCleanup, unregisterCleanup } from './cleanup.js';
+import { createListed, unregisterCleanup } from './cleanup.js';
 import { linkInPackDir, packDirPath, removeInPackDir, renameInPackDir } from './packdir.js';
 
 /** node:zlib's deflate at `level` (-1 = zlib's default, 6; Git's default for packs, §2.3). */
@@ -61,14 +61,12 @@ export class TempFile implements ByteSink {
       let name = prefix;
       for (const b of rnd) name += TEMP_CHARS[b % TEMP_CHARS.length];
       const file = packDirPath(dir, name);
-      // Claimed before the create: a worker stopped right after it still has the file listed.
-      const claimed = claimCleanup(file);
+      // Listed around the create (src/node/cleanup.ts): a worker stopped right after it still has
+      // the file listed.
       try {
-        const fd = fs.openSync(file, 'wx', 0o444);
-        registerCleanup(file);
+        const fd = createListed(file, () => fs.openSync(file, 'wx', 0o444));
         return new TempFile(dir, name, file, fd);
       } catch (e) {
-        if (claimed) unregisterCleanup(file);
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'EEXIST' && attempt < 100) continue;
         const git = `unable to create temporary file: ${(e as Error).message}`;
