@@ -33,10 +33,11 @@ let mirror: CleanupMirror | undefined;
 
 /**
  * Records `file` (an absolute path) as about to be created exclusively: done before the create, so
- * that a thread stopped right after the create still has it listed. Whoever cleans up removes a
- * claimed file only if the process holds it open (it may be another process's file whose name was
- * taken); `registerCleanup` after the create makes it plainly ours, `unregisterCleanup` after a
- * failed create forgets it. Returns false (nothing to forget then) when `file` was listed already.
+ * that a thread stopped right after the create still has it listed (`createListed` does the three
+ * steps). Whoever cleans up never removes a file that is only claimed (it may be another process's
+ * file whose name was taken); `registerCleanup` after the create makes it plainly ours,
+ * `unregisterCleanup` after a failed create forgets it. Returns false (nothing to forget then) when
+ * `file` was listed already.
  */
 export function claimCleanup(file: string): boolean {
   // Already listed (this process holds it): the claim adds nothing, and a failed create must not
