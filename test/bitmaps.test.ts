@@ -208,6 +208,38 @@ test('write --bitmap over a MIDX one of whose packs cannot be loaded: current gi
   assert.deepEqual(readFileSync(path.join(r.packDir, 'multi-pack-index')), midx);
 });
 
+test('plain write with nothing new over a MIDX and bitmap one of whose packs is a FIFO or gone: git’s fatal, the bitmap kept', () => {
+  const r = onePackPerCommit(3);
+  r.git(['multi-pack-index', 'write', '--bitmap']);
+  const names = () => readdirSync(r.packDir).filter((f) => f.startsWith('multi-pack-index'));
+  const before = names();
+  assert.ok(before.some((f) => f.endsWith('.bitmap')));
+  const idx = readdirSync(r.packDir).find((f) => f.endsWith('.idx'))!;
+  const pack = path.join(r.packDir, idx.replace(/\.idx$/, '.pack'));
+  const saved = readFileSync(pack);
+  rmSync(pack);
+  for (const fifo of [true, false]) {
+    if (fifo) execFileSync('mkfifo', [pack]);
+    // Git loads the bitmap to see whether it is there, which opens every pack of the MIDX.
+    const git = r.git(['multi-pack-index', 'write'], { allowFail: true });
+    const ours = spawnSync(process.execPath, [bin, 'write'], { cwd: r.dir, env: r.env, encoding: 'utf8' });
+    assert.equal(git.status, 128);
+    assert.equal(git.stderr.toString(), `fatal: could not open pack ${idx}\n`);
+    assert.equal(ours.status, git.status);
+    assert.equal(ours.stderr, git.stderr.toString());
+    assert.deepEqual(names(), before);
+    if (fifo) rmSync(pack);
+  }
+  // With the pack back, a plain write drops the bitmap, as git's does.
+  writeFileSync(pack, saved);
+  const ours = spawnSync(process.execPath, [bin, 'write'], { cwd: r.dir, env: r.env, encoding: 'utf8' });
+  assert.equal(ours.status, 0, ours.stderr);
+  assert.deepEqual(
+    names().filter((f) => f.endsWith('.bitmap')),
+    [],
+  );
+});
+
 test('a ref whose commits are outside the MIDX (loose): the MIDX commits below them get bitmaps, as with git', () => {
   const r = TestRepo.create();
   repos.push(r);

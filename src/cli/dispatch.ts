@@ -88,8 +88,9 @@ export function report(e: unknown, io: CliIO): number {
       case 'PREFERRED_PACK_EMPTY':
       case 'PACK_NOT_FOUND':
       case 'PACK_LOAD_FAILED':
-        io.stderr(`error: ${text}\n`);
-        return 1;
+        // (Where Git dies on a pack it cannot load, the error says so.)
+        io.stderr(`${e.data.fatal === true ? 'fatal' : 'error'}: ${text}\n`);
+        return e.data.fatal === true ? 128 : 1;
       case 'MIDX_NO_REVERSE_INDEX':
         // Only current Git knows layers with bitmaps; it says this and exits with 255.
         io.stderr(`error: ${text}\n`);
