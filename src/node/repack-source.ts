@@ -92,6 +92,13 @@ export function openSource(packDir: string, name: string, hash: HashAlgorithm, s
   return { name, idx, pack, raw, offsets, positions, end: pack.size - hash.size };
 }
 
+/** Gives back the pages read from `src` (its pack's and the raw view's) and its delta bases. */
+export function releaseSource(src: Source): void {
+  src.pack.releasePages();
+  src.pack.clearCache();
+  src.raw.releasePages();
+}
+
 export function closeSource(src: Source): void {
   src.pack.close();
   src.raw.close();

@@ -57,6 +57,7 @@ import {
   closeSource,
   hashMismatch,
   openSource,
+  releaseSource,
   type Source,
   stem,
 } from './repack-source.js';
@@ -656,6 +657,17 @@ function* writeNewPack(
     const byLocation = new Uint32Array(count);
     for (let j = 0; j < count; j++) byLocation[j] = j;
     byLocation.sort((a, b) => srcOf[a] - srcOf[b] || srcOffset[a] - srcOffset[b]);
+    /**
+     * Passes over the packs in that order go from one pack to the next for good: the pages of the
+     * one left behind are given back (a base read there later loads its page again), so that the
+     * page caches of all packs never fill together.
+     */
+    let current = -1;
+    const reading = (si: number): void => {
+      if (si === current) return;
+      if (current >= 0) releaseSource(sources[current]);
+      current = si;
+    };
 
     // The delta search (src/node/repack-deltas.ts) over the objects that would be stored whole.
     if (s.search.window > 0) {
@@ -670,6 +682,7 @@ function* writeNewPack(
       const reusedBase = new Int32Array(count).fill(-1);
       for (let k = 0; k < count; k++) {
         const j = byLocation[k];
+        reading(srcOf[j]);
         const [src, rank] = sourceRank(j);
         const entry = src.pack.entryAt(srcOffset[j]);
         if (entry.type !== OBJ_OFS_DELTA && entry.type !== OBJ_REF_DELTA) {
@@ -716,6 +729,8 @@ function* writeNewPack(
         packDir,
       );
       searchTypes = types;
+      for (const src of sources) releaseSource(src);
+      current = -1;
     }
 
     const planOf = (j: number): Plan => {
@@ -813,6 +828,7 @@ function* writeNewPack(
     for (let k = 0; k < count; k++) {
       const root = byLocation[k];
       if (state[root] === 2) continue;
+      reading(srcOf[root]);
       stack.push(root);
       while (stack.length > 0) {
         const j = stack[stack.length - 1];
