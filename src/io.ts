@@ -235,6 +235,20 @@ export class PagedReader {
    * `length` bytes at `position`, read around the cache (a fresh copy, or a view of an in-memory
    * reader): for whole chunks and checksums, which would otherwise evict the lookup pages.
    */
+  /**
+   * `length` bytes at `position` (a copy or a view), from the cache when their page is there, else
+   * read on their own without loading the page: for a few bytes whose page may never be needed.
+   */
+  peek(position: number, length: number): Uint8Array {
+    this.checkRange(position, length);
+    const ps = this.pageSize;
+    const first = Math.floor(position / ps);
+    const p = this.pages[first];
+    const off = position - first * ps;
+    if (p !== undefined && off + length <= p.length) return p.slice(off, off + length);
+    return this.readUncached(position, length);
+  }
+
   readUncached(position: number, length: number): Uint8Array {
     this.checkRange(position, length);
     this.checkOpen();

@@ -525,7 +525,8 @@ export class PackFile {
         size: this.size,
       });
     }
-    const head = this.src.read(0, HEADER_SIZE);
+    // (Without loading a page: a pack read as one page would be read whole here.)
+    const head = this.src.peek(0, HEADER_SIZE);
     if (readU32(head, 0) !== PACK_SIGNATURE) {
       throw this.err('PACK_BAD_SIGNATURE', `${f}: no PACK signature`, {
         git: `file ${f} is not a GIT packfile`,
@@ -558,7 +559,7 @@ export class PackFile {
       });
     }
     if (!checkTrailer) return;
-    const trailer = this.src.read(this.size - H, H);
+    const trailer = this.src.peek(this.size - H, H);
     const expected = this.idx.packChecksum();
     if (compareBytes(trailer, 0, expected, 0, H) !== 0) {
       throw this.err(

@@ -112,6 +112,9 @@ export function idxOf(st: StoreState, slot: PackSlot): PackIndex | undefined {
   return slot.idx;
 }
 
+/** Packs up to this size are read as one page (see packOf); larger ones by 16 KiB pages. */
+const WHOLE_PACK_BYTES = 1 << 20;
+
 /** The pack, opened and checked as Git's `is_pack_valid()` does; undefined when it is unusable. */
 export function packOf(st: StoreState, slot: PackSlot): PackFile | undefined {
   const idx = idxOf(st, slot);
@@ -130,8 +133,11 @@ export function packOf(st: StoreState, slot: PackSlot): PackFile | undefined {
       baseCache: st.baseCache,
       smallCache: st.smallCache,
       maxObjectSize: st.maxObjectSize,
-      pageCacheBytes: 1024 * 1024,
-      pagePool: st.pagePool,
+      // A small local pack is one page, read whole when its first object is: random reads over
+      // many packs then find their bytes with one lookup, not one per 16 KiB page.
+      ...(reader.size <= WHOLE_PACK_BYTES && !st.files.remote
+        ? { pageSize: Math.max(1, reader.size), pageCacheBytes: Math.max(1, reader.size) }
+        : { pageCacheBytes: 1024 * 1024, pagePool: st.pagePool }),
     });
     pack.validate(!st.files.remote);
     slot.pack = pack;
