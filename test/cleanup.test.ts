@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import {
   claimCleanup,
+  createListed,
   ownLeftovers,
   pendingCleanup,
   readSharedCleanup,
@@ -97,6 +98,28 @@ test('a worker stopped while it creates files leaves every file it made listed a
     const onDisk = fs.readdirSync(sub).map((n) => path.join(sub, n));
     const own = ownLeftovers(listed);
     for (const f of onDisk) assert.ok(own.includes(f), `${f} exists and is listed as ours`);
+  }
+});
+
+test('a create section inside another neither blocks nor leaves the section held', {
+  timeout: 10_000,
+}, () => {
+  const buf = sharedCleanupBuffer();
+  setCleanupMirror(sharedCleanupMirror(buf));
+  try {
+    const outer = path.join(dir, 'outer');
+    const inner = path.join(dir, 'inner');
+    createListed(outer, () => createListed(inner, () => 1));
+    assert.deepEqual(
+      readSharedCleanup(buf).map((e) => e.file),
+      [outer, inner],
+    );
+    // Out of both sections: the main thread can stop creates at once.
+    assert.equal(stopCreates(buf, 0), true);
+  } finally {
+    setCleanupMirror(undefined);
+    unregisterCleanup(path.join(dir, 'outer'));
+    unregisterCleanup(path.join(dir, 'inner'));
   }
 });
 

@@ -133,6 +133,7 @@ export function sharedCleanupMirror(buf: SharedArrayBuffer): CleanupMirror {
   const bytes = new Uint8Array(buf, (SLOTS + 1) * 4);
   const enc = new TextEncoder();
   const slotOf = new Map<string, number>();
+  let depth = 0;
   return {
     add(file, claimed) {
       const b = enc.encode(file);
@@ -157,12 +158,15 @@ export function sharedCleanupMirror(buf: SharedArrayBuffer): CleanupMirror {
       Atomics.store(lengths, i, 0);
     },
     enter() {
+      // (A section inside another is already covered by it.)
+      if (depth++ > 0) return;
       // Blocks for good once creates are stopped: the main thread is about to stop this worker.
       while (Atomics.compareExchange(lengths, STATE, FREE, INSIDE) !== FREE) {
         Atomics.wait(lengths, STATE, STOPPED);
       }
     },
     leave() {
+      if (--depth > 0) return;
       Atomics.store(lengths, STATE, FREE);
       Atomics.notify(lengths, STATE);
     },
