@@ -12,6 +12,25 @@ import type { HashAlgorithm } from '../hash.js';
 import { Bitset, decodeEwah } from './ewah.js';
 
 const MAX_XOR_OFFSET = 160;
+/** Header flag: the bitmaps cover every object reachable (Git loads no bitmap without it). */
+export const BITMAP_FULL_DAG = 1;
+
+/**
+ * Whether `head` (at least the first 12 + H bytes of a bitmap file) is a header Git loads for the
+ * index whose checksum is `checksum`: `BITM`, version 1, the full-DAG flag, that checksum.
+ */
+export function isBitmapHeaderFor(head: Uint8Array, checksum: Uint8Array, H: number): boolean {
+  return (
+    head.length >= 12 + H &&
+    head[0] === 0x42 &&
+    head[1] === 0x49 &&
+    head[2] === 0x54 &&
+    head[3] === 0x4d &&
+    ((head[4] << 8) | head[5]) === 1 &&
+    (head[7] & BITMAP_FULL_DAG) !== 0 &&
+    compareBytes(head, 12, checksum, 0, H) === 0
+  );
+}
 
 export interface BitmapIndex {
   /** Objects covered (bits in each bitmap). */

@@ -13,9 +13,6 @@
  * (`stopCreates`); after that, no claim is left half-done and every listed file is ours.
  */
 
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-
 /** Where the list is mirrored; installed by the CLI's worker thread. */
 export interface CleanupMirror {
   /** `claimed`: about to be created (see claimCleanup); else ours. */

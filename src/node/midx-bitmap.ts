@@ -16,6 +16,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Bitset, Ewah } from '../bitmap/ewah.js';
+import { BITMAP_FULL_DAG } from '../bitmap/reader.js';
 import { fromHex, hexBytesInto, readU32, toHex } from '../bytes.js';
 import { GitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
@@ -33,7 +34,6 @@ import { nodeStorage } from './storage.js';
 
 /** An entry may be stored as its XOR with one of this many entries before it. */
 const MAX_XOR_OFFSET = 10;
-const BITMAP_FULL_DAG = 1;
 const BITMAP_HASH_CACHE = 4;
 const BITMAP_LOOKUP_TABLE = 16;
 const decoder = new TextDecoder();

@@ -4,7 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { compareBytes, toHex, utf8 } from '../bytes.js';
+import { isBitmapHeaderFor } from '../bitmap/reader.js';
+import { toHex, utf8 } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import { bufferReader } from '../io.js';
@@ -263,14 +264,15 @@ function* writeWith(
   const drop = options.dropPacks;
   // Step 3: nothing to do when no pack was added (Git 2.39's rule, §8.4) — unless a bitmap is
   // asked for and the MIDX has none.
-  const bitmapMissing =
-    options.bitmap === true &&
-    existing !== undefined &&
-    !fs.existsSync(path.join(packDir, `${MIDX_NAME}-${toHex(existing.checksum())}.bitmap`));
+  const bitmapFile =
+    existing === undefined
+      ? undefined
+      : path.join(packDir, `${MIDX_NAME}-${toHex(existing.checksum())}.bitmap`);
+  const bitmapMissing = options.bitmap === true && bitmapFile !== undefined && !fs.existsSync(bitmapFile);
   if (existing && found.length === 0 && !stdin && !drop && !bitmapMissing) {
     // Git decides this by loading the MIDX's bitmap, which opens every pack of the MIDX: one it
     // cannot open ends the write there.
-    if (options.bitmap !== true) requirePacksOfBitmap(existing, oldPacks, packDir);
+    if (options.bitmap !== true) requirePacksOfBitmap(existing, oldPacks, bitmapFile!);
     // Without --bitmap, the MIDX's bitmap goes (Git's cleanup); with it, the bitmap there stays.
     if (options.bitmap !== true) removeStaleCompanions(packDir, undefined, ['.bitmap']);
     return { written: false, path: target, packs: existing.numPacks, objects: existing.numObjects };
@@ -408,82 +410,64 @@ function* writeWith(
   };
 }
 
+/** The `.pack` of `idxPath` if it is a regular file (its stat), else undefined. */
+function regularPack(idxPath: string): fs.Stats | undefined {
+  try {
+    const st = fs.statSync(packPathOf(idxPath));
+    return st.isFile() ? st : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * The packs of the reused MIDX (`oldPacks`): each `.pack` must be a regular file (its mtime and
- * size are noted), else `could not load pack <n>` (PACK_LOAD_FAILED), as current Git says.
- */
-/**
- * Git 2.39's `write` with nothing to do and no `--bitmap`: it loads the MIDX's bitmap to see
- * whether one is there, and loading a bitmap (one whose header is sound and names this MIDX, over
- * a MIDX with a reverse index) opens each pack of the MIDX; a pack that is missing or not a
+ * Git 2.39's `write` with nothing to do and no `--bitmap`: it loads the MIDX's bitmap (`bitmapFile`)
+ * to see whether one is there, and loading a bitmap (one whose header Git accepts for this MIDX,
+ * over a MIDX with a reverse index) opens each pack of the MIDX; a pack that is missing or not a
  * regular file is fatal (`could not open pack <name>`, exit 128), before the bitmap is removed.
  */
-function requirePacksOfBitmap(existing: MultiPackIndex, oldPacks: Candidate[], packDir: string): void {
+function requirePacksOfBitmap(existing: MultiPackIndex, oldPacks: Candidate[], bitmapFile: string): void {
   if (!existing.hasReverseIndex) return;
   const H = existing.hash.size;
-  const file = path.join(packDir, `${MIDX_NAME}-${toHex(existing.checksum())}.bitmap`);
   const head = new Uint8Array(12 + H);
   let fd: number | undefined;
   try {
-    const st = fs.statSync(file);
-    if (!st.isFile()) return;
-    fd = fs.openSync(file, 'r');
+    if (!fs.statSync(bitmapFile).isFile()) return;
+    fd = fs.openSync(bitmapFile, 'r');
     if (fs.readSync(fd, head, 0, head.length, 0) !== head.length) return;
   } catch {
     return;
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
-  // `BITM`, version 1, the full-DAG flag, and this MIDX's checksum.
-  const sound =
-    head[0] === 0x42 &&
-    head[1] === 0x49 &&
-    head[2] === 0x54 &&
-    head[3] === 0x4d &&
-    head[4] === 0 &&
-    head[5] === 1 &&
-    (head[7] & 1) === 1 &&
-    compareBytes(head, 12, existing.checksum(), 0, H) === 0;
-  if (!sound) return;
+  if (!isBitmapHeaderFor(head, existing.checksum(), H)) return;
   for (const p of oldPacks) {
-    const packPath = packPathOf(p.idxPath);
-    let ok = false;
-    try {
-      ok = fs.statSync(packPath).isFile();
-    } catch {
-      ok = false;
-    }
-    if (!ok) {
-      const git = `could not open pack ${p.name}`;
-      throw new GitMidxError('PACK_LOAD_FAILED', git, {
-        file: packPath,
-        data: { git, pack: p.name, fatal: true },
-      });
-    }
+    if (regularPack(p.idxPath) !== undefined) continue;
+    const git = `could not open pack ${p.name}`;
+    throw new GitMidxError('PACK_LOAD_FAILED', git, {
+      file: packPathOf(p.idxPath),
+      data: { git, pack: p.name, fatal: true },
+    });
   }
 }
 
+/**
+ * The packs of the reused MIDX (`oldPacks`): each `.pack` must be a regular file (its mtime and
+ * size are noted), else `could not load pack <n>` (PACK_LOAD_FAILED), as current Git says.
+ */
 function loadOldPacks(oldPacks: Candidate[], target: string): void {
   for (const p of oldPacks) {
     const packPath = packPathOf(p.idxPath);
-    let ok = false;
-    try {
-      const st = fs.statSync(packPath);
-      ok = st.isFile();
-      if (ok) {
-        p.mtime = mtimeSeconds(packPath);
-        p.packSize = st.size;
-      }
-    } catch {
-      ok = false;
-    }
-    if (!ok) {
+    const st = regularPack(p.idxPath);
+    if (st === undefined) {
       const git = `could not load pack ${p.fromMidx}`;
       throw new GitMidxError('PACK_LOAD_FAILED', `${target}: ${git} (${p.name}: no such pack file)`, {
         file: packPath,
         data: { git, pack: p.name },
       });
     }
+    p.mtime = mtimeSeconds(packPath);
+    p.packSize = st.size;
   }
 }
 
@@ -521,13 +505,7 @@ export function discoverPacks(
     if (skip(name)) continue;
     const idxPath = path.join(packDir, name);
     const packPath = packPathOf(idxPath);
-    let st: fs.Stats | undefined;
-    try {
-      st = fs.statSync(packPath);
-    } catch {
-      st = undefined;
-    }
-    if (!st?.isFile()) {
+    if (regularPack(idxPath) === undefined) {
       diag({ level: 'warning', message: `failed to add packfile '${idxPath}'` });
       continue;
     }
