@@ -42,14 +42,24 @@ export interface PagedReaderOptions {
    * Where page buffers come from and go back to on `releasePages()`/`close()` (its page size
    * wins). Fresh memory costs a page fault per 4 KiB on first touch; a pool reuses warm buffers.
    */
-  pool?: PagePool;
+  pool?: BufferPool;
+}
+
+/** Where a PagedReader's page buffers come from and go back to (PagePool, SlabPool). */
+export interface BufferPool {
+  /** The page size of every buffer, for a pool of pages; undefined for a pool of any sizes. */
+  readonly pageSize?: number;
+  /** A buffer of at least `length` bytes. */
+  take(length: number): ArrayBuffer;
+  /** A buffer no view of which is used any more. */
+  give(b: ArrayBuffer): void;
 }
 
 /**
  * Spare page buffers shared by several readers. A reader returns its pages only when told that no
  * view of them is held any more (`releasePages()`, `close()`), never on eviction.
  */
-export class PagePool {
+export class PagePool implements BufferPool {
   private readonly free: ArrayBuffer[] = [];
   constructor(
     readonly pageSize: number,
@@ -57,12 +67,52 @@ export class PagePool {
     readonly maxFree = 256,
   ) {}
 
-  take(): ArrayBuffer {
+  take(_length?: number): ArrayBuffer {
     return this.free.pop() ?? new ArrayBuffer(this.pageSize);
   }
 
   give(b: ArrayBuffer): void {
     if (b.byteLength === this.pageSize && this.free.length < this.maxFree) this.free.push(b);
+  }
+}
+
+/**
+ * Spare buffers of any size, by powers of two from 4 KiB: for readers whose one page is a whole
+ * small file (src/store/packs.ts), of a different size for each file. A scan that reads such files
+ * one after another and releases each (a batch over every pack) then reads them all into a few
+ * warm buffers, instead of touching fresh memory for every file.
+ */
+export class SlabPool implements BufferPool {
+  private readonly free = new Map<number, ArrayBuffer[]>();
+  private freeBytes = 0;
+  constructor(
+    /** Bytes of spare buffers kept at most; more go to the garbage collector. */
+    readonly maxFreeBytes: number,
+  ) {}
+
+  /** The capacity of the buffers that `take(length)` hands out. */
+  static capacityFor(length: number): number {
+    return length <= 4096 ? 4096 : 2 ** Math.ceil(Math.log2(length));
+  }
+
+  take(length: number): ArrayBuffer {
+    const capacity = SlabPool.capacityFor(length);
+    const b = this.free.get(capacity)?.pop();
+    if (b === undefined) return new ArrayBuffer(capacity);
+    this.freeBytes -= capacity;
+    return b;
+  }
+
+  give(b: ArrayBuffer): void {
+    const capacity = b.byteLength;
+    if (capacity !== SlabPool.capacityFor(capacity) || this.freeBytes + capacity > this.maxFreeBytes) return;
+    let list = this.free.get(capacity);
+    if (list === undefined) {
+      list = [];
+      this.free.set(capacity, list);
+    }
+    list.push(b);
+    this.freeBytes += capacity;
   }
 }
 
@@ -86,7 +136,7 @@ export class PagedReader {
   private readonly loaded: number[] = [];
   private loadedHead = 0;
   private readonly maxPages: number;
-  private readonly pool: PagePool | undefined;
+  private readonly pool: BufferPool | undefined;
   private closed = false;
 
   constructor(reader: RandomAccessReader, options: PagedReaderOptions = {}) {
@@ -152,7 +202,7 @@ export class PagedReader {
       p = this.memory;
     } else {
       const len = Math.min(this.pageSize, this.size - start);
-      p = this.pool ? new Uint8Array(this.pool.take(), 0, len) : new Uint8Array(len);
+      p = this.pool ? new Uint8Array(this.pool.take(len), 0, len) : new Uint8Array(len);
       this.reader.readInto(p, 0, len, start);
       if (this.loaded.length - this.loadedHead >= this.maxPages) {
         const victim = this.loaded[this.loadedHead++];

@@ -476,6 +476,22 @@ for (const format of ['sha1', 'sha256'] as const) {
           seen,
           list.map((_, i) => i),
         );
+        // Transient bytes (one buffer refilled window by window): the same answers while delivered.
+        for (const window of [3, 50]) {
+          let delivered = 0;
+          store.readObjectsEach(
+            packed,
+            list.length,
+            (k, o) => {
+              delivered++;
+              const want =
+                k < oids.length ? objects[k] : k === oids.length ? undefined : objects[k - oids.length - 1];
+              assert.deepEqual(o === undefined ? o : { ...o, data: o.data.slice() }, want, `transient #${k}`);
+            },
+            { window, transient: true },
+          );
+          assert.equal(delivered, list.length);
+        }
         assert.deepEqual(
           store.hasObjects(list),
           list.map((_, i) => i !== oids.length),
@@ -990,5 +1006,61 @@ describe('sizes from entry headers', () => {
     assertSameBytes(ours.stdout, theirs.stdout, 'batch-check sizes');
     // And one id at a time (-s), past 2^31 too.
     assert.equal(spawnCli(r, ['cat-file', '-s', lines[0]]).stdout.toString(), '3000000000\n');
+  });
+});
+
+describe('--batch over many windows', () => {
+  test('objects of many windows (large delta results, a result over 1 MiB, repeats) are byte-identical to git', (t) => {
+    const r = TestRepo.create();
+    t.after(() => r.cleanup());
+    // A deterministic text of `n` bytes, different for each seed.
+    const text = (seed: number, n: number) => {
+      let x = seed * 2654435761;
+      const parts: string[] = [];
+      let len = 0;
+      while (len < n) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        const line = `line ${x.toString(36)} of text ${seed}\n`;
+        parts.push(line);
+        len += line.length;
+      }
+      return parts.join('').slice(0, n);
+    };
+    const blob = (content: string) => `blob\ndata ${Buffer.byteLength(content)}\n${content}\n`;
+    // Two fast-import runs: two packs. Versions of a large text become deltas with large results.
+    const first: string[] = [];
+    for (let i = 0; i < 1500; i++) first.push(blob(text(i, 40 + (i % 200))));
+    const big = text(9001, 300_000);
+    for (let v = 0; v < 6; v++)
+      first.push(blob(`${big.slice(0, 1000 * v)}version ${v}\n${big.slice(1000 * v)}`));
+    r.git(['fast-import', '--quiet'], { input: `${first.join('')}done\n` });
+    const second: string[] = [];
+    for (let i = 1500; i < 2700; i++) second.push(blob(text(i, 40 + (i % 300))));
+    const huge = text(9002, 1_300_000);
+    for (let v = 0; v < 3; v++) second.push(blob(`${huge}version ${v}\n`));
+    r.git(['fast-import', '--quiet'], { input: `${second.join('')}done\n` });
+    r.git(['multi-pack-index', 'write']);
+    assert.equal(r.listPackStems().length, 2);
+
+    const all = spawnCli(r, ['cat-file', '--batch', '--batch-all-objects']);
+    assert.equal(all.status, 0, all.stderr);
+    assertSameBytes(
+      all.stdout,
+      gitRun(r, ['cat-file', '--batch', '--batch-all-objects']).stdout,
+      '--batch-all-objects',
+    );
+    const check = r.gitText(['cat-file', '--batch-check=%(deltabase) %(objectsize)', '--batch-all-objects']);
+    assert.ok(/^[0-9a-f]{40} 1300010$/m.test(check), 'a delta whose result is over 1 MiB');
+    assert.ok(/^[0-9a-f]{40} 30001[0-9]$/m.test(check), 'deltas with large results');
+
+    // Named ids, shuffled, some repeated, one missing: several windows of 1024 in input order.
+    const list = ids(r);
+    const names: string[] = [];
+    for (let i = 0; i < list.length; i++) names.push(list[(i * 7919) % list.length]);
+    names.push(...list.slice(0, 700), 'f'.repeat(40));
+    const input = `${names.join('\n')}\n`;
+    const ours = spawnCli(r, ['cat-file', '--batch'], input);
+    assert.equal(ours.status, 0, ours.stderr);
+    assertSameBytes(ours.stdout, gitRun(r, ['cat-file', '--batch'], input).stdout, '--batch');
   });
 });

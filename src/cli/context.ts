@@ -15,6 +15,11 @@ import type { ChunkSource } from './stdin.js';
 
 export interface CliIO {
   stdout: (s: string | Uint8Array) => void;
+  /**
+   * True when `stdout` is done with the bytes it is given when it returns (written, or copied):
+   * a caller may then fill the same buffer again. Otherwise each call gets bytes of its own.
+   */
+  stdoutCopies?: boolean;
   stderr: (s: string) => void;
   readStdin: () => string;
   readStdinBytes: () => Buffer;

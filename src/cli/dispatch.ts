@@ -120,6 +120,8 @@ export function nodeIO(): CliIO {
     stdout: (s) => {
       writeFully(1, typeof s === 'string' ? Buffer.from(s) : s);
     },
+    // Written with write(2) before the call returns.
+    stdoutCopies: true,
     stderr: (s) => {
       writeFully(2, Buffer.from(s));
     },

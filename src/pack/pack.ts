@@ -13,7 +13,7 @@
 import { compareBytes, readU32, toHex, utf8 } from '../bytes.js';
 import { allocateObjectBytes, GitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
-import { PagedReader, type PagePool, type RandomAccessReader } from '../io.js';
+import { type BufferPool, PagedReader, type RandomAccessReader } from '../io.js';
 import { overDeadline, yieldPending } from '../storage/resident.js';
 import { type ApplyDeltaOptions, applyDeltaPrefix, deltaResultSize } from './delta.js';
 import type { PackIndex } from './idx.js';
@@ -162,8 +162,8 @@ export interface PackFileOptions {
   /** Page size and page-cache budget of the reader used for entry headers. */
   pageSize?: number;
   pageCacheBytes?: number;
-  /** Shared spare page buffers (see PagePool); its page size wins over `pageSize`. */
-  pagePool?: PagePool;
+  /** Shared spare page buffers (see PagePool, SlabPool); a PagePool's page size wins over `pageSize`. */
+  pagePool?: BufferPool;
 }
 
 /** The default `maxObjectSize`: 1 GiB. */
@@ -735,11 +735,19 @@ export class PackFile {
    * must not be written to. Saves an allocation per object for scans over whole repositories.
    */
   dataViewAt(offset: number): Uint8Array {
+    return this.dataViewAtMost(offset, Number.POSITIVE_INFINITY)!;
+  }
+
+  /**
+   * `dataViewAt`, except that a whole (non-delta) object larger than `wholeMax` is not read:
+   * undefined then (as `readAtMost`).
+   */
+  dataViewAtMost(offset: number, wholeMax: number): Uint8Array | undefined {
     this.viewBase = -1;
     this.viewDelta = undefined;
     this.viewing = true;
     try {
-      return this.read(offset, Number.POSITIVE_INFINITY)!;
+      return this.read(offset, wholeMax);
     } finally {
       this.viewing = false;
     }

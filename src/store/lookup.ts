@@ -12,7 +12,6 @@ import {
   type ObjectType,
   objectTypeName,
   type PackFile,
-  type PackObject,
 } from '../pack/pack.js';
 import type { ObjectStream } from '../pack/stream.js';
 import { loosePath, readLooseObject } from './loose.js';
@@ -143,16 +142,21 @@ export function readPackedAtMost(
   ids: Uint8Array,
   at: number,
   streamAbove: number,
+  /** The bytes may be borrowed (`PackFile.dataViewAtMost`): valid until the next read. */
+  view = false,
 ): StoredObject | undefined {
-  let o: PackObject | undefined;
+  let data: Uint8Array | undefined;
   try {
-    o = pack.readAtMost(hit.offset, streamAbove);
+    data = view
+      ? pack.dataViewAtMost(hit.offset, streamAbove)
+      : pack.readAtMost(hit.offset, streamAbove)?.data;
   } catch (e) {
     throw named(st, e, toHex(ids, at, at + st.hash.size));
   }
-  if (o === undefined) return undefined;
-  if (st.verify) checkHash(st, toHex(ids, at, at + st.hash.size), o.type, o.data, hit.slot.shownPack);
-  return { type: o.type, size: o.data.length, data: o.data };
+  if (data === undefined) return undefined;
+  const type = objectTypeName(pack.typeOfLast)!;
+  if (st.verify) checkHash(st, toHex(ids, at, at + st.hash.size), type, data, hit.slot.shownPack);
+  return { type, size: data.length, data };
 }
 
 export function readLoose(st: StoreState, file: string, shownAs: string, hex: string, streamAbove?: number) {

@@ -27,7 +27,7 @@
 import { compareBytes, fromHex, toHex } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
-import { PagePool } from '../io.js';
+import { PagePool, SlabPool } from '../io.js';
 import { CHUNK_OIDL } from '../midx/chunks.js';
 import { jsInflater } from '../pack/js-inflater.js';
 import {
@@ -289,6 +289,7 @@ export class ObjectStore {
       sources: [],
       mru: [],
       pagePool: new PagePool(16384, 256),
+      slabPool: new SlabPool(4 * 1024 * 1024),
       midxOrder: [],
       lru: new Map(),
       useTick: 0,
@@ -1036,6 +1037,13 @@ export class ObjectStore {
       onStream?: (k: number, stream: ObjectStream) => void;
       /** Chunk size of those streams (default 256 KiB). */
       chunkSize?: number;
+      /**
+       * The bytes of an object are valid during its `onObject` call only: the objects of a window
+       * are then read into one buffer that the next window fills again, instead of fresh memory
+       * per object (fresh memory costs a page fault per 4 KiB first touched). For a caller that
+       * writes each object out, or copies what it keeps.
+       */
+      transient?: boolean;
     } = {},
   ): void {
     const H = this.st.hash.size;
@@ -1050,8 +1058,10 @@ export class ObjectStore {
     const held = new Array<StoredObject | undefined>(Math.min(window, count));
     /** Ids of the window to stream when their turn comes (answered, but not read). */
     const toStream = new Uint8Array(Math.min(window, count));
+    const arena = options.transient === true ? new WindowArena() : undefined;
     for (let from = 0; from < count; from += window) {
       const to = Math.min(count, from + window);
+      arena?.reset();
       if (plan !== undefined) {
         answerRange(
           this.st,
@@ -1063,12 +1073,14 @@ export class ObjectStore {
           (k, pack, hit, b, at) => {
             const o =
               onStream === undefined
-                ? readPacked(this.st, pack, hit, b, at)
-                : readPackedAtMost(this.st, pack, hit, b, at, streamAbove);
+                ? readPacked(this.st, pack, hit, b, at, undefined, arena !== undefined)
+                : readPackedAtMost(this.st, pack, hit, b, at, streamAbove, arena !== undefined);
             if (o === undefined) {
               toStream[k - from] = 1;
               return 0;
             }
+            // A borrowed view: into the window's buffer.
+            if (arena !== undefined) o.data = arena.copy(o.data);
             held[k - from] = o;
             return o.size;
           },
@@ -1103,6 +1115,36 @@ export class ObjectStore {
     }
   }
 }
+
+/**
+ * The buffer that `readObjectsEach` reads a window's objects into when they are transient: filled
+ * from its start again for each window, grown (to a new buffer; views of the old one stay valid)
+ * when a window holds more. Objects over WINDOW_ARENA_OBJECT_MAX get bytes of their own, so that
+ * one large object does not leave a buffer of its size behind.
+ */
+class WindowArena {
+  private buf = new Uint8Array(0);
+  private used = 0;
+
+  reset(): void {
+    this.used = 0;
+  }
+
+  copy(src: Uint8Array): Uint8Array {
+    const n = src.length;
+    if (n > WINDOW_ARENA_OBJECT_MAX) return src.slice();
+    if (this.used + n > this.buf.length) {
+      this.buf = new Uint8Array(Math.max(2 * this.buf.length, n, 1 << 16));
+      this.used = 0;
+    }
+    const out = this.buf.subarray(this.used, this.used + n);
+    out.set(src);
+    this.used += n;
+    return out;
+  }
+}
+
+const WINDOW_ARENA_OBJECT_MAX = 1 << 20;
 
 /** Git's error for a MIDX whose ids are not in increasing order (at positions `a` < `b`). */
 function oidOrderError(file: string, a: number, hexA: string, b: number, hexB: string): GitMidxError {

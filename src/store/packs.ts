@@ -137,7 +137,11 @@ export function packOf(st: StoreState, slot: PackSlot): PackFile | undefined {
       // many packs then find their bytes with one lookup, not one per 16 KiB page. (Not through
       // async storage, whose resident blocks would assemble the whole pack at once.)
       ...(reader.size <= WHOLE_PACK_BYTES && !st.files.remote && !st.files.async
-        ? { pageSize: Math.max(1, reader.size), pageCacheBytes: Math.max(1, reader.size) }
+        ? {
+            pageSize: Math.max(1, reader.size),
+            pageCacheBytes: Math.max(1, reader.size),
+            pagePool: st.slabPool,
+          }
         : { pageCacheBytes: 1024 * 1024, pagePool: st.pagePool }),
     });
     pack.validate(!st.files.remote);

@@ -5,7 +5,7 @@
 import { compareBytes, utf8 } from '../bytes.js';
 import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm, HashFunction } from '../hash.js';
-import type { PagePool } from '../io.js';
+import type { PagePool, SlabPool } from '../io.js';
 import { checkOidArgument, type MultiPackIndex } from '../midx/reader.js';
 import type { PackIndex } from '../pack/idx.js';
 import type { Inflater, PackFile, PackObjectCache } from '../pack/pack.js';
@@ -182,6 +182,8 @@ export interface StoreState {
   mru: PackSlot[];
   /** Spare pack page buffers, shared by every pack (see PagePool). */
   readonly pagePool: PagePool;
+  /** Spare buffers of small packs read whole, shared by every pack (see SlabPool). */
+  readonly slabPool: SlabPool;
   /** Active MIDXs (flat files and chain layers) in lookup order. */
   midxOrder: MidxState[];
   /** Packs with open files (each slot's `lastUse` says how recently it was used). */

@@ -268,7 +268,10 @@ export class BatchLineWriter {
 }
 
 /**
- * Output collected into large writes (a fresh buffer each time, so no write can see it change).
+ * Output collected into large writes: into one buffer, filled again after each write when the
+ * output is done with the bytes it is given on return (`CliIO.stdoutCopies`: a write(2)); else
+ * a fresh buffer each time, so no write can see it change. (Fresh memory costs a page fault per
+ * 4 KiB the first time it is touched: megabytes of output would touch that many fresh pages.)
  * Strings are latin1: names come from stdin decoded as latin1, so they go back out byte for byte.
  */
 export class Output {
@@ -278,7 +281,14 @@ export class Output {
   /** `buf` as a DataView (hex digits are written two at a time). */
   view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   pos = 0;
-  constructor(private readonly io: CliIO) {}
+  /**
+   * Whether whatever is pushed is copied or written out before `push` returns (the output's
+   * `stdoutCopies`): bytes valid for the moment only can then be pushed as they are.
+   */
+  readonly sinkCopies: boolean;
+  constructor(private readonly io: CliIO) {
+    this.sinkCopies = io.stdoutCopies === true;
+  }
   push(s: string | Uint8Array): void {
     if (typeof s === 'string') {
       if (this.pos + s.length > this.buf.length) this.flush();
@@ -350,8 +360,9 @@ export class Output {
   flush(): void {
     if (this.pos === 0) return;
     this.io.stdout(this.buf.subarray(0, this.pos));
+    this.pos = 0;
+    if (this.sinkCopies) return;
     this.buf = Buffer.allocUnsafe(Output.SIZE);
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
-    this.pos = 0;
   }
 }

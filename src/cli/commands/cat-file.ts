@@ -680,6 +680,8 @@ function allObjectsBatch(store: ObjectStore, writer: BatchLineWriter, out: Outpu
       streamAbove: streamAbove(store),
       chunkSize: STREAM_CHUNK,
       onStream: (k, s) => line(k, TYPE_NUMBER[s.type], s.size, s),
+      // Each object is written out in its line (the output copies what it keeps, or writes it).
+      transient: out.sinkCopies,
     },
   );
 }
@@ -807,6 +809,8 @@ function batchWindows(
         streamAbove: streamAbove(store),
         chunkSize: STREAM_CHUNK,
         onStream: (k, s) => line(lineOf(k), TYPE_NUMBER[s.type], s.size, s),
+        // Each object is written out in its line (the output copies what it keeps, or writes it).
+        transient: out.sinkCopies,
       },
     );
     while (j < lines) line(j++, 0, 0, undefined);
