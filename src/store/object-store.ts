@@ -123,6 +123,12 @@ export interface ObjectStoreOptions {
    */
   readMidxWhole?: boolean;
   /**
+   * Read a small local pack (up to 1 MiB) whole when its first object is read (default true): many
+   * reads over many packs then find their bytes without a lookup per 16 KiB page. A caller that
+   * reads one or two objects and exits reads less with false (a page of 16 KiB per read).
+   */
+  readSmallPacksWhole?: boolean;
+  /**
    * @internal The file to read as the local directory's flat MIDX instead of
    * `pack/multi-pack-index` (a path in the storage): a `write --bitmap` reads the new file, still
    * under its lock name, before it replaces the old one.
@@ -283,6 +289,7 @@ export class ObjectStore {
       maxObjectSizeAsked: asked > maxObjectSize ? asked : undefined,
       maxObjectSizeHint: opts.maxObjectSizeHint ?? 'the maxObjectSize option',
       readMidxWhole: opts.readMidxWhole ?? false,
+      readSmallPacksWhole: opts.readSmallPacksWhole ?? true,
       midxFile: opts.midxFile,
       onDiagnostic: opts.onDiagnostic ?? (() => {}),
       emptyTree: fromHex(EMPTY_TREE_HEX[hash.name])!,

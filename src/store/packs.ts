@@ -136,7 +136,7 @@ export function packOf(st: StoreState, slot: PackSlot): PackFile | undefined {
       // A small local pack is one page, read whole when its first object is: random reads over
       // many packs then find their bytes with one lookup, not one per 16 KiB page. (Not through
       // async storage, whose resident blocks would assemble the whole pack at once.)
-      ...(reader.size <= WHOLE_PACK_BYTES && !st.files.remote && !st.files.async
+      ...(reader.size <= WHOLE_PACK_BYTES && st.readSmallPacksWhole && !st.files.remote && !st.files.async
         ? {
             pageSize: Math.max(1, reader.size),
             pageCacheBytes: Math.max(1, reader.size),

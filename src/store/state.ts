@@ -172,6 +172,7 @@ export interface StoreState {
   readonly maxObjectSizeAsked: number | undefined;
   readonly maxObjectSizeHint: string;
   readonly readMidxWhole: boolean;
+  readonly readSmallPacksWhole: boolean;
   /** The local directory's flat MIDX when it is not `pack/multi-pack-index` (ObjectStoreOptions). */
   readonly midxFile: string | undefined;
   readonly onDiagnostic: DiagnosticCallback;

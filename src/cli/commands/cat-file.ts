@@ -230,9 +230,11 @@ interface Found {
 }
 const PRESENT: Found = {};
 
-function openStore(ctx: CatContext, readMidxWhole = false): ObjectStore {
+/** The store of a run: `batch` for many objects (the batch modes), else for one or two. */
+function openStore(ctx: CatContext, batch: boolean, readMidxWhole = false): ObjectStore {
   const store = openCliStore(ctx, {
     readMidxWhole,
+    readSmallPacksWhole: batch,
     maxObjectSize: ctx.maxObjectSize,
     maxObjectSizeHint: `--max-object-size=<n> or ${MAX_OBJECT_SIZE_ENV}`,
     objectDir: ctx.objectDir,
@@ -374,7 +376,7 @@ function writeStream(io: CliIO, s: ObjectStream): void {
 }
 
 function runSingle(io: CliIO, ctx: CatContext, mode: Mode, name: string): number {
-  const store = openStore(ctx);
+  const store = openStore(ctx, false);
   try {
     const r = resolveOrDie(io, store, name);
     if (typeof r === 'number') return r;
@@ -423,7 +425,7 @@ const TYPES: ReadonlySet<string> = new Set(['commit', 'tree', 'blob', 'tag']);
 /** `cat-file <type> <object>`: the object, peeled through tags (and commit → tree) to that type. */
 function runTyped(io: CliIO, ctx: CatContext, type: string, name: string): number {
   if (!TYPES.has(type)) return fatal(io, `invalid object type "${type}"`);
-  const store = openStore(ctx);
+  const store = openStore(ctx, false);
   try {
     const r = resolveOrDie(io, store, name);
     if (typeof r === 'number') return r;
@@ -863,7 +865,7 @@ function runBatch(
   const { usesRest, needsInfo, needsDetails } = writer;
   const hexSize = ctx.hash.hexSize;
   const sep = opts.nul ? '\0' : '\n';
-  const store = openStore(ctx, opts.allObjects);
+  const store = openStore(ctx, true, opts.allObjects);
   const out = new Output(io);
   // Stdin is read block by block, each block answered (and, unless --buffer, written out) before
   // the next is read: memory stays bounded whatever the length of the input, and a writer that
