@@ -229,7 +229,7 @@ export function* writeMidxBitmapSteps(
       gitDir: options.gitDir ?? path.dirname(path.resolve(options.objectDir)),
       files: storeFiles(nodeStorage()),
     });
-    const walk = new CommitWalk(graph, table, store, oidl, N, H, closure, notACommit);
+    const walk = new CommitWalk(graph, table, store, oidl, N, H, notACommit);
     const preferred = options.preferredTips ?? [];
     if (options.refsSnapshot !== undefined) {
       for (const t of options.refsSnapshot) {
@@ -514,7 +514,6 @@ class CommitWalk {
     private readonly oidl: Uint8Array,
     private readonly N: number,
     private readonly H: number,
-    private readonly closure: (pos: number, oid?: Uint8Array, at?: number) => never,
     private readonly notACommit: (parent: string, child: string, missing?: boolean) => never,
   ) {
     this.seen = new Uint8Array(N);
