@@ -54,19 +54,28 @@ export function addSource(st: StoreState, dir: string, shown: string, local: boo
   });
 }
 
+/** `<dir>/pack/` and `<shown>/pack/` of each source (for slotFor). */
+const packPrefixes = new WeakMap<Source, { dir: string; shown: string }>();
+
 export function slotFor(_st: StoreState, src: Source, name: string): PackSlot {
   const key = idxName(name);
   let slot = src.packs.get(key);
   if (slot === undefined) {
     const stem = key.endsWith('.idx') ? key.slice(0, -4) : key;
-    const at = (dir: string) => joinRaw(joinRaw(dir, 'pack'), '');
+    // The pack directory as a prefix, joined once per directory (a MIDX names every pack at once).
+    let prefix = packPrefixes.get(src);
+    if (prefix === undefined) {
+      const at = (dir: string) => joinRaw(joinRaw(dir, 'pack'), '');
+      prefix = { dir: at(src.dir), shown: at(src.shown) };
+      packPrefixes.set(src, prefix);
+    }
     slot = new PackSlot(
       src,
       key,
-      `${at(src.dir)}${key}`,
-      `${at(src.dir)}${stem}.pack`,
-      `${at(src.shown)}${key}`,
-      `${at(src.shown)}${stem}.pack`,
+      `${prefix.dir}${key}`,
+      `${prefix.dir}${stem}.pack`,
+      `${prefix.shown}${key}`,
+      `${prefix.shown}${stem}.pack`,
     );
     src.packs.set(key, slot);
   }
