@@ -121,6 +121,15 @@ class Series {
   }
 }
 
+/**
+ * `node -e 0`, timed among a row's own runs: what a row's "ratio − node" subtracts is Node's
+ * start-up at the moment that row ran (on a busy machine it varies by tens of milliseconds
+ * between rows measured minutes apart).
+ */
+function nodeSample(into: Series): void {
+  into.add(timeSpawn(process.execPath, ['-e', '0'], { cwd: ROOT }));
+}
+
 interface Machine {
   node: string;
   git: string;
@@ -195,6 +204,7 @@ async function main(): Promise<void> {
   runOurWrite();
   const gitW = new Series();
   const ourW = new Series();
+  const nodeW = new Series();
   let identical = 0;
   let gitStable = true;
   for (let i = 0; i < runs; i++) {
@@ -208,9 +218,10 @@ async function main(): Promise<void> {
         if (readFileSync(midxFile).equals(gitBytes)) identical++;
       }
     }
+    nodeSample(nodeW);
   }
   const midxSize = gitBytes.length;
-  addTimeRow(`write (${fmtInt(corpus.objects)} objects, ${corpus.packs} packs)`, gitW, ourW);
+  addTimeRow(`write (${fmtInt(corpus.objects)} objects, ${corpus.packs} packs)`, gitW, ourW, true, 1, nodeW);
   const allSame = identical === runs && gitStable;
   if (!allSame) correctnessFailed = true;
   rows.push({
@@ -273,6 +284,7 @@ async function main(): Promise<void> {
   const gitLk = new Series();
   const gitLkBuf = new Series();
   const ourLk = new Series();
+  const nodeLk = new Series();
   try {
     checkGit(lookupRun('git', gitLookup).out); // warm-up
     checkGit(lookupRun('git', gitLookupBuffered).out);
@@ -289,12 +301,13 @@ async function main(): Promise<void> {
           (side === 'git' ? gitLk : gitLkBuf).add(r.t);
         }
       }
+      nodeSample(nodeLk);
     }
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-  addTimeRow(`CLI lookup --stdin, ${fmtInt(CLI_LOOKUPS)} present ids`, gitLk, ourLk);
-  addTimeRow(`  same, against git cat-file --buffer`, gitLkBuf, ourLk, false);
+  addTimeRow(`CLI lookup --stdin, ${fmtInt(CLI_LOOKUPS)} present ids`, gitLk, ourLk, true, 1, nodeLk);
+  addTimeRow(`  same, against git cat-file --buffer`, gitLkBuf, ourLk, false, 1, nodeLk);
   if (!ourLookupOk) correctnessFailed = true;
   rows.push({
     name: 'CLI lookup: output checked',
@@ -478,7 +491,7 @@ async function main(): Promise<void> {
 }
 
 /** A row comparing two series of whole-process times; `graded: false` makes it informational. */
-function addTimeRow(name: string, git: Series, ours: Series, graded = true, limit = 1): void {
+function addTimeRow(name: string, git: Series, ours: Series, graded = true, limit = 1, node?: Series): void {
   const g = median(git.ms);
   const o = median(ours.ms);
   const gc = median(git.cpuMs);
@@ -493,7 +506,10 @@ function addTimeRow(name: string, git: Series, ours: Series, graded = true, limi
     ratio: o / g,
     target: graded ? `ratio − node ≤ ${limit.toFixed(2)}` : 'info',
     pass: graded ? o / g <= limit : undefined,
-    startup: { limit: graded ? limit : undefined },
+    startup: {
+      limit: graded ? limit : undefined,
+      nodeMs: node !== undefined && node.ms.length > 0 ? median(node.ms) : undefined,
+    },
     runs: { git: git.ms, ours: ours.ms },
     cpu: haveCpu
       ? { git: gc, ours: oc, ratio: oc / gc, runs: { git: git.cpuMs, ours: ours.cpuMs } }
@@ -522,13 +538,15 @@ function verifyRows(label: string, opts: { cwd: string; env: NodeJS.ProcessEnv }
   timeSpawn(process.execPath, ourArgs, opts);
   const g = new Series();
   const o = new Series();
+  const n = new Series();
   for (let i = 0; i < runs; i++) {
     for (const side of i % 2 === 0 ? ['git', 'ours'] : ['ours', 'git']) {
       if (side === 'git') g.add(timeSpawn('git', gitArgs, opts));
       else o.add(timeSpawn(process.execPath, ourArgs, opts));
     }
+    nodeSample(n);
   }
-  addTimeRow(`verify (${label})`, g, o, true, VERIFY_TARGET);
+  addTimeRow(`verify (${label})`, g, o, true, VERIFY_TARGET, n);
 }
 
 /**
@@ -541,6 +559,7 @@ function repackRows(label: string, dir: string, env: NodeJS.ProcessEnv, n: numbe
   const scratch = mkdtempSync(join(tmpdir(), 'git-midx-bench-repack-'));
   const g = new Series();
   const o = new Series();
+  const nodeR = new Series();
   let checked = 0;
   let good = 0;
   let note = '';
@@ -594,6 +613,7 @@ function repackRows(label: string, dir: string, env: NodeJS.ProcessEnv, n: numbe
           else note = `git verify exit ${verify.status}, objects ${same ? 'same' : 'differ'}`;
         }
       }
+      nodeSample(nodeR);
     }
     // Peak memory: one more run each, under GNU time.
     if (rssMethod() === 'gnu-time') {
@@ -603,7 +623,7 @@ function repackRows(label: string, dir: string, env: NodeJS.ProcessEnv, n: numbe
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-  addTimeRow(`repack --batch-size=0 (${label})`, g, o, true, REPACK_TARGET);
+  addTimeRow(`repack --batch-size=0 (${label})`, g, o, true, REPACK_TARGET, nodeR);
   rows.push({
     name: `  repack (${label}): size of the new pack`,
     unit: 'MiB',
@@ -711,6 +731,7 @@ function catFileRows(
       check(run(process.execPath, ourArgs));
       const g = new Series();
       const o = new Series();
+      const n = new Series();
       for (let i = 0; i < runs; i++) {
         for (const side of i % 2 === 0 ? ['git', 'ours'] : ['ours', 'git']) {
           if (side === 'git') {
@@ -723,9 +744,10 @@ function catFileRows(
             o.add(r.t);
           }
         }
+        nodeSample(n);
       }
       const limit = CAT_FILE_TARGETS[mode];
-      addTimeRow(`cat-file ${mode}, ${fmtInt(ids.length)} ids (${label})`, g, o, true, limit);
+      addTimeRow(`cat-file ${mode}, ${fmtInt(ids.length)} ids (${label})`, g, o, true, limit, n);
       const ok = same === checked;
       if (!ok) correctnessFailed = true;
       rows.push({
@@ -768,6 +790,7 @@ function allObjectsRows(label: string, opts: { cwd: string; env: NodeJS.ProcessE
       let checked = 0;
       const g = new Series();
       const o = new Series();
+      const n = new Series();
       const first = run(process.execPath, [BIN, ...args]);
       checked++;
       if (first.digest === want.digest) same++;
@@ -784,9 +807,10 @@ function allObjectsRows(label: string, opts: { cwd: string; env: NodeJS.ProcessE
             o.add(r.t);
           }
         }
+        nodeSample(n);
       }
       const shown = format === '' ? '' : ` '${format.slice(1)}'`;
-      addTimeRow(`cat-file --batch-check${shown} --batch-all-objects (${label})`, g, o, true, 1);
+      addTimeRow(`cat-file --batch-check${shown} --batch-all-objects (${label})`, g, o, true, 1, n);
       const ok = same === checked;
       if (!ok) correctnessFailed = true;
       rows.push({
@@ -1007,7 +1031,7 @@ function printTable(machine: Machine, nodeStartMs: number, seconds: number): voi
   for (const b of body) out.push(line(b));
   out.push('');
   out.push(
-    'ratio: ours/git of the wall-time medians; ratio − node: (ours − the median of `node -e 0`)/git, which whole-process rows are judged on; CPU ratio: ours/git of child user+sys time',
+    "ratio: ours/git of the wall-time medians; ratio − node: (ours − the median of `node -e 0` timed among that row's runs)/git, which whole-process rows are judged on; CPU ratio: ours/git of child user+sys time",
   );
   for (const r of rows) {
     if (r.runs === undefined) continue;
@@ -1024,9 +1048,11 @@ function printTable(machine: Machine, nodeStartMs: number, seconds: number): voi
       const med = r.unit === 'lookups/s' ? ` median ${fmtInt(r.cpu.ours)}/s` : '';
       out.push(`    ${rate ? 'CPU-time rate' : 'CPU ms'}: ${series('', r.cpu.runs)}${med}`);
     }
+    if (r.startup?.nodeMs !== undefined)
+      out.push(`    node -e 0 among these runs, median: ${r.startup.nodeMs.toFixed(1)} ms`);
     if (r.note) out.push(`    ${r.note}`);
   }
-  out.push(`  node startup alone (node -e 0), median: ${nodeStartMs.toFixed(1)} ms`);
+  out.push(`  node startup alone (node -e 0), median at the start: ${nodeStartMs.toFixed(1)} ms`);
   out.push(`  bench wall time: ${seconds.toFixed(1)} s`);
   console.log(out.join('\n'));
 }
