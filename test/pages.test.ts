@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PagedReader, PagePool, type RandomAccessReader } from '../src/io.js';
+import { PagedReader, PagePool, type RandomAccessReader, SlabPool } from '../src/io.js';
 
 const PAGE = 4096;
 
@@ -60,4 +60,46 @@ test('a page only read briefly goes back to the pool when evicted, and the pool 
   lent.bytesAt(0, 4);
   for (let p = 1; p < 16; p++) lent.bytesAt(p * PAGE, 4);
   assert.deepEqual(held, before);
+});
+
+test('small files read whole one after another refill the slabs of the ones released before them', () => {
+  const pool = new SlabPool(1 << 20);
+  const seen = new Set<ArrayBuffer>();
+  // Files of different sizes (each one page: read whole), as a scan over many small packs meets them.
+  for (let f = 0; f < 12; f++) {
+    const size = 3000 + f * 1500;
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i++) bytes[i] = (f * 7 + i * 13) & 0xff;
+    const reader: RandomAccessReader = {
+      size,
+      readInto(into, offset, length, pos) {
+        into.set(bytes.subarray(pos, pos + length), offset);
+      },
+      close() {},
+    };
+    const r = new PagedReader(reader, { pool, pageSize: size, cacheBytes: size });
+    const page = r.bytesAt(0, size);
+    assert.equal(page.length, size);
+    assert.deepEqual(page, bytes, `file ${f}`);
+    assert.equal(page.buffer.byteLength, SlabPool.capacityFor(size));
+    seen.add(page.buffer as ArrayBuffer);
+    r.releasePages();
+  }
+  // Sizes from 3,000 to 19,500 bytes fall in four classes (4, 8, 16 and 32 KiB): one slab each.
+  assert.equal(seen.size, 4);
+  // What the pool keeps is bounded: a slab past its budget goes to the garbage collector.
+  const small = new SlabPool(8192);
+  const a = new ArrayBuffer(8192);
+  const b = new ArrayBuffer(4096);
+  small.give(a);
+  small.give(b);
+  assert.equal(small.take(5000), a);
+  const c = small.take(3000);
+  assert.notEqual(c, b);
+  assert.equal(c.byteLength, 4096);
+  // A buffer of no class is not kept.
+  const odd = new ArrayBuffer(5000);
+  small.give(odd);
+  assert.notEqual(small.take(3000), odd);
+  assert.notEqual(small.take(5000), odd);
 });
