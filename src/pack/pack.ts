@@ -985,7 +985,9 @@ export class PackFile {
     // Every delta on the way has that type too: later questions about them (and about deltas
     // whose chains pass through them, as chains share bases) stop here.
     if (this.chainTypes.size + path.length > CHAIN_TYPES_MAX) this.chainTypes.clear();
-    for (const o of path) this.chainTypes.set(o, type);
+    // (An indexed loop: cold code, run for every delta of a batch, would allocate an iterator
+    // result per step of a for-of.)
+    for (let k = 0; k < path.length; k++) this.chainTypes.set(path[k], type);
     if (path.length > CHAIN_SLOTS_KEPT) path.length = 0;
     return type;
   }
@@ -1384,10 +1386,10 @@ export class PackFile {
       if (prefix.length < want) prefix = undefined;
     }
     if (prefix === undefined) prefix = this.inflateEntry(e, 'delta');
-    return deltaResultSize(prefix.length > e.size ? prefix.subarray(0, e.size) : prefix, {
-      file: this.file,
-      offset: e.offset,
-    });
+    // The context errors name (the options of every delta applied: no object per call).
+    const ctx = this.deltaOptions;
+    ctx.offset = e.offset;
+    return deltaResultSize(prefix.length > e.size ? prefix.subarray(0, e.size) : prefix, ctx);
   }
 
   private sizeOverflow(offset: number): GitMidxError {
