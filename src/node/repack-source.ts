@@ -152,6 +152,9 @@ export function candidateReader(
   sources: readonly Source[],
   t: CandidateTable,
 ): (j: number) => Uint8Array | undefined {
+  // The compressed bytes of one entry at a time: one buffer, grown as needed (fresh memory for
+  // every candidate would cost a page fault per 4 KiB touched).
+  let input = new Uint8Array(0);
   return (j) => {
     try {
       const src = sources[t.srcOf[j]];
@@ -164,10 +167,10 @@ export function candidateReader(
       } else {
         // One read of the entry's exact bytes: the search visits the packs in no order, and pages
         // around each entry would be read for nothing.
-        const r = nodeInflater.inflate(
-          src.raw.readUncached(t.dataAt[j], t.endAt[j] - t.dataAt[j]),
-          t.sizes[j],
-        );
+        const n = t.endAt[j] - t.dataAt[j];
+        if (input.length < n) input = new Uint8Array(Math.max(n, 2 * input.length, 1 << 16));
+        src.raw.readInto(input, 0, n, t.dataAt[j]);
+        const r = nodeInflater.inflate(input.subarray(0, n), t.sizes[j]);
         if (r.data.length !== t.sizes[j]) return undefined;
         type = TYPE_NAMES[t.types[j]];
         data = r.data;
