@@ -527,7 +527,12 @@ function idsWithRepeats(objectDir: string, objects: number, count: number, seed:
 }
 
 const VERIFY_TARGET = 1.0;
+/**
+ * `repack --batch-size=0`'s time: within 2× git's on the built-in corpora; on a real repository
+ * (`--repo`), where the delta search has real work, no slower than git.
+ */
 const REPACK_TARGET = 2.0;
+const REPACK_TARGET_REAL = 1.0;
 
 /** `verify` vs `git multi-pack-index verify` on the same MIDX (git's), both must say it is clean. */
 function verifyRows(label: string, opts: { cwd: string; env: NodeJS.ProcessEnv }): void {
@@ -623,7 +628,8 @@ function repackRows(label: string, dir: string, env: NodeJS.ProcessEnv, n: numbe
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
-  addTimeRow(`repack --batch-size=0 (${label})`, g, o, true, REPACK_TARGET, nodeR);
+  const target = repoArg === undefined ? REPACK_TARGET : REPACK_TARGET_REAL;
+  addTimeRow(`repack --batch-size=0 (${label})`, g, o, true, target, nodeR);
   rows.push({
     name: `  repack (${label}): size of the new pack`,
     unit: 'MiB',
