@@ -56,6 +56,14 @@ function varintLength(n: number): number {
  * A base prepared for delta encoding: its blocks filed by hash. Build it once and pass it to
  * {@link createDelta} for every target to be tried against that base.
  */
+/**
+ * Buckets per block of the base, at least: at most a quarter of the buckets hold a block, so most
+ * positions of a target find theirs empty and roll on at once. With one bucket per block, half of
+ * them found a block of another hash and walked its chain: the encoding took about twice as long
+ * (a repack of flask's history in 100 packs: 650 ms in `createDelta` against 290–410 ms).
+ */
+const HEADS_PER_BLOCK = 4;
+
 export class DeltaIndex {
   /** The base bytes (kept by reference, not copied). */
   readonly base: Uint8Array;
@@ -72,7 +80,7 @@ export class DeltaIndex {
     this.base = base;
     const blocks = Math.floor(base.length / DELTA_BLOCK);
     let bits = 4;
-    while (1 << bits < blocks) bits++;
+    while (1 << bits < blocks * HEADS_PER_BLOCK) bits++;
     this.shift = 32 - bits;
     this.heads = new Int32Array(1 << bits);
     this.chain = new Int32Array(blocks);
