@@ -8,15 +8,17 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import * as zlib from 'node:zlib';
 import { parseBatchSize } from '../src/cli/commands/repack.js';
 import { isGitMidxError } from '../src/errors.js';
 import { type HashAlgorithm, SHA1, SHA256 } from '../src/hash.js';
 import { openFileReader } from '../src/node/fs.js';
 import { nodeHash } from '../src/node/hash.js';
-import { nodeCrc32 } from '../src/node/pack-write.js';
+import { nodeCrc32, nodeDeflater } from '../src/node/pack-write.js';
 import { planRepack, type RepackOptions, repackMidx, repackMidxAsync } from '../src/node/repack.js';
 import { nodeInflater } from '../src/node/zlib.js';
 import { PackIndex } from '../src/pack/idx.js';
@@ -728,4 +730,59 @@ test('repack: pack.depth counts the copied deltas resting on an object the searc
     `chain ${longestChain(dir, r.env, res.pack!.name)}`,
   );
   assertGitAccepts(dir, r.env, res.pack!.name, 'sha1');
+});
+
+test("nodeDeflater's one reused stream gives deflateSync's bytes (stored blocks at level 0: a valid stream), reset between objects", () => {
+  const inputs: Uint8Array[] = [new Uint8Array(0), Buffer.from('x'), Buffer.from('hello, hello, hello\n')];
+  let x = 12345;
+  const random = (n: number) => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      b[i] = x >>> 24;
+    }
+    return b;
+  };
+  // Incompressible bytes larger than the stream's first output buffer (its room is grown), text,
+  // and a run of zeros.
+  inputs.push(
+    random(70_000),
+    random(300),
+    Buffer.from('line of text\n'.repeat(20_000)),
+    new Uint8Array(200_000),
+  );
+  // The stream does the work: deflateSync (node:zlib's CommonJS object, which ours calls) is not.
+  const cjsZlib = createRequire(import.meta.url)('node:zlib') as { deflateSync: typeof zlib.deflateSync };
+  const real = cjsZlib.deflateSync;
+  let fallbacks = 0;
+  cjsZlib.deflateSync = ((...a: Parameters<typeof zlib.deflateSync>) => {
+    fallbacks++;
+    return real(...a);
+  }) as typeof zlib.deflateSync;
+  try {
+    const d = nodeDeflater();
+    for (const input of inputs) d.deflate(input);
+  } finally {
+    cjsZlib.deflateSync = real;
+  }
+  assert.equal(fallbacks, 0);
+  for (const level of [-1, 0, 1, 9]) {
+    const d = nodeDeflater(level);
+    // Twice over: the stream is reset between objects.
+    for (let round = 0; round < 2; round++) {
+      for (const input of inputs) {
+        const ours = d.deflate(input);
+        // At level 0, stored blocks are cut where the output room ends, which deflateSync gives in
+        // chunks of its own: any cut is a valid stream of the same bytes.
+        if (level !== 0) {
+          const want = zlib.deflateSync(input, { level });
+          assert.ok(Buffer.from(ours).equals(want), `level ${level}, ${input.length} bytes, round ${round}`);
+        }
+        assert.ok(
+          Buffer.from(zlib.inflateSync(ours)).equals(Buffer.from(input)),
+          `level ${level}: round trip`,
+        );
+      }
+    }
+  }
 });

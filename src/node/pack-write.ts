@@ -13,14 +13,87 @@ import { crypto, zlib } from './builtins.js';
 import { createListed, unregisterCleanup } from './cleanup.js';
 import { linkInPackDir, packDirPath, removeInPackDir, renameInPackDir } from './packdir.js';
 
-/** node:zlib's deflate at `level` (-1 = zlib's default, 6; Git's default for packs, §2.3). */
+/**
+ * node:zlib's deflate at `level` (-1 = zlib's default, 6; Git's default for packs, §2.3).
+ *
+ * One zlib stream serves every object, reset after each: `deflateSync` makes a stream per call,
+ * with its few hundred KiB of state, which costs more than deflating a small object does (a pack
+ * has thousands). Its output is the same bytes. Where this Node's zlib object lacks the
+ * synchronous handle it needs, or the stream fails, `deflateSync` does the work.
+ */
 export function nodeDeflater(level = -1): Deflater {
+  let stream: DeflateStream | undefined;
+  let broken = false;
+  let out = new Uint8Array(1 << 16);
+  const once = (data: Uint8Array): Uint8Array => {
+    const b = zlib().deflateSync(data, { level });
+    return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  };
   return {
     deflate(data) {
-      const b = zlib().deflateSync(data, { level });
-      return new Uint8Array(b.buffer, b.byteOffset, b.length);
+      if (broken) return once(data);
+      if (stream === undefined) {
+        const s = zlib().createDeflate({ level }) as unknown as DeflateStream;
+        if (s._handle?.writeSync === undefined || s._writeState === undefined) {
+          s.close();
+          broken = true;
+          return once(data);
+        }
+        s._handle.onerror = () => {
+          broken = true;
+        };
+        stream = s;
+      }
+      const handle = stream._handle!;
+      const state = stream._writeState!;
+      const FINISH = zlib().constants.Z_FINISH;
+      // A bound on the output, so that one call mostly finishes (more room is made if not).
+      const bound = data.length + (data.length >>> 8) + 64;
+      if (out.length < bound) out = new Uint8Array(Math.max(bound, 2 * out.length));
+      let inOff = 0;
+      let inLen = data.length;
+      let produced = 0;
+      for (;;) {
+        handle.writeSync!(FINISH, data, inOff, inLen, out, produced, out.length - produced);
+        if (broken) break;
+        const availOut = state[0];
+        const availIn = state[1];
+        inOff += inLen - availIn;
+        inLen = availIn;
+        produced = out.length - availOut;
+        if (availOut !== 0) break;
+        const grown = new Uint8Array(2 * out.length);
+        grown.set(out);
+        out = grown;
+      }
+      if (broken) {
+        stream.close();
+        stream = undefined;
+        return once(data);
+      }
+      stream.reset();
+      return out.slice(0, produced);
     },
   };
+}
+
+/** The parts of a node:zlib Deflate object that `nodeDeflater` drives (as src/node/zlib.ts does). */
+interface DeflateStream {
+  _handle?: {
+    writeSync?(
+      flush: number,
+      input: Uint8Array,
+      inOff: number,
+      inLen: number,
+      out: Uint8Array,
+      outOff: number,
+      outLen: number,
+    ): void;
+    onerror?: (message: string, errno: number, code?: string) => void;
+  };
+  _writeState?: Uint32Array;
+  reset(): void;
+  close(): void;
 }
 
 /** node:zlib's CRC-32 where this Node has it (20.15+, 22.2+), else the portable one. */
