@@ -170,10 +170,19 @@ export function candidateReader(
         const n = t.endAt[j] - t.dataAt[j];
         if (input.length < n) input = new Uint8Array(Math.max(n, 2 * input.length, 1 << 16));
         src.raw.readInto(input, 0, n, t.dataAt[j]);
-        const r = nodeInflater.inflate(input.subarray(0, n), t.sizes[j]);
-        if (r.data.length !== t.sizes[j]) return undefined;
+        // Straight into bytes of its declared size, through the inflater's one reused stream (a
+        // stream per object costs more than inflating a small one); else, for the exact outcome,
+        // the whole-stream inflate.
+        const size = t.sizes[j];
+        const out = nodeInflater.allocate?.(size) ?? new Uint8Array(size);
+        if ((nodeInflater.inflateExact?.(input, 0, n, out, size) ?? -1) >= 0) {
+          data = out;
+        } else {
+          const r = nodeInflater.inflate(input.subarray(0, n), size);
+          if (r.data.length !== size) return undefined;
+          data = r.data;
+        }
         type = TYPE_NAMES[t.types[j]];
-        data = r.data;
       }
       return hashMismatch(hash, t.oids, j, type, data) === undefined ? data : undefined;
     } catch {
