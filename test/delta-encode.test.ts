@@ -169,3 +169,27 @@ test('sampleMatches: most spots of an edited copy hit, few of an unrelated targe
   assert.equal(sampleMatches(index, randomBytes(r, 50000), 16), 0);
   assert.equal(sampleMatches(index, randomBytes(r, 40), 16), 16, 'too small to sample');
 });
+
+test('the index has four buckets per block of a base, one per block past 16 MiB of buckets; deltas round-trip either way', () => {
+  const r = rng(77);
+  const small = randomBytes(r, 4000);
+  const smallIndex = new DeltaIndex(small);
+  const blocks = Math.floor(small.length / 16);
+  assert.ok(smallIndex.heads.length >= 4 * blocks, `${smallIndex.heads.length} buckets for ${blocks} blocks`);
+  assert.ok(smallIndex.heads.length < 8 * blocks);
+  const edited = small.slice();
+  edited.set(randomBytes(r, 50), 1000);
+  const d = createDelta(smallIndex, edited);
+  assert.ok(d !== undefined);
+  assert.deepEqual(applyDelta(small, d), edited);
+
+  // 20 MiB: four buckets per block would be 5.2 million; the cap keeps 2^22, still one per block or more.
+  const big = randomBytes(r, 20 << 20);
+  const bigIndex = new DeltaIndex(big);
+  assert.equal(bigIndex.heads.length, 1 << 22);
+  const target = big.subarray(3 << 20, 5 << 20).slice();
+  target.set(randomBytes(r, 100), 12345);
+  const bd = createDelta(bigIndex, target);
+  assert.ok(bd !== undefined && bd.length < 1000, `${bd?.length} bytes`);
+  assert.deepEqual(applyDelta(big, bd), target);
+});

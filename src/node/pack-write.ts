@@ -31,7 +31,9 @@ export function nodeDeflater(level = -1): Deflater {
   };
   return {
     deflate(data) {
-      if (broken) return once(data);
+      // A large object: a stream of its own costs nothing next to deflating it, and the reused
+      // output buffer is not grown to its size (it would be kept).
+      if (broken || data.length > REUSED_STREAM_MAX) return once(data);
       if (stream === undefined) {
         const s = zlib().createDeflate({ level }) as unknown as DeflateStream;
         if (s._handle?.writeSync === undefined || s._writeState === undefined) {
@@ -76,6 +78,9 @@ export function nodeDeflater(level = -1): Deflater {
     },
   };
 }
+
+/** Objects up to this size go through `nodeDeflater`'s reused stream; larger ones through deflateSync. */
+const REUSED_STREAM_MAX = 8 * 1024 * 1024;
 
 /** The parts of a node:zlib Deflate object that `nodeDeflater` drives (as src/node/zlib.ts does). */
 interface DeflateStream {

@@ -63,6 +63,11 @@ function varintLength(n: number): number {
  * (a repack of flask's history in 100 packs: 650 ms in `createDelta` against 290–410 ms).
  */
 const HEADS_PER_BLOCK = 4;
+/**
+ * The most buckets that HEADS_PER_BLOCK alone gives (16 MiB of heads): a larger base gets one per
+ * block, as before, so that the index of a base of hundreds of MiB stays within the base's size.
+ */
+const HEADS_BITS_MAX = 22;
 
 export class DeltaIndex {
   /** The base bytes (kept by reference, not copied). */
@@ -80,7 +85,7 @@ export class DeltaIndex {
     this.base = base;
     const blocks = Math.floor(base.length / DELTA_BLOCK);
     let bits = 4;
-    while (1 << bits < blocks * HEADS_PER_BLOCK) bits++;
+    while ((1 << bits < blocks * HEADS_PER_BLOCK && bits < HEADS_BITS_MAX) || 1 << bits < blocks) bits++;
     this.shift = 32 - bits;
     this.heads = new Int32Array(1 << bits);
     this.chain = new Int32Array(blocks);
