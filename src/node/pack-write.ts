@@ -12,6 +12,7 @@ import { type Crc32Function, type Deflater, crc32 as portableCrc32 } from '../pa
 import { crypto, zlib } from './builtins.js';
 import { createListed, unregisterCleanup } from './cleanup.js';
 import { linkInPackDir, packDirPath, removeInPackDir, renameInPackDir } from './packdir.js';
+import type { ZlibEngine } from './zlib.js';
 
 /**
  * node:zlib's deflate at `level` (-1 = zlib's default, 6; Git's default for packs, §2.3).
@@ -22,7 +23,7 @@ import { linkInPackDir, packDirPath, removeInPackDir, renameInPackDir } from './
  * synchronous handle it needs, or the stream fails, `deflateSync` does the work.
  */
 export function nodeDeflater(level = -1): Deflater {
-  let stream: DeflateStream | undefined;
+  let stream: ZlibEngine | undefined;
   let broken = false;
   let out = new Uint8Array(1 << 16);
   const once = (data: Uint8Array): Uint8Array => {
@@ -35,7 +36,7 @@ export function nodeDeflater(level = -1): Deflater {
       // output buffer is not grown to its size (it would be kept).
       if (broken || data.length > REUSED_STREAM_MAX) return once(data);
       if (stream === undefined) {
-        const s = zlib().createDeflate({ level }) as unknown as DeflateStream;
+        const s = zlib().createDeflate({ level }) as unknown as ZlibEngine;
         if (s._handle?.writeSync === undefined || s._writeState === undefined) {
           s.close();
           broken = true;
@@ -81,25 +82,6 @@ export function nodeDeflater(level = -1): Deflater {
 
 /** Objects up to this size go through `nodeDeflater`'s reused stream; larger ones through deflateSync. */
 const REUSED_STREAM_MAX = 8 * 1024 * 1024;
-
-/** The parts of a node:zlib Deflate object that `nodeDeflater` drives (as src/node/zlib.ts does). */
-interface DeflateStream {
-  _handle?: {
-    writeSync?(
-      flush: number,
-      input: Uint8Array,
-      inOff: number,
-      inLen: number,
-      out: Uint8Array,
-      outOff: number,
-      outLen: number,
-    ): void;
-    onerror?: (message: string, errno: number, code?: string) => void;
-  };
-  _writeState?: Uint32Array;
-  reset(): void;
-  close(): void;
-}
 
 /** node:zlib's CRC-32 where this Node has it (20.15+, 22.2+), else the portable one. */
 export const nodeCrc32: Crc32Function = (data, previous = 0) => {

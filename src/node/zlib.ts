@@ -149,8 +149,11 @@ export const nodeInflater: Inflater = {
   },
 };
 
-/** The parts of a node:zlib Inflate object that its own synchronous functions drive. */
-interface ZlibEngine {
+/**
+ * The parts of a node:zlib Inflate or Deflate object that its own synchronous functions drive
+ * (here, and `nodeDeflater` in src/node/pack-write.ts).
+ */
+export interface ZlibEngine {
   _handle?: {
     writeSync?(
       flush: number,
@@ -164,6 +167,7 @@ interface ZlibEngine {
     onerror?: (message: string, errno: number, code?: string) => void;
   };
   _writeState?: Uint32Array;
+  reset(): void;
   close(): void;
 }
 
@@ -283,7 +287,7 @@ function exactEngine(input: Uint8Array, start: number, end: number, out: Uint8Ar
     h.engine.close();
     return -1;
   }
-  (h.engine as unknown as { reset(): void }).reset();
+  h.engine.reset();
   return ended ? used : -1;
 }
 

@@ -53,10 +53,6 @@ function varintLength(n: number): number {
 }
 
 /**
- * A base prepared for delta encoding: its blocks filed by hash. Build it once and pass it to
- * {@link createDelta} for every target to be tried against that base.
- */
-/**
  * Buckets per block of the base, at least: at most a quarter of the buckets hold a block, so most
  * positions of a target find theirs empty and roll on at once. With one bucket per block, half of
  * them found a block of another hash and walked its chain: the encoding took about twice as long
@@ -69,6 +65,10 @@ const HEADS_PER_BLOCK = 4;
  */
 const HEADS_BITS_MAX = 22;
 
+/**
+ * A base prepared for delta encoding: its blocks filed by hash. Build it once and pass it to
+ * {@link createDelta} for every target to be tried against that base.
+ */
 export class DeltaIndex {
   /** The base bytes (kept by reference, not copied). */
   readonly base: Uint8Array;
