@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as zlib from 'node:zlib';
 import { parseBatchSize } from '../src/cli/commands/repack.js';
 import { isGitMidxError } from '../src/errors.js';
@@ -20,6 +20,7 @@ import { openFileReader } from '../src/node/fs.js';
 import { nodeHash } from '../src/node/hash.js';
 import { nodeCrc32, nodeDeflater } from '../src/node/pack-write.js';
 import { planRepack, type RepackOptions, repackMidx, repackMidxAsync } from '../src/node/repack.js';
+import { setDeltaHelperScript } from '../src/node/repack-threads.js';
 import { nodeInflater } from '../src/node/zlib.js';
 import { PackIndex } from '../src/pack/idx.js';
 import { PackFile } from '../src/pack/pack.js';
@@ -559,6 +560,97 @@ for (const format of ['sha1', 'sha256'] as const) {
     assert.equal(repackMidx(opts(off, hash, r.env)).pack?.deltified, 0);
   });
 }
+
+/**
+ * Enough candidates for a threaded search (2,000 a thread): `families` texts in five versions (one
+ * byte changed), each version in a pack of its own, so that every object is stored whole and four
+ * in five can become deltas.
+ */
+function buildMany(families: number) {
+  const r = TestRepo.create({ bare: true });
+  repos.push(r);
+  const t = 1_500_000_000;
+  for (let v = 0; v < 5; v++) {
+    const blobs: string[] = [];
+    for (let f = 0; f < families; f++) {
+      // 300 + f bytes: a family's versions are next to each other in the search's size order.
+      const base = `${text(1000 + f, 20).slice(0, 299 + f)}\n`;
+      const at = (v * 37) % 290;
+      blobs.push(v === 0 ? base : `${base.slice(0, at)}#${base.slice(at + 1)}`);
+    }
+    r.packObjects(r.writeBlobs(blobs), { mtime: t + v });
+  }
+  r.git(['multi-pack-index', 'write']);
+  return r;
+}
+
+test('repack: a threaded delta search (pack.threads) gives a pack git accepts; a helper thread that fails or dies half-way leaves its work to the others', async () => {
+  const r = buildMany(1000);
+  const before = allObjects(r.dir, r.env);
+  const one = copyOf(r.dir);
+  const single = await repackMidxAsync(opts(one, SHA1, r.env, { threads: 1 }));
+  assert.equal(single.pack?.searchThreads, 1);
+  // (From the sources, helpers run through a script that registers the TypeScript loader.)
+  const shim = new URL('./helpers/delta-helper.mjs', import.meta.url);
+  const runs: [string, URL][] = [
+    ['helpers', shim],
+    ['a helper that cannot start', pathToFileURL(path.join(path.dirname(bin), 'no-such-helper.js'))],
+    ['a helper that dies', new URL('./helpers/delta-helper-exits.mjs', import.meta.url)],
+  ];
+  for (const [what, script] of runs) {
+    const dir = copyOf(r.dir);
+    const old = listing(dir);
+    setDeltaHelperScript(script);
+    let res: Awaited<ReturnType<typeof repackMidxAsync>>;
+    try {
+      res = await repackMidxAsync(opts(dir, SHA1, r.env, { threads: 2 }));
+    } finally {
+      setDeltaHelperScript(undefined);
+    }
+    const pack = res.pack!;
+    assert.equal(pack.searchThreads, 2, what);
+    // About as many deltas as one thread finds (a thread's window starts again where it takes
+    // over, which costs a few); what a dead helper took and never reported is searched again.
+    assert.ok(
+      pack.deltified >= single.pack!.deltified - 20 && pack.deltified <= single.pack!.deltified,
+      `${what}: ${pack.deltified} deltas, ${single.pack!.deltified} with one thread`,
+    );
+    const [stem] = newPacks(old, listing(dir));
+    assertGitAccepts(dir, r.env, stem, 'sha1');
+    assert.ok(allObjects(dir, r.env).equals(before), `${what}: the same objects, byte for byte`);
+    assert.deepEqual(
+      listing(dir).filter((f) => f.startsWith('tmp_')),
+      [],
+      what,
+    );
+  }
+  // The synchronous run searches on its own thread.
+  const sync = copyOf(r.dir);
+  assert.equal(repackMidx(opts(sync, SHA1, r.env, { threads: 2 })).pack?.searchThreads, 1);
+});
+
+test('repack: an abort during a threaded search stops the helpers and leaves nothing behind', async () => {
+  const r = buildMany(1000);
+  const before = listing(r.dir);
+  const midx = r.readMidx()!;
+  const ac = new AbortController();
+  setDeltaHelperScript(new URL('./helpers/delta-helper.mjs', import.meta.url));
+  await assert.rejects(
+    repackMidxAsync(
+      opts(r.dir, SHA1, r.env, {
+        threads: 2,
+        signal: ac.signal,
+        onProgress: (e) => {
+          if (e.title === 'Compressing objects' && e.done > 1000) ac.abort();
+        },
+      }),
+    ),
+    (e) => isGitMidxError(e, 'ABORTED'),
+  );
+  setDeltaHelperScript(undefined);
+  assert.deepEqual(listing(r.dir), before);
+  assert.ok(r.readMidx()!.equals(midx));
+});
 
 // ---------------------------------------------------------------------------------------------
 // Dry run, no-ops, abort, CLI

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { workerThreads } from '../node/builtins.js';
 import {
   ownLeftovers,
@@ -16,6 +16,7 @@ import {
   stopCreates,
 } from '../node/cleanup.js';
 import { removeInPackDir } from '../node/packdir.js';
+import { type DeltaHelperData, runDeltaHelper, setDeltaHelperScript } from '../node/repack-threads.js';
 import { catFileCommand } from './commands/cat-file.js';
 import { compactCommand } from './commands/compact.js';
 import { expireCommand } from './commands/expire.js';
@@ -263,8 +264,15 @@ function dieBy(sig: NodeJS.Signals, code: number): never {
 /** Entry point of the worker thread (bin/cli-worker.cjs). */
 export async function runWorker(): Promise<void> {
   const { parentPort, workerData } = workerThreads();
+  if ((workerData as Partial<DeltaHelperData>)?.kind === 'git-midx-delta-helper') {
+    // A helper thread of repack's delta search (src/node/repack-threads.ts), started below.
+    runDeltaHelper(workerData as DeltaHelperData, (b, transfer) => parentPort?.postMessage(b, transfer));
+    return;
+  }
   const data = workerData as { argv: string[]; shared: SharedArrayBuffer; stderrIsTTY: boolean };
   setCleanupMirror(sharedCleanupMirror(data.shared));
+  // Helpers run this script too: it loads the bundle through its code cache.
+  setDeltaHelperScript(pathToFileURL(workerScript()));
   const io = Object.defineProperty(nodeIO(), 'stderrIsTTY', { value: data.stderrIsTTY });
   let status: number;
   try {

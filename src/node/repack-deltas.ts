@@ -47,6 +47,8 @@ export interface DeltaSearchSettings {
   windowMemory: number;
   /** Objects larger than this many bytes are not searched (`core.bigFileThreshold`). */
   bigFileThreshold: number;
+  /** Threads searching at once (`pack.threads`; default 1): see `searchDeltas`. */
+  threads?: number;
 }
 
 /** The objects of the new pack as the search sees them. */
@@ -85,6 +87,8 @@ export class DeltaSearchResult {
   private spilled = 0;
   /** New deltas found. */
   deltas = 0;
+  /** Threads the search started with. */
+  threads = 1;
 
   constructor(count: number) {
     this.base = new Int32Array(count).fill(-1);
@@ -169,52 +173,41 @@ function maxDeltaSize(
   return Math.floor((bound * (maxDepth - baseDepth)) / (maxDepth - refDepth + 1));
 }
 
-/**
- * Runs the search over the candidates of `input`, deflating every delta found (and every resolved
- * object that stays whole) into a spill file in `packDir`. A generator: it yields every few dozen
- * candidates so that an async run can see an abort.
- *
- * @returns The decisions; `close()` it when the pack is written (or on failure).
- */
-export function* searchDeltas(
-  input: DeltaSearchInput,
-  settings: DeltaSearchSettings,
-  packDir: string,
-): Generator<undefined, DeltaSearchResult, undefined> {
-  const result = new DeltaSearchResult(input.count);
-  try {
-    const { types, sizes } = input;
-    let n = 0;
-    for (let j = 0; j < input.count; j++) {
-      if (types[j] === 0) continue;
-      if (sizes[j] < MIN_CANDIDATE_SIZE || sizes[j] > settings.bigFileThreshold) {
-        types[j] = 0;
-        continue;
-      }
-      n++;
-    }
-    const order = new Uint32Array(n);
-    n = 0;
-    for (let j = 0; j < input.count; j++) if (types[j] !== 0) order[n++] = j;
-    order.sort((a, b) => types[a] - types[b] || sizes[b] - sizes[a] || a - b);
+/** A delta search decision: `base` −1 for an object that stays whole (resolved and deflated). */
+export type DeltaSink = (j: number, base: number, inflated: number, stream: Uint8Array) => void;
 
-    const title = 'Compressing objects';
-    input.onProgress?.({ title, done: 0, total: n });
-    const window: Slot[] = [];
-    let windowBytes = 0;
-    for (let k = 0; k < n; k++) {
-      if (k % STEP === STEP - 1) {
-        input.onProgress?.({ title, done: k, total: n });
-        yield;
-        input.check?.();
-      }
-      const j = order[k];
-      if (window.length > 0 && types[window[0].j] !== types[j]) {
-        window.length = 0;
-        windowBytes = 0;
-      }
-      const data = input.read(j);
-      if (data === undefined) continue;
+/**
+ * The search over the candidates that `next()` hands out (indexes into `order`, the candidates
+ * sorted as `searchDeltas` sorts them; −1 when there are no more), with a window of its own that
+ * starts again wherever they stop following each other. Each decision goes to `sink`, and each
+ * candidate's index, once decided (with or without a decision), to `onDone`. A generator: it yields
+ * every STEP candidates, after `onStep(looked)` (candidates looked at so far).
+ */
+export function* searchClaimed(
+  next: () => number,
+  order: Uint32Array,
+  input: Pick<DeltaSearchInput, 'hashSize' | 'types' | 'heights' | 'resolve' | 'read' | 'deflater' | 'check'>,
+  settings: DeltaSearchSettings,
+  sink: DeltaSink,
+  onStep?: (looked: number) => void,
+  onDone?: (k: number) => void,
+): Generator<undefined, void, undefined> {
+  const { types } = input;
+  const window: Slot[] = [];
+  let windowBytes = 0;
+  let looked = 0;
+  let prev = -2;
+  for (;;) {
+    const k = next();
+    if (k < 0) break;
+    const j = order[k];
+    if (window.length > 0 && (k !== prev + 1 || types[window[0].j] !== types[j])) {
+      window.length = 0;
+      windowBytes = 0;
+    }
+    prev = k;
+    const data = input.read(j);
+    if (data !== undefined) {
       let best: Uint8Array | undefined;
       let bestSlot = -1;
       if (settings.window > 0) {
@@ -255,27 +248,271 @@ export function* searchDeltas(
       if (best !== undefined) {
         const s = window[bestSlot];
         depth = s.depth + 1;
-        result.put(packDir, j, s.j, best.length, input.deflater.deflate(best));
+        sink(j, s.j, best.length, input.deflater.deflate(best));
         // The base that served goes up, next to its delta: it is kept longer.
         window.splice(bestSlot, 1);
         window.push(s);
       } else if (input.resolve[j]) {
-        result.put(packDir, j, -1, data.length, input.deflater.deflate(data));
+        sink(j, -1, data.length, input.deflater.deflate(data));
       }
-      if (settings.window === 0) continue;
-      const slot: Slot = { j, data, index: undefined, depth, bytes: data.length };
-      window.push(slot);
-      windowBytes += slot.bytes;
-      while (window.length > settings.window || (windowBytes > settings.windowMemory && window.length > 1)) {
-        const old = window.shift()!;
-        windowBytes -= old.bytes;
+      if (settings.window > 0) {
+        const slot: Slot = { j, data, index: undefined, depth, bytes: data.length };
+        window.push(slot);
+        windowBytes += slot.bytes;
+        while (
+          window.length > settings.window ||
+          (windowBytes > settings.windowMemory && window.length > 1)
+        ) {
+          const old = window.shift()!;
+          windowBytes -= old.bytes;
+        }
       }
+    }
+    onDone?.(k);
+    if (++looked % STEP === 0) {
+      onStep?.(looked);
+      yield;
+      input.check?.();
+    }
+  }
+  onStep?.(looked);
+}
+
+/**
+ * Which candidates each thread of a threaded search has left (Git's `pack.threads` scheme): each
+ * thread takes the next candidate of its own range, one at a time; a thread whose range is empty
+ * takes the upper half of the largest range left (its window starts again there). Shared memory,
+ * changed only by compare-and-swap, so that no candidate is taken twice.
+ */
+export class SharedClaims {
+  /** Per thread: its range, as `lo · 2^32 + hi`. */
+  readonly ranges: BigInt64Array;
+  /** Per candidate (index into the order): the thread that took it, plus one (0: not taken). */
+  readonly takenBy: Uint8Array;
+
+  constructor(buffers: { ranges: SharedArrayBuffer; takenBy: SharedArrayBuffer }) {
+    this.ranges = new BigInt64Array(buffers.ranges);
+    this.takenBy = new Uint8Array(buffers.takenBy);
+  }
+
+  /** `n` candidates split in `threads` ranges of about equal counts. */
+  static create(n: number, threads: number): SharedClaims {
+    const c = new SharedClaims({
+      ranges: new SharedArrayBuffer(8 * threads),
+      takenBy: new SharedArrayBuffer(Math.max(1, n)),
+    });
+    for (let t = 0; t < threads; t++) {
+      c.ranges[t] = pack(Math.floor((n * t) / threads), Math.floor((n * (t + 1)) / threads));
+    }
+    return c;
+  }
+
+  buffers(): { ranges: SharedArrayBuffer; takenBy: SharedArrayBuffer } {
+    return {
+      ranges: this.ranges.buffer as SharedArrayBuffer,
+      takenBy: this.takenBy.buffer as SharedArrayBuffer,
+    };
+  }
+
+  /** The next candidate of thread `t`'s range, taken; −1 when its range is empty. */
+  take(t: number): number {
+    for (;;) {
+      const v = Atomics.load(this.ranges, t);
+      const lo = Number(v >> 32n);
+      const hi = Number(v & 0xffffffffn);
+      if (lo >= hi) return -1;
+      if (Atomics.compareExchange(this.ranges, t, v, pack(lo + 1, hi)) === v) {
+        this.takenBy[lo] = t + 1;
+        return lo;
+      }
+    }
+  }
+
+  /**
+   * Thread `t` (its range empty) makes the upper half of the largest other range its own, when
+   * that range has at least `2 · min` candidates left, or the whole range of a thread `gone(u)`
+   * says has stopped; false when there is none.
+   */
+  steal(t: number, min: number, gone: (u: number) => boolean): boolean {
+    for (;;) {
+      let best = -1;
+      let bestLeft = 0;
+      for (let u = 0; u < this.ranges.length; u++) {
+        if (u === t) continue;
+        const v = Atomics.load(this.ranges, u);
+        const left = Number(v & 0xffffffffn) - Number(v >> 32n);
+        if (left > 0 && (gone(u) || left >= 2 * min) && (left > bestLeft || gone(u))) {
+          best = u;
+          bestLeft = left;
+          if (gone(u)) break;
+        }
+      }
+      if (best < 0) return false;
+      const v = Atomics.load(this.ranges, best);
+      const lo = Number(v >> 32n);
+      const hi = Number(v & 0xffffffffn);
+      if (lo >= hi) continue;
+      const mid = gone(best) ? lo : lo + Math.ceil((hi - lo) / 2);
+      if (Atomics.compareExchange(this.ranges, best, v, pack(lo, mid)) === v) {
+        Atomics.store(this.ranges, t, pack(mid, hi));
+        return true;
+      }
+    }
+  }
+}
+
+function pack(lo: number, hi: number): bigint {
+  return (BigInt(lo) << 32n) | BigInt(hi);
+}
+
+/** Candidates a thread leaves to the owner of a range, at the least, when it takes from it. */
+export const MIN_STEAL = 128;
+/** Candidates each thread of a threaded search has at least (fewer: one thread does them all). */
+export const MIN_CANDIDATES_PER_THREAD = 2000;
+
+/**
+ * A thread helping the search (a worker, src/node/repack-threads.ts): it takes candidates from the
+ * shared claims as thread `t`, and its decisions arrive in batches.
+ */
+export interface DeltaSearchHelper {
+  /**
+   * Hands over the batches received so far (and not yet taken): for each candidate they cover
+   * (decided, with or without a decision), `accept(k)` says whether it is still wanted (false:
+   * already redone here); the decisions of the wanted ones go to `sink`.
+   */
+  take(accept: (k: number) => boolean, sink: DeltaSink): void;
+  /** 'failed': it stopped early (it takes no more candidates; what it took and did not report is redone). */
+  readonly state: 'running' | 'done' | 'failed';
+  /** Settles when a batch arrives or the helper ends. */
+  next(): Promise<void>;
+  /** Asks it to stop (an abort, or a failure here); it ends at its next candidate. */
+  stop(): void;
+}
+
+/** Starts helper thread `t` over `order` and the shared `claims`; undefined: none started. */
+export type StartDeltaHelper = (
+  order: Uint32Array,
+  claims: SharedClaims,
+  t: number,
+) => DeltaSearchHelper | undefined;
+
+/**
+ * Runs the search over the candidates of `input`, deflating every delta found (and every resolved
+ * object that stays whole) into a spill file in `packDir`. A generator: it yields every few dozen
+ * candidates so that an async run can see an abort. With `startHelper` and `settings.threads` over
+ * 1 (and at least MIN_CANDIDATES_PER_THREAD candidates a thread), helper threads search alongside
+ * (`SharedClaims`); the generator then also yields Promises, on which an async driver waits (a
+ * synchronous one must not pass `startHelper`).
+ *
+ * @returns The decisions; `close()` it when the pack is written (or on failure).
+ */
+export function* searchDeltas(
+  input: DeltaSearchInput,
+  settings: DeltaSearchSettings,
+  packDir: string,
+  startHelper?: StartDeltaHelper,
+): Generator<Promise<void> | undefined, DeltaSearchResult, undefined> {
+  const result = new DeltaSearchResult(input.count);
+  const helpers: (DeltaSearchHelper | undefined)[] = [];
+  try {
+    const { types, sizes } = input;
+    let n = 0;
+    for (let j = 0; j < input.count; j++) {
+      if (types[j] === 0) continue;
+      if (sizes[j] < MIN_CANDIDATE_SIZE || sizes[j] > settings.bigFileThreshold) {
+        types[j] = 0;
+        continue;
+      }
+      n++;
+    }
+    const order = new Uint32Array(n);
+    n = 0;
+    for (let j = 0; j < input.count; j++) if (types[j] !== 0) order[n++] = j;
+    order.sort((a, b) => types[a] - types[b] || sizes[b] - sizes[a] || a - b);
+
+    const title = 'Compressing objects';
+    input.onProgress?.({ title, done: 0, total: n });
+    const sink: DeltaSink = (j, base, inflated, stream) => result.put(packDir, j, base, inflated, stream);
+    const threads =
+      startHelper !== undefined && settings.window > 0
+        ? Math.max(1, Math.min(settings.threads ?? 1, Math.floor(n / MIN_CANDIDATES_PER_THREAD)))
+        : 1;
+    const claims = SharedClaims.create(n, threads);
+    result.threads = threads;
+    for (let t = 1; t < threads; t++) helpers.push(startHelper!(order, claims, t));
+    // Candidates whose decisions are here (a helper that fails leaves the rest of what it took).
+    const decided = threads > 1 ? new Uint8Array(n) : undefined;
+    const done = (k: number) => {
+      decided![k] = 1;
+    };
+    const accept = (k: number) => {
+      if (decided![k] !== 0) return false;
+      decided![k] = 1;
+      return true;
+    };
+    const gone = (t: number) => t > 0 && helpers[t - 1]?.state !== 'running';
+    const progress = () => {
+      for (const h of helpers) h?.take(accept, sink);
+      input.onProgress?.({ title, done: n - remaining(claims), total: n });
+    };
+    const search = () =>
+      searchClaimed(
+        () => {
+          const k = claims.take(0);
+          return k >= 0 || !claims.steal(0, MIN_STEAL, gone) ? k : claims.take(0);
+        },
+        order,
+        input,
+        settings,
+        sink,
+        progress,
+        decided === undefined ? undefined : done,
+      );
+    yield* search();
+    if (threads > 1) {
+      // The helpers' last decisions; then whatever a failed one took and did not report, and what
+      // it left (taken whole now that it has stopped).
+      for (;;) {
+        let waiting: DeltaSearchHelper | undefined;
+        for (const h of helpers) {
+          h?.take(accept, sink);
+          if (h?.state === 'running') waiting ??= h;
+        }
+        if (waiting === undefined) break;
+        yield waiting.next();
+        input.check?.();
+        progress();
+      }
+      const redo: number[] = [];
+      for (let k = 0; k < n; k++) if (claims.takenBy[k] > 1 && decided![k] === 0) redo.push(k);
+      let r = 0;
+      yield* searchClaimed(
+        () => (r < redo.length ? redo[r++] : -1),
+        order,
+        input,
+        settings,
+        sink,
+        undefined,
+        done,
+      );
+      yield* search();
     }
     input.onProgress?.({ title, done: n, total: n, end: true });
     result.seal();
     return result;
   } catch (e) {
+    for (const h of helpers) h?.stop();
     result.close();
     throw e;
   }
+}
+
+/** Candidates not yet taken by any thread. */
+function remaining(claims: SharedClaims): number {
+  let left = 0;
+  for (let t = 0; t < claims.ranges.length; t++) {
+    const v = Atomics.load(claims.ranges, t);
+    left += Math.max(0, Number(v & 0xffffffffn) - Number(v >> 32n));
+  }
+  return left;
 }

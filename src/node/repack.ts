@@ -61,6 +61,7 @@ import {
   type Source,
   stem,
 } from './repack-source.js';
+import { deltaHelpers, deltaThreads } from './repack-threads.js';
 import { repositoryForObjectDir } from './repo.js';
 import { nodeInflater } from './zlib.js';
 
@@ -73,7 +74,8 @@ export interface RepackOptions {
   batchSize?: number;
   /**
    * Where `repack.packKeptObjects`, `repack.useDeltaBaseOffset`, `pack.compression`,
-   * `core.compression` and `core.multiPackIndex` are read. Default: the repository's configuration
+   * `core.compression`, `core.multiPackIndex`, `pack.window`, `pack.depth`, `pack.windowMemory`,
+   * `pack.threads` and `core.bigFileThreshold` are read. Default: the repository's configuration
    * (found from `objectDir`, with `env`).
    */
   config?: GitConfig;
@@ -91,6 +93,12 @@ export interface RepackOptions {
   depth?: number;
   /** Override `pack.windowMemory` in bytes (default 256 MiB here; Git's 0 means unlimited). */
   windowMemory?: number;
+  /**
+   * Override `pack.threads` (default 0: as many as the machine has cores): threads searching for
+   * deltas at once, each over its own part of the candidates. `repackMidxAsync` only; the
+   * synchronous `repackMidx` searches on its own thread.
+   */
+  threads?: number;
   onProgress?: ProgressCallback;
   onDiagnostic?: DiagnosticCallback;
   signal?: AbortSignal;
@@ -144,6 +152,12 @@ export interface RepackPackResult {
   readonly resolved: number;
   /** Objects stored as deltas found by the delta search (counted apart from `resolved` and `reused`). */
   readonly deltified: number;
+  /**
+   * Threads the delta search started with (`pack.threads`, at most one per 2,000 candidates; 1
+   * for the synchronous `repackMidx`; 0 without a search). A helper thread that fails leaves its
+   * work to the others: the pack is the same either way, up to delta choices.
+   */
+  readonly searchThreads: number;
   /** True when a pack of that name already existed and was kept (nothing was replaced). */
   readonly existed: boolean;
 }
@@ -205,6 +219,7 @@ function settings(options: RepackOptions): Settings {
         'core.bigFileThreshold',
         config.getInt('core.bigFileThreshold', 512 << 20),
       ),
+      threads: deltaThreads(nonNegative('pack.threads', options.threads ?? config.getInt('pack.threads', 0))),
     },
   };
 }
@@ -386,7 +401,7 @@ export function planRepack(options: RepackOptions): RepackPlan {
 
 /** Runs `repack` synchronously (see `repackMidxAsync` for a run that signal handlers can abort). */
 export function repackMidx(options: RepackOptions): RepackResult {
-  return runSteps(repackSteps(options));
+  return runSteps(repackSteps(options, false));
 }
 
 /**
@@ -395,10 +410,11 @@ export function repackMidx(options: RepackOptions): RepackResult {
  * handler is seen in time: the temporary files are removed and nothing else changes.
  */
 export async function repackMidxAsync(options: RepackOptions): Promise<RepackResult> {
-  const steps = repackSteps(options);
+  const steps = repackSteps(options, true);
   let r = steps.next();
   while (!r.done) {
-    await new Promise((resolve) => setImmediate(resolve));
+    // A Promise: the delta search waits for its helper threads.
+    await (r.value ?? new Promise((resolve) => setImmediate(resolve)));
     r = steps.next();
   }
   return r.value;
@@ -420,7 +436,14 @@ function midxWriteOptions(options: RepackOptions) {
   };
 }
 
-function* repackSteps(options: RepackOptions): Generator<undefined, RepackResult, undefined> {
+/**
+ * The repack as a generator. With `threaded`, the delta search may run on several threads
+ * (`pack.threads`), and the generator then also yields Promises to wait on (an async driver only).
+ */
+function* repackSteps(
+  options: RepackOptions,
+  threaded: boolean,
+): Generator<Promise<void> | undefined, RepackResult, undefined> {
   const batchSize = options.batchSize ?? 0;
   checkBatchSize(batchSize);
   const s = settings(options);
@@ -439,7 +462,7 @@ function* repackSteps(options: RepackOptions): Generator<undefined, RepackResult
     lock = LockFile.acquire(midxPath(options.objectDir), { packDir });
     yield;
     checkAbort(options.signal);
-    pack = yield* writeNewPack(m, plan, packDir, s, options);
+    pack = yield* writeNewPack(m, plan, packDir, s, options, threaded);
   } catch (e) {
     lock?.rollback();
     throw e;
@@ -542,7 +565,8 @@ function* writeNewPack(
   packDir: string,
   s: Settings,
   options: RepackOptions,
-): Generator<undefined, RepackPackResult, undefined> {
+  threaded: boolean,
+): Generator<Promise<void> | undefined, RepackPackResult, undefined> {
   const hash = m.hash;
   const H = hash.size;
   const diag = options.onDiagnostic ?? (() => {});
@@ -703,6 +727,7 @@ function* writeNewPack(
           }
         }
       }
+      const heights = reusedHeights(reusedBase);
       search = yield* searchDeltas(
         {
           count,
@@ -710,7 +735,7 @@ function* writeNewPack(
           types,
           sizes,
           resolve,
-          heights: reusedHeights(reusedBase),
+          heights,
           read: candidateReader(hash, sources, {
             oids,
             srcOf,
@@ -727,6 +752,17 @@ function* writeNewPack(
         },
         s.search,
         packDir,
+        threaded && (s.search.threads ?? 1) > 1
+          ? deltaHelpers({
+              packDir,
+              names: plan.packs.map((p) => p.name),
+              hashName: hash.name,
+              compressionLevel: s.compressionLevel,
+              settings: s.search,
+              table: { oids, srcOf, srcOffset, dataAt, endAt, types, sizes, resolve },
+              heights,
+            })
+          : undefined,
       );
       searchTypes = types;
       for (const src of sources) releaseSource(src);
@@ -898,6 +934,7 @@ function* writeNewPack(
       reusedDeltas,
       resolved,
       deltified,
+      searchThreads: search?.threads ?? 0,
       existed: !packCreated && !idxCreated,
     };
   } catch (e) {
