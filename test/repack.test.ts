@@ -19,7 +19,14 @@ import { type HashAlgorithm, SHA1, SHA256 } from '../src/hash.js';
 import { openFileReader } from '../src/node/fs.js';
 import { nodeHash } from '../src/node/hash.js';
 import { nodeCrc32, nodeDeflater } from '../src/node/pack-write.js';
-import { planRepack, type RepackOptions, repackMidx, repackMidxAsync } from '../src/node/repack.js';
+import {
+  planRepack,
+  type RepackOptions,
+  repackMidx,
+  repackMidxAsync,
+  setRepackArenaMax,
+} from '../src/node/repack.js';
+import { setDeltaMemoryMax } from '../src/node/repack-deltas.js';
 import { setDeltaHelperScript } from '../src/node/repack-threads.js';
 import { nodeInflater } from '../src/node/zlib.js';
 import { PackIndex } from '../src/pack/idx.js';
@@ -592,20 +599,28 @@ test('repack: a threaded delta search (pack.threads) gives a pack git accepts; a
   assert.equal(single.pack?.searchThreads, 1);
   // (From the sources, helpers run through a script that registers the TypeScript loader.)
   const shim = new URL('./helpers/delta-helper.mjs', import.meta.url);
-  const runs: [string, URL][] = [
+  const runs: [string, URL, number?, number?][] = [
     ['helpers', shim],
+    // Most candidates past the bytes copied out in advance: read from their packs; most decisions
+    // past the bytes kept in memory: in the spill file.
+    ['helpers, candidates read from their packs', shim, 64 * 1024],
+    ['helpers, decisions in the spill file', shim, undefined, 16 * 1024],
     ['a helper that cannot start', pathToFileURL(path.join(path.dirname(bin), 'no-such-helper.js'))],
     ['a helper that dies', new URL('./helpers/delta-helper-exits.mjs', import.meta.url)],
   ];
-  for (const [what, script] of runs) {
+  for (const [what, script, arena, memory] of runs) {
     const dir = copyOf(r.dir);
     const old = listing(dir);
     setDeltaHelperScript(script);
+    setRepackArenaMax(arena);
+    setDeltaMemoryMax(memory);
     let res: Awaited<ReturnType<typeof repackMidxAsync>>;
     try {
       res = await repackMidxAsync(opts(dir, SHA1, r.env, { threads: 2 }));
     } finally {
       setDeltaHelperScript(undefined);
+      setRepackArenaMax(undefined);
+      setDeltaMemoryMax(undefined);
     }
     const pack = res.pack!;
     assert.equal(pack.searchThreads, 2, what);

@@ -16,8 +16,8 @@
  *   base's index; unless 4 of them are found there, the pair is not tried.
  * - Memory: the window holds at most `window` objects with their indexes, and evicts its oldest
  *   entries beyond `windowMemory` bytes. Results (each delta, and each resolved object that stays
- *   whole, deflated) go to a temporary file `tmp_delta_*` in the pack directory, read back when the
- *   pack is written; in memory stay a few numbers per object.
+ *   whole, deflated) stay in memory up to 32 MiB; beyond, they go to a temporary file `tmp_delta_*`
+ *   in the pack directory, read back when the pack is written; otherwise a few numbers per object.
  */
 import * as fs from 'node:fs';
 import { createDelta, DeltaIndex, sampleMatches } from '../pack/delta-encode.js';
@@ -73,15 +73,32 @@ export interface DeltaSearchInput {
   check?: () => void;
 }
 
-/** What the search decided, with the deflated bytes of what it decided kept in a temporary file. */
+/**
+ * Deflated streams the search keeps in memory, at most; the rest wait in the spill file (a search
+ * that finds many deltas in a large repository keeps its memory bounded).
+ */
+let KEEP_IN_MEMORY = 32 * 1024 * 1024;
+
+/** @internal Sets that bound (undefined: back to 32 MiB), for tests of the spill file. */
+export function setDeltaMemoryMax(bytes: number | undefined): void {
+  KEEP_IN_MEMORY = bytes ?? 32 * 1024 * 1024;
+}
+
+/**
+ * What the search decided, with the deflated bytes of what it decided: in memory up to
+ * KEEP_IN_MEMORY bytes, the rest in a temporary file.
+ */
 export class DeltaSearchResult {
   /** Per object: new-pack index of its new delta base, or -1. */
   readonly base: Int32Array;
   /** Per object: inflated size of the spilled stream (the delta's, or the whole object's). */
   readonly inflated: Float64Array;
-  /** Per object: where its deflated stream starts in the spill file, and its length (0: none). */
+  /** Per object: where its deflated stream starts in the spill file (−1: kept in memory), and its length (0: none). */
   private readonly spillAt: Float64Array;
   private readonly spillLength: Uint32Array;
+  /** The streams kept in memory, by object. */
+  private readonly kept = new Map<number, Uint8Array>();
+  private keptBytes = 0;
   private spill: TempFile | undefined;
   private fd: number | undefined;
   private spilled = 0;
@@ -97,20 +114,26 @@ export class DeltaSearchResult {
     this.spillLength = new Uint32Array(count);
   }
 
-  /** True when object `j` is written from the spill file (a new delta, or resolved and deflated). */
+  /** True when object `j` is written from the search's streams (a new delta, or resolved and deflated). */
   has(j: number): boolean {
     return this.spillLength[j] !== 0;
   }
 
-  /** @internal */
+  /** @internal `stream` is the caller's no more: it may be kept as it is. */
   put(packDir: string, j: number, base: number, inflated: number, stream: Uint8Array): void {
-    this.spill ??= TempFile.create(packDir, 'tmp_delta_');
-    this.spill.write(stream);
+    if (this.keptBytes + stream.length <= KEEP_IN_MEMORY) {
+      this.kept.set(j, stream);
+      this.keptBytes += stream.length;
+      this.spillAt[j] = -1;
+    } else {
+      this.spill ??= TempFile.create(packDir, 'tmp_delta_');
+      this.spill.write(stream);
+      this.spillAt[j] = this.spilled;
+      this.spilled += stream.length;
+    }
     this.base[j] = base;
     this.inflated[j] = inflated;
-    this.spillAt[j] = this.spilled;
     this.spillLength[j] = stream.length;
-    this.spilled += stream.length;
     if (base >= 0) this.deltas++;
   }
 
@@ -123,6 +146,7 @@ export class DeltaSearchResult {
 
   /** The deflated stream of object `j` (see `has`). */
   read(j: number): Uint8Array {
+    if (this.spillAt[j] < 0) return this.kept.get(j)!;
     const n = this.spillLength[j];
     const out = new Uint8Array(n);
     let done = 0;
@@ -134,8 +158,9 @@ export class DeltaSearchResult {
     return out;
   }
 
-  /** Closes and removes the spill file. */
+  /** Closes and removes the spill file, and lets the kept streams go. */
   close(): void {
+    this.kept.clear();
     if (this.fd !== undefined) {
       fs.closeSync(this.fd);
       this.fd = undefined;
@@ -171,6 +196,14 @@ function maxDeltaSize(
   const bound = plain ? Math.floor(target / 2) - hashSize : best - 1;
   const refDepth = plain ? 1 : bestBaseDepth + 1;
   return Math.floor((bound * (maxDepth - baseDepth)) / (maxDepth - refDepth + 1));
+}
+
+/** Whether an object of `size` bytes is one the search tries (Git's bounds). */
+export function isCandidateSize(
+  size: number,
+  settings: Pick<DeltaSearchSettings, 'bigFileThreshold'>,
+): boolean {
+  return size >= MIN_CANDIDATE_SIZE && size <= settings.bigFileThreshold;
 }
 
 /** A delta search decision: `base` −1 for an object that stays whole (resolved and deflated). */
@@ -419,7 +452,7 @@ export function* searchDeltas(
     let n = 0;
     for (let j = 0; j < input.count; j++) {
       if (types[j] === 0) continue;
-      if (sizes[j] < MIN_CANDIDATE_SIZE || sizes[j] > settings.bigFileThreshold) {
+      if (!isCandidateSize(sizes[j], settings)) {
         types[j] = 0;
         continue;
       }

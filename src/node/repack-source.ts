@@ -140,6 +140,13 @@ export interface CandidateTable {
   types: Uint8Array;
   sizes: Float64Array;
   resolve: Uint8Array;
+  /**
+   * The compressed bytes of whole candidates copied out of their packs in advance (shared memory,
+   * which helper threads read too), and where each candidate's are in it (−1: not there, read from
+   * its pack).
+   */
+  arena?: Uint8Array;
+  arenaAt?: Int32Array;
 }
 
 /**
@@ -168,17 +175,26 @@ export function candidateReader(
         // One read of the entry's exact bytes: the search visits the packs in no order, and pages
         // around each entry would be read for nothing.
         const n = t.endAt[j] - t.dataAt[j];
-        if (input.length < n) input = new Uint8Array(Math.max(n, 2 * input.length, 1 << 16));
-        src.raw.readInto(input, 0, n, t.dataAt[j]);
+        const at = t.arenaAt === undefined ? -1 : t.arenaAt[j];
+        let from = 0;
+        let bytes: Uint8Array = input;
+        if (at >= 0) {
+          bytes = t.arena!;
+          from = at;
+        } else {
+          if (input.length < n) input = new Uint8Array(Math.max(n, 2 * input.length, 1 << 16));
+          bytes = input;
+          src.raw.readInto(input, 0, n, t.dataAt[j]);
+        }
         // Straight into bytes of its declared size, through the inflater's one reused stream (a
         // stream per object costs more than inflating a small one); else, for the exact outcome,
         // the whole-stream inflate.
         const size = t.sizes[j];
         const out = nodeInflater.allocate?.(size) ?? new Uint8Array(size);
-        if ((nodeInflater.inflateExact?.(input, 0, n, out, size) ?? -1) >= 0) {
+        if ((nodeInflater.inflateExact?.(bytes, from, from + n, out, size) ?? -1) >= 0) {
           data = out;
         } else {
-          const r = nodeInflater.inflate(input.subarray(0, n), size);
+          const r = nodeInflater.inflate(bytes.subarray(from, from + n), size);
           if (r.data.length !== size) return undefined;
           data = r.data;
         }

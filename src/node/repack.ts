@@ -51,7 +51,12 @@ import { LockFile } from './lockfile.js';
 import { midxPath, openMidxFile, type WriteMidxResult, writeMidxSteps } from './midx.js';
 import { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
 import { packDirPath } from './packdir.js';
-import { type DeltaSearchResult, type DeltaSearchSettings, searchDeltas } from './repack-deltas.js';
+import {
+  type DeltaSearchResult,
+  type DeltaSearchSettings,
+  isCandidateSize,
+  searchDeltas,
+} from './repack-deltas.js';
 import {
   candidateReader,
   closeSource,
@@ -178,6 +183,14 @@ interface Settings {
   compressionLevel: number;
   useMidx: boolean;
   search: DeltaSearchSettings;
+}
+
+/** Bytes of whole candidates copied out of their packs ahead of the delta search, at most. */
+let ARENA_MAX = 64 * 1024 * 1024;
+
+/** @internal Sets that bound (undefined: back to 64 MiB), for tests of the candidates past it. */
+export function setRepackArenaMax(bytes: number | undefined): void {
+  ARENA_MAX = bytes ?? 64 * 1024 * 1024;
 }
 
 /** `pack.windowMemory` when unset: Git has no limit; ours keeps the window within this. */
@@ -704,6 +717,23 @@ function* writeNewPack(
       const endAt = small ? new Uint32Array(count) : new Float64Array(count);
       /** Per object copied as a delta: the new-pack index of its base (else -1). */
       const reusedBase = new Int32Array(count).fill(-1);
+      // The compressed bytes of the whole candidates, copied out as the packs are read in order (a
+      // few large reads per pack) into one shared buffer that the search's threads read: a read
+      // per candidate, in the search's order, costs a system call each. Up to ARENA_MAX bytes;
+      // candidates past it are read from their packs. (Pages never written are never touched.)
+      const arena = new Uint8Array(
+        new SharedArrayBuffer(
+          Math.max(
+            1,
+            Math.min(
+              ARENA_MAX,
+              sources.reduce((a, src) => a + src.pack.size, 0),
+            ),
+          ),
+        ),
+      );
+      const arenaAt = new Int32Array(count).fill(-1);
+      let arenaUsed = 0;
       for (let k = 0; k < count; k++) {
         const j = byLocation[k];
         reading(srcOf[j]);
@@ -714,6 +744,13 @@ function* writeNewPack(
           sizes[j] = entry.size;
           dataAt[j] = entry.dataOffset;
           endAt[j] = rank + 1 < src.offsets.length ? src.offsets[rank + 1] : src.end;
+          const n = endAt[j] - dataAt[j];
+          if (isCandidateSize(entry.size, s.search) && arenaUsed + n <= arena.length) {
+            const o = dataAt[j];
+            arena.set(n <= src.raw.pageSize ? src.raw.read(o, n) : src.raw.readUncached(o, n), arenaUsed);
+            arenaAt[j] = arenaUsed;
+            arenaUsed += n;
+          }
         } else {
           reusedBase[j] = newBaseOf(src, entry);
           if (reusedBase[j] < 0) {
@@ -745,6 +782,8 @@ function* writeNewPack(
             types,
             sizes,
             resolve,
+            arena,
+            arenaAt,
           }),
           deflater: nodeDeflater(s.compressionLevel),
           onProgress: progress,
@@ -759,7 +798,7 @@ function* writeNewPack(
               hashName: hash.name,
               compressionLevel: s.compressionLevel,
               settings: s.search,
-              table: { oids, srcOf, srcOffset, dataAt, endAt, types, sizes, resolve },
+              table: { oids, srcOf, srcOffset, dataAt, endAt, types, sizes, resolve, arena, arenaAt },
               heights,
             })
           : undefined,
