@@ -542,6 +542,9 @@ export class MultiPackIndex {
     const idBytes = N * this.H;
     if (this.src.remote || idBytes + N * 12 > HOLD_MAX_BYTES || N === 0) return;
     if (this.oidl + idBytes > this.fileSize || this.ooff + N * 8 > this.fileSize) return;
+    // Resident first (async storage): a read that waits would allocate both tables on each attempt.
+    this.src.hint(this.oidl, idBytes);
+    this.src.hint(this.ooff, N * 8);
     const ids = this.src.readUncached(this.oidl, idBytes);
     const offsets = this.src.readUncached(this.ooff, N * 8);
     const keys = new Uint32Array(N);

@@ -233,6 +233,9 @@ export class PackIndex {
     const src = this.src;
     if (src.pageSize >= src.size) this.whole = src.page(0);
     else if (++this.pagedSearches >= HOLD_AFTER_SEARCHES && src.size <= HOLD_MAX_BYTES && !src.remote) {
+      // Over async storage the bytes may not be resident yet: wait for them before allocating
+      // (each attempt of a read that waits would allocate the whole file again).
+      src.hint(0, src.size);
       this.whole = src.readUncached(0, src.size);
     }
     return this.whole;
