@@ -164,11 +164,11 @@ export function candidateReader(
   let input = new Uint8Array(0);
   return (j) => {
     try {
-      const src = sources[t.srcOf[j]];
+      // (Its pack only when the bytes are not in the arena: a helper thread opens packs lazily.)
       let type: string;
       let data: Uint8Array;
       if (t.resolve[j]) {
-        const obj = src.pack.readAt(t.srcOffset[j]);
+        const obj = sources[t.srcOf[j]].pack.readAt(t.srcOffset[j]);
         type = obj.type;
         data = obj.data;
       } else {
@@ -184,7 +184,7 @@ export function candidateReader(
         } else {
           if (input.length < n) input = new Uint8Array(Math.max(n, 2 * input.length, 1 << 16));
           bytes = input;
-          src.raw.readInto(input, 0, n, t.dataAt[j]);
+          sources[t.srcOf[j]].raw.readInto(input, 0, n, t.dataAt[j]);
         }
         // Straight into bytes of its declared size, through the inflater's one reused stream (a
         // stream per object costs more than inflating a small one); else, for the exact outcome,
