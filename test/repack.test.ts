@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -27,7 +28,7 @@ import {
   setRepackArenaMax,
 } from '../src/node/repack.js';
 import { setDeltaMemoryMax } from '../src/node/repack-deltas.js';
-import { setDeltaHelperScript } from '../src/node/repack-threads.js';
+import { deltaThreads, setDeltaHelperScript } from '../src/node/repack-threads.js';
 import { nodeInflater } from '../src/node/zlib.js';
 import { PackIndex } from '../src/pack/idx.js';
 import { PackFile } from '../src/pack/pack.js';
@@ -639,6 +640,10 @@ test('repack: a threaded delta search (pack.threads) gives a pack git accepts; a
       what,
     );
   }
+  // pack.threads: as set; 0 or unset, one per core up to four.
+  assert.equal(deltaThreads(7), 7);
+  assert.equal(deltaThreads(0), Math.max(1, Math.min(4, availableParallelism())));
+  assert.equal(deltaThreads(undefined), deltaThreads(0));
   // The synchronous run searches on its own thread.
   const sync = copyOf(r.dir);
   assert.equal(repackMidx(opts(sync, SHA1, r.env, { threads: 2 })).pack?.searchThreads, 1);

@@ -58,14 +58,23 @@ interface Batch {
 const BATCH_CANDIDATES = 64;
 const BATCH_BYTES = 1 << 20;
 
-/** `pack.threads` as Git reads it: 0 (or unset) for as many as the machine has cores. */
+/**
+ * Threads a search uses when `pack.threads` is 0 or unset, at most: Git then takes as many as the
+ * machine has cores, but a helper here is a thread with a JavaScript heap of its own (about 40 MB
+ * at its peak), not a C thread; a value set in the configuration is taken as it is.
+ */
+export const AUTO_THREADS_MAX = 4;
+
+/** `pack.threads`: as set, or for 0 (or unset) one per core up to AUTO_THREADS_MAX. */
 export function deltaThreads(configured: number | undefined): number {
   if (configured !== undefined && configured > 0) return configured;
+  let cores: number;
   try {
-    return availableParallelism();
+    cores = availableParallelism();
   } catch {
-    return Math.max(1, cpus().length);
+    cores = cpus().length;
   }
+  return Math.max(1, Math.min(AUTO_THREADS_MAX, cores));
 }
 
 /** The script helpers run, when set (`setDeltaHelperScript`). */

@@ -99,7 +99,7 @@ export interface RepackOptions {
   /** Override `pack.windowMemory` in bytes (default 256 MiB here; Git's 0 means unlimited). */
   windowMemory?: number;
   /**
-   * Override `pack.threads` (default 0: as many as the machine has cores): threads searching for
+   * Override `pack.threads` (default 0: one per core, up to four): threads searching for
    * deltas at once, each over its own part of the candidates. `repackMidxAsync` only; the
    * synchronous `repackMidx` searches on its own thread.
    */
