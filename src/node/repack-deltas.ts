@@ -470,17 +470,32 @@ export function* searchDeltas(
       startHelper !== undefined && settings.window > 0
         ? Math.max(1, Math.min(settings.threads ?? 1, Math.floor(n / MIN_CANDIDATES_PER_THREAD)))
         : 1;
-    const claims = SharedClaims.create(n, threads);
     result.threads = threads;
+    if (threads === 1) {
+      // One thread: the candidates in order, no claims to share.
+      let next = 0;
+      yield* searchClaimed(
+        () => (next < n ? next++ : -1),
+        order,
+        input,
+        settings,
+        sink,
+        (looked) => input.onProgress?.({ title, done: looked, total: n }),
+      );
+      input.onProgress?.({ title, done: n, total: n, end: true });
+      result.seal();
+      return result;
+    }
+    const claims = SharedClaims.create(n, threads);
     for (let t = 1; t < threads; t++) helpers.push(startHelper!(order, claims, t));
     // Candidates whose decisions are here (a helper that fails leaves the rest of what it took).
-    const decided = threads > 1 ? new Uint8Array(n) : undefined;
+    const decided = new Uint8Array(n);
     const done = (k: number) => {
-      decided![k] = 1;
+      decided[k] = 1;
     };
     const accept = (k: number) => {
-      if (decided![k] !== 0) return false;
-      decided![k] = 1;
+      if (decided[k] !== 0) return false;
+      decided[k] = 1;
       return true;
     };
     const gone = (t: number) => t > 0 && helpers[t - 1]?.state !== 'running';
@@ -499,37 +514,35 @@ export function* searchDeltas(
         settings,
         sink,
         progress,
-        decided === undefined ? undefined : done,
-      );
-    yield* search();
-    if (threads > 1) {
-      // The helpers' last decisions; then whatever a failed one took and did not report, and what
-      // it left (taken whole now that it has stopped).
-      for (;;) {
-        let waiting: DeltaSearchHelper | undefined;
-        for (const h of helpers) {
-          h?.take(accept, sink);
-          if (h?.state === 'running') waiting ??= h;
-        }
-        if (waiting === undefined) break;
-        yield waiting.next();
-        input.check?.();
-        progress();
-      }
-      const redo: number[] = [];
-      for (let k = 0; k < n; k++) if (claims.takenBy[k] > 1 && decided![k] === 0) redo.push(k);
-      let r = 0;
-      yield* searchClaimed(
-        () => (r < redo.length ? redo[r++] : -1),
-        order,
-        input,
-        settings,
-        sink,
-        undefined,
         done,
       );
-      yield* search();
+    yield* search();
+    // The helpers' last decisions; then whatever a failed one took and did not report, and what
+    // it left (taken whole now that it has stopped).
+    for (;;) {
+      let waiting: DeltaSearchHelper | undefined;
+      for (const h of helpers) {
+        h?.take(accept, sink);
+        if (h?.state === 'running') waiting ??= h;
+      }
+      if (waiting === undefined) break;
+      yield waiting.next();
+      input.check?.();
+      progress();
     }
+    const redo: number[] = [];
+    for (let k = 0; k < n; k++) if (claims.takenBy[k] > 1 && decided[k] === 0) redo.push(k);
+    let r = 0;
+    yield* searchClaimed(
+      () => (r < redo.length ? redo[r++] : -1),
+      order,
+      input,
+      settings,
+      sink,
+      undefined,
+      done,
+    );
+    yield* search();
     input.onProgress?.({ title, done: n, total: n, end: true });
     result.seal();
     return result;

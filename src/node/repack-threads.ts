@@ -200,6 +200,16 @@ export function runDeltaHelper(
   let streams: Uint8Array[] = [];
   let bytes = 0;
   let current = -1;
+  /** Starts the next batch afresh. */
+  const clear = () => {
+    ks = [];
+    resK = [];
+    js = [];
+    bases = [];
+    inflated = [];
+    streams = [];
+    bytes = 0;
+  };
   const flush = (extra: Partial<Batch> = {}) => {
     const all = new Uint8Array(bytes);
     const lengths = new Uint32Array(streams.length);
@@ -223,13 +233,7 @@ export function runDeltaHelper(
       (a) => a.buffer as ArrayBuffer,
     );
     post(b, transfer);
-    ks = [];
-    resK = [];
-    js = [];
-    bases = [];
-    inflated = [];
-    streams = [];
-    bytes = 0;
+    clear();
   };
   try {
     // The source packs, opened when first needed.
@@ -280,13 +284,7 @@ export function runDeltaHelper(
   } catch (e) {
     if (e instanceof Stopped) return;
     // The batches posted stand; what it took since is redone by the repack.
-    ks = [];
-    resK = [];
-    js = [];
-    bases = [];
-    inflated = [];
-    streams = [];
-    bytes = 0;
+    clear();
     flush({ error: e instanceof Error ? e.message : String(e) });
   } finally {
     for (const s of sources) if (s !== undefined) closeSource(s);
