@@ -456,6 +456,106 @@ test('repack.useDeltaBaseOffset=false writes REF_DELTA; a CRC mismatch in a sour
   gitOk(['multi-pack-index', 'verify'], dir, r.env);
 });
 
+test('CLI: a source object that cannot be read back ends repack as git ends it (its lines, exit 1); nothing is left behind', () => {
+  const { r, packs } = build('sha1');
+  const base = copyOf(r.dir);
+  // PD's whole 3,000-byte blob: its entry header now claims 5 bytes more than its stream holds (the
+  // idx's CRC-32 no longer matches, so the entry is read back, and that fails).
+  const pd = path.join(packDirOf(base), `${packs.pd}.pack`);
+  const listed = gitOk(['verify-pack', '-v', path.join(packDirOf(base), `${packs.pd}.idx`)], base, r.env)
+    .toString('utf8')
+    .split('\n')
+    .map((l) => l.split(/\s+/))
+    .find((f) => f.length === 5 && f[1] === 'blob' && f[2] === '3000');
+  assert.ok(listed, 'the 3,000-byte blob is stored whole in PD');
+  const [oid, , , , at] = listed;
+  const header = (size: number) => {
+    const out = [(3 << 4) | (size & 15)];
+    for (let v = size >>> 4; v > 0; v >>>= 7) {
+      out[out.length - 1] |= 0x80;
+      out.push(v & 0x7f);
+    }
+    return Buffer.from(out);
+  };
+  const bytes = fs.readFileSync(pd);
+  const offset = Number(at);
+  assert.ok(bytes.subarray(offset, offset + 3).equals(header(3000)));
+  header(3005).copy(bytes, offset);
+  fs.chmodSync(pd, 0o644);
+  fs.writeFileSync(pd, bytes);
+  // Git's pack-objects then reads the object's other copy (the blob is still loose here), whose size
+  // differs from what the entry declares; with no other copy, the packed one is corrupt.
+  const expected = [
+    `fatal: object ${oid} inconsistent object length (3000 vs 3005)\n`,
+    `fatal: packed object ${oid} (stored in ./objects/pack/${packs.pd}.pack) is corrupt\n`,
+  ];
+  for (const line of expected) {
+    if (line !== expected[0]) gitOk(['prune-packed'], base, r.env);
+    const before = listing(base);
+    const theirs = copyOf(base);
+    const ours = copyOf(base);
+    const g = run('git', ['multi-pack-index', 'repack', '--batch-size=0'], theirs, r.env);
+    const o = run(bin, ['repack', '--batch-size=0'], ours, r.env);
+    assert.equal(g.status, 1, g.stderr);
+    assert.equal(
+      g.stderr,
+      `error: bad packed object CRC for ${oid}\n${line}error: could not finish pack-objects\n`,
+    );
+    assert.equal(o.status, g.status);
+    assert.equal(o.stderr, g.stderr);
+    assert.deepEqual(listing(ours), before);
+    gitOk(['multi-pack-index', 'verify'], ours, r.env);
+  }
+});
+
+test('CLI: a source object that cannot be read back is read as git reads it then: a loose copy of its size is written, a copy in another pack of the MIDX is not looked at', () => {
+  const r = TestRepo.create({ bare: true });
+  repos.push(r);
+  const big = Array.from({ length: 200 }, (_, i) => `line ${(i * 7919) % 1000}\n`).join('');
+  const [b0, n1, n2] = r.writeBlobs([big, 'other 1\n'.repeat(30), 'other 2\n'.repeat(40)]);
+  r.packObjects([b0, n1], { mtime: 1_500_000_000 });
+  const pb = r.packObjects([b0, n2], { mtime: 1_500_000_100 });
+  r.git(['multi-pack-index', 'write']);
+  const entry = gitOk(['verify-pack', '-v', path.join(packDirOf(r.dir), `${pb}.idx`)], r.dir, r.env)
+    .toString('utf8')
+    .split('\n')
+    .map((l) => l.split(/\s+/))
+    .find((f) => f[0] === b0);
+  assert.ok(entry !== undefined && entry.length === 5, 'b0 is whole in the newer pack');
+  // A byte in the middle of its zlib stream, in the copy the MIDX names (the newer pack's).
+  const packFile = path.join(packDirOf(r.dir), `${pb}.pack`);
+  const bytes = fs.readFileSync(packFile);
+  bytes[Number(entry[4]) + Math.floor(Number(entry[3]) / 2)] ^= 0x55;
+  fs.chmodSync(packFile, 0o644);
+  fs.writeFileSync(packFile, bytes);
+  const crcLine = `error: bad packed object CRC for ${b0}\n`;
+  for (const loose of [true, false]) {
+    // With the loose copy (still there), git writes it; without, the older pack's copy is not
+    // looked at: the MIDX lists that pack.
+    if (!loose) gitOk(['prune-packed'], r.dir, r.env);
+    const theirs = copyOf(r.dir);
+    const ours = copyOf(r.dir);
+    const g = run('git', ['multi-pack-index', 'repack', '--batch-size=0'], theirs, r.env);
+    const o = run(bin, ['repack', '--batch-size=0'], ours, r.env);
+    assert.equal(
+      g.stderr,
+      loose
+        ? crcLine.repeat(2)
+        : `${crcLine}fatal: packed object ${b0} (stored in ./objects/pack/${pb}.pack) is corrupt\nerror: could not finish pack-objects\n`,
+    );
+    assert.equal(g.status, loose ? 0 : 1);
+    // The same lines; git repeats the CRC line when the loose copy saves the object, we do not.
+    assert.equal(o.stderr, loose ? crcLine : g.stderr);
+    assert.equal(o.status, g.status);
+    assert.equal(listing(ours).length, listing(theirs).length);
+    gitOk(['multi-pack-index', 'verify'], ours, r.env);
+    if (loose) {
+      fs.rmSync(path.join(ours, 'objects', b0.slice(0, 2), b0.slice(2)));
+      assert.equal(gitOk(['cat-file', 'blob', b0], ours, r.env).toString('utf8'), big);
+    }
+  }
+});
+
 test('kept packs are left out unless repack.packKeptObjects; cruft packs always (as git)', () => {
   const { r, hash, packs } = build('sha1');
   fs.writeFileSync(path.join(r.packDir, `${packs.pb}.keep`), '');

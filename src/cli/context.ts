@@ -222,3 +222,38 @@ function isDir(p: string): boolean {
     return false;
   }
 }
+
+/**
+ * The object directory as git 2.39 names it in verify's messages and in the
+ * pack-objects messages of repack (observed): `--object-dir` as its
+ * real path; otherwise `.git/objects` from anywhere in a work tree (Git moves to its top),
+ * `./objects` at the top of a bare repository, `$GIT_OBJECT_DIRECTORY` as given, else absolute.
+ */
+export function shownObjectDir(io: CliIO, given: string | undefined, objectDir: string): string {
+  if (given !== undefined) {
+    try {
+      return fs.realpathSync(objectDir);
+    } catch {
+      return objectDir;
+    }
+  }
+  const env = io.env.GIT_OBJECT_DIRECTORY;
+  if (env !== undefined && env !== '') return env;
+  try {
+    const repo = discoverRepository({ cwd: io.cwd, env: io.env });
+    if (io.env.GIT_DIR !== undefined) return objectDir;
+    const cwd = fs.realpathSync(io.cwd);
+    const gitDir = fs.realpathSync(repo.gitDir);
+    const objects = fs.realpathSync(objectDir);
+    if (repo.bare)
+      return cwd === gitDir && objects === path.join(gitDir, 'objects') ? './objects' : objectDir;
+    const top = path.dirname(gitDir);
+    const inside = cwd === top || (cwd.startsWith(`${top}/`) && !`${cwd}/`.startsWith(`${gitDir}/`));
+    if (path.basename(gitDir) === '.git' && inside && objects === path.join(gitDir, 'objects')) {
+      return '.git/objects';
+    }
+  } catch {
+    // keep the absolute path
+  }
+  return objectDir;
+}

@@ -99,6 +99,11 @@ export function report(e: unknown, io: CliIO): number {
         // Interrupted by a signal: like Git, say nothing and exit as the signal asks.
         return typeof e.data.reason === 'number' ? e.data.reason : 130;
       default:
+        if (e.data.packObjects === true) {
+          // Where Git's repack runs pack-objects: that child dies, and repack reports it failed.
+          io.stderr(`fatal: ${text}\nerror: could not finish pack-objects\n`);
+          return 1;
+        }
         if (e.code.startsWith('MIDX_') || e.code.startsWith('CHUNK_')) {
           if (!isFatalMidxError(e.code)) {
             io.stderr(`error: ${text}\n`);

@@ -40,15 +40,18 @@ import { GitMidxError, isGitMidxError } from '../errors.js';
 import type { HashAlgorithm } from '../hash.js';
 import { isFatalMidxError, type MultiPackIndex } from '../midx/reader.js';
 import { PackIndex } from '../pack/idx.js';
-import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type PackEntry } from '../pack/pack.js';
+import { OBJ_OFS_DELTA, OBJ_REF_DELTA, type PackEntry, type PackObject } from '../pack/pack.js';
 import { type Deflater, encodeEntryHeader, PackWriter, writePackIndex } from '../pack/writer.js';
 import type { DiagnosticCallback, ProgressCallback } from '../progress.js';
 import { runSteps } from '../steps.js';
+import { storeFiles } from '../storage/resident.js';
+import { loosePath, readLooseObject } from '../store/loose.js';
 import type { GitConfig } from './config.js';
 import { readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
 import { midxPath, openMidxFile, type WriteMidxResult, writeMidxSteps } from './midx.js';
+import { ObjectStore } from './odb.js';
 import { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
 import { packDirPath } from './packdir.js';
 import {
@@ -68,6 +71,7 @@ import {
 } from './repack-source.js';
 import { deltaHelpers, deltaThreads } from './repack-threads.js';
 import { repositoryForObjectDir } from './repo.js';
+import { nodeStorage } from './storage.js';
 import { nodeInflater } from './zlib.js';
 
 export interface RepackOptions {
@@ -107,6 +111,66 @@ export interface RepackOptions {
   onProgress?: ProgressCallback;
   onDiagnostic?: DiagnosticCallback;
   signal?: AbortSignal;
+  /**
+   * The object directory as messages name it (default `objectDir`): the CLI passes Git's form
+   * (`.git/objects`, `./objects`), as in `packed object <oid> (stored in <pack>) is corrupt`.
+   */
+  displayDir?: string;
+}
+
+/**
+ * A source entry that could not be read back, read as Git's pack-objects then reads it: another
+ * copy outside the MIDX's packs (a loose file, a pack no MIDX lists, an alternate), which must
+ * have the size the entry declares. Otherwise
+ * Git's message: `packed object <oid> (stored in <pack>) is corrupt`, or `inconsistent object
+ * length` when the other copy's size differs.
+ */
+function readElsewhere(
+  objectDir: string,
+  hash: HashAlgorithm,
+  oid: Uint8Array,
+  declared: number,
+  shownPack: string,
+  failure: GitMidxError,
+): PackObject {
+  const hex = toHex(oid);
+  let other: PackObject | undefined;
+  try {
+    // Its loose file, else another source the store finds outside the MIDX's packs.
+    const files = storeFiles(nodeStorage());
+    other = readLooseObject(files, loosePath(objectDir, hex), hex, hash, {
+      inflate: nodeInflater,
+      hashFn: nodeHash,
+    });
+    if (other === undefined) {
+      const store = ObjectStore.open({ objectDir, hash });
+      try {
+        other = store.readObject(oid);
+        if (store.counters.looseHits + store.counters.packHits === 0) other = undefined;
+      } finally {
+        store.close();
+      }
+    }
+  } catch {
+    // no other copy that reads
+  }
+  if (other === undefined) {
+    const git = `packed object ${hex} (stored in ${shownPack}) is corrupt`;
+    throw new GitMidxError(failure.code, git, {
+      file: failure.file,
+      data: { git, oid: hex, detail: failure.data.git ?? failure.message },
+      cause: failure,
+    });
+  }
+  if (other.data.length !== declared) {
+    const git = `object ${hex} inconsistent object length (${other.data.length} vs ${declared})`;
+    throw new GitMidxError('OBJECT_CORRUPT', git, {
+      file: failure.file,
+      data: { git, oid: hex, size: other.data.length, declared },
+      cause: failure,
+    });
+  }
+  return other;
 }
 
 /** Why a pack was not selected. */
@@ -878,7 +942,21 @@ function* writeNewPack(
 
     const storeWhole = (j: number, p: Plan): void => {
       const src = sources[srcOf[j]];
-      const obj = src.pack.readAt(p.entry.offset);
+      let obj: PackObject;
+      try {
+        obj = src.pack.readAt(p.entry.offset);
+      } catch (e) {
+        if (!isGitMidxError(e) || e.code === 'ABORTED' || e.code === 'OBJECT_TOO_LARGE') throw e;
+        const shown = `${options.displayDir ?? options.objectDir}/pack/${path.basename(src.pack.file)}`;
+        obj = readElsewhere(
+          options.objectDir,
+          hash,
+          oids.subarray(j * H, (j + 1) * H),
+          p.entry.size,
+          shown,
+          e,
+        );
+      }
       const type = TYPE_NUMBERS[obj.type];
       const got = hashesTo(j, obj.type, obj.data);
       if (got !== undefined) {
@@ -979,6 +1057,14 @@ function* writeNewPack(
   } catch (e) {
     packTmp?.discard();
     idxTmp?.discard();
+    // Git's repack runs pack-objects for this part: when that dies, repack adds a line of its own.
+    if (isGitMidxError(e) && e.code !== 'ABORTED') {
+      throw new GitMidxError(e.code, e.message, {
+        file: e.file,
+        data: { ...e.data, packObjects: true },
+        cause: e,
+      });
+    }
     throw e;
   } finally {
     search?.close();

@@ -1,6 +1,7 @@
+import * as path from 'node:path';
 import { isCSpace, scanCDigits } from '../../node/config.js';
 import { planRepack, repackMidxAsync } from '../../node/repack.js';
-import { makeContext } from '../context.js';
+import { makeContext, shownObjectDir } from '../context.js';
 import type { Command } from '../dispatch.js';
 import { parseCommand, UsageError } from '../options.js';
 import { refuseChain } from '../store.js';
@@ -69,6 +70,7 @@ export const repackCommand: Command = {
     refuseChain(ctx, 'cannot repack an incremental multi-pack-index');
     const options = {
       objectDir: ctx.objectDir,
+      displayDir: shownObjectDir(io, p.global.objectDir, path.resolve(io.cwd, ctx.objectDir)),
       hash: ctx.hash,
       batchSize,
       config: ctx.config,
