@@ -121,7 +121,7 @@ export interface RepackOptions {
 /**
  * A source entry that could not be read back, read as Git's pack-objects then reads it: another
  * copy outside the MIDX's packs (a loose file, a pack no MIDX lists, an alternate), which must
- * have the size the entry declares. Otherwise
+ * have the size a whole entry declares. Otherwise
  * Git's message: `packed object <oid> (stored in <pack>) is corrupt`, or `inconsistent object
  * length` when the other copy's size differs.
  */
@@ -129,7 +129,7 @@ function readElsewhere(
   objectDir: string,
   hash: HashAlgorithm,
   oid: Uint8Array,
-  declared: number,
+  declared: number | undefined,
   shownPack: string,
   failure: GitMidxError,
 ): PackObject {
@@ -162,7 +162,7 @@ function readElsewhere(
       cause: failure,
     });
   }
-  if (other.data.length !== declared) {
+  if (declared !== undefined && other.data.length !== declared) {
     const git = `object ${hex} inconsistent object length (${other.data.length} vs ${declared})`;
     throw new GitMidxError('OBJECT_CORRUPT', git, {
       file: failure.file,
@@ -952,7 +952,8 @@ function* writeNewPack(
           options.objectDir,
           hash,
           oids.subarray(j * H, (j + 1) * H),
-          p.entry.size,
+          // (A delta's header gives the delta's size, not the object's: nothing to compare.)
+          p.entry.type < OBJ_OFS_DELTA ? p.entry.size : undefined,
           shown,
           e,
         );
