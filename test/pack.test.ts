@@ -846,6 +846,54 @@ for (const hash of [SHA1, SHA256]) {
       assert.equal(shared.bytes, 0);
     });
 
+    test('small cached bases live in a bounded number of slabs, every read still exact', () => {
+      // A 120-deep chain of small blobs. In each of ten phases one more early version becomes hot
+      // (its child is read again and again, so the cache keeps it as a base, in the slab being
+      // filled then) among scattered reads of late versions that fill slab after slab: without a
+      // bound, every phase would leave a slab alive for its hot entry.
+      const entries: RawEntry[] = [{ type: 3, data: Buffer.from('blob 0\n') }];
+      const versions: Buffer[] = [Buffer.from('blob 0\n')];
+      for (let i = 1; i <= 120; i++) {
+        const prev = versions[i - 1];
+        const add = Buffer.from(`line ${String(i).padStart(3, '0')}\n`);
+        versions.push(Buffer.concat([prev, add]));
+        entries.push({
+          type: 6,
+          data: delta(prev.length, prev.length + add.length, copyOp(0, prev.length), insertOp(add)),
+          ofsTo: i - 1,
+        });
+      }
+      const ids = versions.map((v) => objectId(hash, 'blob', v));
+      const h = handPack(hash, entries, ids);
+      const cache = new PackObjectCache(20000, 64);
+      const pack = openHand(hash, h, { baseCache: cache });
+      const check = (i: number, r: number) => {
+        const at = pack.idx.offsetAt(pack.idx.findPosition(ids[i]));
+        const got = r % 2 === 0 ? pack.dataViewAt(at) : pack.readObject(ids[i])!.data;
+        assert.ok(Buffer.from(got).equals(versions[i]), `version ${i}, read ${r}`);
+      };
+      try {
+        let most = 0;
+        let x = 7;
+        for (let phase = 0; phase < 10; phase++) {
+          for (let r = 0; r < 800; r++) {
+            x = (x * 1103515245 + 12345) % 2147483648;
+            check(60 + (x % 61), r);
+            for (let q = 0; q <= phase; q++) check(3 * q + 2, r);
+            most = Math.max(most, cache.slabCount);
+            assert.ok(cache.bytes <= 20000 && cache.entries <= 64);
+          }
+        }
+        assert.ok(cache.entries > 0 && cache.slabCount > 0);
+        // About twice the byte budget in slabs at most (at least four slabs).
+        assert.ok(most <= 4, `${most} slabs`);
+      } finally {
+        pack.close();
+      }
+      assert.equal(cache.entries, 0);
+      assert.equal(cache.slabCount, 0);
+    });
+
     test('objects past 4 GiB and OFS distances over 2^32 (a sparse 5 GiB pack)', () => {
       const small = buildPack(hash, [{ type: 3, data: baseData }]);
       const far = 5 * 2 ** 30 + 7;

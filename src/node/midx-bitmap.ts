@@ -777,10 +777,11 @@ function* readGraph(
       const ops = basePos >= 0 ? copyOps(pack!.viewDelta!) : 0;
       const bFrom = basePos >= 0 ? childStart[basePos] : 0;
       const bCount = basePos >= 0 ? childCount[basePos] : 0;
-      const bStarts = base === undefined ? EMPTY_STARTS : base.starts;
+      const bStarts = recent.ring;
+      const bAt = base === undefined ? 0 : base.at;
       const bLen = base === undefined ? 0 : base.length;
       /** Where entry q of the base starts (its length for q = bCount: where the last one ends). */
-      const baseStart = (q: number) => (q < bCount ? bStarts[q] : bLen);
+      const baseStart = (q: number) => (q < bCount ? bStarts[bAt + q] : bLen);
       let op = 0;
       let i = 0;
       while (i < len) {
@@ -790,11 +791,11 @@ function* readGraph(
             // The base's entries that this copy holds whole, from the one starting here on.
             const shift = opDst[op] - opSrc[op];
             const end = opSrc[op] + opLen[op];
-            const k = entryAt(bStarts, bCount, i - shift);
+            const k = entryAt(bStarts, bAt, bCount, i - shift);
             if (k >= 0 && baseStart(k + 1) <= end) {
               let q = k;
               for (; q < bCount && baseStart(q + 1) <= end; q++) {
-                starts.push(bStarts[q] + shift);
+                starts.push(bStarts[bAt + q] + shift);
                 children.push(children.at(bFrom + q));
               }
               i = baseStart(q) + shift;
@@ -831,8 +832,7 @@ function* readGraph(
       }
       childStart[pos] = from;
       childCount[pos] = children.length - from;
-      if (pack !== undefined && offset !== undefined)
-        recent.put(pack, offset, pos, starts.view().slice(), len);
+      if (pack !== undefined && offset !== undefined) recent.put(pack, offset, pos, starts.view(), len);
     },
     midxChecksum,
     // About a 32nd of the objects per slice, at least GRAPH_SLICE.
@@ -986,24 +986,35 @@ const GITLINK = 0x7fffffff;
  * git.git's history holds tens of millions of entries.
  */
 const RECENT_TREES = 1 << 14;
-const EMPTY_STARTS = new Int32Array(0);
+/**
+ * Entry starts the recent trees keep, all in one ring (no array of its own per tree: on a small
+ * history, allocating those cost more than what they save); a tree whose starts were written over
+ * is no longer kept.
+ */
+const RECENT_STARTS = 1 << 20;
 
-/** The index among the first `count` of `starts` of the entry that starts at byte `at`, or -1. */
-function entryAt(starts: Int32Array, count: number, at: number): number {
+/**
+ * The index among `count` starts from `starts[from]` of the entry that starts at byte `at`, or -1.
+ */
+function entryAt(starts: Int32Array, from: number, count: number, at: number): number {
   let lo = 0;
   let hi = count;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (starts[mid] < at) lo = mid + 1;
+    if (starts[from + mid] < at) lo = mid + 1;
     else hi = mid;
   }
-  return lo < count && starts[lo] === at ? lo : -1;
+  return lo < count && starts[from + lo] === at ? lo : -1;
 }
 
-/** A tree parsed lately: its MIDX position, where its entries start, and its length. */
+/**
+ * A tree parsed lately: its MIDX position, where its entries' starts lie in the ring (`at`, and
+ * `stamp`: how many slots the ring had taken when they were written), and its length.
+ */
 interface RecentTree {
   pos: number;
-  starts: Int32Array;
+  at: number;
+  stamp: number;
   length: number;
 }
 
@@ -1023,18 +1034,36 @@ class RecentTrees {
     return offset < 0 || offset >= 2 ** 40 || id >= 2 ** 13 ? -1 : id * 2 ** 40 + offset;
   }
 
+  /** Entry starts of the kept trees (`RecentTree.at`). */
+  readonly ring = new Int32Array(RECENT_STARTS);
+  /** Where the next starts go in the ring. */
+  private head = 0;
+  /** Slots taken so far, skipped ones included (a tree's starts never wrap around). */
+  private written = 0;
+
   /** The tree parsed at `offset` of `pack`, if it is still kept. */
   get(pack: object, offset: number): RecentTree | undefined {
     const k = this.key(pack, offset);
-    return k < 0 ? undefined : this.trees.get(k);
+    const t = k < 0 ? undefined : this.trees.get(k);
+    // Its starts written over since: no longer kept.
+    return t === undefined || this.written - t.stamp > RECENT_STARTS ? undefined : t;
   }
 
   put(pack: object, offset: number, pos: number, starts: Int32Array, length: number): void {
     const k = this.key(pack, offset);
-    if (k < 0) return;
+    if (k < 0 || starts.length > RECENT_STARTS) return;
     // Bounded: past the bound, start again (only speed depends on what is kept).
     if (this.trees.size >= RECENT_TREES) this.trees.clear();
-    this.trees.set(k, { pos, starts, length });
+    if (this.head + starts.length > RECENT_STARTS) {
+      this.written += RECENT_STARTS - this.head;
+      this.head = 0;
+    }
+    const at = this.head;
+    const stamp = this.written;
+    this.ring.set(starts, at);
+    this.head += starts.length;
+    this.written += starts.length;
+    this.trees.set(k, { pos, at, stamp, length });
   }
 }
 

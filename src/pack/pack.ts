@@ -241,6 +241,8 @@ const CHAIN_TYPES_MAX = 1 << 20;
 interface Cached {
   type: number;
   data: Uint8Array;
+  /** The slab `data` lies in, for an entry the cache copied into its arena. */
+  slab: Slab | undefined;
   offset: number;
   /** The map of the pack cache that holds this entry (eviction from a shared list removes it there). */
   owner: Map<number, Cached>;
@@ -259,6 +261,27 @@ const BASE_CACHE_ENTRIES = 1024;
 /** Commits, trees and tags up to this size are kept by the small-object cache (`smallCacheBytes`). */
 const SMALL_OBJECT = 4096;
 const SMALL_CACHE_ENTRIES = 65536;
+
+/**
+ * Entries up to this size are copied into the cache's slabs rather than kept in bytes of their own:
+ * a fresh small Uint8Array costs microseconds here (its ArrayBuffer and external memory), more
+ * than inflating or rebuilding a small tree does, and a cache fills with thousands of them.
+ */
+const ARENA_MAX = 8 * 1024;
+/** The first slab of a cache, and the most a slab grows to (each next one doubles). */
+const SLAB_FIRST = 16 * 1024;
+const SLAB_MAX = 256 * 1024;
+
+/**
+ * A slab of a cache's arena: entries are carved from it one after the other and never moved; it is
+ * let go (left to the garbage collector) once no entry in it is kept and it is no longer the one
+ * being filled. Its memory is never reused, so a view of an evicted entry stays what it was.
+ */
+interface Slab {
+  buf: Uint8Array;
+  used: number;
+  live: number;
+}
 
 /**
  * An object cache budget that several packs share: one list in the order of use, one byte and one
@@ -302,12 +325,67 @@ export class PackObjectCache {
   /** @internal Evicts the least recently used entries until both budgets hold. */
   trim(): void {
     while ((this.bytes > this.budget || this.entries > this.maxEntries) && this.oldest !== undefined) {
-      const victim = this.oldest;
-      this.unlink(victim);
-      victim.owner.delete(victim.offset);
-      this.bytes -= victim.data.length;
-      this.entries--;
+      this.evictOldest();
     }
+  }
+
+  /** @internal */
+  evictOldest(): void {
+    const victim = this.oldest!;
+    this.unlink(victim);
+    victim.owner.delete(victim.offset);
+    this.bytes -= victim.data.length;
+    this.entries--;
+    this.release(victim);
+  }
+
+  /** @internal An entry leaves the cache: its slab loses one. */
+  release(c: Cached): void {
+    const slab = c.slab;
+    if (slab === undefined) return;
+    c.slab = undefined;
+    if (--slab.live > 0) return;
+    // Empty: let go, the one being filled too (its free room is not worth keeping alone).
+    if (slab === this.slab) this.slab = undefined;
+    this.slabs--;
+  }
+
+  /** The slab being filled. */
+  private slab: Slab | undefined;
+  /** Slabs alive: every one that holds an entry. */
+  private slabs = 0;
+  /** The size of the last slab made (each next one doubles, up to SLAB_MAX). */
+  private slabSize = SLAB_FIRST / 2;
+
+  /** Slabs of small entries the cache keeps alive now (see ARENA_MAX). */
+  get slabCount(): number {
+    return this.slabs;
+  }
+
+  /**
+   * A copy of `data` (at most ARENA_MAX bytes) in the arena. The slabs alive are bounded by about
+   * twice the byte budget: past that, entries are evicted in the order of use until one is let go.
+   */
+  /** @internal */
+  copyIn(data: Uint8Array): { bytes: Uint8Array; slab: Slab } {
+    const n = data.length;
+    let slab = this.slab;
+    if (slab === undefined || slab.used + n > slab.buf.length) {
+      // (A slab being filled always holds an entry: an empty one is let go at once.)
+      const size = Math.min(SLAB_MAX, 2 * this.slabSize);
+      const most = Math.max(4, Math.ceil((2 * this.budget) / SLAB_MAX) + 2);
+      this.slab = undefined;
+      while (this.slabs >= most && this.oldest !== undefined) this.evictOldest();
+      slab = { buf: new Uint8Array(size), used: 0, live: 0 };
+      this.slab = slab;
+      this.slabSize = size;
+      this.slabs++;
+    }
+    const at = slab.used;
+    slab.buf.set(data, at);
+    slab.used = at + n;
+    slab.live++;
+    return { bytes: slab.buf.subarray(at, at + n), slab };
   }
 }
 
@@ -325,19 +403,32 @@ class BaseCache {
     return c;
   }
 
-  /** `owned`: `data` is a buffer of its own (not a view that may keep a larger one alive). */
-  put(offset: number, type: number, data: Uint8Array, owned: boolean): void {
+  /**
+   * Keeps an object's bytes; returns the bytes kept (a copy, for small ones and for `scratch`), or
+   * `data` itself when nothing is kept. `scratch`: `data` lies in a buffer that is written over
+   * later (always copied); otherwise `owned` says whether it is a buffer of its own (not a view
+   * that may keep a larger one alive).
+   */
+  put(offset: number, type: number, data: Uint8Array, owned: boolean, scratch = false): Uint8Array {
     const lru = this.lru;
-    if (data.length > lru.budget || this.map.has(offset)) return;
-    // A small view into a larger buffer (an inflater's shared output slab) is copied, so that the
-    // budget counts what the cache really keeps alive.
-    if (!owned && data.buffer.byteLength > 2 * data.length + 4096) data = data.slice();
-    const c: Cached = { type, data, offset, owner: this.map, older: undefined, newer: undefined };
+    if (data.length > lru.budget || this.map.has(offset)) return data;
+    let slab: Slab | undefined;
+    if (data.length <= ARENA_MAX) {
+      const copy = lru.copyIn(data);
+      data = copy.bytes;
+      slab = copy.slab;
+    } else if (scratch || (!owned && data.buffer.byteLength > 2 * data.length + 4096)) {
+      // A view into a larger buffer (an inflater's shared output slab) is copied, so that the
+      // budget counts what the cache really keeps alive.
+      data = data.slice();
+    }
+    const c: Cached = { type, data, slab, offset, owner: this.map, older: undefined, newer: undefined };
     this.map.set(offset, c);
     lru.append(c);
     lru.bytes += data.length;
     lru.entries++;
     lru.trim();
+    return data;
   }
 
   clear(): void {
@@ -346,6 +437,7 @@ class BaseCache {
       lru.unlink(c);
       lru.bytes -= c.data.length;
       lru.entries--;
+      lru.release(c);
     }
     this.map.clear();
   }
@@ -802,19 +894,26 @@ export class PackFile {
     let data: Uint8Array;
     /** The offset of the object at the bottom of the chain (whole, or found in the cache). */
     let bottom = -1;
+    /** Which level buffer `data` is in (-1: none, it is owned or cached). */
+    let inLevel = -1;
     for (;;) {
       if (e.type < OBJ_OFS_DELTA) {
         baseType = e.type;
-        const own = this.inflateOwned(e, n === 0 ? 'object' : 'delta base', n === 0 && this.viewing);
         if (n === 0) {
           // Handed to the caller: its own bytes, never a view shared with anything else.
+          const own = this.inflateOwned(e, 'object', this.viewing ? 'view' : 'own');
           const whole = own ?? ownedBytes(this.inflateEntry(e, 'object'));
           this.lastType = baseType;
           this.keepSmall(offset, baseType, whole);
           return whole;
         }
+        // A small base is inflated into level buffer 1 and kept as a copy in the cache's arena.
+        const small = e.size <= ARENA_MAX;
+        const own = this.inflateOwned(e, 'delta base', small ? 'level' : 'own');
         data = own ?? this.inflateEntry(e, 'delta base');
-        this.cache.put(e.offset, baseType, data, own !== undefined);
+        const kept = this.cache.put(e.offset, baseType, data, own !== undefined, own !== undefined && small);
+        if (kept === data && own !== undefined && small) inLevel = 1;
+        data = kept;
         bottom = e.offset;
         break;
       }
@@ -836,8 +935,6 @@ export class PackFile {
       }
       e = this.parseEntry(next, this.chainSlot(n));
     }
-    /** Which level buffer `data` is in (-1: none, it is owned or cached). */
-    let inLevel = -1;
     for (let i = n - 1; i >= 0; i--) {
       const d = chain[i];
       const delta = this.inflateDelta(d);
@@ -847,8 +944,10 @@ export class PackFile {
       // A level where the async API's time slice runs out is kept too: the re-run goes on from it.
       // The last result of a `dataViewAt` goes to the shared scratch (no other read has begun); an
       // intermediate result that the cache does not keep, to the level buffer `data` is not in.
+      // A level the cache keeps goes to a level buffer too: the cache keeps a copy (small ones in
+      // its arena, no allocation of their own).
       const keep = i === 1 || (i > 1 && overDeadline());
-      const level = i > 0 && !keep ? (inLevel === 0 ? 1 : 0) : -1;
+      const level = i > 0 ? (inLevel === 0 ? 1 : 0) : -1;
       const opts =
         i === 0 && this.viewing
           ? this.viewOptions
@@ -863,7 +962,12 @@ export class PackFile {
         this.viewDelta = delta.length === d.size ? delta : delta.subarray(0, d.size);
       }
       if (keep) {
-        this.cache.put(d.offset, baseType, data, true);
+        // (Past RESULT_SCRATCH_MAX a level is fresh bytes of its own, kept as they are.)
+        const kept = this.cache.put(d.offset, baseType, data, true, data.length <= RESULT_SCRATCH_MAX);
+        if (kept !== data) {
+          data = kept;
+          inLevel = -1;
+        }
         // Driven by the async API and past its time slice: let the event loop run; the re-run
         // finds this intermediate result in the cache and goes on from it.
         if (overDeadline() && this.cache.get(d.offset) !== undefined) throw yieldPending();
@@ -881,7 +985,7 @@ export class PackFile {
   private keepSmall(offset: number, type: number, data: Uint8Array): void {
     const small = this.small;
     if (small === undefined || this.viewing || data.length > SMALL_OBJECT || type === OBJ_BLOB) return;
-    small.put(offset, type, data.slice(), true);
+    small.put(offset, type, data, false, true);
   }
 
   /** Slot `i` of the delta chain `read` walks. */
@@ -1219,13 +1323,17 @@ export class PackFile {
   private inflateOwned(
     e: PackEntry,
     role: 'object' | 'delta base',
-    borrowed = false,
+    /** 'view': into the shared result buffer; 'level': into level buffer 1; 'own': fresh bytes. */
+    into: 'own' | 'view' | 'level',
   ): Uint8Array | undefined {
     if (e.size >= STREAM_INFLATE_MIN || this.inflater.inflateExact === undefined) return undefined;
     const avail = this.checkSize(e, role);
-    if (borrowed) {
+    if (into !== 'own') {
       // Scratch with a byte of room past the object (see Inflater.inflateExact).
-      const room = resultScratch(e.size + 1, this.inflater.allocate);
+      const room =
+        into === 'view'
+          ? resultScratch(e.size + 1, this.inflater.allocate)
+          : levelScratch(1, e.size + 1, this.inflater.allocate);
       return this.inflateInto(e, avail, room) ? room.subarray(0, e.size) : undefined;
     }
     const out = allocateObjectBytes(e.size, this.file, this.inflater.allocate);
