@@ -416,5 +416,6 @@ export class ForwardWindow {
 
 /** Where writers put bytes. */
 export interface ByteSink {
+  /** The bytes are lent for the call only: a writer may fill the same buffer again afterwards. */
   write(bytes: Uint8Array): void;
 }
