@@ -113,6 +113,12 @@ function run(
   ctx: DeltaContext | undefined,
 ): void {
   const baseSize = base.length;
+  // Longer copies go through `set` from a view made with the constructor (about a third cheaper
+  // per instruction than `subarray`, which looks up a species constructor first).
+  const baseBuf = base.buffer;
+  const baseAt = base.byteOffset;
+  const deltaBuf = delta.buffer;
+  const deltaAt = delta.byteOffset;
   let pos = start;
   let owed = resultSize;
   let w = 0;
@@ -153,7 +159,7 @@ function run(
       }
       if (out) {
         if (size < SHORT_COPY) for (let k = 0; k < size; k++) out[w + k] = base[off + k];
-        else out.set(base.subarray(off, off + size), w);
+        else out.set(new Uint8Array(baseBuf, baseAt + off, size), w);
       }
       w += size;
       owed -= size;
@@ -169,7 +175,7 @@ function run(
       }
       if (out) {
         if (cmd < SHORT_COPY) for (let k = 0; k < cmd; k++) out[w + k] = delta[pos + k];
-        else out.set(delta.subarray(pos, pos + cmd), w);
+        else out.set(new Uint8Array(deltaBuf, deltaAt + pos, cmd), w);
       }
       pos += cmd;
       w += cmd;

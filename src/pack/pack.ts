@@ -537,6 +537,8 @@ export class PackFile {
   private readonly viewOptions: ApplyDeltaOptions & { offset: number };
   /** For intermediate results that are not cached: two buffers shared by every pack, in turn. */
   private readonly levelOptions: (ApplyDeltaOptions & { offset: number })[];
+  /** `levelOptions` for a level the cache keeps: past ARENA_MAX, fresh bytes of its own. */
+  private readonly keepOptions: (ApplyDeltaOptions & { offset: number })[];
   /** Set during `dataViewAt`: the answer may be a borrowed view. */
   private viewing = false;
   /**
@@ -594,6 +596,9 @@ export class PackFile {
     this.deltaOptions = shaped(own);
     this.viewOptions = shaped((n: number) => resultScratch(n, own));
     this.levelOptions = [0, 1].map((k) => shaped((n: number) => levelScratch(k, n, own)));
+    this.keepOptions = [0, 1].map((k) =>
+      shaped((n: number) => (n <= ARENA_MAX ? levelScratch(k, n, own) : own(n))),
+    );
   }
 
   /** Opens a pack and runs Git's validity checks (`validate()`); the reader is not closed on failure. */
@@ -944,26 +949,27 @@ export class PackFile {
       // A level where the async API's time slice runs out is kept too: the re-run goes on from it.
       // The last result of a `dataViewAt` goes to the shared scratch (no other read has begun); an
       // intermediate result that the cache does not keep, to the level buffer `data` is not in.
-      // A level the cache keeps goes to a level buffer too: the cache keeps a copy (small ones in
-      // its arena, no allocation of their own).
+      // A small level the cache keeps goes to a level buffer too, and the cache copies it into its
+      // arena (no allocation of its own); a larger one, to fresh bytes the cache keeps as they are.
       const keep = i === 1 || (i > 1 && overDeadline());
       const level = i > 0 ? (inLevel === 0 ? 1 : 0) : -1;
       const opts =
         i === 0 && this.viewing
           ? this.viewOptions
           : level >= 0
-            ? this.levelOptions[level]
+            ? keep
+              ? this.keepOptions[level]
+              : this.levelOptions[level]
             : this.deltaOptions;
       opts.offset = d.offset;
       data = applyDeltaPrefix(data, delta, d.size, opts);
-      inLevel = level;
+      inLevel = level >= 0 && (!keep || data.length <= ARENA_MAX) ? level : -1;
       if (i === 0 && this.viewing) {
         this.viewBase = n > 1 ? chain[1].offset : bottom;
         this.viewDelta = delta.length === d.size ? delta : delta.subarray(0, d.size);
       }
       if (keep) {
-        // (Past RESULT_SCRATCH_MAX a level is fresh bytes of its own, kept as they are.)
-        const kept = this.cache.put(d.offset, baseType, data, true, data.length <= RESULT_SCRATCH_MAX);
+        const kept = this.cache.put(d.offset, baseType, data, true, inLevel >= 0);
         if (kept !== data) {
           data = kept;
           inLevel = -1;
