@@ -44,7 +44,7 @@ export function libgit2Rows(
   const distinct = new Set(hexIds).size;
   const idsFile = join(cacheDir, 'libgit2-ids.txt');
   writeFileSync(idsFile, `${hexIds.join('\n')}\n`);
-  const run = (cmd: string, args: string[]): { rate: number; found: number } => {
+  const run = (cmd: string, args: string[]): { rate: number; found: number; maxRssKiB?: number } => {
     const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
     return JSON.parse(r.stdout.trim());
@@ -64,6 +64,11 @@ export function libgit2Rows(
     `libgit2: ${hexIds.length} ids, ${passes} passes each side, ${PROCESSES} fresh processes per side in back-to-back pairs (each process: its best pass; the ratio: the median of the pairs' ratios)`,
   );
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  /** The median peak resident memory of a side's processes (an older peer binary has none). */
+  const rss = (rs: { maxRssKiB?: number }[]) => {
+    const kib = rs.map((r) => r.maxRssKiB).filter((k): k is number => typeof k === 'number');
+    return kib.length === 0 ? 'n/a' : `${Math.round(median(kib) / 1024)} MiB`;
+  };
   for (const [label, our, their] of [
     ['hasObject / git_odb_exists', 'has', 'exists'],
     ['MultiPackIndex.lookup / git_odb_exists', 'lookup', 'exists'],
@@ -72,8 +77,8 @@ export function libgit2Rows(
     // A process's JIT decisions vary from run to run: several per side, in pairs run back to back
     // (which side first alternates). This machine's speed drifts by tens of percent within a
     // minute, so the ratio is the median of the pairs' ratios, each taken over a few seconds.
-    const ts: { rate: number; found: number }[] = [];
-    const os: { rate: number; found: number }[] = [];
+    const ts: { rate: number; found: number; maxRssKiB?: number }[] = [];
+    const os: { rate: number; found: number; maxRssKiB?: number }[] = [];
     for (let i = 0; i < PROCESSES; i++) {
       if (i % 2 === 0) {
         ts.push(theirs(their));
@@ -97,7 +102,7 @@ export function libgit2Rows(
       ratio,
       target: 'ours/libgit2 ≥ 1.00×',
       pass: ratio >= 1 && o.found === t.found,
-      note: `the "git" column is libgit2 (rates: medians per side); ratio: the median of ${PROCESSES} back-to-back pairs' ratios (${os.map((r, i) => (r.rate / ts[i].rate).toFixed(2)).join(', ')}); found ${o.found} (ours) / ${t.found} (libgit2)`,
+      note: `the "git" column is libgit2 (rates: medians per side); ratio: the median of ${PROCESSES} back-to-back pairs' ratios (${os.map((r, i) => (r.rate / ts[i].rate).toFixed(2)).join(', ')}); found ${o.found} (ours) / ${t.found} (libgit2); peak RSS ${rss(os)} (ours) / ${rss(ts)} (libgit2)`,
     });
   }
 }

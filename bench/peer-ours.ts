@@ -32,4 +32,6 @@ for (let p = 0; p <= passes; p++) {
   const rate = ids.length / ((performance.now() - t0) / 1000);
   if (p > 0 && rate > best) best = rate;
 }
-process.stdout.write(`${JSON.stringify({ ids: ids.length, found, rate: Math.round(best) })}\n`);
+// (Peak resident memory in KiB, as the libgit2 peer reports its own.)
+const maxRssKiB = process.resourceUsage().maxRSS;
+process.stdout.write(`${JSON.stringify({ ids: ids.length, found, rate: Math.round(best), maxRssKiB })}\n`);
