@@ -894,6 +894,54 @@ for (const hash of [SHA1, SHA256]) {
       assert.equal(cache.slabCount, 0);
     });
 
+    test('a chain of large objects reads exactly in every order, with bases and levels apart', () => {
+      // 40 versions of a 12 KB blob (past the size the cache copies into its slabs), each a delta
+      // on the one before. Read newest first (down the chain, as a file's history is read: that
+      // walk keeps every level it builds), oldest first, and scattered, each with fresh caches.
+      const line = (i: number) => `${String(i).padStart(4, '0')} ${'x'.repeat(55)}\n`;
+      let text = '';
+      for (let i = 0; i < 200; i++) text += line(i);
+      const versions: Buffer[] = [Buffer.from(text)];
+      const entries: RawEntry[] = [{ type: 3, data: versions[0] }];
+      for (let i = 1; i < 40; i++) {
+        const prev = versions[i - 1];
+        const add = Buffer.from(`version ${i}\n`);
+        versions.push(Buffer.concat([prev, add]));
+        entries.push({
+          type: 6,
+          data: delta(prev.length, prev.length + add.length, copyOp(0, prev.length), insertOp(add)),
+          ofsTo: i - 1,
+        });
+      }
+      assert.ok(versions[0].length > 12000);
+      const ids = versions.map((v) => objectId(hash, 'blob', v));
+      const h = handPack(hash, entries, ids);
+      const orders = {
+        newestFirst: [...ids.keys()].reverse(),
+        oldestFirst: [...ids.keys()],
+        scattered: [...ids.keys()].map((i) => (i * 17) % 40),
+      };
+      for (const [name, order] of Object.entries(orders)) {
+        const baseCache = new PackObjectCache(8 << 20, 1024);
+        const levelCache = new PackObjectCache(4 << 20, 256);
+        const pack = openHand(hash, h, { baseCache, levelCache });
+        try {
+          for (const i of order) {
+            const got = pack.readObject(ids[i])!;
+            assert.ok(Buffer.from(got.data).equals(versions[i]), `${name}: version ${i}`);
+          }
+          if (name === 'newestFirst') {
+            // The walk from the newest version kept the levels below it.
+            assert.ok(levelCache.entries >= 30, `${levelCache.entries} levels kept`);
+          }
+          assert.ok(baseCache.entries >= 1);
+        } finally {
+          pack.close();
+        }
+        assert.equal(levelCache.entries, 0);
+      }
+    });
+
     test('objects past 4 GiB and OFS distances over 2^32 (a sparse 5 GiB pack)', () => {
       const small = buildPack(hash, [{ type: 3, data: baseData }]);
       const far = 5 * 2 ** 30 + 7;

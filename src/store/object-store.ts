@@ -94,8 +94,9 @@ export interface ObjectStoreOptions {
   verifyHashes?: boolean;
   /**
    * Object cache budget of the whole store, in bytes (default 256 MiB), shared by all its packs
-   * (whichever are being read keep what they need): three quarters keep delta bases, one quarter
-   * small commits, trees and tags once read (up to 4 KiB each, as libgit2 keeps them). Random
+   * (whichever are being read keep what they need): three quarters keep delta bases (the whole
+   * objects at the bottom of chains, and apart, an eighth of the budget, the levels reads keep),
+   * one quarter small commits, trees and tags once read (up to 4 KiB each, as libgit2 keeps them). Random
    * reads over a large history rebuild delta chains from their bases; a larger budget keeps more
    * bases (on git.git's 406,057 objects, 1 GiB reads about half again as fast as the default).
    */
@@ -268,6 +269,8 @@ export class ObjectStore {
     this.counters = counters;
     this.files = files;
     const cacheBytes = Math.max(0, opts.cacheBytes ?? 256 * 1024 * 1024);
+    const baseBytes = cacheBytes - Math.floor(cacheBytes / 4);
+    const levelBytes = Math.floor(cacheBytes / 16);
     this.st = {
       store: this,
       hash,
@@ -282,14 +285,13 @@ export class ObjectStore {
       // object read is hashed instead.
       verify: opts.verifyHashes ?? files.remote,
       cacheBytes,
-      // One budget for every pack: three quarters keep delta bases, one quarter small commits,
-      // trees and tags once read (see packs.ts).
+      // One budget for every pack: five eighths keep the whole objects at the bottom of delta
+      // chains, one eighth the delta levels reads keep (see PackFileOptions.levelCache), one
+      // quarter small commits, trees and tags once read (see packs.ts).
       // (At least 16,384 entries, more for a budget past 256 MiB: one per 16 KiB of it.)
-      baseCache: new PackObjectCache(
-        cacheBytes - Math.floor(cacheBytes / 4),
-        Math.max(16384, Math.floor((cacheBytes - Math.floor(cacheBytes / 4)) / 16384)),
-      ),
-      smallCache: new PackObjectCache(Math.floor(cacheBytes / 4), 65536),
+      baseCache: new PackObjectCache(baseBytes, Math.max(16384, Math.floor(baseBytes / 16384))),
+      levelCache: new PackObjectCache(levelBytes, 4096),
+      smallCache: new PackObjectCache(Math.floor(cacheBytes / 4) - levelBytes, 65536),
       maxOpen: Math.max(1, opts.maxOpenPacks ?? 400),
       maxObjectSize,
       maxObjectSizeAsked: asked > maxObjectSize ? asked : undefined,

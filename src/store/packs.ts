@@ -131,6 +131,7 @@ export function packOf(st: StoreState, slot: PackSlot): PackFile | undefined {
       inflate: st.inflater,
       hashFn: st.hashFn,
       baseCache: st.baseCache,
+      levelCache: st.levelCache,
       smallCache: st.smallCache,
       maxObjectSize: st.maxObjectSize,
       // A small local pack is one page, read whole when its first object is: random reads over

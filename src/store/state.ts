@@ -165,6 +165,8 @@ export interface StoreState {
   readonly cacheBytes: number;
   /** The delta-base and small-object caches, shared by every pack of the store. */
   readonly baseCache: PackObjectCache;
+  /** The delta levels reads keep, apart from the bases (PackFileOptions.levelCache). */
+  readonly levelCache: PackObjectCache;
   readonly smallCache: PackObjectCache;
   readonly maxOpen: number;
   readonly maxObjectSize: number;
