@@ -66,7 +66,7 @@ export function libgit2Rows(
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   /** The median peak resident memory of a side's processes (an older peer binary has none). */
   const rss = (rs: { maxRssKiB?: number }[]) => {
-    const kib = rs.map((r) => r.maxRssKiB).filter((k): k is number => typeof k === 'number');
+    const kib = rs.map((r) => r.maxRssKiB).filter((k): k is number => typeof k === 'number' && k >= 0);
     return kib.length === 0 ? 'n/a' : `${Math.round(median(kib) / 1024)} MiB`;
   };
   for (const [label, our, their] of [

@@ -6,6 +6,15 @@
  *   node --import tsx bench/peer-ours.ts <object-dir> <ids-file> <has|lookup|read> <passes>
  */
 import { readFileSync } from 'node:fs';
+
+function readStatus(): string {
+  try {
+    return readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 import { fromHex } from '../src/bytes.js';
 import { ObjectStore, openMidx } from '../src/node/index.js';
 
@@ -32,6 +41,8 @@ for (let p = 0; p <= passes; p++) {
   const rate = ids.length / ((performance.now() - t0) / 1000);
   if (p > 0 && rate > best) best = rate;
 }
-// (Peak resident memory in KiB, as the libgit2 peer reports its own.)
-const maxRssKiB = process.resourceUsage().maxRSS;
+// Peak resident memory in KiB, as the libgit2 peer reports its own: VmHWM of this process's own
+// memory (resourceUsage().maxRSS would include the parent's at fork time); -1 where there is none.
+const hwm = /^VmHWM:\s*(\d+)/m.exec(readStatus());
+const maxRssKiB = hwm === null ? -1 : Number(hwm[1]);
 process.stdout.write(`${JSON.stringify({ ids: ids.length, found, rate: Math.round(best), maxRssKiB })}\n`);
