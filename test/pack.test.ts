@@ -796,22 +796,30 @@ for (const hash of [SHA1, SHA256]) {
       }
     });
 
-    test('packs sharing one PackObjectCache stay within its budgets together', () => {
-      // Two copies of a 60-deep chain, each object 7 bytes longer than its base (up to ~500 bytes).
-      const entries: RawEntry[] = [{ type: 3, data: Buffer.from('blob 0\n') }];
-      const versions: Buffer[] = [Buffer.from('blob 0\n')];
-      for (let i = 1; i <= 60; i++) {
+    /**
+     * A chain of blobs, each an OFS delta on the one before that appends `add(i)` to it; the first
+     * is `first`, stored whole. Returns the versions, their ids and the hand-built pack.
+     */
+    const appendChain = (first: string, count: number, add: (i: number) => string) => {
+      const versions: Buffer[] = [Buffer.from(first)];
+      const entries: RawEntry[] = [{ type: 3, data: versions[0] }];
+      for (let i = 1; i < count; i++) {
         const prev = versions[i - 1];
-        const add = Buffer.from(`line ${String(i).padStart(2, '0')}\n`);
-        versions.push(Buffer.concat([prev, add]));
+        const more = Buffer.from(add(i));
+        versions.push(Buffer.concat([prev, more]));
         entries.push({
           type: 6,
-          data: delta(prev.length, prev.length + add.length, copyOp(0, prev.length), insertOp(add)),
+          data: delta(prev.length, prev.length + more.length, copyOp(0, prev.length), insertOp(more)),
           ofsTo: i - 1,
         });
       }
       const ids = versions.map((v) => objectId(hash, 'blob', v));
-      const h = handPack(hash, entries, ids);
+      return { versions, ids, h: handPack(hash, entries, ids) };
+    };
+
+    test('packs sharing one PackObjectCache stay within its budgets together', () => {
+      // Two copies of a 60-deep chain, each object 8 bytes longer than its base (up to ~500 bytes).
+      const { versions, ids, h } = appendChain('blob 0\n', 61, (i) => `line ${String(i).padStart(2, '0')}\n`);
       const shared = new PackObjectCache(2000, 6);
       const a = openHand(hash, h, { baseCache: shared });
       const b = openHand(hash, h, { baseCache: shared });
@@ -851,20 +859,11 @@ for (const hash of [SHA1, SHA256]) {
       // (its child is read again and again, so the cache keeps it as a base, in the slab being
       // filled then) among scattered reads of late versions that fill slab after slab: without a
       // bound, every phase would leave a slab alive for its hot entry.
-      const entries: RawEntry[] = [{ type: 3, data: Buffer.from('blob 0\n') }];
-      const versions: Buffer[] = [Buffer.from('blob 0\n')];
-      for (let i = 1; i <= 120; i++) {
-        const prev = versions[i - 1];
-        const add = Buffer.from(`line ${String(i).padStart(3, '0')}\n`);
-        versions.push(Buffer.concat([prev, add]));
-        entries.push({
-          type: 6,
-          data: delta(prev.length, prev.length + add.length, copyOp(0, prev.length), insertOp(add)),
-          ofsTo: i - 1,
-        });
-      }
-      const ids = versions.map((v) => objectId(hash, 'blob', v));
-      const h = handPack(hash, entries, ids);
+      const { versions, ids, h } = appendChain(
+        'blob 0\n',
+        121,
+        (i) => `line ${String(i).padStart(3, '0')}\n`,
+      );
       const cache = new PackObjectCache(20000, 64);
       const pack = openHand(hash, h, { baseCache: cache });
       const check = (i: number, r: number) => {
@@ -898,24 +897,10 @@ for (const hash of [SHA1, SHA256]) {
       // 40 versions of a 12 KB blob (past the size the cache copies into its slabs), each a delta
       // on the one before. Read newest first (down the chain, as a file's history is read: that
       // walk keeps every level it builds), oldest first, and scattered, each with fresh caches.
-      const line = (i: number) => `${String(i).padStart(4, '0')} ${'x'.repeat(55)}\n`;
       let text = '';
-      for (let i = 0; i < 200; i++) text += line(i);
-      const versions: Buffer[] = [Buffer.from(text)];
-      const entries: RawEntry[] = [{ type: 3, data: versions[0] }];
-      for (let i = 1; i < 40; i++) {
-        const prev = versions[i - 1];
-        const add = Buffer.from(`version ${i}\n`);
-        versions.push(Buffer.concat([prev, add]));
-        entries.push({
-          type: 6,
-          data: delta(prev.length, prev.length + add.length, copyOp(0, prev.length), insertOp(add)),
-          ofsTo: i - 1,
-        });
-      }
+      for (let i = 0; i < 200; i++) text += `${String(i).padStart(4, '0')} ${'x'.repeat(55)}\n`;
+      const { versions, ids, h } = appendChain(text, 40, (i) => `version ${i}\n`);
       assert.ok(versions[0].length > 12000);
-      const ids = versions.map((v) => objectId(hash, 'blob', v));
-      const h = handPack(hash, entries, ids);
       const orders = {
         newestFirst: [...ids.keys()].reverse(),
         oldestFirst: [...ids.keys()],

@@ -370,10 +370,10 @@ export class PackObjectCache {
   }
 
   /**
-   * A copy of `data` (at most ARENA_MAX bytes) in the arena. The slabs alive are bounded by about
-   * twice the byte budget: past that, entries are evicted in the order of use until one is let go.
+   * @internal A copy of `data` (at most ARENA_MAX bytes) in the arena. The slabs alive are bounded
+   * by about twice the byte budget: past that, entries are evicted in the order of use until one is
+   * let go.
    */
-  /** @internal */
   copyIn(data: Uint8Array): { bytes: Uint8Array; slab: Slab } {
     const n = data.length;
     let slab = this.slab;
@@ -448,20 +448,6 @@ class BaseCache {
     }
     this.map.clear();
   }
-}
-
-/** The result size a delta's header declares (its second varint); Infinity when unreadable. */
-function resultSizeOf(delta: Uint8Array, length: number): number {
-  let p = 0;
-  while (p < length && delta[p] & 0x80) p++;
-  p++;
-  let size = 0;
-  let scale = 1;
-  for (; p < length && scale < 2 ** 49; p++, scale *= 128) {
-    size += (delta[p] & 0x7f) * scale;
-    if ((delta[p] & 0x80) === 0) return size;
-  }
-  return Number.POSITIVE_INFINITY;
 }
 
 function copyOf(b: Uint8Array): Uint8Array {
@@ -1000,8 +986,11 @@ export class PackFile {
       // `dataViewAt`, or `inOrder` — for random reads, building a large level in bytes of its own
       // costs more than the reads that meet it again save: they start from the chain's bottom,
       // which the cache keeps. On git.git, random readObject about a third faster.)
+      // (`delta` is exactly the delta's bytes; a header that does not parse fails here as applying
+      // it would, with the same message.)
+      this.deltaOptions.offset = d.offset;
       const keep =
-        (i === 1 && (this.viewing || inOrder || resultSizeOf(delta, d.size) <= ARENA_MAX)) ||
+        (i === 1 && (this.viewing || inOrder || deltaResultSize(delta, this.deltaOptions) <= ARENA_MAX)) ||
         (i > 1 && (downChain || overDeadline()));
       const level = i > 0 ? (inLevel === 0 ? 1 : 0) : -1;
       const opts =
