@@ -27,7 +27,10 @@ function plain(b: Buffer): Uint8Array {
 function toInflateError(e: unknown, expectedSize: number): InflateError {
   const code = (e as { code?: unknown }).code;
   if (code === 'ERR_BUFFER_TOO_LARGE') {
-    return new InflateError(`stream inflates to more than ${expectedSize} bytes`, false, { cause: e });
+    return new InflateError(`stream inflates to more than ${expectedSize} bytes`, false, {
+      cause: e,
+      tooLong: true,
+    });
   }
   const message = e instanceof Error ? e.message : String(e);
   // Z_BUF_ERROR from inflateSync: the input ended before the stream did.

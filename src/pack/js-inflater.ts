@@ -23,7 +23,8 @@ function room(input: Uint8Array, want: number): number {
 
 function failure(limit: number): InflateError {
   const f = lastInflateFailure();
-  if (f.kind === 'long') return new InflateError(`stream inflates to more than ${limit} bytes`, false);
+  if (f.kind === 'long')
+    return new InflateError(`stream inflates to more than ${limit} bytes`, false, { tooLong: true });
   return new InflateError(f.message, f.kind === 'truncated');
 }
 

@@ -75,13 +75,19 @@ export interface Inflater {
   allocate?(size: number): Uint8Array;
 }
 
-/** What an Inflater may throw; `truncated` means the input ended before the stream did. */
+/**
+ * What an Inflater may throw; `truncated` means the input ended before the stream did, `tooLong`
+ * that the stream inflates to more than was asked for. Neither: the stream itself is damaged (zlib's
+ * Z_DATA_ERROR, which Git reports as `inflate: data stream error (<zlib's message>)`).
+ */
 export class InflateError extends Error {
   override readonly name = 'InflateError';
   readonly truncated: boolean;
-  constructor(message: string, truncated: boolean, options?: { cause?: unknown }) {
+  readonly tooLong: boolean;
+  constructor(message: string, truncated: boolean, options?: { cause?: unknown; tooLong?: boolean }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.truncated = truncated;
+    this.tooLong = options?.tooLong === true;
   }
 }
 
@@ -448,6 +454,15 @@ class BaseCache {
     }
     this.map.clear();
   }
+}
+
+/**
+ * What Git's inflate prints for a failed stream: `inflate: data stream error (<zlib's message>)` for
+ * a damaged one; nothing for one that ends early or runs past the size asked for.
+ */
+function zlibComplaint(cause: unknown): string | undefined {
+  if (!(cause instanceof InflateError) || cause.truncated || cause.tooLong) return undefined;
+  return `inflate: data stream error (${cause.message})`;
 }
 
 function copyOf(b: Uint8Array): Uint8Array {
@@ -886,6 +901,47 @@ export class PackFile {
 
   /** The object's bytes (its type left in `lastType`); undefined for a whole object over `wholeMax`. */
   private read(offset: number, wholeMax: number): Uint8Array | undefined {
+    this.failLevel = -1;
+    try {
+      return this.walk(offset, wholeMax);
+    } catch (e) {
+      throw this.walkFailure(e);
+    }
+  }
+
+  /**
+   * Where `walk` is: the chain slot of the entry being inflated or applied (-1 while headers are
+   * read), for the lines Git prints when a read fails there (`walkFailure`).
+   */
+  private failLevel = -1;
+
+  /**
+   * A read that failed inflating or applying the entry in chain slot `failLevel`: the error gains
+   * the lines Git prints as its read fails (`data.readErrors`, when the failure did not set them)
+   * and as its delta walk goes on up the chain (spec/objects-format.md: Git's
+   * messages for damaged packs). Git then reports every level above the failed one, down to the
+   * object's direct base, as a base it could not read: `data.baseOffsets`, those levels' offsets,
+   * which the store turns into `failed to read delta base object <oid> at offset <n> from <pack>`
+   * (the pack's index names them).
+   */
+  private walkFailure(e: unknown): unknown {
+    const level = this.failLevel;
+    if (level < 0 || !(e instanceof GitMidxError) || e.data.baseOffsets !== undefined) return e;
+    if (e.code !== 'PACK_INFLATE' && e.code !== 'PACK_BAD_DELTA' && e.code !== 'PACK_BAD_OBJECT') return e;
+    const readErrors = Array.isArray(e.data.readErrors)
+      ? e.data.readErrors
+      : [String(e.data.git ?? e.message)];
+    const baseOffsets: number[] = [];
+    for (let k = level; k >= 1; k--) baseOffsets.push(this.chain[k].offset);
+    return new GitMidxError(e.code, e.message, {
+      file: e.file,
+      data: { ...e.data, readErrors, baseOffsets },
+      cause: e.cause,
+    });
+  }
+
+  /** `read` itself. */
+  private walk(offset: number, wholeMax: number): Uint8Array | undefined {
     const hit = this.cachedBase(offset) ?? this.small?.get(offset);
     if (hit !== undefined) {
       this.lastType = hit.type;
@@ -929,6 +985,7 @@ export class PackFile {
     for (;;) {
       if (e.type < OBJ_OFS_DELTA) {
         baseType = e.type;
+        this.failLevel = n;
         if (n === 0) {
           // Handed to the caller: its own bytes, never a view shared with anything else.
           const own = this.inflateOwned(e, 'object', this.viewing ? 'view' : 'own');
@@ -973,6 +1030,7 @@ export class PackFile {
     this.prevLevels = n;
     for (let i = n - 1; i >= 0; i--) {
       const d = chain[i];
+      this.failLevel = i;
       const delta = this.inflateDelta(d);
       // The cache keeps the whole object at the bottom and the direct base of the object asked for
       // (reads in pack order: the next object's base), not every level between: on random reads of
@@ -1350,7 +1408,12 @@ export class PackFile {
     return this.err(
       'PACK_INFLATE',
       `${this.file}: entry at offset ${e.offset} inflates to ${how} bytes than the ${e.size} its header says`,
-      { offset: e.offset, size: e.size, git: this.inflateWording(e) },
+      {
+        offset: e.offset,
+        size: e.size,
+        git: this.inflateWording(e),
+        readErrors: this.readErrorLines(e, undefined),
+      },
     );
   }
 
@@ -1480,7 +1543,13 @@ export class PackFile {
         throw this.err(
           'PACK_INFLATE',
           `${this.file}: entry at offset ${e.offset} inflates to ${r.data.length} bytes, the header says ${size}`,
-          { offset: e.offset, size, actual: r.data.length, git: this.inflateWording(e) },
+          {
+            offset: e.offset,
+            size,
+            actual: r.data.length,
+            git: this.inflateWording(e),
+            readErrors: this.readErrorLines(e, undefined),
+          },
         );
       }
       return r.data;
@@ -1489,8 +1558,22 @@ export class PackFile {
 
   private inflateWording(e: PackEntry): string {
     return e.type >= OBJ_OFS_DELTA
-      ? `failed to unpack compressed delta at offset ${e.offset} from ${this.file}`
+      ? `failed to unpack compressed delta at offset ${e.dataOffset} from ${this.file}`
       : `inflate: data stream error`;
+  }
+
+  /**
+   * The lines Git prints when an entry's stream fails in its read of an object: zlib's complaint
+   * when the stream itself is damaged (none for a stream that ends early or runs long: Git's
+   * inflate then fails without a word), then for a delta that the delta could not be unpacked
+   * (where its data starts). Git says nothing more of a whole object: the caller names it.
+   */
+  private readErrorLines(e: PackEntry, cause: unknown): string[] {
+    const lines: string[] = [];
+    const zlib = zlibComplaint(cause);
+    if (zlib !== undefined) lines.push(zlib);
+    if (e.type >= OBJ_OFS_DELTA) lines.push(this.inflateWording(e));
+    return lines;
   }
 
   private inflateError(e: PackEntry, cause: unknown, atEnd: boolean): GitMidxError {
@@ -1501,6 +1584,7 @@ export class PackFile {
       {
         offset: e.offset,
         git: e.type >= OBJ_OFS_DELTA ? this.inflateWording(e) : `inflate: data stream error (${why})`,
+        readErrors: this.readErrorLines(e, cause),
       },
       cause,
     );
@@ -1539,7 +1623,15 @@ export class PackFile {
           `${this.file}: cannot inflate the start of the delta at offset ${e.offset}: ${
             cause instanceof Error ? cause.message : String(cause)
           }`,
-          { offset: e.offset, git: 'delta data unpack-initial failed' },
+          {
+            offset: e.offset,
+            git: 'delta data unpack-initial failed',
+            // (zlib's complaint first, as Git's inflate prints it.)
+            readErrors: [
+              ...(zlibComplaint(cause) === undefined ? [] : [zlibComplaint(cause)!]),
+              'delta data unpack-initial failed',
+            ],
+          },
           cause,
         );
       }

@@ -8,7 +8,7 @@
 import { GitMidxError } from '../errors.js';
 import { type HashAlgorithm, type HashFunction, hashByName, SHA1 } from '../hash.js';
 import { jsInflater } from '../pack/js-inflater.js';
-import type { Inflater } from '../pack/pack.js';
+import type { Inflater, ObjectType } from '../pack/pack.js';
 import type { ObjectStream } from '../pack/stream.js';
 import { jsHash } from '../sha.js';
 import {
@@ -181,6 +181,11 @@ export class AsyncObjectStore {
   /** Type and size, or undefined when missing. */
   objectInfo(oid: Uint8Array): Promise<ObjectInfo | undefined> {
     return this.run(() => this.store.objectInfo(oid));
+  }
+
+  /** The type alone, from entry headers (see ObjectStore.objectType). */
+  objectType(oid: Uint8Array): Promise<ObjectType | undefined> {
+    return this.run(() => this.store.objectType(oid));
   }
 
   /** Type, size, size on disk and delta base (`%(objectsize:disk)`, `%(deltabase)`), or undefined. */

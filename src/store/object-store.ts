@@ -34,6 +34,7 @@ import {
   DEFAULT_MAX_OBJECT_SIZE,
   type Inflater,
   type ObjectType,
+  objectTypeName,
   type PackFile,
   PackObjectCache,
   TYPE_NUMBER,
@@ -512,6 +513,30 @@ export class ObjectStore {
         });
         return h && { type: h.type, size: h.size };
       },
+    );
+  }
+
+  /**
+   * The type alone, from entry headers only (nothing of a packed object is inflated, a delta's
+   * chain is followed down to its whole object), as Git's `cat-file -t` asks: a delta whose data
+   * is damaged still has a type. Undefined when the object is missing or no copy can be read.
+   */
+  objectType(oid: Uint8Array): ObjectType | undefined {
+    checkOid(this.st, oid);
+    if (isEmptyTree(this.st, oid)) {
+      this.st.counters.virtualHits++;
+      return 'tree';
+    }
+    const hex = toHex(oid, 0, this.st.hash.size);
+    return find(
+      this.st,
+      oid,
+      hex,
+      false,
+      (pack, hit) => objectTypeName(pack.typeAt(hit.offset)),
+      (file, shownAs) =>
+        readLooseHeader(this.st.files, file, hex, this.st.codec, { onRead: this.st.countRead, shownAs })
+          ?.type,
     );
   }
 

@@ -110,6 +110,8 @@ export class BatchLineWriter {
   readonly needsInfo: boolean;
   /** The format has `%(objectsize:disk)` or `%(deltabase)`. */
   readonly needsDetails: boolean;
+  /** The format has `%(objectsize)`. */
+  readonly needsSize: boolean;
   private readonly steps: Uint8Array;
   private readonly texts: Buffer[];
   private readonly isDefault: boolean;
@@ -125,6 +127,7 @@ export class BatchLineWriter {
     this.usesRest = has(REST);
     this.needsInfo = has(OBJECTTYPE) || has(OBJECTSIZE);
     this.needsDetails = has(OBJECTSIZE_DISK) || has(DELTABASE);
+    this.needsSize = has(OBJECTSIZE);
     this.steps = Uint8Array.from(steps);
     this.texts = texts.map((t) => Buffer.from(t, 'utf8'));
     this.isDefault =

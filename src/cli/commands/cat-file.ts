@@ -23,9 +23,10 @@
  * Git's in edge cases.
  */
 import { countLines, fromHex, hexBytesInto, isHex, toHex } from '../../bytes.js';
-import { isGitMidxError } from '../../errors.js';
+import { GitMidxError, isGitMidxError } from '../../errors.js';
 import type { ObjectInfo, ObjectStore, ObjectStream, StoredObject } from '../../node/odb.js';
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
+import type { Diagnostic } from '../../progress.js';
 import { RevisionResolver } from '../../store/revision.js';
 import { type CliIO, type Context, makeContext } from '../context.js';
 import type { Command } from '../dispatch.js';
@@ -227,11 +228,124 @@ interface Found {
   data?: Uint8Array;
   /** For --batch, a large object to stream when its turn comes (its id). */
   streamOid?: Uint8Array;
+  /** For --batch: found, but its read failed (done again Git's way when its turn comes). */
+  unreadable?: true;
 }
 const PRESENT: Found = {};
 
-/** The store of a run: `batch` for many objects (the batch modes), else for one or two. */
-function openStore(ctx: CatContext, batch: boolean, readMidxWhole = false): ObjectStore {
+/**
+ * The diagnostics of a batch run's store, held until the object being read is answered: a read
+ * that fails is done again Git's way (`replayFailedRead`), whose lines are the ones Git prints.
+ */
+class HeldDiagnostics {
+  private held: Diagnostic[] = [];
+  constructor(private readonly print: (d: Diagnostic) => void) {}
+  readonly add = (d: Diagnostic): void => {
+    this.held.push(d);
+  };
+  /** Prints what is held (an object answered: Git printed these on its way). */
+  flush(): void {
+    if (this.held.length === 0) return;
+    const held = this.held;
+    this.held = [];
+    for (const d of held) this.print(d);
+  }
+  /** Forgets what is held (the failed read's lines: the replay prints Git's). */
+  drop(): void {
+    this.held = [];
+  }
+}
+
+/** Whether `e` is a store's verdict that no copy of an object could be read. */
+function isCorruptRead(e: unknown): e is GitMidxError {
+  return isGitMidxError(e) && typeof e.data.oid === 'string' && /^packed object /.test(String(e.data.git));
+}
+
+/** `replayFailedRead` for one object of a batch run (see runBatch). */
+type Replay = (
+  oid: Uint8Array,
+  failure: GitMidxError,
+  writeLine: (
+    type: ObjectType,
+    size: number,
+    details: Found | undefined,
+    contents: Uint8Array | undefined,
+  ) => void,
+  writeMissing: () => void,
+) => boolean;
+
+/**
+ * A --batch object whose read failed, answered in Git's order on a store of its own (no copy marked
+ * bad yet; its lines printed as they come): Git first gets what the format needs (the type for the
+ * contents, the size where the format shows it); when that fails the object's line says `missing`
+ * and the run goes on (false here). Otherwise the line is written, then the contents are read: a
+ * blob needs its size to be streamed (`unable to stream <oid> to stdout`), and a read that fails
+ * again ends the run with Git's `packed object … is corrupt`. Returns true when it was answered
+ * after all (the first failure did not happen again).
+ */
+function replayFailedRead(
+  ctx: CatContext,
+  oid: Uint8Array,
+  needs: { size: boolean; details: boolean },
+  failure: GitMidxError,
+  writeLine: (
+    type: ObjectType,
+    size: number,
+    details: Found | undefined,
+    contents: Uint8Array | undefined,
+  ) => void,
+  writeMissing: () => void,
+): boolean {
+  const store = openStore(ctx, false);
+  try {
+    const type = store.objectType(oid);
+    // (Details come with the size: a delta whose header cannot be read has neither here.)
+    const details = type !== undefined && needs.details ? store.objectDetails(oid) : undefined;
+    const info =
+      type === undefined || (needs.details && details === undefined)
+        ? undefined
+        : needs.size
+          ? store.objectInfo(oid)
+          : { type, size: details?.size ?? -1 };
+    if (info === undefined) {
+      writeMissing();
+      return false;
+    }
+    const shown = Math.max(0, info.size);
+    if (info.type === 'blob' && info.size < 0 && store.objectInfo(oid) === undefined) {
+      writeLine(info.type, shown, details, undefined);
+      const git = `unable to stream ${toHex(oid)} to stdout`;
+      throw new GitMidxError('OBJECT_CORRUPT', git, { data: { git, oid: toHex(oid) } });
+    }
+    let obj: StoredObject | undefined;
+    try {
+      obj = store.readObject(oid);
+    } catch (e) {
+      // The line goes out before the failure ends the run (Git writes it before reading).
+      writeLine(info.type, shown, details, undefined);
+      throw e;
+    }
+    if (obj === undefined) {
+      writeLine(info.type, shown, details, undefined);
+      throw failure;
+    }
+    writeLine(obj.type, obj.size, details, obj.data);
+    return true;
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * The store of a run: `batch` for many objects (the batch modes), else for one or two. Its
+ * diagnostics go to `diag` (by default straight to stderr).
+ */
+function openStore(
+  ctx: CatContext,
+  batch: boolean,
+  readMidxWhole = false,
+  diag: (d: Diagnostic) => void = ctx.diag,
+): ObjectStore {
   const store = openCliStore(ctx, {
     readMidxWhole,
     readSmallPacksWhole: batch,
@@ -242,7 +356,7 @@ function openStore(ctx: CatContext, batch: boolean, readMidxWhole = false): Obje
     useMidx: ctx.config.getBool('core.multipackindex', true),
     env: ctx.io.env,
     cwd: ctx.io.cwd,
-    onDiagnostic: ctx.diag,
+    onDiagnostic: diag,
   });
   if (ctx.gitDir !== undefined) {
     // Made on the first name that is not an id: reading refs costs nothing before.
@@ -370,9 +484,45 @@ function resolveOrDie(io: CliIO, store: ObjectStore, name: string): Uint8Array |
   return r.oid;
 }
 
-/** Everything left of a stream, straight to stdout (chunks are written before the next is read). */
-function writeStream(io: CliIO, s: ObjectStream): void {
-  for (let c = s.read(); c !== undefined; c = s.read()) io.stdout(c);
+/**
+ * Everything left of a stream, straight to stdout (chunks are written before the next is read).
+ * A packed copy whose stream turns out damaged ends the command as Git's read of it does: zlib's
+ * complaint, then `packed object <oid> (stored in <pack>) is corrupt` (Git reads such a blob whole
+ * before it writes a byte; we have written what came before the damage).
+ */
+function writeStream(io: CliIO, s: ObjectStream, oid: Uint8Array): number {
+  try {
+    for (let c = s.read(); c !== undefined; c = s.read()) io.stdout(c);
+    return 0;
+  } catch (e) {
+    if (!isGitMidxError(e) || !e.code.startsWith('PACK_') || e.data.oid !== undefined || e.file === undefined)
+      throw e;
+    for (const line of Array.isArray(e.data.readErrors) ? e.data.readErrors : [])
+      io.stderr(`error: ${line}\n`);
+    return fatal(io, `packed object ${toHex(oid)} (stored in ${e.file}) is corrupt`);
+  }
+}
+
+/**
+ * A blob on its way to stdout (`-p`, `cat-file blob`): Git streams it, and opening the stream needs
+ * its size, which a delta whose header cannot be read does not give (`unable to stream`).
+ */
+function writeBlob(io: CliIO, store: ObjectStore, oid: Uint8Array): number {
+  const info = store.objectInfo(oid);
+  if (!info) return fatal(io, `unable to stream ${toHex(oid)} to stdout`);
+  if (info.size > streamAbove(store)) {
+    const s = store.streamObject(oid, { chunkSize: STREAM_CHUNK });
+    if (!s) return fatal(io, `unable to stream ${toHex(oid)} to stdout`);
+    try {
+      return writeStream(io, s, oid);
+    } finally {
+      s.close();
+    }
+  }
+  const obj = store.readObject(oid);
+  if (!obj) return fatal(io, `unable to stream ${toHex(oid)} to stdout`);
+  io.stdout(obj.data);
+  return 0;
 }
 
 function runSingle(io: CliIO, ctx: CatContext, mode: Mode, name: string): number {
@@ -383,27 +533,36 @@ function runSingle(io: CliIO, ctx: CatContext, mode: Mode, name: string): number
     switch (mode) {
       case 'e':
         return store.hasObject(r) ? 0 : 1;
-      case 't':
+      case 't': {
+        // The type alone: from entry headers, whatever the state of the object's data.
+        const type = store.objectType(r);
+        if (!type) return fatal(io, 'git cat-file: could not get object info');
+        io.stdout(`${type}\n`);
+        return 0;
+      }
       case 's': {
         const info = store.objectInfo(r);
         if (!info) return fatal(io, 'git cat-file: could not get object info');
-        io.stdout(`${mode === 't' ? info.type : info.size}\n`);
+        io.stdout(`${info.size}\n`);
         return 0;
       }
       case 'p': {
-        // A large blob (or commit, tag) goes out chunk by chunk; anything else, trees of any size
-        // included (they are formatted), is read whole.
-        const info = store.objectInfo(r);
-        if (!info) return fatal(io, `Not a valid object name ${name}`);
-        if (info.type !== 'tree' && info.size > streamAbove(store)) {
-          const s = store.streamObject(r, { chunkSize: STREAM_CHUNK });
-          if (!s) return fatal(io, `Not a valid object name ${name}`);
-          try {
-            writeStream(io, s);
-          } finally {
-            s.close();
+        // Git asks for the type first, then streams a blob; anything else, trees of any size
+        // included (they are formatted), is read whole (a large commit or tag streamed).
+        const type = store.objectType(r);
+        if (!type) return fatal(io, `Not a valid object name ${name}`);
+        if (type === 'blob') return writeBlob(io, store, r);
+        if (type !== 'tree') {
+          const info = store.objectInfo(r);
+          if (info && info.size > streamAbove(store)) {
+            const s = store.streamObject(r, { chunkSize: STREAM_CHUNK });
+            if (!s) return fatal(io, `Not a valid object name ${name}`);
+            try {
+              return writeStream(io, s, r);
+            } finally {
+              s.close();
+            }
           }
-          return 0;
         }
         const obj = store.readObject(r);
         if (!obj) return fatal(io, `Not a valid object name ${name}`);
@@ -430,16 +589,15 @@ function runTyped(io: CliIO, ctx: CatContext, type: string, name: string): numbe
     const r = resolveOrDie(io, store, name);
     if (typeof r === 'number') return r;
     let oid: Uint8Array | undefined = r;
+    // A blob asked for as a blob: streamed as `-p` streams it (its size first).
+    if (type === 'blob' && store.objectType(r) === 'blob') return writeBlob(io, store, r);
     for (let hops = 0; oid !== undefined && hops <= 64; hops++) {
       // The object of that type is streamed; tags (and a commit, for its tree) are read to peel.
       const s = store.streamObject(oid, { chunkSize: STREAM_CHUNK });
       if (!s) break;
       const found = s.type;
       try {
-        if (found === type) {
-          writeStream(io, s);
-          return 0;
-        }
+        if (found === type) return writeStream(io, s, oid);
       } finally {
         s.close();
       }
@@ -703,6 +861,8 @@ function batchFast(
   out: Output,
   withData: boolean,
   flushEachBlock: boolean,
+  held?: HeldDiagnostics,
+  replay?: Replay,
 ): void {
   const H = store.hash.size;
   const hexSize = store.hash.hexSize;
@@ -741,6 +901,8 @@ function batchFast(
       lowercase,
       ids,
       counts,
+      held,
+      replay,
     );
     if (flushEachBlock) out.flush();
   }
@@ -762,6 +924,8 @@ function batchWindows(
   lowercase: Uint8Array,
   ids: Uint8Array,
   counts: Int32Array,
+  held: HeldDiagnostics | undefined,
+  replay: Replay | undefined,
 ): void {
   const H = store.hash.size;
   let pos = 0;
@@ -773,6 +937,7 @@ function batchWindows(
     const count = counts[1];
     /** Prints line j: found (type ≠ 0) or missing; ambiguous names get Git's hint first. */
     const line = (j: number, type: number, size: number, contents: Uint8Array | ObjectStream | undefined) => {
+      held?.flush();
       const slot = slots[j];
       const s = starts[j];
       if (slot === -2) {
@@ -798,23 +963,47 @@ function batchWindows(
       if (slots[j] !== k) throw new Error(`batch order: line ${j} has id ${slots[j]}, got ${k}`);
       return j++;
     };
-    store.readObjectsEach(
-      ids,
-      count,
-      (k, o) => {
+    // From id `from` on; an object whose read fails is done again Git's way, and the ids after it
+    // are read on from there.
+    for (let from = 0; from < count; ) {
+      let next = from;
+      try {
+        store.readObjectsEach(
+          ids.subarray(from * H, count * H),
+          count - from,
+          (i, o) => {
+            const k = from + i;
+            next = k + 1;
+            const at = lineOf(k);
+            if (o === undefined) line(at, 0, 0, undefined);
+            else line(at, TYPE_NUMBER[o.type], o.size, o.data);
+          },
+          {
+            // Large whole objects: the line, then their bytes as they are inflated.
+            streamAbove: streamAbove(store),
+            chunkSize: STREAM_CHUNK,
+            onStream: (i, s) => {
+              next = from + i + 1;
+              line(lineOf(from + i), TYPE_NUMBER[s.type], s.size, s);
+            },
+            // Each object is written out in its line (the output copies what it keeps, or writes it).
+            transient: out.sinkCopies,
+          },
+        );
+        from = count;
+      } catch (e) {
+        if (replay === undefined || !isCorruptRead(e) || next >= count) throw e;
+        const k = next;
         const at = lineOf(k);
-        if (o === undefined) line(at, 0, 0, undefined);
-        else line(at, TYPE_NUMBER[o.type], o.size, o.data);
-      },
-      {
-        // Large whole objects: the line, then their bytes as they are inflated.
-        streamAbove: streamAbove(store),
-        chunkSize: STREAM_CHUNK,
-        onStream: (k, s) => line(lineOf(k), TYPE_NUMBER[s.type], s.size, s),
-        // Each object is written out in its line (the output copies what it keeps, or writes it).
-        transient: out.sinkCopies,
-      },
-    );
+        replay(
+          ids.subarray(k * H, k * H + H),
+          e,
+          (type, size, _details, contents) => line(at, TYPE_NUMBER[type], size, contents),
+          () => line(at, 0, 0, undefined),
+        );
+        from = k + 1;
+      }
+    }
     while (j < lines) line(j++, 0, 0, undefined);
   }
 }
@@ -865,8 +1054,35 @@ function runBatch(
   const { usesRest, needsInfo, needsDetails } = writer;
   const hexSize = ctx.hash.hexSize;
   const sep = opts.nul ? '\0' : '\n';
-  const store = openStore(ctx, true, opts.allObjects);
+  // With contents, a read that fails is done again Git's way (replayFailedRead): the store's
+  // lines wait until the object is answered.
+  const held = mode === 'batch' ? new HeldDiagnostics(ctx.diag) : undefined;
+  const store = openStore(ctx, true, opts.allObjects, held?.add);
   const out = new Output(io);
+  const replay =
+    held === undefined
+      ? undefined
+      : (
+          oid: Uint8Array,
+          failure: GitMidxError,
+          writeLine: (
+            type: ObjectType,
+            size: number,
+            details: Found | undefined,
+            contents: Uint8Array | undefined,
+          ) => void,
+          writeMissing: () => void,
+        ): boolean => {
+          held.drop();
+          return replayFailedRead(
+            ctx,
+            oid,
+            { size: writer.needsSize, details: needsDetails },
+            failure,
+            writeLine,
+            writeMissing,
+          );
+        };
   // Stdin is read block by block, each block answered (and, unless --buffer, written out) before
   // the next is read: memory stays bounded whatever the length of the input, and a writer that
   // waits for its answers gets them.
@@ -877,9 +1093,10 @@ function runBatch(
   });
   if (!opts.allObjects && !needsDetails && !usesRest) {
     try {
-      batchFast(io, store, blocks, writer, opts.nul, out, mode === 'batch', !opts.buffer);
+      batchFast(io, store, blocks, writer, opts.nul, out, mode === 'batch', !opts.buffer, held, replay);
       return 0;
     } finally {
+      held?.flush();
       out.flush();
       store.close();
     }
@@ -890,6 +1107,7 @@ function runBatch(
       else allObjectsCheck(store, writer, out, needsInfo, needsDetails);
       return 0;
     } finally {
+      held?.flush();
       out.flush();
       store.close();
     }
@@ -897,6 +1115,11 @@ function runBatch(
   try {
     /** One name's line (and contents): `found` undefined when the object is missing. */
     const emit = (name: string, rest: string, oid: Uint8Array, found: Found | undefined) => {
+      if (found?.unreadable === true) {
+        oneByOne(name, rest, oid, true);
+        return;
+      }
+      held?.flush();
       let stream: ObjectStream | undefined;
       if (found?.streamOid !== undefined) {
         stream = store.streamObject(found.streamOid, { chunkSize: STREAM_CHUNK });
@@ -932,6 +1155,7 @@ function runBatch(
         const info = infos[i];
         if (big(i)) return { ...info, streamOid: oid };
         const o = objs[r++];
+        if (info !== undefined && o === undefined && replay !== undefined) return { unreadable: true };
         if (!details) return o;
         return info && o && { ...info, type: o.type, size: o.size, data: o.data };
       });
@@ -946,6 +1170,34 @@ function runBatch(
       if (mode === 'batch') return withData(oids, store.objectInfos(oids), false);
       if (needsInfo) return store.objectInfos(oids);
       return store.hasObjects(oids).map((ok) => (ok ? PRESENT : undefined));
+    };
+
+    /**
+     * One name's line, looked up alone (unless known to be `unreadable`); a read that fails is done
+     * again Git's way (`replay`).
+     */
+    const oneByOne = (name: string, rest: string, oid: Uint8Array, unreadable = false): void => {
+      let f: Found | undefined;
+      let failure: GitMidxError | undefined;
+      try {
+        if (!unreadable) f = lookupMany([oid])[0];
+      } catch (e) {
+        if (replay === undefined || !isCorruptRead(e)) throw e;
+        failure = e;
+      }
+      if (!unreadable && failure === undefined && f?.unreadable !== true) {
+        emit(name, rest, oid, f);
+        return;
+      }
+      const hex = toHex(oid);
+      const git = `object ${hex} could not be read`;
+      replay!(
+        oid,
+        failure ?? new GitMidxError('OBJECT_CORRUPT', git, { data: { git, oid: hex } }),
+        (type, size, details, contents) =>
+          writer.object(out, oid, 0, undefined, 0, TYPE_NUMBER[type], size, details, rest, contents),
+        () => writer.missing(out, name),
+      );
     };
 
     /** The lines of one block, window by window (a window of ids looked up at once). */
@@ -987,13 +1239,18 @@ function runBatch(
           if ('oid' in r) oids.push(r.oid);
         }
         let found: (Found | undefined)[] | undefined;
+        /** The object whose read failed (its copy is now marked bad: `replay` answers it). */
+        let failed: string | undefined;
         try {
           found = lookupMany(oids);
-        } catch {
+        } catch (e) {
           // An object that cannot be read ends the run after the lines before it, as in Git:
           // this window is done again id by id, and the failure is met in order.
           found = undefined;
+          if (isCorruptRead(e)) failed = String(e.data.oid);
         }
+        // The window's failed reads are done again in their turn, and say then what Git says.
+        if (failed !== undefined || found?.some((f) => f?.unreadable === true)) held?.drop();
         for (let j = 0, k = 0; j < names.length; j++) {
           const r = resolved[j];
           if ('missing' in r) {
@@ -1001,8 +1258,8 @@ function runBatch(
           } else if ('ambiguous' in r) {
             answerAmbiguous(io, store, out, writer, names[j], r.ambiguous);
           } else {
-            const f = found !== undefined ? found[k++] : lookupMany([r.oid])[0];
-            emit(names[j], rests[j], r.oid, f);
+            if (found !== undefined) emit(names[j], rests[j], r.oid, found[k++]);
+            else oneByOne(names[j], rests[j], r.oid, failed !== undefined && toHex(r.oid) === failed);
           }
         }
       }
@@ -1015,13 +1272,17 @@ function runBatch(
         const hexes = all.slice(first, first + window);
         const oids = hexes.map((h) => fromHex(h)!);
         let found: (Found | undefined)[] | undefined;
+        let failed: string | undefined;
         try {
           found = lookupMany(oids);
-        } catch {
+        } catch (e) {
           found = undefined;
+          if (isCorruptRead(e)) failed = String(e.data.oid);
         }
+        if (failed !== undefined || found?.some((f) => f?.unreadable === true)) held?.drop();
         for (let i = 0; i < hexes.length; i++) {
-          emit(hexes[i], '', oids[i], found !== undefined ? found[i] : lookupMany([oids[i]])[0]);
+          if (found !== undefined) emit(hexes[i], '', oids[i], found[i]);
+          else oneByOne(hexes[i], '', oids[i], hexes[i] === failed);
         }
       }
     } else {
@@ -1036,6 +1297,7 @@ function runBatch(
     }
     return 0;
   } finally {
+    held?.flush();
     out.flush();
     store.close();
   }

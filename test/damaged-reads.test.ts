@@ -1,0 +1,150 @@
+// Reads of damaged pack entries, against git: the same stdout, the same `error:` and `fatal:` lines
+// and the same exit status for each way `cat-file` reads (type only, size, contents one by one and
+// in batches), on a delta whose data is damaged, a delta whose base's stream is damaged, and a base
+// whose header lies about its size (spec/objects-format.md: Git's messages for damaged packs).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { TestRepo } from './helpers/git.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(root, 'bin', 'git-midx');
+
+const repos: TestRepo[] = [];
+after(() => {
+  for (const r of repos) r.cleanup();
+});
+
+interface Outcome {
+  status: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Where an entry's compressed data starts, after its type/size header and its base reference. */
+function dataStart(pack: Buffer, offset: number, H: number): { data: number; type: number; size: number } {
+  let i = offset;
+  let c = pack[i++];
+  const type = (c >> 4) & 7;
+  let size = c & 15;
+  let shift = 4;
+  while (c & 0x80) {
+    c = pack[i++];
+    size += (c & 0x7f) * 2 ** shift;
+    shift += 7;
+  }
+  if (type === 6) {
+    do c = pack[i++];
+    while (c & 0x80);
+  } else if (type === 7) i += H;
+  return { data: i, type, size };
+}
+
+/** The header of an entry of `type` and `size` (Git's varint), to write over the old one. */
+function entryHeader(type: number, size: number): number[] {
+  const out = [(type << 4) | (size & 15)];
+  let rest = Math.floor(size / 16);
+  while (rest > 0) {
+    out[out.length - 1] |= 0x80;
+    out.push(rest & 0x7f);
+    rest = Math.floor(rest / 128);
+  }
+  return out;
+}
+
+for (const format of ['sha1', 'sha256'] as const) {
+  describe(`damaged entries read as git reads them (${format})`, () => {
+    const r = TestRepo.create({ objectFormat: format });
+    repos.push(r);
+    const H = format === 'sha1' ? 20 : 32;
+    const lines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1}\n`).join('');
+    r.commitFiles({ 'f.txt': lines(3000) }, 'one');
+    r.commitFiles({ 'f.txt': lines(3001) }, 'two');
+    r.git(['repack', '-adq']);
+    r.git(['multi-pack-index', 'write']);
+    const commit = r.gitText(['rev-parse', 'HEAD']);
+    const stem = r.listPackStems()[0];
+    const packFile = path.join(r.packDir, `${stem}.pack`);
+    const original = fs.readFileSync(packFile);
+    // git verify-pack -v: `<oid> <type> <size> <size in pack> <offset> [<depth> <base>]`.
+    const entries = r
+      .gitText(['verify-pack', '-v', packFile])
+      .split('\n')
+      .map((l) => l.split(/\s+/))
+      .filter((f) => f[1] === 'blob');
+    const delta = entries.find((f) => f.length >= 7)!;
+    const whole = entries.find((f) => f[0] === delta[6])!;
+    assert.ok(delta && whole, 'one blob stored as a delta of the other');
+    const [target, base] = [delta[0], whole[0]];
+    const deltaAt = dataStart(original, Number(delta[4]), H);
+    const baseAt = dataStart(original, Number(whole[4]), H);
+
+    const damages: { what: string; apply: (b: Buffer) => void; detailsFormat: boolean }[] = [
+      {
+        // Its first deflate block: the delta's header cannot be read either (no size).
+        what: 'the delta’s data',
+        apply: (b) => b.fill(0xff, deltaAt.data + 3, deltaAt.data + 6),
+        // (`%(objectsize:disk)` alone: Git needs no size, we need it for the details; not compared.)
+        detailsFormat: false,
+      },
+      {
+        what: 'the base’s stream',
+        apply: (b) => b.fill(0xff, baseAt.data + 40, baseAt.data + 44),
+        detailsFormat: true,
+      },
+      {
+        what: 'the base’s header (5 bytes more than its stream holds)',
+        apply: (b) => {
+          const h = entryHeader(baseAt.type, baseAt.size + 5);
+          assert.equal(h.length, entryHeader(baseAt.type, baseAt.size).length);
+          Buffer.from(h).copy(b, Number(whole[4]));
+        },
+        detailsFormat: true,
+      },
+    ];
+
+    const runs: { args: string[]; input?: string; details?: boolean }[] = [
+      { args: ['-t', target] },
+      { args: ['-s', target] },
+      { args: ['-p', target] },
+      { args: ['blob', target] },
+      { args: ['-p', base] },
+      { args: ['blob', base] },
+      { args: ['--batch'], input: `${commit}\n${target}\n${commit}\n` },
+      { args: ['--batch-check'], input: `${commit}\n${target}\n${commit}\n` },
+      { args: ['--batch'], input: `${base}\n${commit}\n` },
+      { args: ['--batch=%(objectname) %(objectsize:disk)'], input: `${commit}\n${target}\n`, details: true },
+    ];
+
+    for (const damage of damages) {
+      test(`damaged: ${damage.what}`, () => {
+        const bytes = Buffer.from(original);
+        damage.apply(bytes);
+        fs.chmodSync(packFile, 0o644);
+        fs.writeFileSync(packFile, bytes);
+        try {
+          for (const run of runs) {
+            if (run.details === true && !damage.detailsFormat) continue;
+            const args = ['cat-file', ...run.args];
+            const theirs: Outcome = r.git(args, { allowFail: true, input: run.input ?? '' });
+            const res = spawnSync(bin, args, { cwd: r.dir, env: r.env, input: run.input ?? '' });
+            const ours: Outcome = {
+              status: res.status ?? -1,
+              stdout: res.stdout,
+              stderr: res.stderr.toString(),
+            };
+            const label = `${args.join(' ')} (${damage.what})`;
+            assert.equal(ours.stderr, theirs.stderr, `${label}: stderr`);
+            assert.equal(ours.status, theirs.status, `${label}: exit status`);
+            assert.ok(ours.stdout.equals(theirs.stdout), `${label}: stdout`);
+          }
+        } finally {
+          fs.writeFileSync(packFile, original);
+        }
+      });
+    }
+  });
+}
