@@ -177,6 +177,17 @@ export interface PackFileOptions {
   pageCacheBytes?: number;
   /** Shared spare page buffers (see PagePool, SlabPool); a PagePool's page size wins over `pageSize`. */
   pagePool?: BufferPool;
+  /**
+   * Where a read gets a delta base it could not build here (the base's entry is damaged, or a
+   * delta below it): Git then reads that object from another copy (another pack, a loose file)
+   * and goes on applying the deltas above it. `offset` is the base's entry in this pack; the
+   * answer is its type number and bytes, or undefined. The callback reports as Git does
+   * (`failed to read delta base object <id> at offset <n> from <pack>`). Without it, a read fails
+   * and its error says which levels Git would have looked for elsewhere (`data.baseOffsets`).
+   */
+  readBaseElsewhere?: (offset: number) => { type: number; data: Uint8Array } | undefined;
+  /** With readBaseElsewhere: the `error:` lines Git prints on the way (zlib's, the delta's). */
+  onReadError?: (line: string) => void;
 }
 
 /** The default `maxObjectSize`: 1 GiB. */
@@ -559,6 +570,8 @@ export class PackFile {
   private deltaBuf: Uint8Array | undefined;
   /** The options given to every delta applied (its `offset` set before each). */
   private readonly deltaOptions: ApplyDeltaOptions & { offset: number };
+  private readonly readBaseElsewhere: PackFileOptions['readBaseElsewhere'];
+  private readonly onReadError: PackFileOptions['onReadError'];
   /** `deltaOptions` for the last delta of a `dataViewAt`: its result goes to the shared scratch. */
   private readonly viewOptions: ApplyDeltaOptions & { offset: number };
   /** For intermediate results that are not cached: two buffers shared by every pack, in turn. */
@@ -621,6 +634,8 @@ export class PackFile {
     });
     const own = this.inflater.allocate ?? ((n: number) => new Uint8Array(n));
     this.deltaOptions = shaped(own);
+    this.readBaseElsewhere = options.readBaseElsewhere;
+    this.onReadError = options.onReadError;
     this.viewOptions = shaped((n: number) => resultScratch(n, own));
     this.levelOptions = [0, 1].map((k) => shaped((n: number) => levelScratch(k, n, own)));
     this.keepOptions = [0, 1].map((k) =>
@@ -905,8 +920,65 @@ export class PackFile {
     try {
       return this.walk(offset, wholeMax);
     } catch (e) {
-      throw this.walkFailure(e);
+      const failure = this.walkFailure(e);
+      // A level above the object's own delta failed: its base may be read elsewhere, as Git does.
+      if (
+        this.readBaseElsewhere === undefined ||
+        !(failure instanceof GitMidxError) ||
+        !this.recoverable(failure)
+      ) {
+        throw failure;
+      }
+      return this.recover(failure);
     }
+  }
+
+  /** Whether `walkFailure` named levels whose bases Git would read elsewhere. */
+  private recoverable(failure: GitMidxError): boolean {
+    return Array.isArray(failure.data.baseOffsets) && failure.data.baseOffsets.length > 0;
+  }
+
+  /**
+   * Git's way on after a failed level (spec/objects-format.md): its lines are reported, then up
+   * the chain each delta is applied to a base that is either the level just built or, when that
+   * failed, the object read from another copy; a level that fails again is reported and skipped.
+   * The object's bytes, or the failure (with nothing left to report) when no way up was found.
+   */
+  private recover(failure: GitMidxError): Uint8Array {
+    const say = this.onReadError ?? (() => {});
+    for (const line of failure.data.readErrors as unknown[]) say(String(line));
+    const chain = this.chain;
+    let base: Uint8Array | undefined;
+    let type = 0;
+    for (let i = (failure.data.baseOffsets as number[]).length - 1; i >= 0; i--) {
+      const d = chain[i];
+      if (base === undefined) {
+        const found = this.readBaseElsewhere!(chain[i + 1].offset);
+        if (found === undefined) continue;
+        base = found.data;
+        type = found.type;
+      }
+      try {
+        const delta = this.inflateDelta(d);
+        this.deltaOptions.offset = d.offset;
+        base = applyDeltaPrefix(base, delta, d.size, this.deltaOptions);
+      } catch (e) {
+        if (!(e instanceof GitMidxError) || e.code === 'OBJECT_TOO_LARGE') throw e;
+        const lines = Array.isArray(e.data.readErrors) ? e.data.readErrors : [e.data.git ?? e.message];
+        for (const line of lines) say(String(line));
+        base = undefined;
+      }
+    }
+    if (base === undefined) {
+      // (Everything is reported: the store says nothing more of this copy.)
+      throw new GitMidxError(failure.code, failure.message, {
+        file: failure.file,
+        data: { ...failure.data, readErrors: [], baseOffsets: [] },
+        cause: failure.cause,
+      });
+    }
+    this.lastType = type;
+    return base;
   }
 
   /**
@@ -918,11 +990,8 @@ export class PackFile {
   /**
    * A read that failed inflating or applying the entry in chain slot `failLevel`: the error gains
    * the lines Git prints as its read fails (`data.readErrors`, when the failure did not set them)
-   * and as its delta walk goes on up the chain (spec/objects-format.md: Git's
-   * messages for damaged packs). Git then reports every level above the failed one, down to the
-   * object's direct base, as a base it could not read: `data.baseOffsets`, those levels' offsets,
-   * which the store turns into `failed to read delta base object <oid> at offset <n> from <pack>`
-   * (the pack's index names them).
+   * and the levels Git then looks for elsewhere as it goes on up the chain, from the failed one to
+   * the object's direct base (`data.baseOffsets`, their entries' offsets; `recover` below).
    */
   private walkFailure(e: unknown): unknown {
     const level = this.failLevel;

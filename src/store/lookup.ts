@@ -16,7 +16,7 @@ import {
 import type { ObjectStream } from '../pack/stream.js';
 import { loosePath, readLooseObject } from './loose.js';
 import type { ObjectDetails, StoredObject } from './object-store.js';
-import { extentAt, extentsOf, findOffset, idxOf, oidAtOffset, packOf } from './packs.js';
+import { extentAt, extentsOf, idxOf, oidAtOffset, packOf } from './packs.js';
 import { disableMidx, discoverRest } from './sources.js';
 import {
   checkOpen,
@@ -419,8 +419,8 @@ export function findLoose<T>(
 
 /**
  * A packed copy that could not be read: it is not tried again, and the reasons go to onDiagnostic
- * as Git prints them (`data.readErrors` of a pack's read, then each level of the delta chain above
- * the one that failed, as Git reports the bases it could not read; spec/objects-format.md).
+ * as Git prints them (`data.readErrors` of a pack's read: those it did not report itself as it
+ * looked for a damaged delta base elsewhere; spec/objects-format.md).
  */
 export function markBad(st: StoreState, hit: PackHit, hex: string, e: unknown): void {
   if (hit.slot.bad === undefined) hit.slot.bad = new Set();
@@ -428,26 +428,6 @@ export function markBad(st: StoreState, hit: PackHit, hex: string, e: unknown): 
   st.counters.badObjects++;
   const lines = isGitMidxError(e) && Array.isArray(e.data.readErrors) ? e.data.readErrors : [gitText(e)];
   for (const line of lines) diag(st, 'error', String(line));
-  const offsets = isGitMidxError(e) && Array.isArray(e.data.baseOffsets) ? e.data.baseOffsets : [];
-  for (const offset of offsets) {
-    const base = baseIdAt(st, hit.slot, Number(offset));
-    // (An offset the index does not list: Git names no base either.)
-    if (base === undefined) continue;
-    diag(
-      st,
-      'error',
-      `failed to read delta base object ${base} at offset ${offset} from ${hit.slot.shownPack}`,
-    );
-  }
-}
-
-/** The id of the pack's object at `offset`, or undefined when its index lists no entry there. */
-function baseIdAt(st: StoreState, slot: PackSlot, offset: number): string | undefined {
-  const idx = idxOf(st, slot);
-  if (idx === undefined) return undefined;
-  const ext = extentsOf(st, slot, idx);
-  const i = findOffset(ext, offset);
-  return i < 0 ? undefined : toHex(idx.oidAt(ext.positions[i]), 0, st.hash.size);
 }
 
 export function checkHash(st: StoreState, hex: string, type: string, data: Uint8Array, file: string): void {

@@ -1,7 +1,8 @@
+import { fromHex, toHex } from '../bytes.js';
 import { GitMidxError } from '../errors.js';
 import type { RandomAccessReader } from '../io.js';
 import { PackIndex } from '../pack/idx.js';
-import { PackFile } from '../pack/pack.js';
+import { PackFile, TYPE_NUMBER } from '../pack/pack.js';
 import { type HintedReader, isPending } from '../storage/resident.js';
 import {
   diag,
@@ -134,6 +135,8 @@ export function packOf(st: StoreState, slot: PackSlot): PackFile | undefined {
       levelCache: st.levelCache,
       smallCache: st.smallCache,
       maxObjectSize: st.maxObjectSize,
+      readBaseElsewhere: (offset) => readBaseElsewhere(st, slot, offset),
+      onReadError: (line) => diag(st, 'error', line),
       // A small local pack is one page, read whole when its first object is: random reads over
       // many packs then find their bytes with one lookup, not one per 16 KiB page. (Not through
       // async storage, whose resident blocks would assemble the whole pack at once.)
@@ -234,4 +237,38 @@ export function oidAtOffset(
     throw new GitMidxError('PACK_BAD_OBJECT', git, { file: slot.shownPack, data: { git, offset } });
   }
   return idx.oidAt(ext.positions[i]).slice();
+}
+
+/** The id of the pack's object at `offset`, or undefined when its index lists no entry there. */
+export function baseIdAt(st: StoreState, slot: PackSlot, offset: number): string | undefined {
+  const idx = idxOf(st, slot);
+  if (idx === undefined) return undefined;
+  const ext = extentsOf(st, slot, idx);
+  const i = findOffset(ext, offset);
+  return i < 0 ? undefined : toHex(idx.oidAt(ext.positions[i]), 0, st.hash.size);
+}
+
+/**
+ * A delta base this pack could not build, read from another copy as Git reads it: reported
+ * (`failed to read delta base object …`), marked bad here, then looked up in the whole store (other
+ * packs, loose files, alternates), whose reads report their own failures.
+ */
+function readBaseElsewhere(
+  st: StoreState,
+  slot: PackSlot,
+  offset: number,
+): { type: number; data: Uint8Array } | undefined {
+  const hex = baseIdAt(st, slot, offset);
+  if (hex === undefined) return undefined;
+  diag(st, 'error', `failed to read delta base object ${hex} at offset ${offset} from ${slot.shownPack}`);
+  if (slot.bad === undefined) slot.bad = new Set();
+  slot.bad.add(hex);
+  st.counters.badObjects++;
+  try {
+    const o = st.store.readObject(fromHex(hex)!);
+    return o === undefined ? undefined : { type: TYPE_NUMBER[o.type], data: o.data };
+  } catch (e) {
+    if (!isReadFailure(e)) throw e;
+    return undefined;
+  }
 }
