@@ -88,8 +88,7 @@ for (const format of ['sha1', 'sha256'] as const) {
         // Its first deflate block: the delta's header cannot be read either (no size).
         what: 'the delta’s data',
         apply: (b) => b.fill(0xff, deltaAt.data + 3, deltaAt.data + 6),
-        // (`%(objectsize:disk)` alone: Git needs no size, we need it for the details; not compared.)
-        detailsFormat: false,
+        detailsFormat: true,
       },
       {
         what: 'the base’s stream',

@@ -210,8 +210,14 @@ export function named(st: StoreState, e: unknown, hex: string): unknown {
   });
 }
 
-export function detailsPacked(st: StoreState, pack: PackFile, hit: PackHit): ObjectDetails {
-  const info = pack.infoAt(hit.offset);
+/**
+ * `objectDetails` of a packed copy; without `withSize`, the size is left 0 and nothing is inflated
+ * (the type from entry headers): what `%(objectsize:disk)` and `%(deltabase)` need, as Git reads them.
+ */
+export function detailsPacked(st: StoreState, pack: PackFile, hit: PackHit, withSize = true): ObjectDetails {
+  const info = withSize
+    ? pack.infoAt(hit.offset)
+    : { type: objectTypeName(pack.typeAt(hit.offset))!, size: 0 };
   const e = pack.entryAt(hit.offset);
   const idx = idxOf(st, hit.slot)!;
   const ext = extentsOf(st, hit.slot, idx);

@@ -542,6 +542,11 @@ export class ObjectStore {
 
   /** `objectInfo` plus where the copy lives: `%(objectsize:disk)`, `%(deltabase)`. */
   objectDetails(oid: Uint8Array): ObjectDetails | undefined {
+    return this.details(oid, true);
+  }
+
+  /** `objectDetails`; without `withSize`, a packed copy's size is 0 and nothing of it is inflated. */
+  private details(oid: Uint8Array, withSize: boolean): ObjectDetails | undefined {
     checkOid(this.st, oid);
     if (isEmptyTree(this.st, oid)) {
       this.st.counters.virtualHits++;
@@ -553,7 +558,7 @@ export class ObjectStore {
       oid,
       hex,
       false,
-      (pack, hit) => detailsPacked(this.st, pack, hit),
+      (pack, hit) => detailsPacked(this.st, pack, hit, withSize),
       (file, shownAs) => {
         const h = readLooseHeader(this.st.files, file, hex, this.st.codec, {
           onRead: this.st.countRead,
@@ -790,7 +795,7 @@ export class ObjectStore {
     const done = this.answerPacked(ids, count, midxFirst, answer, same);
     for (let k = 0; k < count; k++) {
       if (done[k] !== 0) continue;
-      const d = this.objectDetails(ids.subarray(k * H, k * H + H));
+      const d = this.details(ids.subarray(k * H, k * H + H), withInfo);
       if (d === undefined) continue;
       found[k] = 1;
       types[k] = TYPE_NUMBER[d.type];

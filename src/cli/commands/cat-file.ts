@@ -24,7 +24,7 @@
  */
 import { countLines, fromHex, hexBytesInto, isHex, toHex } from '../../bytes.js';
 import { GitMidxError, isGitMidxError } from '../../errors.js';
-import type { ObjectInfo, ObjectStore, ObjectStream, StoredObject } from '../../node/odb.js';
+import type { ObjectStore, ObjectStream, StoredObject } from '../../node/odb.js';
 import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
 import type { Diagnostic } from '../../progress.js';
 import { RevisionResolver } from '../../store/revision.js';
@@ -299,14 +299,23 @@ function replayFailedRead(
   const store = openStore(ctx, false);
   try {
     const type = store.objectType(oid);
-    // (Details come with the size: a delta whose header cannot be read has neither here.)
-    const details = type !== undefined && needs.details ? store.objectDetails(oid) : undefined;
+    // `%(objectsize:disk)` and `%(deltabase)` come from headers and indexes, without the size.
+    let details: Found | undefined;
+    if (type !== undefined && needs.details) {
+      const d = store.objectDetailsPacked(oid, 1, false);
+      if (d.found[0] === 1) {
+        details = {
+          diskSize: d.diskSizes[0],
+          deltaBase: d.hasBase[0] === 1 ? d.bases.slice(0, oid.length) : undefined,
+        };
+      }
+    }
     const info =
       type === undefined || (needs.details && details === undefined)
         ? undefined
         : needs.size
           ? store.objectInfo(oid)
-          : { type, size: details?.size ?? -1 };
+          : { type, size: -1 };
     if (info === undefined) {
       writeMissing();
       return false;
@@ -1143,7 +1152,7 @@ function runBatch(
      */
     const withData = (
       oids: Uint8Array[],
-      infos: (ObjectInfo | undefined)[],
+      infos: (Found | undefined)[],
       details: boolean,
     ): (Found | undefined)[] => {
       const above = streamAbove(store);
@@ -1161,9 +1170,25 @@ function runBatch(
       });
     };
     /** What one object contributes: the fields the format names, and its bytes for --batch. */
+    /** `%(objectsize:disk)`, `%(deltabase)`: with the type and size only when the format shows them. */
+    const detailsOf = (oids: Uint8Array[]): (Found | undefined)[] => {
+      if (needsInfo) return store.objectDetailsMany(oids);
+      const H = ctx.hash.size;
+      const ids = new Uint8Array(oids.length * H);
+      for (let k = 0; k < oids.length; k++) ids.set(oids[k], k * H);
+      const d = store.objectDetailsPacked(ids, oids.length, false);
+      return oids.map((_, k) =>
+        d.found[k] === 1
+          ? {
+              diskSize: d.diskSizes[k],
+              deltaBase: d.hasBase[k] === 1 ? d.bases.slice(k * H, k * H + H) : undefined,
+            }
+          : undefined,
+      );
+    };
     const lookupMany = (oids: Uint8Array[]): (Found | undefined)[] => {
       if (needsDetails) {
-        const details = store.objectDetailsMany(oids);
+        const details = detailsOf(oids);
         if (mode !== 'batch') return details;
         return withData(oids, details, true);
       }
