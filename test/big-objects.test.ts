@@ -688,12 +688,22 @@ describe('library: owned bytes and streamObject', () => {
       const run = cli(r, ['cat-file', '-p', hex], { outFile: path.join(r.scratchDir(), 'out') });
       assert.equal(run.status, 128, `${what}: ${run.stderr}`);
       assertClean(run);
-      assert.match(run.stderr, /^fatal: loose object .* is corrupt\n$/);
+      return run;
     };
-    expectCorrupt(good.subarray(0, good.length - 100), 'truncated');
-    expectCorrupt(Buffer.concat([good, Buffer.from('trailing')]), 'trailing bytes');
+    // Git streams a loose blob, and says so when its stream fails (zlib's complaint first, if any).
+    const asGit = (bytes: Buffer, what: string) => {
+      const run = expectCorrupt(bytes, what);
+      const theirs = r.git(['cat-file', '-p', hex], { allowFail: true });
+      assert.equal(theirs.status, 128, what);
+      assert.equal(run.stderr, theirs.stderr, what);
+    };
+    asGit(good.subarray(0, good.length - 100), 'truncated');
     const flipped = Buffer.from(good);
     flipped[flipped.length - 2] ^= 0xff;
-    expectCorrupt(flipped, 'bad Adler-32');
+    asGit(flipped, 'bad Adler-32');
+    // Bytes after a whole stream: Git's stream of a loose blob ends without looking; we refuse them
+    // (README: compatibility).
+    const trailing = expectCorrupt(Buffer.concat([good, Buffer.from('trailing')]), 'trailing bytes');
+    assert.equal(trailing.stderr, `fatal: unable to stream ${hex} to stdout\n`);
   });
 });

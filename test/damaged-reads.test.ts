@@ -173,3 +173,54 @@ for (const format of ['sha1', 'sha256'] as const) {
     });
   });
 }
+
+describe('damaged loose objects read as git reads them', () => {
+  const r = TestRepo.create({});
+  repos.push(r);
+  const lines = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1}\n`).join('');
+  r.commitFiles({ 'a.txt': lines(2000), 'b.txt': 'small\n' }, 'one');
+  const commit = r.gitText(['rev-parse', 'HEAD']);
+  const blob = r.gitText(['rev-parse', 'HEAD:a.txt']);
+  const tree = r.gitText(['rev-parse', 'HEAD^{tree}']);
+  const fileOf = (hex: string) => path.join(r.objectDir, hex.slice(0, 2), hex.slice(2));
+
+  const cases: { what: string; hex: string; damage: (b: Buffer) => void }[] = [
+    { what: 'a blob’s header', hex: blob, damage: (b) => b.fill(0xff, 30, 34) },
+    { what: 'a blob’s body', hex: blob, damage: (b) => b.fill(0xff, 200, 204) },
+    { what: 'a tree’s checksum', hex: tree, damage: (b) => b.fill(0xff, b.length - 6, b.length - 4) },
+  ];
+  for (const c of cases) {
+    test(`damaged: ${c.what}`, () => {
+      const file = fileOf(c.hex);
+      const original = fs.readFileSync(file);
+      const bytes = Buffer.from(original);
+      c.damage(bytes);
+      fs.chmodSync(file, 0o644);
+      fs.writeFileSync(file, bytes);
+      try {
+        const runs: { args: string[]; input?: string }[] = [
+          { args: ['-t', c.hex] },
+          { args: ['-s', c.hex] },
+          { args: ['-p', c.hex] },
+          { args: ['blob', c.hex] },
+          { args: ['blob', commit] },
+          { args: ['tree', commit] },
+          { args: ['--batch'], input: `${commit}\n${c.hex}\n${commit}\n` },
+          { args: ['--batch-check'], input: `${c.hex}\n${commit}\n` },
+          { args: ['--batch=%(objectname) %(objectsize:disk)'], input: `${commit}\n${c.hex}\n` },
+        ];
+        for (const run of runs) {
+          const args = ['cat-file', ...run.args];
+          const theirs = r.git(args, { allowFail: true, input: run.input ?? '' });
+          const res = spawnSync(bin, args, { cwd: r.dir, env: r.env, input: run.input ?? '' });
+          const label = `${args.join(' ')} (${c.what})`;
+          assert.equal(res.stderr.toString(), theirs.stderr, `${label}: stderr`);
+          assert.equal(res.status, theirs.status, `${label}: exit status`);
+          assert.ok(res.stdout.equals(theirs.stdout), `${label}: stdout`);
+        }
+      } finally {
+        fs.writeFileSync(file, original);
+      }
+    });
+  }
+});

@@ -934,14 +934,16 @@ describe('loose objects', () => {
           p,
         );
       }
-      // Git's own wording for a commit with garbage after the stream.
+      // Git's own lines for a commit with garbage after the stream.
       const hex = 'b1'.padEnd(40, '0');
       const p = await runCli(r, ['cat-file', '-p', hex]);
       assert.equal(p.status, 128);
       assert.equal(
         p.stderr,
-        `fatal: loose object ${hex} (stored in .git/objects/b1/${hex.slice(2)}) is corrupt\n`,
+        `error: garbage at end of loose object '${hex}'\n` +
+          `fatal: loose object ${hex} (stored in .git/objects/b1/${hex.slice(2)}) is corrupt\n`,
       );
+      assert.equal(p.stderr, gitRun(r, ['cat-file', '-p', hex]).stderr);
       const badType = 'c1'.padEnd(40, '0');
       write(badType, z('blobx 5\0hello'));
       assert.throws(

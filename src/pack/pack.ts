@@ -470,8 +470,9 @@ class BaseCache {
 /**
  * What Git's inflate prints for a failed stream: `inflate: data stream error (<zlib's message>)` for
  * a damaged one; nothing for one that ends early or runs past the size asked for.
+ * @internal
  */
-function zlibComplaint(cause: unknown): string | undefined {
+export function zlibComplaint(cause: unknown): string | undefined {
   if (!(cause instanceof InflateError) || cause.truncated || cause.tooLong) return undefined;
   return `inflate: data stream error (${cause.message})`;
 }

@@ -300,14 +300,17 @@ function inflateWhole(
   return { type: h.type, size: h.size, data: ownedBytes(out.data.subarray(h.headerLength)) };
 }
 
-/** Git's die message for a loose object whose body cannot be read (`data.detail`: what was wrong). */
+/**
+ * Git's die message for a loose object whose body cannot be read (`data.detail`: what was wrong,
+ * which Git prints as an error before it dies: `data.errors`).
+ */
 function corruptLoose(hex: string, shown: string, detail: string, cause?: unknown): GitMidxError {
   return looseError(
     `loose object ${hex} (stored in ${shown}) is corrupt`,
     shown,
     hex,
     false,
-    { detail },
+    { detail, errors: [detail] },
     cause,
   );
 }

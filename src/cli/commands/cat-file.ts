@@ -25,8 +25,9 @@
 import { countLines, fromHex, hexBytesInto, isHex, toHex } from '../../bytes.js';
 import { GitMidxError, isGitMidxError } from '../../errors.js';
 import type { ObjectStore, ObjectStream, StoredObject } from '../../node/odb.js';
-import { type ObjectType, TYPE_NUMBER } from '../../pack/pack.js';
+import { type ObjectType, TYPE_NUMBER, zlibComplaint } from '../../pack/pack.js';
 import type { Diagnostic } from '../../progress.js';
+import { loosePath } from '../../store/loose.js';
 import { RevisionResolver } from '../../store/revision.js';
 import { type CliIO, type Context, makeContext } from '../context.js';
 import type { Command } from '../dispatch.js';
@@ -258,7 +259,30 @@ class HeldDiagnostics {
 
 /** Whether `e` is a store's verdict that no copy of an object could be read. */
 function isCorruptRead(e: unknown): e is GitMidxError {
-  return isGitMidxError(e) && typeof e.data.oid === 'string' && /^packed object /.test(String(e.data.git));
+  if (!isGitMidxError(e) || typeof e.data.oid !== 'string') return false;
+  return /^packed object /.test(String(e.data.git)) || isCorruptLoose(e);
+}
+
+/** A loose object whose body cannot be read (its header could). */
+function isCorruptLoose(e: unknown): e is GitMidxError {
+  return isGitMidxError(e, 'LOOSE_CORRUPT') && e.data.missing === false;
+}
+
+/**
+ * A blob that Git streams and whose stream fails: a loose one (Git streams every loose blob) ends
+ * with zlib's complaint, if any, and `unable to stream <oid> to stdout`. Anything else is thrown.
+ */
+function streamFailure(e: unknown, oid: Uint8Array): GitMidxError {
+  if (!isCorruptLoose(e)) throw e;
+  let cause: unknown = e.cause;
+  while (cause instanceof GitMidxError) cause = cause.cause;
+  const zlib = zlibComplaint(cause);
+  const git = `unable to stream ${toHex(oid)} to stdout`;
+  return new GitMidxError('LOOSE_CORRUPT', git, {
+    file: e.file,
+    data: { git, oid: toHex(oid), missing: false, errors: zlib === undefined ? [] : [zlib] },
+    cause: e,
+  });
 }
 
 /** `replayFailedRead` for one object of a batch run (see runBatch). */
@@ -332,7 +356,7 @@ function replayFailedRead(
     } catch (e) {
       // The line goes out before the failure ends the run (Git writes it before reading).
       writeLine(info.type, shown, details, undefined);
-      throw e;
+      throw info.type === 'blob' ? streamFailure(e, oid) : e;
     }
     if (obj === undefined) {
       writeLine(info.type, shown, details, undefined);
@@ -524,11 +548,18 @@ function writeBlob(io: CliIO, store: ObjectStore, oid: Uint8Array): number {
     if (!s) return fatal(io, `unable to stream ${toHex(oid)} to stdout`);
     try {
       return writeStream(io, s, oid);
+    } catch (e) {
+      throw streamFailure(e, oid);
     } finally {
       s.close();
     }
   }
-  const obj = store.readObject(oid);
+  let obj: StoredObject | undefined;
+  try {
+    obj = store.readObject(oid);
+  } catch (e) {
+    throw streamFailure(e, oid);
+  }
   if (!obj) return fatal(io, `unable to stream ${toHex(oid)} to stdout`);
   io.stdout(obj.data);
   return 0;
@@ -598,24 +629,51 @@ function runTyped(io: CliIO, ctx: CatContext, type: string, name: string): numbe
     const r = resolveOrDie(io, store, name);
     if (typeof r === 'number') return r;
     let oid: Uint8Array | undefined = r;
-    // A blob asked for as a blob: streamed as `-p` streams it (its size first).
-    if (type === 'blob' && store.objectType(r) === 'blob') return writeBlob(io, store, r);
+    /** The object could not be read, though its file is there. */
+    let unreadable = false;
+    // A blob asked for as a blob: Git asks the type twice (a tag to peel? a blob?), then streams
+    // it as `-p` does (its size first).
+    if (type === 'blob') {
+      const first = store.objectType(r);
+      if (first !== 'tag' && store.objectType(r) === 'blob') return writeBlob(io, store, r);
+    }
     for (let hops = 0; oid !== undefined && hops <= 64; hops++) {
-      // The object of that type is streamed; tags (and a commit, for its tree) are read to peel.
+      // Each object on the way: its type from the start of a stream; tags and commits are read to peel.
       const s = store.streamObject(oid, { chunkSize: STREAM_CHUNK });
-      if (!s) break;
+      if (!s) {
+        unreadable = store.hasObject(oid);
+        break;
+      }
       const found = s.type;
       try {
-        if (found === type) return writeStream(io, s, oid);
+        // A blob is streamed; any other type Git reads whole before it writes a byte.
+        if (found === type && type === 'blob') return writeStream(io, s, oid);
       } finally {
         s.close();
       }
-      if (found !== 'tag' && !(found === 'commit' && type === 'tree')) break;
+      if (found === type) {
+        const whole = store.readObject(oid);
+        if (whole === undefined) {
+          unreadable = store.hasObject(oid);
+          break;
+        }
+        io.stdout(whole.data);
+        return 0;
+      }
+      // (Git's read_object_with_reference: a commit leads to its tree, whatever type is asked for.)
+      if (found !== 'tag' && found !== 'commit') break;
       const obj = store.readObject(oid);
       if (!obj) break;
       const text = latin1.decode(obj.data.subarray(0, Math.min(obj.data.length, 200)));
       const next = (found === 'tag' ? /^object ([0-9a-f]+)\n/ : /^tree ([0-9a-f]+)\n/).exec(text);
       oid = next && next[1].length === store.hash.hexSize ? fromHex(next[1]) : undefined;
+    }
+    // Git reads the object whole before it finds it is not of that type: a damaged one dies there.
+    if (oid !== undefined && !unreadable) store.readObject(oid);
+    // A loose file that could not be read: Git's read of it dies saying so.
+    if (oid !== undefined && unreadable) {
+      const hex = toHex(oid);
+      return fatal(io, `loose object ${hex} (stored in ${loosePath(ctx.objectDir, hex)}) is corrupt`);
     }
     return fatal(io, `git cat-file ${name}: bad file`);
   } finally {
@@ -1157,11 +1215,13 @@ function runBatch(
     ): (Found | undefined)[] => {
       const above = streamAbove(store);
       const big = (i: number) => (infos[i]?.size ?? 0) > above;
-      const toRead = oids.filter((_, i) => !big(i));
+      // An object whose fields could not be had is `missing` (Git reads no further).
+      const toRead = oids.filter((_, i) => infos[i] !== undefined && !big(i));
       const objs = toRead.length > 0 ? store.readObjects(toRead) : [];
       let r = 0;
       return oids.map((oid, i) => {
         const info = infos[i];
+        if (info === undefined) return undefined;
         if (big(i)) return { ...info, streamOid: oid };
         const o = objs[r++];
         if (info !== undefined && o === undefined && replay !== undefined) return { unreadable: true };
@@ -1169,7 +1229,6 @@ function runBatch(
         return info && o && { ...info, type: o.type, size: o.size, data: o.data };
       });
     };
-    /** What one object contributes: the fields the format names, and its bytes for --batch. */
     /** `%(objectsize:disk)`, `%(deltabase)`: with the type and size only when the format shows them. */
     const detailsOf = (oids: Uint8Array[]): (Found | undefined)[] => {
       if (needsInfo) return store.objectDetailsMany(oids);
@@ -1186,6 +1245,7 @@ function runBatch(
           : undefined,
       );
     };
+    /** What one object contributes: the fields the format names, and its bytes for --batch. */
     const lookupMany = (oids: Uint8Array[]): (Found | undefined)[] => {
       if (needsDetails) {
         const details = detailsOf(oids);
