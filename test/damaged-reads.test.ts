@@ -4,10 +4,13 @@
 // whose header lies about its size (spec/objects-format.md: Git's messages for damaged packs).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import * as zlib from 'node:zlib';
+import { diffDelta } from '../src/pack/delta-encode.js';
 import { TestRepo } from './helpers/git.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -223,4 +226,96 @@ describe('damaged loose objects read as git reads them', () => {
       }
     });
   }
+});
+
+describe('bases read elsewhere that lead back', () => {
+  test('two packs whose damaged bases need each other: the read ends, with git’s kind of verdict', () => {
+    const r = TestRepo.create({});
+    repos.push(r);
+    const text = (tag: string) =>
+      Buffer.from(Array.from({ length: 400 }, (_, i) => `${tag} ${i % 7} line ${i}\n`).join(''));
+    const C = text('c');
+    const B = Buffer.concat([C, Buffer.from('b\n')]);
+    const A = Buffer.concat([B, Buffer.from('a\n')]);
+    const [hexA, hexB, hexC] = r.writeBlobs([A, B, C]);
+    /** A pack of `entries` (a whole object, or a delta on an earlier entry), indexed by git. */
+    const writePack = (
+      entries: { data: Buffer; type: number; base?: number }[],
+    ): { file: string; offsets: number[] } => {
+      const parts: Buffer[] = [];
+      const header = Buffer.alloc(12);
+      header.write('PACK', 0);
+      header.writeUInt32BE(2, 4);
+      header.writeUInt32BE(entries.length, 8);
+      parts.push(header);
+      let at = 12;
+      const offsets: number[] = [];
+      for (const e of entries) {
+        offsets.push(at);
+        const kind = e.base === undefined ? e.type : 6;
+        let size = e.data.length;
+        const h = [(kind << 4) | (size & 15)];
+        size = Math.floor(size / 16);
+        while (size > 0) {
+          h[h.length - 1] |= 0x80;
+          h.push(size & 0x7f);
+          size = Math.floor(size / 128);
+        }
+        if (e.base !== undefined) {
+          let d = at - offsets[e.base];
+          const o = [d & 0x7f];
+          d = Math.floor(d / 128);
+          while (d > 0) {
+            d--;
+            o.unshift(0x80 | (d & 0x7f));
+            d = Math.floor(d / 128);
+          }
+          h.push(...o);
+        }
+        const body = Buffer.concat([Buffer.from(h), zlib.deflateSync(e.data)]);
+        parts.push(body);
+        at += body.length;
+      }
+      const pack = Buffer.concat(parts);
+      const full = Buffer.concat([pack, createHash('sha1').update(pack).digest()]);
+      const tmp = path.join(r.scratchDir(), 'p.pack');
+      fs.writeFileSync(tmp, full);
+      const sum = r.gitText(['index-pack', tmp]);
+      const file = path.join(r.packDir, `pack-${sum}.pack`);
+      fs.renameSync(tmp, file);
+      fs.renameSync(tmp.replace(/\.pack$/, '.idx'), file.replace(/\.pack$/, '.idx'));
+      return { file, offsets };
+    };
+    const delta = (base: Buffer, target: Buffer) => Buffer.from(diffDelta(base, target)!);
+    // Pack 1: B whole, A and C deltas on B. Pack 2: C whole, B a delta on C.
+    const p1 = writePack([
+      { data: B, type: 3 },
+      { data: delta(B, A), type: 3, base: 0 },
+      { data: delta(B, C), type: 3, base: 0 },
+    ]);
+    const p2 = writePack([
+      { data: C, type: 3 },
+      { data: delta(C, B), type: 3, base: 0 },
+    ]);
+    for (const hex of [hexA, hexB, hexC]) fs.rmSync(path.join(r.objectDir, hex.slice(0, 2), hex.slice(2)));
+    r.git(['multi-pack-index', 'write']);
+    // Damage the whole objects: B in pack 1, C in pack 2.
+    for (const [p, i] of [
+      [p1, 0],
+      [p2, 0],
+    ] as const) {
+      const bytes = fs.readFileSync(p.file);
+      bytes.fill(0xff, p.offsets[i] + 8, p.offsets[i] + 12);
+      fs.chmodSync(p.file, 0o644);
+      fs.writeFileSync(p.file, bytes);
+    }
+    const res = spawnSync(bin, ['cat-file', '-p', hexA], { cwd: r.dir, env: r.env, timeout: 60_000 });
+    assert.equal(res.error, undefined, 'the read ends');
+    assert.equal(res.status, 128, res.stderr.toString());
+    assert.match(
+      res.stderr.toString(),
+      new RegExp(`^fatal: packed object ${hexA} \\(stored in .*\\) is corrupt\\n$`, 'm'),
+    );
+    assert.doesNotMatch(res.stderr.toString(), /RangeError|Maximum call stack|\n\s+at /);
+  });
 });

@@ -264,11 +264,21 @@ function readBaseElsewhere(
   if (slot.bad === undefined) slot.bad = new Set();
   slot.bad.add(hex);
   st.counters.badObjects++;
+  // A copy elsewhere may itself need a base read elsewhere, and damaged packs can make that a
+  // cycle: past a few levels the base is not found, instead of a read without end.
+  if (elsewhereDepth >= ELSEWHERE_DEPTH_MAX) return undefined;
+  elsewhereDepth++;
   try {
     const o = st.store.readObject(fromHex(hex)!);
     return o === undefined ? undefined : { type: TYPE_NUMBER[o.type], data: o.data };
   } catch (e) {
     if (!isReadFailure(e)) throw e;
     return undefined;
+  } finally {
+    elsewhereDepth--;
   }
 }
+
+/** Reads of a delta base elsewhere in progress, one inside another (see readBaseElsewhere). */
+let elsewhereDepth = 0;
+const ELSEWHERE_DEPTH_MAX = 8;
