@@ -1,7 +1,9 @@
-// Reads of damaged pack entries, against git: the same stdout, the same `error:` and `fatal:` lines
-// and the same exit status for each way `cat-file` reads (type only, size, contents one by one and
-// in batches), on a delta whose data is damaged, a delta whose base's stream is damaged, and a base
-// whose header lies about its size (spec/objects-format.md: Git's messages for damaged packs).
+// Reads of damaged objects, against git: the same stdout, the same `error:` and `fatal:` lines and
+// the same exit status for each way `cat-file` reads (type only, size, contents one by one and in
+// batches). Pack entries: a delta whose data is damaged, a delta whose base's stream is damaged, a
+// base whose header lies about its size, a damaged base with a good copy in another pack. Loose
+// objects: a damaged header, body or checksum. And two packs whose damaged bases need each other
+// (docs/architecture.md, Errors).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -940,7 +940,7 @@ export class PackFile {
   }
 
   /**
-   * Git's way on after a failed level (spec/objects-format.md): its lines are reported, then up
+   * Git's way on after a failed level (docs/architecture.md, Errors): its lines are reported, then up
    * the chain each delta is applied to a base that is either the level just built or, when that
    * failed, the object read from another copy; a level that fails again is reported and skipped.
    * The object's bytes, or the failure (with nothing left to report) when no way up was found.

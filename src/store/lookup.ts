@@ -426,7 +426,7 @@ export function findLoose<T>(
 /**
  * A packed copy that could not be read: it is not tried again, and the reasons go to onDiagnostic
  * as Git prints them (`data.readErrors` of a pack's read: those it did not report itself as it
- * looked for a damaged delta base elsewhere; spec/objects-format.md).
+ * looked for a damaged delta base elsewhere; docs/architecture.md, Errors).
  */
 export function markBad(st: StoreState, hit: PackHit, hex: string, e: unknown): void {
   if (hit.slot.bad === undefined) hit.slot.bad = new Set();
