@@ -189,17 +189,26 @@ describe('damaged loose objects read as git reads them', () => {
   const tree = r.gitText(['rev-parse', 'HEAD^{tree}']);
   const fileOf = (hex: string) => path.join(r.objectDir, hex.slice(0, 2), hex.slice(2));
 
-  const cases: { what: string; hex: string; damage: (b: Buffer) => void }[] = [
+  const cases: { what: string; hex: string; damage: (b: Buffer) => Buffer }[] = [
     { what: 'a blob’s header', hex: blob, damage: (b) => b.fill(0xff, 30, 34) },
     { what: 'a blob’s body', hex: blob, damage: (b) => b.fill(0xff, 200, 204) },
     { what: 'a tree’s checksum', hex: tree, damage: (b) => b.fill(0xff, b.length - 6, b.length - 4) },
+    {
+      what: 'bytes after a blob’s stream',
+      hex: blob,
+      damage: (b) => Buffer.concat([b, Buffer.from('trailing')]),
+    },
+    {
+      what: 'bytes after a tree’s stream',
+      hex: tree,
+      damage: (b) => Buffer.concat([b, Buffer.from('trailing')]),
+    },
   ];
   for (const c of cases) {
     test(`damaged: ${c.what}`, () => {
       const file = fileOf(c.hex);
       const original = fs.readFileSync(file);
-      const bytes = Buffer.from(original);
-      c.damage(bytes);
+      const bytes = c.damage(Buffer.from(original));
       fs.chmodSync(file, 0o644);
       fs.writeFileSync(file, bytes);
       try {

@@ -343,6 +343,8 @@ function looseReader(
   inflater: Inflater,
   onRead: ((bytes: number) => void) | undefined,
   onClose?: () => void,
+  /** Whether bytes after the zlib stream make the object corrupt (Git's whole read: they do). */
+  toEnd = true,
 ): { type: ObjectType; inflate: InflateReader } {
   const head = new Uint8Array(Math.min(HEADER_READ, reader.size));
   reader.readInto(head, 0, head.length, 0);
@@ -365,7 +367,7 @@ function looseReader(
     skip: h.headerLength,
     stream: inflater.stream(),
     inputChunk: STREAM_INPUT,
-    toEnd: true,
+    toEnd,
     onClose,
     fail: (problem, cause) => {
       if (cause instanceof GitMidxError) return cause;
@@ -388,7 +390,13 @@ export function openLooseStream(
   file: string,
   hex: string,
   codec: LooseCodec,
-  opts: { chunkSize?: number; shownAs?: string; onRead?: (bytes: number) => void } = {},
+  opts: {
+    chunkSize?: number;
+    shownAs?: string;
+    onRead?: (bytes: number) => void;
+    /** Bytes after the zlib stream are not looked at (see StreamObjectOptions.ignoreTrailingBytes). */
+    ignoreTrailingBytes?: boolean;
+  } = {},
 ): ObjectStream | undefined {
   if (codec.inflate.stream === undefined) {
     // An inflater that cannot stream: the object is inflated whole, then served in chunks.
@@ -399,8 +407,14 @@ export function openLooseStream(
   if (reader === undefined) return undefined;
   try {
     // The file is closed with the inflater.
-    const r = looseReader(reader, hex, opts.shownAs ?? file, codec.inflate, opts.onRead, () =>
-      reader.close(),
+    const r = looseReader(
+      reader,
+      hex,
+      opts.shownAs ?? file,
+      codec.inflate,
+      opts.onRead,
+      () => reader.close(),
+      opts.ignoreTrailingBytes !== true,
     );
     return new InflatedObjectStream(r.type, r.inflate, opts.chunkSize ?? 1 << 18);
   } catch (e) {

@@ -175,6 +175,12 @@ export type { ObjectStream } from '../pack/stream.js';
 export interface StreamObjectOptions {
   /** Largest chunk `read()` returns, in bytes (default 256 KiB). */
   chunkSize?: number;
+  /**
+   * Bytes after the end of a loose object's zlib stream are not looked at, as Git's streamed read
+   * of a loose blob does not look at them (`cat-file -p`); by default they make the object corrupt,
+   * as in Git's whole read (`garbage at end of loose object`).
+   */
+  ignoreTrailingBytes?: boolean;
 }
 
 /** What `%(objectsize:disk)` and `%(deltabase)` need, and where the answer came from. */
@@ -480,6 +486,7 @@ export class ObjectStore {
             chunkSize,
             shownAs,
             onRead: this.st.countRead,
+            ignoreTrailingBytes: opts.ignoreTrailingBytes,
           });
         } catch (e) {
           throw named(this.st, e, hex);

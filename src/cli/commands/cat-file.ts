@@ -263,6 +263,26 @@ function isCorruptRead(e: unknown): e is GitMidxError {
   return /^packed object /.test(String(e.data.git)) || isCorruptLoose(e);
 }
 
+/** A blob's bytes from a stream that does not look past the zlib stream's end (or undefined). */
+function streamedWhole(store: ObjectStore, oid: Uint8Array): Uint8Array | undefined {
+  const s = store.streamObject(oid, { ignoreTrailingBytes: true });
+  if (s === undefined) return undefined;
+  try {
+    const parts: Uint8Array[] = [];
+    for (let c = s.read(); c !== undefined; c = s.read()) parts.push(c.slice());
+    return Buffer.concat(parts);
+  } catch {
+    return undefined;
+  } finally {
+    s.close();
+  }
+}
+
+/** A loose object whose zlib stream is whole, with bytes after it. */
+function hasTrailingBytes(e: unknown): boolean {
+  return isCorruptLoose(e) && /^garbage at end of loose object /.test(String(e.data.detail));
+}
+
 /** A loose object whose body cannot be read (its header could). */
 function isCorruptLoose(e: unknown): e is GitMidxError {
   return isGitMidxError(e, 'LOOSE_CORRUPT') && e.data.missing === false;
@@ -354,6 +374,12 @@ function replayFailedRead(
     try {
       obj = store.readObject(oid);
     } catch (e) {
+      // Bytes after a loose blob's stream: Git's stream of it never reads them.
+      const whole = info.type === 'blob' && hasTrailingBytes(e) ? streamedWhole(store, oid) : undefined;
+      if (whole !== undefined) {
+        writeLine(info.type, whole.length, details, whole);
+        return true;
+      }
       // The line goes out before the failure ends the run (Git writes it before reading).
       writeLine(info.type, shown, details, undefined);
       throw info.type === 'blob' ? streamFailure(e, oid) : e;
@@ -543,8 +569,8 @@ function writeStream(io: CliIO, s: ObjectStream, oid: Uint8Array): number {
 function writeBlob(io: CliIO, store: ObjectStore, oid: Uint8Array): number {
   const info = store.objectInfo(oid);
   if (!info) return fatal(io, `unable to stream ${toHex(oid)} to stdout`);
-  if (info.size > streamAbove(store)) {
-    const s = store.streamObject(oid, { chunkSize: STREAM_CHUNK });
+  const stream = () => {
+    const s = store.streamObject(oid, { chunkSize: STREAM_CHUNK, ignoreTrailingBytes: true });
     if (!s) return fatal(io, `unable to stream ${toHex(oid)} to stdout`);
     try {
       return writeStream(io, s, oid);
@@ -553,11 +579,14 @@ function writeBlob(io: CliIO, store: ObjectStore, oid: Uint8Array): number {
     } finally {
       s.close();
     }
-  }
+  };
+  if (info.size > streamAbove(store)) return stream();
   let obj: StoredObject | undefined;
   try {
     obj = store.readObject(oid);
   } catch (e) {
+    // Bytes after a loose blob's stream: Git's stream of it never reads them.
+    if (hasTrailingBytes(e)) return stream();
     throw streamFailure(e, oid);
   }
   if (!obj) return fatal(io, `unable to stream ${toHex(oid)} to stdout`);
