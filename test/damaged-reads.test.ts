@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
 import { diffDelta } from '../src/pack/delta-encode.js';
 import { TestRepo } from './helpers/git.js';
+import { entryHeader, ofsBytes } from './helpers/pack-bytes.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'git-midx');
@@ -46,18 +47,6 @@ function dataStart(pack: Buffer, offset: number, H: number): { data: number; typ
     while (c & 0x80);
   } else if (type === 7) i += H;
   return { data: i, type, size };
-}
-
-/** The header of an entry of `type` and `size` (Git's varint), to write over the old one. */
-function entryHeader(type: number, size: number): number[] {
-  const out = [(type << 4) | (size & 15)];
-  let rest = Math.floor(size / 16);
-  while (rest > 0) {
-    out[out.length - 1] |= 0x80;
-    out.push(rest & 0x7f);
-    rest = Math.floor(rest / 128);
-  }
-  return out;
 }
 
 for (const format of ['sha1', 'sha256'] as const) {
@@ -263,26 +252,8 @@ describe('bases read elsewhere that lead back', () => {
       const offsets: number[] = [];
       for (const e of entries) {
         offsets.push(at);
-        const kind = e.base === undefined ? e.type : 6;
-        let size = e.data.length;
-        const h = [(kind << 4) | (size & 15)];
-        size = Math.floor(size / 16);
-        while (size > 0) {
-          h[h.length - 1] |= 0x80;
-          h.push(size & 0x7f);
-          size = Math.floor(size / 128);
-        }
-        if (e.base !== undefined) {
-          let d = at - offsets[e.base];
-          const o = [d & 0x7f];
-          d = Math.floor(d / 128);
-          while (d > 0) {
-            d--;
-            o.unshift(0x80 | (d & 0x7f));
-            d = Math.floor(d / 128);
-          }
-          h.push(...o);
-        }
+        const h = entryHeader(e.base === undefined ? e.type : 6, e.data.length);
+        if (e.base !== undefined) h.push(...ofsBytes(at - offsets[e.base]));
         const body = Buffer.concat([Buffer.from(h), zlib.deflateSync(e.data)]);
         parts.push(body);
         at += body.length;

@@ -283,6 +283,11 @@ function hasTrailingBytes(e: unknown): boolean {
   return isCorruptLoose(e) && /^garbage at end of loose object /.test(String(e.data.detail));
 }
 
+/** Git's last words when a blob cannot be streamed. */
+function unableToStream(oid: Uint8Array): string {
+  return `unable to stream ${toHex(oid)} to stdout`;
+}
+
 /** A loose object whose body cannot be read (its header could). */
 function isCorruptLoose(e: unknown): e is GitMidxError {
   return isGitMidxError(e, 'LOOSE_CORRUPT') && e.data.missing === false;
@@ -297,7 +302,7 @@ function streamFailure(e: unknown, oid: Uint8Array): GitMidxError {
   let cause: unknown = e.cause;
   while (cause instanceof GitMidxError) cause = cause.cause;
   const zlib = zlibComplaint(cause);
-  const git = `unable to stream ${toHex(oid)} to stdout`;
+  const git = unableToStream(oid);
   return new GitMidxError('LOOSE_CORRUPT', git, {
     file: e.file,
     data: { git, oid: toHex(oid), missing: false, errors: zlib === undefined ? [] : [zlib] },
@@ -305,16 +310,19 @@ function streamFailure(e: unknown, oid: Uint8Array): GitMidxError {
   });
 }
 
+/** Writes a --batch object's line, and its contents when given. */
+type WriteLine = (
+  type: ObjectType,
+  size: number,
+  details: Found | undefined,
+  contents: Uint8Array | undefined,
+) => void;
+
 /** `replayFailedRead` for one object of a batch run (see runBatch). */
 type Replay = (
   oid: Uint8Array,
   failure: GitMidxError,
-  writeLine: (
-    type: ObjectType,
-    size: number,
-    details: Found | undefined,
-    contents: Uint8Array | undefined,
-  ) => void,
+  writeLine: WriteLine,
   writeMissing: () => void,
 ) => boolean;
 
@@ -332,12 +340,7 @@ function replayFailedRead(
   oid: Uint8Array,
   needs: { size: boolean; details: boolean },
   failure: GitMidxError,
-  writeLine: (
-    type: ObjectType,
-    size: number,
-    details: Found | undefined,
-    contents: Uint8Array | undefined,
-  ) => void,
+  writeLine: WriteLine,
   writeMissing: () => void,
 ): boolean {
   const store = openStore(ctx, false);
@@ -367,7 +370,7 @@ function replayFailedRead(
     const shown = Math.max(0, info.size);
     if (info.type === 'blob' && info.size < 0 && store.objectInfo(oid) === undefined) {
       writeLine(info.type, shown, details, undefined);
-      const git = `unable to stream ${toHex(oid)} to stdout`;
+      const git = unableToStream(oid);
       throw new GitMidxError('OBJECT_CORRUPT', git, { data: { git, oid: toHex(oid) } });
     }
     let obj: StoredObject | undefined;
@@ -568,10 +571,10 @@ function writeStream(io: CliIO, s: ObjectStream, oid: Uint8Array): number {
  */
 function writeBlob(io: CliIO, store: ObjectStore, oid: Uint8Array): number {
   const info = store.objectInfo(oid);
-  if (!info) return fatal(io, `unable to stream ${toHex(oid)} to stdout`);
+  if (!info) return fatal(io, unableToStream(oid));
   const stream = () => {
     const s = store.streamObject(oid, { chunkSize: STREAM_CHUNK, ignoreTrailingBytes: true });
-    if (!s) return fatal(io, `unable to stream ${toHex(oid)} to stdout`);
+    if (!s) return fatal(io, unableToStream(oid));
     try {
       return writeStream(io, s, oid);
     } catch (e) {
@@ -589,7 +592,7 @@ function writeBlob(io: CliIO, store: ObjectStore, oid: Uint8Array): number {
     if (hasTrailingBytes(e)) return stream();
     throw streamFailure(e, oid);
   }
-  if (!obj) return fatal(io, `unable to stream ${toHex(oid)} to stdout`);
+  if (!obj) return fatal(io, unableToStream(oid));
   io.stdout(obj.data);
   return 0;
 }
@@ -616,23 +619,10 @@ function runSingle(io: CliIO, ctx: CatContext, mode: Mode, name: string): number
         return 0;
       }
       case 'p': {
-        // Git asks for the type first, then streams a blob; anything else, trees of any size
-        // included (they are formatted), is read whole (a large commit or tag streamed).
+        // Git asks for the type first, then streams a blob; anything else it reads whole.
         const type = store.objectType(r);
         if (!type) return fatal(io, `Not a valid object name ${name}`);
         if (type === 'blob') return writeBlob(io, store, r);
-        if (type !== 'tree') {
-          const info = store.objectInfo(r);
-          if (info && info.size > streamAbove(store)) {
-            const s = store.streamObject(r, { chunkSize: STREAM_CHUNK });
-            if (!s) return fatal(io, `Not a valid object name ${name}`);
-            try {
-              return writeStream(io, s, r);
-            } finally {
-              s.close();
-            }
-          }
-        }
         const obj = store.readObject(r);
         if (!obj) return fatal(io, `Not a valid object name ${name}`);
         if (obj.type === 'tree') {
@@ -667,19 +657,14 @@ function runTyped(io: CliIO, ctx: CatContext, type: string, name: string): numbe
       if (first !== 'tag' && store.objectType(r) === 'blob') return writeBlob(io, store, r);
     }
     for (let hops = 0; oid !== undefined && hops <= 64; hops++) {
-      // Each object on the way: its type from the start of a stream; tags and commits are read to peel.
-      const s = store.streamObject(oid, { chunkSize: STREAM_CHUNK });
-      if (!s) {
+      // Each object on the way: its type from its headers; tags and commits are read to peel.
+      const found = store.objectType(oid);
+      if (found === undefined) {
         unreadable = store.hasObject(oid);
         break;
       }
-      const found = s.type;
-      try {
-        // A blob is streamed; any other type Git reads whole before it writes a byte.
-        if (found === type && type === 'blob') return writeStream(io, s, oid);
-      } finally {
-        s.close();
-      }
+      // A blob is streamed; any other type Git reads whole before it writes a byte.
+      if (found === type && type === 'blob') return writeBlob(io, store, oid);
       if (found === type) {
         const whole = store.readObject(oid);
         if (whole === undefined) {
@@ -1155,20 +1140,10 @@ function runBatch(
   const held = mode === 'batch' ? new HeldDiagnostics(ctx.diag) : undefined;
   const store = openStore(ctx, true, opts.allObjects, held?.add);
   const out = new Output(io);
-  const replay =
+  const replay: Replay | undefined =
     held === undefined
       ? undefined
-      : (
-          oid: Uint8Array,
-          failure: GitMidxError,
-          writeLine: (
-            type: ObjectType,
-            size: number,
-            details: Found | undefined,
-            contents: Uint8Array | undefined,
-          ) => void,
-          writeMissing: () => void,
-        ): boolean => {
+      : (oid, failure, writeLine, writeMissing) => {
           held.drop();
           return replayFailedRead(
             ctx,
