@@ -187,15 +187,21 @@ export function findOffset(ext: Extents, offset: number): number {
 }
 
 /**
- * Sorts `group` (indexes into `offsets`) by offset: as one numeric sort of keys `offset·2^k + j`
- * (k bits hold every j) while they stay exact in a double, else with a comparator.
+ * Sorts `group` (indexes into `offsets`) by offset, equal offsets in their order: by a radix sort
+ * (`radixByOffset`) when the group is large and every offset below 2^32, else as one numeric sort
+ * of keys `offset·2^k + j` (k bits hold every j) while they stay exact in a double, else with a
+ * comparator.
  */
 export function sortByOffset(group: Int32Array | Uint32Array, offsets: Float64Array): void {
   const n = group.length;
   if (n < 2) return;
-  const span = 2 ** Math.ceil(Math.log2(n));
   let max = 0;
   for (let j = 0; j < n; j++) if (offsets[group[j]] > max) max = offsets[group[j]];
+  if (n >= RADIX_MIN && max < 2 ** 32) {
+    radixByOffset(group, offsets, max);
+    return;
+  }
+  const span = 2 ** Math.ceil(Math.log2(n));
   if (max * span >= 2 ** 53) {
     group.sort((a, b) => offsets[a] - offsets[b]);
     return;
@@ -205,6 +211,51 @@ export function sortByOffset(group: Int32Array | Uint32Array, offsets: Float64Ar
   keys.sort();
   const copy = group.slice();
   for (let j = 0; j < n; j++) group[j] = copy[keys[j] - Math.floor(keys[j] / span) * span];
+}
+
+/** Groups from this size on are radix-sorted: below it, counting digits costs more than it saves. */
+const RADIX_MIN = 512;
+const DIGIT_BITS = 11;
+const DIGIT_MASK = (1 << DIGIT_BITS) - 1;
+/** Digit counts, reused by every sort (sorts never nest). */
+const digitCounts = new Uint32Array(1 << DIGIT_BITS);
+
+/**
+ * `sortByOffset` for offsets below 2^32 (the largest is `max`): a stable least-significant-digit
+ * radix sort, one pass per 11 bits that `max` needs (two for a pack under 4 MiB, three at most).
+ * A whole pack's worth of entries costs a few passes over them instead of a comparison sort.
+ */
+function radixByOffset(group: Int32Array | Uint32Array, offsets: Float64Array, max: number): void {
+  const n = group.length;
+  let keys = new Uint32Array(n);
+  for (let j = 0; j < n; j++) keys[j] = offsets[group[j]];
+  let items: Int32Array | Uint32Array = group;
+  let keysTo = new Uint32Array(n);
+  let itemsTo: Int32Array | Uint32Array = new Uint32Array(n);
+  const counts = digitCounts;
+  for (let shift = 0; shift < 32 && max >>> shift !== 0; shift += DIGIT_BITS) {
+    counts.fill(0);
+    for (let j = 0; j < n; j++) counts[(keys[j] >>> shift) & DIGIT_MASK]++;
+    let sum = 0;
+    for (let d = 0; d <= DIGIT_MASK; d++) {
+      const c = counts[d];
+      counts[d] = sum;
+      sum += c;
+    }
+    for (let j = 0; j < n; j++) {
+      const k = keys[j];
+      const at = counts[(k >>> shift) & DIGIT_MASK]++;
+      keysTo[at] = k;
+      itemsTo[at] = items[j];
+    }
+    const k = keys;
+    keys = keysTo;
+    keysTo = k;
+    const i = items;
+    items = itemsTo;
+    itemsTo = i;
+  }
+  if (items !== group) group.set(items);
 }
 
 /** Bytes from the entry at `offset` to the next entry or the trailer (§2.4). */
