@@ -733,7 +733,11 @@ export class PackFile {
   }
 
   /** `entryAt` into `slot`, which it returns. */
-  private parseEntry(offset: number, slot: EntrySlot): EntrySlot {
+  /**
+   * With `briefRef`, a REF_DELTA's base id is left in the page that holds it (`refBytes` at
+   * `refAt`), valid only until the next read of this pack: for a caller that copies it at once.
+   */
+  private parseEntry(offset: number, slot: EntrySlot, briefRef = false): EntrySlot {
     // (Every error is built out of line: a short function is optimised sooner by V8.)
     if (!Number.isSafeInteger(offset) || offset < HEADER_SIZE || offset >= this.end) {
       throw this.badEntryOffset(offset);
@@ -779,9 +783,11 @@ export class PackFile {
     }
     if (type === OBJ_REF_DELTA) {
       if (p + H > lim) throw this.shortHeader(offset);
+      const dataOffset = offset + (p - start) + H;
+      if (briefRef) return fill(slot, offset, type, size, headerLength, dataOffset, undefined, b, p);
       // A copy: the page's buffer may be reused once the next page is read (src/io.ts, `bytesAt`).
       const ref = b.slice(p, p + H);
-      return fill(slot, offset, type, size, headerLength, offset + (p - start) + H, undefined, ref, 0);
+      return fill(slot, offset, type, size, headerLength, dataOffset, undefined, ref, 0);
     }
     if (type === 0 || type === 5) throw this.unknownType(offset, type);
     return fill(
@@ -1213,7 +1219,8 @@ export class PackFile {
    * @internal
    */
   deltaBaseAt(offset: number, out: Uint8Array, at: number): number {
-    const e = this.parseEntry(offset, this.infoSlot);
+    // The base id is copied out before anything else is read: no copy of its own is needed.
+    const e = this.parseEntry(offset, this.infoSlot, true);
     if (e.type === OBJ_OFS_DELTA) return e.baseOffset!;
     if (e.type !== OBJ_REF_DELTA) return -1;
     const ref = e.refBytes!;
@@ -1227,7 +1234,8 @@ export class PackFile {
    * headers only: nothing is inflated, a delta's chain is followed down to its whole object.
    */
   typeAt(offset: number): number {
-    const top = this.parseEntry(offset, this.infoSlot);
+    // chainType reads the base id before anything else of the pack: it may stay in its page.
+    const top = this.parseEntry(offset, this.infoSlot, true);
     return top.type < OBJ_OFS_DELTA ? top.type : this.chainType(top);
   }
 
@@ -1257,7 +1265,8 @@ export class PackFile {
         type = cached.type;
         break;
       }
-      e = this.parseEntry(next, this.infoSlot);
+      // Its base id is read at the top of the next step, before any other read of the pack.
+      e = this.parseEntry(next, this.infoSlot, true);
       if (e.type < OBJ_OFS_DELTA) {
         type = e.type;
         break;
