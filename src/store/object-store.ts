@@ -69,7 +69,7 @@ import {
   VerifyingStream,
 } from './lookup.js';
 import { hasLooseFile, listLooseObjects, looseFileSize, openLooseStream, readLooseHeader } from './loose.js';
-import { closeSlot, extentAt, extentsOf, idxOf, oidAtOffset, packOf } from './packs.js';
+import { closeSlot, extentAt, extentsOf, idxOf, oidAtOffsetInto, packOf } from './packs.js';
 import { addSource, disableMidx, discoverRest, listPacks, rebuildOrder, scanSource } from './sources.js';
 import {
   checkIdBuffer,
@@ -787,7 +787,7 @@ export class ObjectStore {
       }
       diskSizes[k] = extentAt(st, slot, pack, ext, hit.offset);
       const base = pack.deltaBaseAt(hit.offset, bases, k * H);
-      if (base >= 0) bases.set(oidAtOffset(st, slot, idx, ext, base), k * H);
+      if (base >= 0) oidAtOffsetInto(slot, idx, ext, base, bases, k * H);
       hasBase[k] = base === -1 ? 0 : 1;
       found[k] = 1;
     };
@@ -953,7 +953,11 @@ export class ObjectStore {
     const H = st.hash.size;
     const n = midx.numObjects;
     try {
-      const out = midx.readChunk(CHUNK_OIDL)!.slice(0, n * H);
+      // The chunk as read: a buffer of its own from a file (kept as it is), a view of the bytes of
+      // an in-memory file (copied: the caller owns what it is given).
+      const chunk = midx.readChunk(CHUNK_OIDL)!;
+      const out =
+        chunk.byteLength === chunk.buffer.byteLength ? chunk.subarray(0, n * H) : chunk.slice(0, n * H);
       for (let i = 1; i < n; i++) {
         // One comparison each checks their order (a MIDX whose ids are out of order pairs them
         // with other objects' offsets); the first two bytes decide most.

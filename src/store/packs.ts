@@ -275,6 +275,7 @@ export function extentAt(
   return next - offset;
 }
 
+/** The id of the delta base at `offset` (a copy of its own). */
 export function oidAtOffset(
   _st: StoreState,
   slot: PackSlot,
@@ -282,12 +283,29 @@ export function oidAtOffset(
   ext: Extents,
   offset: number,
 ): Uint8Array {
+  return idx.oidAt(baseIndexAt(slot, ext, offset)).slice();
+}
+
+/** `oidAtOffset` copied into `out` at `at`, for batches: no array per answer. */
+export function oidAtOffsetInto(
+  slot: PackSlot,
+  idx: PackIndex,
+  ext: Extents,
+  offset: number,
+  out: Uint8Array,
+  at: number,
+): void {
+  out.set(idx.oidAt(baseIndexAt(slot, ext, offset)), at);
+}
+
+/** The `.idx` position of the delta base at `offset`; throws when no entry starts there. */
+function baseIndexAt(slot: PackSlot, ext: Extents, offset: number): number {
   const i = findOffset(ext, offset);
   if (i < 0) {
     const git = `delta base offset ${offset} is not an entry of ${slot.shownPack}`;
     throw new GitMidxError('PACK_BAD_OBJECT', git, { file: slot.shownPack, data: { git, offset } });
   }
-  return idx.oidAt(ext.positions[i]).slice();
+  return ext.positions[i];
 }
 
 /** The id of the pack's object at `offset`, or undefined when its index lists no entry there. */
