@@ -142,6 +142,23 @@ export class PackIndex {
   }
 
   /**
+   * Every object's pack offset, in OID order, into `out` (at least `numObjects` long): the offset
+   * table read at once (one read of a paged file) instead of a page lookup per entry.
+   */
+  offsetsInto(out: Float64Array): void {
+    const n = this.numObjects;
+    if (this.whole !== undefined || this.version === 1) {
+      for (let i = 0; i < n; i++) out[i] = this.offsetAt(i);
+      return;
+    }
+    const table = this.src.readUncached(this.offBase, n * 4);
+    for (let i = 0; i < n; i++) {
+      const w = readU32(table, i * 4);
+      out[i] = (w & 0x80000000) === 0 ? w : this.largeOffset(w & 0x7fffffff);
+    }
+  }
+
+  /**
    * `offsetAt` for callers that hold the whole file (`bytes`): no range views, for hot loops.
    */
   offsetAtIn(bytes: Uint8Array, i: number): number {

@@ -165,7 +165,7 @@ export function extentsOf(_st: StoreState, slot: PackSlot, idx: PackIndex): Exte
   if (slot.extents !== undefined) return slot.extents;
   const n = idx.numObjects;
   const raw = new Float64Array(n);
-  for (let i = 0; i < n; i++) raw[i] = idx.offsetAt(i);
+  idx.offsetsInto(raw);
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   sortByOffset(order, raw);
