@@ -107,9 +107,9 @@ export interface Candidate {
 }
 
 /** @internal */
-export function mtimeSeconds(file: string): number {
+export function mtimeSeconds(st: fs.BigIntStats): number {
   // Git compares `st_mtime`: whole seconds, floored (§16.2).
-  const ns = fs.statSync(file, { bigint: true }).mtimeNs;
+  const ns = st.mtimeNs;
   let s = ns / 1000000000n;
   if (ns < 0n && s * 1000000000n !== ns) s -= 1n;
   return Number(s);
@@ -411,9 +411,9 @@ function* writeWith(
 }
 
 /** The `.pack` of `idxPath` if it is a regular file (its stat), else undefined. */
-function regularPack(idxPath: string): fs.Stats | undefined {
+function regularPack(idxPath: string): fs.BigIntStats | undefined {
   try {
-    const st = fs.statSync(packPathOf(idxPath));
+    const st = fs.statSync(packPathOf(idxPath), { bigint: true });
     return st.isFile() ? st : undefined;
   } catch {
     return undefined;
@@ -466,8 +466,8 @@ function loadOldPacks(oldPacks: Candidate[], target: string): void {
         data: { git, pack: p.name },
       });
     }
-    p.mtime = mtimeSeconds(packPath);
-    p.packSize = st.size;
+    p.mtime = mtimeSeconds(st);
+    p.packSize = Number(st.size);
   }
 }
 
@@ -504,8 +504,9 @@ export function discoverPacks(
     }
     if (skip(name)) continue;
     const idxPath = path.join(packDir, name);
-    const packPath = packPathOf(idxPath);
-    if (regularPack(idxPath) === undefined) {
+    // One stat of the `.pack`: it must be a regular file, and its mtime decides among copies.
+    const packStat = regularPack(idxPath);
+    if (packStat === undefined) {
       diag({ level: 'warning', message: `failed to add packfile '${idxPath}'` });
       continue;
     }
@@ -522,7 +523,7 @@ export function discoverPacks(
       continue;
     }
     opened.push(idx);
-    found.push({ name, idxPath, mtime: mtimeSeconds(packPath), idx });
+    found.push({ name, idxPath, mtime: mtimeSeconds(packStat), idx });
   }
   progress?.({ title, done: seen, end: true });
   return found;

@@ -50,7 +50,7 @@ import type { GitConfig } from './config.js';
 import { readRegularFile } from './fs.js';
 import { nodeHash } from './hash.js';
 import { LockFile } from './lockfile.js';
-import { midxPath, openMidxFile, type WriteMidxResult, writeMidxSteps } from './midx.js';
+import { midxPath, mtimeSeconds, openMidxFile, type WriteMidxResult, writeMidxSteps } from './midx.js';
 import { ObjectStore } from './odb.js';
 import { nodeCrc32, nodeDeflater, publishFile, TempFile } from './pack-write.js';
 import { packDirPath } from './packdir.js';
@@ -310,14 +310,6 @@ function checkBatchSize(batchSize: number): void {
       data: { batchSize },
     });
   }
-}
-
-function mtimeSeconds(st: fs.BigIntStats): number {
-  // Git compares `st_mtime`: whole seconds, floored.
-  const ns = st.mtimeNs;
-  let s = ns / 1000000000n;
-  if (ns < 0n && s * 1000000000n !== ns) s -= 1n;
-  return Number(s);
 }
 
 interface PackFacts {
