@@ -732,10 +732,10 @@ export class PackFile {
     return entry;
   }
 
-  /** `entryAt` into `slot`, which it returns. */
   /**
-   * With `briefRef`, a REF_DELTA's base id is left in the page that holds it (`refBytes` at
-   * `refAt`), valid only until the next read of this pack: for a caller that copies it at once.
+   * `entryAt` into `slot`, which it returns. With `briefRef`, a REF_DELTA's base id is left in the
+   * page that holds it (`refBytes` at `refAt`), valid only until the next read of this pack: for a
+   * caller that uses it before reading the pack again.
    */
   private parseEntry(offset: number, slot: EntrySlot, briefRef = false): EntrySlot {
     // (Every error is built out of line: a short function is optimised sooner by V8.)

@@ -501,25 +501,11 @@ export class ObjectStore {
    * or undefined when the object is missing or no copy can be read (the reasons go to onDiagnostic).
    */
   objectInfo(oid: Uint8Array): ObjectInfo | undefined {
-    checkOid(this.st, oid);
-    if (isEmptyTree(this.st, oid)) {
-      this.st.counters.virtualHits++;
-      return { type: 'tree', size: 0 };
-    }
-    const hex = toHex(oid, 0, this.st.hash.size);
-    return find(
-      this.st,
+    return this.fromHeaders(
       oid,
-      hex,
-      false,
+      { type: 'tree', size: 0 },
       (pack, hit) => pack.infoAt(hit.offset),
-      (file, shownAs) => {
-        const h = readLooseHeader(this.st.files, file, hex, this.st.codec, {
-          onRead: this.st.countRead,
-          shownAs,
-        });
-        return h && { type: h.type, size: h.size };
-      },
+      (h) => ({ type: h.type, size: h.size }),
     );
   }
 
@@ -529,21 +515,11 @@ export class ObjectStore {
    * is damaged still has a type. Undefined when the object is missing or no copy can be read.
    */
   objectType(oid: Uint8Array): ObjectType | undefined {
-    checkOid(this.st, oid);
-    if (isEmptyTree(this.st, oid)) {
-      this.st.counters.virtualHits++;
-      return 'tree';
-    }
-    const hex = toHex(oid, 0, this.st.hash.size);
-    return find(
-      this.st,
+    return this.fromHeaders(
       oid,
-      hex,
-      false,
+      'tree',
       (pack, hit) => objectTypeName(pack.typeAt(hit.offset)),
-      (file, shownAs) =>
-        readLooseHeader(this.st.files, file, hex, this.st.codec, { onRead: this.st.countRead, shownAs })
-          ?.type,
+      (h) => h.type,
     );
   }
 
@@ -554,34 +530,45 @@ export class ObjectStore {
 
   /** `objectDetails`; without `withSize`, a packed copy's size is 0 and nothing of it is inflated. */
   private details(oid: Uint8Array, withSize: boolean): ObjectDetails | undefined {
+    return this.fromHeaders(
+      oid,
+      { type: 'tree', size: 0, source: 'virtual', diskSize: 0, deltaBase: undefined },
+      (pack, hit) => detailsPacked(this.st, pack, hit, withSize),
+      (h, file, shownAs) => ({
+        type: h.type,
+        size: h.size,
+        source: 'loose',
+        diskSize: looseFileSize(this.st.files, file) ?? 0,
+        deltaBase: undefined,
+        file: shownAs,
+      }),
+    );
+  }
+
+  /**
+   * What the headers of `oid`'s first readable copy say: `packed` for a pack entry, `loose` for a
+   * loose file's header; `emptyTree` for the empty tree, which needs no copy. Undefined when the
+   * object is missing or no copy can be read (the reasons go to onDiagnostic).
+   */
+  private fromHeaders<T>(
+    oid: Uint8Array,
+    emptyTree: T,
+    packed: (pack: PackFile, hit: PackHit) => T,
+    loose: (h: { type: ObjectType; size: number }, file: string, shownAs: string) => T,
+  ): T | undefined {
     checkOid(this.st, oid);
     if (isEmptyTree(this.st, oid)) {
       this.st.counters.virtualHits++;
-      return { type: 'tree', size: 0, source: 'virtual', diskSize: 0, deltaBase: undefined };
+      return emptyTree;
     }
     const hex = toHex(oid, 0, this.st.hash.size);
-    return find(
-      this.st,
-      oid,
-      hex,
-      false,
-      (pack, hit) => detailsPacked(this.st, pack, hit, withSize),
-      (file, shownAs) => {
-        const h = readLooseHeader(this.st.files, file, hex, this.st.codec, {
-          onRead: this.st.countRead,
-          shownAs,
-        });
-        if (h === undefined) return undefined;
-        return {
-          type: h.type,
-          size: h.size,
-          source: 'loose',
-          diskSize: looseFileSize(this.st.files, file) ?? 0,
-          deltaBase: undefined,
-          file: shownAs,
-        };
-      },
-    );
+    return find(this.st, oid, hex, false, packed, (file, shownAs) => {
+      const h = readLooseHeader(this.st.files, file, hex, this.st.codec, {
+        onRead: this.st.countRead,
+        shownAs,
+      });
+      return h === undefined ? undefined : loose(h, file, shownAs);
+    });
   }
 
   /**
