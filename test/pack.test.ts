@@ -893,6 +893,38 @@ for (const hash of [SHA1, SHA256]) {
       assert.equal(cache.slabCount, 0);
     });
 
+    test('a scan in pack order (dataViewAt) inflates each entry of a delta chain once', () => {
+      // Each version is a delta on the one before it, which lies just before it in the pack: a
+      // scan in offset order meets every base right before its delta.
+      const { versions, ids, h } = appendChain('blob 0\n', 61, (i) => `line ${String(i).padStart(2, '0')}\n`);
+      let inflations = 0;
+      const counting: Inflater = {
+        ...nodeInflater,
+        inflate(input, size) {
+          inflations++;
+          return nodeInflater.inflate(input, size);
+        },
+        inflateExact(input, start, end, out, size) {
+          inflations++;
+          return nodeInflater.inflateExact!(input, start, end, out, size);
+        },
+      };
+      const pack = openHand(hash, h, { inflate: counting });
+      try {
+        const order = ids
+          .map((id, i) => ({ i, at: pack.idx.offsetAt(pack.idx.findPosition(id)) }))
+          .sort((x, y) => x.at - y.at);
+        for (const { i, at } of order) {
+          assert.ok(Buffer.from(pack.dataViewAt(at)).equals(versions[i]), `version ${i}`);
+        }
+        // Once each, and the whole blob at the bottom once more, as the first delta's base (a scan
+        // keeps whole trees, and every delta result, but not whole blobs: most are no one's base).
+        assert.equal(inflations, versions.length + 1);
+      } finally {
+        pack.close();
+      }
+    });
+
     test('a chain of large objects reads exactly in every order, with bases and levels apart', () => {
       // 40 versions of a 12 KB blob (past the size the cache copies into its slabs), each a delta
       // on the one before. Read newest first (down the chain, as a file's history is read: that

@@ -1067,6 +1067,10 @@ export class PackFile {
           const own = this.inflateOwned(e, 'object', this.viewing ? 'view' : 'own');
           const whole = own ?? ownedBytes(this.inflateEntry(e, 'object'));
           this.lastType = baseType;
+          // A small tree read by a scan in pack order: most are the base of a tree delta further on.
+          if (this.viewing && baseType === OBJ_TREE && whole.length <= ARENA_MAX) {
+            this.cache.put(offset, baseType, whole, false, true);
+          }
           this.keepSmall(offset, baseType, whole);
           return whole;
         }
@@ -1154,6 +1158,10 @@ export class PackFile {
       }
     }
     this.lastType = baseType;
+    // A small delta result read by a scan in pack order: the next version along its chain, further
+    // on, is a delta against it. Kept (a copy), it is not rebuilt from its own base — inflating its
+    // delta again — for that read. (A bitmap write over a history: a third fewer inflations.)
+    if (this.viewing && data.length <= ARENA_MAX) this.levels.put(offset, baseType, data, false, true);
     this.keepSmall(offset, baseType, data);
     return data;
   }
