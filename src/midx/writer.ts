@@ -128,8 +128,6 @@ export interface MidxPlan {
   readonly pseudoOrder?: Uint32Array;
 }
 
-const BLOCK_ENTRIES = 32768;
-
 export function planMidx(input: MidxPlanInput): MidxPlan {
   const { hash, packs } = input;
   const layers: readonly MultiPackIndex[] =
@@ -226,9 +224,25 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   const k = sources.length;
   let total = 0;
   for (const s of sources) total += s.count;
-  // Of each id chosen, in order: its source, its pre-sort pack index and its offset.
-  const selSrc = k <= 0xffff ? new Uint16Array(total) : new Uint32Array(total);
-  const selPack = packs.length <= 0xffff ? new Uint16Array(total) : new Uint32Array(total);
+  // --- pack order: strcmp of names (§8.7) ----------------------------------------------------
+  const kept: number[] = [];
+  for (let i = 0; i < packs.length; i++) if (!drop.has(i)) kept.push(i);
+  const nameBytes = packs.map((p) => utf8(p.name));
+  if (input.keepPackOrder !== true) kept.sort((a, b) => strcmpBytes(nameBytes[a], nameBytes[b]));
+  else if (input.version !== 2) throw new Error('BUG: only a version-2 file keeps its packs unsorted');
+  const perm = new Int32Array(packs.length).fill(-1);
+  kept.forEach((p, newId) => {
+    perm[p] = newId;
+  });
+  const sortedNames = kept.map((i) => nameBytes[i]);
+
+  // OIDL and OOFF as the merge chooses each id: the file's own bytes, written out once the fanout
+  // (which comes before them) is complete. An offset past 32 bits is noted in `bigOffsets` (by the
+  // id's position) and its OOFF entry filled in after the merge, when it is known whether LOFF is
+  // needed at all (§4.5).
+  const oidlBytes = new Uint8Array(total * H);
+  const ooffBytes = new Uint8Array(total * 8);
+  const bigOffsets = new Map<number, number>();
   const fanout = new Uint32Array(256);
   const cursor = new Uint32Array(k);
   /** Each source's last entry gathered: its position (-1: none yet), first byte and key. */
@@ -267,12 +281,10 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   };
   const sub = new Uint32Array(257);
 
-  // Where each id chosen lies in its source: OIDL is copied from there a block at a time as it is
-  // written, not gathered into a buffer of its own first (megabytes of fresh memory, each page of
-  // which costs a fault; as 32-bit words where the source allows it (every `.idx` id is 4-byte
-  // aligned when the file's buffer is), about four times faster than a byte loop.
-  const selPos = new Uint32Array(total);
+  // Ids are copied as 32-bit words where the source allows it (every `.idx` id is 4-byte aligned
+  // when the file's buffer is), about four times faster than a byte loop.
   const W = H >>> 2;
+  const oidl32 = new Uint32Array(oidlBytes.buffer, 0, oidlBytes.length >>> 2);
   const words = sources.map((s) =>
     s.oids.byteOffset % 4 === 0 && s.base % 4 === 0 && s.stride % 4 === 0
       ? new Uint32Array(s.oids.buffer, s.oids.byteOffset, s.oids.length >>> 2)
@@ -437,18 +449,30 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       const dup =
         key === lastKey && compareBytes(sources[lastSrc].oids, lastOff + 4, s.oids, o + 4, H4) === 0;
       if (dup || exclude?.(s.oids, o)) continue;
-      selSrc[n] = si;
-      selPack[n] = ePack[i];
-      selPos[n] = pos;
-      n++;
-      fanout[b]++;
+      const sw = words[si];
+      if (sw !== undefined) {
+        const o32 = o >>> 2;
+        const w32 = n * W;
+        for (let j = 0; j < W; j++) oidl32[w32 + j] = sw[o32 + j];
+      } else {
+        const oids = s.oids;
+        const w = n * H;
+        for (let j = 0; j < H; j++) oidlBytes[w + j] = oids[o + j];
+      }
+      const id = perm[ePack[i]];
+      if (!(id >= 0)) throw new Error(`BUG: object selected from dropped pack ${packs[ePack[i]]?.name}`);
+      writeU32(ooffBytes, n * 8, id);
       if (s.ooff !== undefined) checkReusedOffset(s, pos, packs, H);
-      // (Read again from the source when OOFF is written, rather than kept.)
       const off = offsetIn(s, pos);
       if (off > MIDX_LARGE_THRESHOLD) {
         numLarge++;
-        if (off > MIDX_MAX_32BIT_OFFSET) needLarge = true;
-      }
+        if (off > MIDX_MAX_32BIT_OFFSET) {
+          needLarge = true;
+          bigOffsets.set(n, off);
+        } else writeU32(ooffBytes, n * 8 + 4, off);
+      } else writeU32(ooffBytes, n * 8 + 4, off);
+      n++;
+      fanout[b]++;
       lastSrc = si;
       lastOff = o;
       lastKey = key;
@@ -463,17 +487,21 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   }
   const numObjects = n;
 
-  // --- pack order: strcmp of names (§8.7) ----------------------------------------------------
-  const kept: number[] = [];
-  for (let i = 0; i < packs.length; i++) if (!drop.has(i)) kept.push(i);
-  const nameBytes = packs.map((p) => utf8(p.name));
-  if (input.keepPackOrder !== true) kept.sort((a, b) => strcmpBytes(nameBytes[a], nameBytes[b]));
-  else if (input.version !== 2) throw new Error('BUG: only a version-2 file keeps its packs unsorted');
-  const perm = new Int32Array(packs.length).fill(-1);
-  kept.forEach((p, newId) => {
-    perm[p] = newId;
-  });
-  const sortedNames = kept.map((i) => nameBytes[i]);
+  // §4.5: only when some offset needs more than 32 bits does every offset with bit 31 set move to
+  // LOFF (in id order); otherwise offsets up to 0xffffffff are stored as they are.
+  let loff: Uint8Array | undefined;
+  if (needLarge) {
+    loff = new Uint8Array(numLarge * 8);
+    let large = 0;
+    for (let i = 0; i < numObjects; i++) {
+      const off = bigOffsets.get(i) ?? readU32(ooffBytes, i * 8 + 4);
+      if (off > MIDX_LARGE_THRESHOLD) {
+        writeU32(loff, large * 8, Math.floor(off / 0x100000000));
+        writeU32(loff, large * 8 + 4, off >>> 0);
+        writeU32(ooffBytes, i * 8 + 4, MIDX_LARGE_OFFSET_NEEDED | large++);
+      }
+    }
+  }
 
   // --- chunks --------------------------------------------------------------------------------
   const chunks: ChunkWriter[] = [];
@@ -481,87 +509,32 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
   chunks.push({ id: CHUNK_PNAM, size: pnam.length, write: (sink) => sink.write(pnam) });
   const oidf = encodeFanout(fanout);
   chunks.push({ id: CHUNK_OIDF, size: OIDF_SIZE, write: (sink) => sink.write(oidf) });
-  chunks.push({
-    id: CHUNK_OIDL,
-    size: numObjects * H,
-    write(sink) {
-      const block = new Uint8Array(Math.min(numObjects, BLOCK_ENTRIES) * H);
-      const block32 = new Uint32Array(block.buffer, 0, block.length >>> 2);
-      for (let start = 0; start < numObjects; start += BLOCK_ENTRIES) {
-        const end = Math.min(numObjects, start + BLOCK_ENTRIES);
-        for (let i = start; i < end; i++) {
-          const si = selSrc[i];
-          const s = sources[si];
-          const o = s.base + selPos[i] * s.stride;
-          const sw = words[si];
-          if (sw !== undefined) {
-            const o32 = o >>> 2;
-            const w32 = (i - start) * W;
-            for (let j = 0; j < W; j++) block32[w32 + j] = sw[o32 + j];
-          } else {
-            const oids = s.oids;
-            const w = (i - start) * H;
-            for (let j = 0; j < H; j++) block[w + j] = oids[o + j];
-          }
-        }
-        sink.write(block.subarray(0, (end - start) * H));
-      }
-    },
-  });
-  chunks.push({
-    id: CHUNK_OOFF,
-    size: numObjects * 8,
-    write(sink) {
-      const buf = new Uint8Array(Math.min(numObjects, BLOCK_ENTRIES) * 8);
-      let large = 0;
-      for (let start = 0; start < numObjects; start += BLOCK_ENTRIES) {
-        const end = Math.min(numObjects, start + BLOCK_ENTRIES);
-        let w = 0;
-        for (let i = start; i < end; i++) {
-          const pack = selPack[i];
-          const id = perm[pack];
-          if (!(id >= 0)) throw new Error(`BUG: object selected from dropped pack ${packs[pack]?.name}`);
-          writeU32(buf, w, id);
-          const off = offsetIn(sources[selSrc[i]], selPos[i]);
-          // §4.5: only when some offset needs more than 32 bits does every offset with bit 31 set
-          // move to LOFF; otherwise offsets up to 0xffffffff are stored as they are.
-          if (needLarge && off > MIDX_LARGE_THRESHOLD)
-            writeU32(buf, w + 4, MIDX_LARGE_OFFSET_NEEDED | large++);
-          else writeU32(buf, w + 4, off);
-          w += 8;
-        }
-        sink.write(buf.subarray(0, w));
-      }
-    },
-  });
-  if (needLarge) {
-    chunks.push({
-      id: CHUNK_LOFF,
-      size: numLarge * 8,
-      write(sink) {
-        const buf = new Uint8Array(8);
-        for (let i = 0; i < numObjects; i++) {
-          const off = offsetIn(sources[selSrc[i]], selPos[i]);
-          if (off > MIDX_LARGE_THRESHOLD) {
-            writeU32(buf, 0, Math.floor(off / 0x100000000));
-            writeU32(buf, 4, off >>> 0);
-            sink.write(buf);
-          }
-        }
-      },
-    });
+  const oidl = oidlBytes.subarray(0, numObjects * H);
+  chunks.push({ id: CHUNK_OIDL, size: oidl.length, write: (sink) => sink.write(oidl) });
+  const ooff = ooffBytes.subarray(0, numObjects * 8);
+  chunks.push({ id: CHUNK_OOFF, size: ooff.length, write: (sink) => sink.write(ooff) });
+  if (loff !== undefined) {
+    const bytes = loff;
+    chunks.push({ id: CHUNK_LOFF, size: bytes.length, write: (sink) => sink.write(bytes) });
   }
 
   let pseudoOrder: Uint32Array | undefined;
   if (input.reverseIndex === true && numObjects > 0) {
-    // Pseudo-pack order (§8.9): preferred pack first, then pack-int-id, then offset.
+    // Pseudo-pack order (§8.9): preferred pack first, then pack-int-id, then offset (each read
+    // back from OOFF and LOFF as written).
     const packOf = new Uint32Array(numObjects);
     const offOf = new Float64Array(numObjects);
     const pref = new Uint8Array(numObjects);
+    const preferredId = preferred >= 0 ? perm[preferred] : -1;
     for (let i = 0; i < numObjects; i++) {
-      packOf[i] = perm[selPack[i]];
-      offOf[i] = offsetIn(sources[selSrc[i]], selPos[i]);
-      pref[i] = sources[selSrc[i]].preferred ? 0 : 1;
+      const id = readU32(ooffBytes, i * 8);
+      const w = readU32(ooffBytes, i * 8 + 4);
+      packOf[i] = id;
+      offOf[i] =
+        loff !== undefined && (w & MIDX_LARGE_OFFSET_NEEDED) !== 0
+          ? readU32(loff, (w & 0x7fffffff) * 8) * 0x100000000 + readU32(loff, (w & 0x7fffffff) * 8 + 4)
+          : w;
+      pref[i] = id === preferredId ? 0 : 1;
     }
     const order = new Uint32Array(numObjects);
     for (let i = 0; i < numObjects; i++) order[i] = i;
