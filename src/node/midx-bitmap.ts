@@ -1018,21 +1018,22 @@ interface RecentTree {
   length: number;
 }
 
-/** The trees parsed lately, by pack and offset. */
+/**
+ * The trees parsed lately in the pack being read, by offset. A delta's base lies in its own pack,
+ * and a scan reads one pack after another: the trees of the pack before are let go when the next
+ * one begins. Kept in typed arrays by slot (no object per tree), keyed by offset (a small integer
+ * key, unlike one that would also name the pack).
+ */
 class RecentTrees {
-  private readonly packIds = new Map<object, number>();
-  /** By pack id × 2^40 + offset. */
-  private readonly trees = new Map<number, RecentTree>();
-
-  private key(pack: object, offset: number): number {
-    let id = this.packIds.get(pack);
-    if (id === undefined) {
-      id = this.packIds.size;
-      this.packIds.set(pack, id);
-    }
-    // Offsets past 2^40 or ids past 2^13 are not kept (the key must stay an exact integer).
-    return offset < 0 || offset >= 2 ** 40 || id >= 2 ** 13 ? -1 : id * 2 ** 40 + offset;
-  }
+  private pack: object | undefined;
+  /** Offset → slot. */
+  private readonly slots = new Map<number, number>();
+  private readonly slotPos = new Int32Array(RECENT_TREES);
+  private readonly slotAt = new Int32Array(RECENT_TREES);
+  private readonly slotLength = new Int32Array(RECENT_TREES);
+  private readonly slotStamp = new Float64Array(RECENT_TREES);
+  /** What `get` returns (filled in anew by each call). */
+  private readonly hit: RecentTree = { pos: 0, at: 0, stamp: 0, length: 0 };
 
   /** Entry starts of the kept trees (`RecentTree.at`). */
   readonly ring = new Int32Array(RECENT_STARTS);
@@ -1041,29 +1042,40 @@ class RecentTrees {
   /** Slots taken so far, skipped ones included (a tree's starts never wrap around). */
   private written = 0;
 
-  /** The tree parsed at `offset` of `pack`, if it is still kept. */
+  /** The tree parsed at `offset` of `pack`, if it is still kept (valid until the next call). */
   get(pack: object, offset: number): RecentTree | undefined {
-    const k = this.key(pack, offset);
-    const t = k < 0 ? undefined : this.trees.get(k);
+    if (pack !== this.pack) return undefined;
+    const slot = this.slots.get(offset);
     // Its starts written over since: no longer kept.
-    return t === undefined || this.written - t.stamp > RECENT_STARTS ? undefined : t;
+    if (slot === undefined || this.written - this.slotStamp[slot] > RECENT_STARTS) return undefined;
+    const t = this.hit;
+    t.pos = this.slotPos[slot];
+    t.at = this.slotAt[slot];
+    t.stamp = this.slotStamp[slot];
+    t.length = this.slotLength[slot];
+    return t;
   }
 
   put(pack: object, offset: number, pos: number, starts: Int32Array, length: number): void {
-    const k = this.key(pack, offset);
-    if (k < 0 || starts.length > RECENT_STARTS) return;
-    // Bounded: past the bound, start again (only speed depends on what is kept).
-    if (this.trees.size >= RECENT_TREES) this.trees.clear();
+    if (starts.length > RECENT_STARTS) return;
+    // Bounded: past the bound, or in another pack, start again (only speed depends on what is kept).
+    if (pack !== this.pack || this.slots.size >= RECENT_TREES) {
+      this.slots.clear();
+      this.pack = pack;
+    }
     if (this.head + starts.length > RECENT_STARTS) {
       this.written += RECENT_STARTS - this.head;
       this.head = 0;
     }
-    const at = this.head;
-    const stamp = this.written;
-    this.ring.set(starts, at);
+    const slot = this.slots.get(offset) ?? this.slots.size;
+    this.ring.set(starts, this.head);
+    this.slotPos[slot] = pos;
+    this.slotAt[slot] = this.head;
+    this.slotStamp[slot] = this.written;
+    this.slotLength[slot] = length;
+    this.slots.set(offset, slot);
     this.head += starts.length;
     this.written += starts.length;
-    this.trees.set(k, { pos, at, stamp, length });
   }
 }
 
