@@ -3,7 +3,9 @@
  * `hasObject`, `MultiPackIndex.lookup` or `readObject` over the ids of a file (hash checking off,
  * as on the libgit2 side) and prints one JSON line with the best pass's rate.
  *
- *   node --import tsx bench/peer-ours.ts <object-dir> <ids-file> <has|lookup|read> <passes>
+ *   node --import tsx bench/peer-ours.ts <object-dir> <ids-file> <has|lookup|read> <passes> [<cache MiB>]
+ *
+ * `<cache MiB>`: the store's `cacheBytes` (default: the library's own, 256 MiB).
  */
 import { readFileSync } from 'node:fs';
 
@@ -18,13 +20,16 @@ function readStatus(): string {
 import { fromHex } from '../src/bytes.js';
 import { ObjectStore, openMidx } from '../src/node/index.js';
 
-const [objectDir, idsFile, mode, passesArg] = process.argv.slice(2);
+const [objectDir, idsFile, mode, passesArg, cacheArg] = process.argv.slice(2);
 const ids = readFileSync(idsFile, 'utf8')
   .split('\n')
   .filter(Boolean)
   .map((h) => fromHex(h)!);
 const passes = Number(passesArg);
-const store = ObjectStore.open({ objectDir });
+const store = ObjectStore.open({
+  objectDir,
+  cacheBytes: cacheArg === undefined ? undefined : Number(cacheArg) * 1024 * 1024,
+});
 const midx = mode === 'lookup' ? openMidx(objectDir, { hash: store.hash }) : undefined;
 let best = 0;
 let found = 0;
