@@ -464,12 +464,10 @@ export function planMidx(input: MidxPlanInput): MidxPlan {
       writeU32(ooffBytes, n * 8, id);
       if (s.ooff !== undefined) checkReusedOffset(s, pos, packs, H);
       const off = offsetIn(s, pos);
-      if (off > MIDX_LARGE_THRESHOLD) {
-        numLarge++;
-        if (off > MIDX_MAX_32BIT_OFFSET) {
-          needLarge = true;
-          bigOffsets.set(n, off);
-        } else writeU32(ooffBytes, n * 8 + 4, off);
+      if (off > MIDX_LARGE_THRESHOLD) numLarge++;
+      if (off > MIDX_MAX_32BIT_OFFSET) {
+        needLarge = true;
+        bigOffsets.set(n, off);
       } else writeU32(ooffBytes, n * 8 + 4, off);
       n++;
       fanout[b]++;

@@ -1007,14 +1007,10 @@ function entryAt(starts: Int32Array, from: number, count: number, at: number): n
   return lo < count && starts[from + lo] === at ? lo : -1;
 }
 
-/**
- * A tree parsed lately: its MIDX position, where its entries' starts lie in the ring (`at`, and
- * `stamp`: how many slots the ring had taken when they were written), and its length.
- */
+/** A tree parsed lately: its MIDX position, where its entries' starts lie in the ring, its length. */
 interface RecentTree {
   pos: number;
   at: number;
-  stamp: number;
   length: number;
 }
 
@@ -1031,9 +1027,10 @@ class RecentTrees {
   private readonly slotPos = new Int32Array(RECENT_TREES);
   private readonly slotAt = new Int32Array(RECENT_TREES);
   private readonly slotLength = new Int32Array(RECENT_TREES);
+  /** How many ring slots had been taken when a tree's starts were written. */
   private readonly slotStamp = new Float64Array(RECENT_TREES);
   /** What `get` returns (filled in anew by each call). */
-  private readonly hit: RecentTree = { pos: 0, at: 0, stamp: 0, length: 0 };
+  private readonly hit: RecentTree = { pos: 0, at: 0, length: 0 };
 
   /** Entry starts of the kept trees (`RecentTree.at`). */
   readonly ring = new Int32Array(RECENT_STARTS);
@@ -1051,7 +1048,6 @@ class RecentTrees {
     const t = this.hit;
     t.pos = this.slotPos[slot];
     t.at = this.slotAt[slot];
-    t.stamp = this.slotStamp[slot];
     t.length = this.slotLength[slot];
     return t;
   }

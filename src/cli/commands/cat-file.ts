@@ -1228,9 +1228,9 @@ function runBatch(
         if (info === undefined) return undefined;
         if (big(i)) return { ...info, streamOid: oid };
         const o = objs[r++];
-        if (info !== undefined && o === undefined && replay !== undefined) return { unreadable: true };
+        if (o === undefined && replay !== undefined) return { unreadable: true };
         if (!details) return o;
-        return info && o && { ...info, type: o.type, size: o.size, data: o.data };
+        return o && { ...info, type: o.type, size: o.size, data: o.data };
       });
     };
     /** `%(objectsize:disk)`, `%(deltabase)`: with the type and size only when the format shows them. */
